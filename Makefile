@@ -1,0 +1,39 @@
+# Two commands on a fresh Debian/Ubuntu machine: `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+# wgpu/winit want a private runtime dir; CI machines often have none.
+export XDG_RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),$(shell d=/tmp/cellsymphony-xdg-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d))
+CARGO ?= cargo
+DEMO_SLIDE := $(wildcard ../shared/data/wsi/CMU-1-Small-Region.svs)
+
+.PHONY: deps run test fmt-check clippy unit bench replay release
+
+deps:
+	@scripts/install-deps.sh
+
+## Build (debug, dependencies optimised) and open the viewer.
+run: deps
+	$(CARGO) run --bin cellsymphony -- $(DEMO_SLIDE)
+
+## fmt check, clippy with -D warnings, every test. Debug builds only.
+test: deps fmt-check clippy unit
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit:
+	$(CARGO) test --workspace
+
+## Benchmarks (release builds; not run in CI).
+bench: deps
+	$(CARGO) bench -p cs_slide
+	$(MAKE) replay
+
+replay:
+	$(CARGO) run --release --bin cellsymphony -- bench replay --slide ../shared/data/wsi/CMU-1-Small-Region.pyramid.tiff
+
+release: deps
+	$(CARGO) build --release --bin cellsymphony

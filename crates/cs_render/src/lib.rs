@@ -1,0 +1,14 @@
+//! GPU rendering for CellSymphony, on a `wgpu::Device` that the caller owns (eframe's, or a headless
+//! one in benchmarks). Renderers are long-lived and own pipelines and GPU caches; what to draw in a
+//! frame is passed in as plain data. Nothing here knows about the app's state or about egui.
+//!
+//! Shaders live in the repository's `shaders/` folder and are compiled in with `include_str!`.
+
+mod headless;
+mod tile_renderer;
+
+pub use headless::{HeadlessTarget, create_headless_device};
+pub use tile_renderer::{FrameId, TileDraw, TileDrawList, TileInstance, TileRenderer, TileTextureKey};
+
+/// WGSL sources compiled into this crate, by file name (the naga test checks all of `shaders/`).
+pub const SHADERS: &[(&str, &str)] = &[("tiles.wgsl", include_str!("../../../shaders/tiles.wgsl"))];

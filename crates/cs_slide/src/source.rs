@@ -1,0 +1,177 @@
+//! The [`SlideSource`] trait: the viewer's whole view of a slide, independent of the backend.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::SlideError;
+
+/// One pyramid level as stored in the file.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LevelInfo {
+    pub width_px: u64,
+    pub height_px: u64,
+    /// Level-0 pixels per pixel of this level (1.0 for level 0).
+    pub downsample: f64,
+}
+
+/// Everything about a slide except its pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlideMetadata {
+    /// OpenSlide vendor name (`aperio`, `generic-tiff`, ...).
+    pub vendor: String,
+    /// Levels, finest first.
+    pub levels: Vec<LevelInfo>,
+    /// Micrometres per level-0 pixel, when the file records it.
+    pub mpp_x: Option<f64>,
+    pub mpp_y: Option<f64>,
+    pub objective_power: Option<f64>,
+    /// All properties the backend reports, sorted by name.
+    pub properties: BTreeMap<String, String>,
+    /// Names of associated images (label, macro, thumbnail, ...).
+    pub associated_images: Vec<String>,
+}
+
+impl SlideMetadata {
+    pub fn level0_size_px(&self) -> (u64, u64) {
+        self.levels
+            .first()
+            .map(|level| (level.width_px, level.height_px))
+            .unwrap_or((0, 0))
+    }
+
+    /// Mean micrometres per level-0 pixel, if both axes are known and positive.
+    pub fn mpp(&self) -> Option<f64> {
+        match (self.mpp_x, self.mpp_y) {
+            (Some(x), Some(y)) if x > 0.0 && y > 0.0 && x.is_finite() && y.is_finite() => Some(0.5 * (x + y)),
+            _ => None,
+        }
+    }
+}
+
+/// A straight-alpha RGBA8 image, rows top to bottom.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbaImage {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u8>,
+}
+
+impl std::fmt::Debug for RgbaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgbaImage({}x{})", self.width, self.height)
+    }
+}
+
+impl RgbaImage {
+    pub fn size_bytes(&self) -> usize {
+        self.pixels.len()
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 4] {
+        let i = (y as usize * self.width as usize + x as usize) * 4;
+        [
+            self.pixels[i],
+            self.pixels[i + 1],
+            self.pixels[i + 2],
+            self.pixels[i + 3],
+        ]
+    }
+
+    /// Box-filters the image down so that its longer side is at most `max_side` pixels.
+    pub fn downscaled_to_fit(&self, max_side: u32) -> RgbaImage {
+        let longer = self.width.max(self.height).max(1);
+        let factor = longer.div_ceil(max_side.max(1)).max(1);
+        if factor == 1 {
+            return self.clone();
+        }
+        let out_w = self.width.div_ceil(factor);
+        let out_h = self.height.div_ceil(factor);
+        let mut pixels = vec![0u8; out_w as usize * out_h as usize * 4];
+        for oy in 0..out_h {
+            for ox in 0..out_w {
+                let mut sum = [0u32; 4];
+                let mut n = 0u32;
+                for y in oy * factor..((oy + 1) * factor).min(self.height) {
+                    for x in ox * factor..((ox + 1) * factor).min(self.width) {
+                        let p = self.pixel(x, y);
+                        for c in 0..4 {
+                            sum[c] += u32::from(p[c]);
+                        }
+                        n += 1;
+                    }
+                }
+                let o = (oy as usize * out_w as usize + ox as usize) * 4;
+                for c in 0..4 {
+                    pixels[o + c] = (sum[c] / n.max(1)) as u8;
+                }
+            }
+        }
+        RgbaImage {
+            width: out_w,
+            height: out_h,
+            pixels,
+        }
+    }
+}
+
+/// A whole-slide image. Implementations are shared between threads (tile loaders read concurrently).
+pub trait SlideSource: Send + Sync {
+    fn path(&self) -> &Path;
+
+    fn metadata(&self) -> &SlideMetadata;
+
+    /// Reads a region of `level`: `pos_in_slide_px` is the top-left corner in level-0 pixels,
+    /// `width`/`height` are in pixels of `level`. Areas outside the scanned tissue come back transparent.
+    fn read_region(
+        &self,
+        pos_in_slide_px: (u64, u64),
+        level: usize,
+        width: u32,
+        height: u32,
+    ) -> Result<RgbaImage, SlideError>;
+
+    fn read_associated_image(&self, name: &str) -> Result<RgbaImage, SlideError>;
+
+    /// A small overview image whose longer side is at most `max_side` pixels: the slide's own
+    /// thumbnail when it has one, else the coarsest level scaled down.
+    fn overview(&self, max_side: u32) -> Result<RgbaImage, SlideError> {
+        let meta = self.metadata();
+        let Some(coarsest) = meta.levels.len().checked_sub(1) else {
+            return Err(SlideError::InvalidRequest {
+                path: self.path().to_path_buf(),
+                reason: "the slide has no levels".to_owned(),
+            });
+        };
+        let level = meta.levels[coarsest];
+        // Reading a huge single-level slide whole would take gigabytes: refuse past 64 Mpx.
+        let coarsest_px = level.width_px.saturating_mul(level.height_px);
+        if coarsest_px <= 64_000_000 {
+            let image = self.read_region(
+                (0, 0),
+                coarsest,
+                u32::try_from(level.width_px).unwrap_or(u32::MAX),
+                u32::try_from(level.height_px).unwrap_or(u32::MAX),
+            )?;
+            return Ok(image.downscaled_to_fit(max_side));
+        }
+        if meta.associated_images.iter().any(|name| name == "thumbnail") {
+            return Ok(self.read_associated_image("thumbnail")?.downscaled_to_fit(max_side));
+        }
+        Err(SlideError::InvalidRequest {
+            path: self.path().to_path_buf(),
+            reason: format!(
+                "no thumbnail and the coarsest level is {}x{} px, too large for an overview",
+                level.width_px, level.height_px
+            ),
+        })
+    }
+}
+
+/// Paths in error messages: shared by backends.
+pub(crate) fn read_failed(path: &Path, what: impl Into<String>, reason: impl ToString) -> SlideError {
+    SlideError::ReadFailed {
+        path: path.to_path_buf(),
+        what: what.into(),
+        reason: reason.to_string(),
+    }
+}

@@ -1,0 +1,88 @@
+//! `cellsymphony info` on the shared slides: JSON layout, text output, and one-line failures.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
+
+use std::process::Command;
+
+use cs_testdata::shared_file;
+
+fn cellsymphony(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cellsymphony"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn info_json_describes_the_cmu_slide() {
+    let Some(path) = shared_file("wsi/CMU-1-Small-Region.svs") else {
+        return;
+    };
+    let out = cellsymphony(&["info", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["vendor"], "aperio");
+    assert_eq!(json["levels"].as_array().unwrap().len(), 1);
+    assert_eq!(json["levels"][0]["width"], 2220);
+    assert_eq!(json["levels"][0]["height"], 2967);
+    assert_eq!(json["levels"][0]["downsample"], 1.0);
+    assert!((json["mpp_x"].as_f64().unwrap() - 0.499).abs() < 1e-3);
+    assert!((json["mpp_y"].as_f64().unwrap() - 0.499).abs() < 1e-3);
+    assert_eq!(json["objective_power"], 20.0);
+    let associated: Vec<&str> = json["associated_images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(associated, ["label", "macro", "thumbnail"]);
+}
+
+#[test]
+fn info_json_lists_pyramid_levels() {
+    let Some(path) = shared_file("wsi/CMU-1-Small-Region.pyramid.tiff") else {
+        return;
+    };
+    let out = cellsymphony(&["info", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success());
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let widths: Vec<u64> = json["levels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["width"].as_u64().unwrap())
+        .collect();
+    assert_eq!(widths, [2220, 1110, 555, 277]);
+    assert!(json["mpp_x"].is_null(), "the derived TIFF records no resolution");
+
+    let text = cellsymphony(&["info", path.to_str().unwrap()]);
+    let text = String::from_utf8(text.stdout).unwrap();
+    assert!(
+        text.contains("generic-tiff") && text.contains("3: 277 x 370 px"),
+        "{text}"
+    );
+}
+
+#[test]
+fn info_failure_is_one_line_naming_the_file() {
+    let Some(path) = shared_file("wsi/openslide-fixtures/unopenable.tiff") else {
+        return;
+    };
+    let out = cellsymphony(&["info", path.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].contains("unopenable.tiff"), "{stderr}");
+
+    let out = cellsymphony(&["info", "/no/such/slide.svs"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("/no/such/slide.svs") && stderr.contains("does not exist"),
+        "{stderr}"
+    );
+}
