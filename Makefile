@@ -29,7 +29,8 @@ unit:
 
 ## Benchmarks (release builds; not run in CI).
 bench: deps
-	$(CARGO) bench -p cs_slide
+	$(CARGO) bench -p cs_slide --bench tiles
+	$(CARGO) bench --bench frame_prepare
 	$(MAKE) replay
 
 replay:

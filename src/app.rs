@@ -89,6 +89,10 @@ pub struct ViewState {
     pub last_viewport: Option<Viewport>,
     /// Cursor over the viewer, in slide px.
     pub cursor_in_slide_px: Option<glam::DVec2>,
+    /// Keep gliding after a drag is released (off by default, as pathologists expect).
+    pub pan_inertia: bool,
+    /// Glide velocity after a drag, in screen points per second.
+    pub pan_velocity: glam::DVec2,
 }
 
 pub struct ViewerApp {
@@ -131,6 +135,8 @@ impl ViewerApp {
                 fit_requested: false,
                 last_viewport: None,
                 cursor_in_slide_px: None,
+                pan_inertia: false,
+                pan_velocity: glam::DVec2::ZERO,
             },
             recent: RecentFiles::load(cc.storage),
             toasts: Toasts::default(),
@@ -175,8 +181,11 @@ impl ViewerApp {
         }
     }
 
-    pub fn is_opening(&self) -> Option<&str> {
-        self.opening.as_ref().map(|(_, job)| job.label.as_str())
+    /// What is being opened, and for how long, while an open job runs.
+    pub fn is_opening(&self) -> Option<(&str, std::time::Duration)> {
+        self.opening
+            .as_ref()
+            .map(|(_, job)| (job.label.as_str(), job.elapsed()))
     }
 
     /// Shows the native file dialog on its own thread so frames keep coming.

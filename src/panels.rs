@@ -49,6 +49,8 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             });
             ui.menu_button("View", |ui| {
                 ui.checkbox(&mut app.show_properties, "Slide properties panel");
+                ui.checkbox(&mut app.view.pan_inertia, "Pan inertia")
+                    .on_hover_text("Keep gliding after a drag is released");
                 if ui
                     .add_enabled(app.slide.is_some(), egui::Button::new("Fit slide  (0)"))
                     .clicked()
@@ -94,9 +96,13 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
 pub fn status_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     egui::Panel::bottom("status_bar").show(ui, |ui| {
         ui.horizontal(|ui| {
-            if let Some(label) = app.is_opening() {
+            if let Some((label, elapsed)) = app.is_opening() {
                 ui.spinner();
-                ui.label(format!("{label}…"));
+                if elapsed.as_secs() >= 1 {
+                    ui.label(format!("{label}… {} s", elapsed.as_secs()));
+                } else {
+                    ui.label(format!("{label}…"));
+                }
                 ui.separator();
             }
             let Some(slide) = &app.slide else {

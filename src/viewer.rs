@@ -12,6 +12,8 @@ use crate::camera::{Viewport, format_length_um, nice_scale_bar_um};
 const WHEEL_ZOOM_PER_POINT: f64 = 1.0 / 200.0;
 const KEY_ZOOM_FACTOR: f64 = 1.5;
 const KEY_PAN_FRACTION: f64 = 0.15;
+const INERTIA_DECAY_PER_S: f64 = 4.0;
+const INERTIA_STOP_POINTS_PER_S: f64 = 8.0;
 const MINIMAP_MAX_SIDE_POINTS: f32 = 200.0;
 const MINIMAP_MARGIN_POINTS: f32 = 12.0;
 
@@ -53,8 +55,18 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             camera.zoom_about(pos_in_screen, if shift { 0.5 } else { 2.0 }, &viewport);
         }
     }
+    let dt = f64::from(ui.input(|i| i.stable_dt)).clamp(1e-3, 0.1);
     if response.dragged_by(egui::PointerButton::Primary) || response.dragged_by(egui::PointerButton::Middle) {
-        camera.pan_by_screen(-to_dvec(response.drag_delta()));
+        let delta = -to_dvec(response.drag_delta());
+        camera.pan_by_screen(delta);
+        // Smoothed release velocity, used only when inertia is on.
+        app.view.pan_velocity = app.view.pan_velocity * 0.5 + (delta / dt) * 0.5;
+    } else if app.view.pan_inertia && app.view.pan_velocity.length() > INERTIA_STOP_POINTS_PER_S {
+        camera.pan_by_screen(app.view.pan_velocity * dt);
+        app.view.pan_velocity *= (-INERTIA_DECAY_PER_S * dt).exp();
+        ui.ctx().request_repaint();
+    } else {
+        app.view.pan_velocity = DVec2::ZERO;
     }
 
     // Keyboard, unless a text field has focus.

@@ -125,3 +125,54 @@ fn start_screen_offers_open_and_recent_files() {
     harness.get_by_label_contains("drop a slide file");
     harness.snapshot("start_screen");
 }
+
+/// Drags the slide 150 points to the left and returns how far the view centre moved (world µm)
+/// during the drag and in the 20 frames after release.
+fn drag_and_release(harness: &mut Harness<'_, ViewerApp>) -> (f64, f64) {
+    let start = egui::pos2(500.0, 350.0);
+    let before = harness.state().view.camera.center_in_world;
+    harness.hover_at(start);
+    harness.step();
+    harness.drag_at(start);
+    harness.step();
+    for i in 1..=10 {
+        harness.hover_at(start - egui::vec2(15.0 * i as f32, 0.0));
+        harness.step();
+    }
+    let end = start - egui::vec2(150.0, 0.0);
+    harness.drop_at(end);
+    harness.step();
+    let released = harness.state().view.camera.center_in_world;
+    for _ in 0..20 {
+        harness.step();
+    }
+    let after = harness.state().view.camera.center_in_world;
+    ((released - before).length(), (after - released).length())
+}
+
+#[test]
+fn drag_pans_and_inertia_is_off_by_default() {
+    let Some(slide) = shared_file("wsi/CMU-1-Small-Region.svs") else {
+        return;
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1000.0, 700.0))
+        .wgpu()
+        .build_eframe(|cc| ViewerApp::new(cc, StartupOptions { slide: Some(slide) }));
+    step_until(&mut harness, "slide open and sharp", slide_is_sharp);
+    assert!(!harness.state().view.pan_inertia);
+    let points_per_um = harness.state().view.camera.points_per_um;
+
+    let (during, after) = drag_and_release(&mut harness);
+    let dragged_um = 150.0 / points_per_um;
+    assert!(
+        (during - dragged_um).abs() < 0.05 * dragged_um,
+        "drag moved {during} µm, expected {dragged_um}"
+    );
+    assert_eq!(after, 0.0, "the view glided without inertia");
+
+    // View → Pan inertia: the view keeps gliding after release.
+    harness.state_mut().view.pan_inertia = true;
+    let (_, after) = drag_and_release(&mut harness);
+    assert!(after > 0.05 * dragged_um, "no glide with inertia on: {after} µm");
+}

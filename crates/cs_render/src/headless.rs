@@ -6,9 +6,9 @@
 pub fn create_headless_device(prefer_cpu: bool) -> Result<(wgpu::Adapter, wgpu::Device, wgpu::Queue), String> {
     let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
     // Vulkan/Metal/DX12 first; GL only when none of those has an adapter (it probes noisily).
-    let mut adapters = pollster_block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
+    let mut adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::PRIMARY));
     if adapters.is_empty() {
-        adapters = pollster_block_on(instance.enumerate_adapters(wgpu::Backends::all()));
+        adapters = pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()));
     }
     if adapters.is_empty() {
         return Err("no wgpu adapter found (install mesa-vulkan-drivers for lavapipe)".to_owned());
@@ -29,7 +29,7 @@ pub fn create_headless_device(prefer_cpu: bool) -> Result<(wgpu::Adapter, wgpu::
         (backend_rank, device_rank)
     });
     let adapter = adapters.swap_remove(0);
-    let (device, queue) = pollster_block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+    let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
         label: Some("cellsymphony_headless"),
         required_features: wgpu::Features::empty(),
         required_limits: adapter.limits(),
@@ -37,19 +37,6 @@ pub fn create_headless_device(prefer_cpu: bool) -> Result<(wgpu::Adapter, wgpu::
     }))
     .map_err(|e| format!("cannot create a device on {}: {e}", adapter.get_info().name))?;
     Ok((adapter, device, queue))
-}
-
-/// Minimal executor: wgpu's futures resolve without a runtime on native backends.
-fn pollster_block_on<F: std::future::Future>(future: F) -> F::Output {
-    use std::task::{Context, Poll, Waker};
-    let mut future = std::pin::pin!(future);
-    let mut context = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut context) {
-            return output;
-        }
-        std::thread::yield_now();
-    }
 }
 
 /// An offscreen colour target that can be read back as RGBA8.

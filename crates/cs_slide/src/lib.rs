@@ -21,4 +21,4 @@ pub use error::SlideError;
 pub use openslide_backend::OpenSlideSource;
 pub use pyramid::{TileKey, TilePlan, TilePyramid, TileRange, ViewInSlide, plan_tiles};
 pub use source::{LevelInfo, RgbaImage, SlideMetadata, SlideSource};
-pub use tile_loader::{LoadedTile, TileLoader, TileRequest};
+pub use tile_loader::{LoadedTile, TileLoader};

@@ -18,12 +18,6 @@ use crate::source::{RgbaImage, SlideSource};
 /// How many finished tiles may wait for the UI before workers pause.
 const RESULT_QUEUE_CAPACITY: usize = 64;
 
-/// A tile request (kept as a type so that priorities can grow without changing callers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct TileRequest {
-    pub key: TileKey,
-}
-
 /// A finished read.
 #[derive(Debug, Clone)]
 pub struct LoadedTile {
