@@ -3,9 +3,14 @@
 use std::path::Path;
 
 use cs_slide::{OpenSlideSource, SlideSource};
+use cs_xenium::{GENE_EXPRESSION, XeniumBundle};
 
-/// `cellsymphony info <slide> [--json]`: prints the slide's levels, resolution and associated images.
+/// `cellsymphony info <slide | xenium_dir> [--json]`: a slide's levels, resolution and associated
+/// images, or a Xenium bundle's cells, genes, software version, pixel size and files.
 pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
+    if path.is_dir() {
+        return xenium_info(path, json);
+    }
     let slide = OpenSlideSource::open(path)?;
     let meta = slide.metadata();
     if json {
@@ -48,5 +53,56 @@ pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
         )?;
     }
     writeln!(out, "  associated images {}", meta.associated_images.join(", "))?;
+    Ok(out.trim_end().to_owned())
+}
+
+fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
+    let bundle = XeniumBundle::open(dir)?;
+    let genes = bundle
+        .counts
+        .as_ref()
+        .map(|c| c.features_of_type(GENE_EXPRESSION).len());
+    let software_version = bundle.experiment.as_ref().and_then(|e| e.software_version.clone());
+    let files: Vec<String> = bundle
+        .files
+        .list()
+        .iter()
+        .map(|f| f.strip_prefix(dir).unwrap_or(f).display().to_string())
+        .collect();
+    let warnings: Vec<String> = bundle.warnings.iter().map(|w| w.message.clone()).collect();
+    if json {
+        let value = serde_json::json!({
+            "path": dir.display().to_string(),
+            "cells": bundle.cells.len(),
+            "genes": genes,
+            "software_version": software_version,
+            "pixel_size": bundle.pixel_size_um(),
+            "cell_boundaries": bundle.cell_boundaries.as_ref().map(|p| p.cells_with_polygon()),
+            "nucleus_boundaries": bundle.nucleus_boundaries.as_ref().map(|p| p.cells_with_polygon()),
+            "categorical_columns": bundle.cells.categorical.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "files": files,
+            "warnings": warnings,
+        });
+        return Ok(serde_json::to_string_pretty(&value)?);
+    }
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    writeln!(out, "{} (Xenium bundle)", dir.display())?;
+    writeln!(out, "  cells             {}", bundle.cells.len())?;
+    writeln!(
+        out,
+        "  genes             {}",
+        genes.map_or("no count matrix".to_owned(), |g| g.to_string())
+    )?;
+    writeln!(
+        out,
+        "  software          {}",
+        software_version.as_deref().unwrap_or("unknown")
+    )?;
+    writeln!(out, "  pixel size        {} um", bundle.pixel_size_um())?;
+    writeln!(out, "  files             {}", files.join(", "))?;
+    for warning in &warnings {
+        writeln!(out, "  warning           {warning}")?;
+    }
     Ok(out.trim_end().to_owned())
 }

@@ -86,3 +86,50 @@ fn info_failure_is_one_line_naming_the_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn info_json_describes_a_xenium_bundle() {
+    let Some(dir) = shared_file("xenium/speio_xenium_small") else {
+        return;
+    };
+    let out = cellsymphony(&["info", dir.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["cells"], 6);
+    assert_eq!(json["genes"], 4);
+    assert_eq!(json["software_version"], "Xenium-1.0.1");
+    assert_eq!(json["pixel_size"], 0.2125);
+    let files: Vec<&str> = json["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"cells.parquet") && files.contains(&"cell_feature_matrix.h5"),
+        "{files:?}"
+    );
+
+    let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
+        return;
+    };
+    let out = cellsymphony(&["info", dir.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((json["cells"].as_u64(), json["genes"].as_u64()), (Some(526), Some(27)));
+    assert!(json["software_version"].is_null());
+}
+
+#[test]
+fn info_on_a_broken_bundle_is_one_line() {
+    let dir = std::env::temp_dir().join(format!("cli_bad_bundle_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("cells.csv"), "cell_id,x_centroid,y_centroid\na,1,NaN\n").unwrap();
+    let out = cellsymphony(&["info", dir.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cells.csv") && stderr.contains("y_centroid") && stderr.contains("row 1"),
+        "{stderr}"
+    );
+}

@@ -1,0 +1,69 @@
+//! `experiment.xenium`: run metadata, above all `pixel_size` (micrometres per morphology pixel).
+
+use std::path::Path;
+
+use crate::error::{XeniumError, io_error};
+
+/// Xenium's morphology pixel size, used when a bundle has no experiment.xenium.
+pub const DEFAULT_PIXEL_SIZE_UM: f64 = 0.2125;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Experiment {
+    pub pixel_size_um: f64,
+    pub software_version: Option<String>,
+    pub panel_name: Option<String>,
+    pub panel_organism: Option<String>,
+    pub run_name: Option<String>,
+    pub region_name: Option<String>,
+    /// Cell count of the full run as recorded (a crop holds fewer).
+    pub num_cells: Option<u64>,
+}
+
+impl Experiment {
+    pub fn read(path: &Path) -> Result<Self, XeniumError> {
+        let text = std::fs::read_to_string(path).map_err(|e| io_error(path, e))?;
+        let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| XeniumError::Corrupt {
+            file: path.to_path_buf(),
+            format: "JSON",
+            reason: e.to_string(),
+        })?;
+        let text_field = |key: &str| {
+            json.get(key)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let pixel_size_um = match json.get("pixel_size") {
+            None => {
+                return Err(XeniumError::MissingColumn {
+                    file: path.to_path_buf(),
+                    column: "pixel_size".to_owned(),
+                    found: json
+                        .as_object()
+                        .map(|o| o.keys().cloned().collect::<Vec<_>>().join(", "))
+                        .unwrap_or_default(),
+                });
+            }
+            Some(value) => match value.as_f64() {
+                Some(v) if v.is_finite() && v > 0.0 => v,
+                _ => {
+                    return Err(XeniumError::WrongType {
+                        file: path.to_path_buf(),
+                        column: "pixel_size".to_owned(),
+                        expected: "a positive number",
+                        found: value.to_string(),
+                    });
+                }
+            },
+        };
+        Ok(Self {
+            pixel_size_um,
+            software_version: text_field("analysis_sw_version"),
+            panel_name: text_field("panel_name"),
+            panel_organism: text_field("panel_organism"),
+            run_name: text_field("run_name"),
+            region_name: text_field("region_name"),
+            num_cells: json.get("num_cells").and_then(|v| v.as_u64()),
+        })
+    }
+}

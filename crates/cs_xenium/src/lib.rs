@@ -1,0 +1,236 @@
+//! 10x Xenium bundle reader for CellSymphony.
+//!
+//! [`XeniumBundle::open`] reads a Xenium output folder into a columnar [`CellTable`] (centroids in
+//! world micrometres), flat [`Polygons`] for cell and nucleus boundaries, sparse [`SparseCounts`],
+//! and clusterings as categorical columns. Transcripts load on demand ([`XeniumBundle::load_transcripts`]).
+//! Required parts that are missing or malformed give a [`XeniumError`] naming file, column and
+//! row; optional parts that are missing give a [`LoadWarning`] and loading goes on.
+
+mod cells;
+mod clusters;
+mod columns;
+mod error;
+mod experiment;
+mod matrix;
+mod polygons;
+mod transcripts;
+
+use std::path::{Path, PathBuf};
+
+pub use cells::{Categorical, CellTable, MISSING_CODE};
+pub use error::{LoadWarning, XeniumError};
+pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};
+pub use matrix::{Feature, GENE_EXPRESSION, SparseCounts};
+pub use polygons::Polygons;
+pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, Transcripts};
+
+/// Reads one boundary file on its own: cell ids in file order and their polygons in that order.
+pub fn read_boundaries(path: &Path) -> Result<(Vec<String>, Polygons), XeniumError> {
+    let raw = polygons::read_raw(path)?;
+    Ok((raw.ids, raw.polygons))
+}
+
+/// The files a bundle was read from (None: not present).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BundleFiles {
+    pub experiment: Option<PathBuf>,
+    pub cells: Option<PathBuf>,
+    pub cell_boundaries: Option<PathBuf>,
+    pub nucleus_boundaries: Option<PathBuf>,
+    pub counts: Option<PathBuf>,
+    pub transcripts: Option<PathBuf>,
+    pub clusterings: Vec<PathBuf>,
+}
+
+impl BundleFiles {
+    /// Finds each part, preferring parquet over CSV, and the .h5 matrix over MEX.
+    pub fn find(dir: &Path) -> Self {
+        let first = |names: &[&str]| names.iter().map(|n| dir.join(n)).find(|p| p.exists());
+        Self {
+            experiment: first(&["experiment.xenium"]),
+            cells: first(&["cells.parquet", "cells.csv.gz", "cells.csv"]),
+            cell_boundaries: first(&[
+                "cell_boundaries.parquet",
+                "cell_boundaries.csv.gz",
+                "cell_boundaries.csv",
+            ]),
+            nucleus_boundaries: first(&[
+                "nucleus_boundaries.parquet",
+                "nucleus_boundaries.csv.gz",
+                "nucleus_boundaries.csv",
+            ]),
+            counts: first(&["cell_feature_matrix.h5", "cell_feature_matrix"]),
+            transcripts: first(&["transcripts.parquet", "transcripts.csv.gz", "transcripts.csv"]),
+            clusterings: clusters::find_clusterings(dir).into_iter().map(|(_, p)| p).collect(),
+        }
+    }
+
+    /// Every file found, for `info` and the UI.
+    pub fn list(&self) -> Vec<&Path> {
+        [
+            &self.experiment,
+            &self.cells,
+            &self.cell_boundaries,
+            &self.nucleus_boundaries,
+            &self.counts,
+            &self.transcripts,
+        ]
+        .into_iter()
+        .flatten()
+        .map(PathBuf::as_path)
+        .chain(self.clusterings.iter().map(PathBuf::as_path))
+        .collect()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct XeniumBundle {
+    pub dir: PathBuf,
+    pub files: BundleFiles,
+    pub experiment: Option<Experiment>,
+    pub cells: CellTable,
+    pub cell_boundaries: Option<Polygons>,
+    pub nucleus_boundaries: Option<Polygons>,
+    pub counts: Option<SparseCounts>,
+    pub warnings: Vec<LoadWarning>,
+}
+
+impl XeniumBundle {
+    /// Micrometres per morphology pixel (from experiment.xenium, else Xenium's 0.2125).
+    pub fn pixel_size_um(&self) -> f64 {
+        self.experiment
+            .as_ref()
+            .map_or(DEFAULT_PIXEL_SIZE_UM, |e| e.pixel_size_um)
+    }
+
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self, XeniumError> {
+        let dir = dir.as_ref();
+        if !dir.is_dir() {
+            return Err(XeniumError::MissingFile {
+                dir: dir.to_path_buf(),
+                what: "the folder itself (a Xenium bundle is a folder)".to_owned(),
+            });
+        }
+        let files = BundleFiles::find(dir);
+        let mut warnings = Vec::new();
+        // Warnings are returned, not logged: the caller shows them once.
+        let mut warn = |file: Option<&Path>, message: String| {
+            log::debug!(
+                "{}: {message}",
+                file.map_or_else(|| dir.display().to_string(), |f| f.display().to_string())
+            );
+            warnings.push(LoadWarning {
+                file: file.map(Path::to_path_buf),
+                message,
+            });
+        };
+
+        let experiment = match &files.experiment {
+            Some(path) => Some(Experiment::read(path)?),
+            None => {
+                warn(
+                    None,
+                    format!("no experiment.xenium: assuming {DEFAULT_PIXEL_SIZE_UM} µm per morphology pixel"),
+                );
+                None
+            }
+        };
+
+        let (cells, cell_boundaries) = match (&files.cells, &files.cell_boundaries) {
+            (Some(cells_path), boundaries_path) => {
+                let cells = CellTable::read(cells_path)?;
+                let boundaries = boundaries_path
+                    .as_deref()
+                    .map(|path| polygons::assign_to_cells(path, polygons::read_raw(path)?, &cells))
+                    .transpose()?;
+                (cells, boundaries)
+            }
+            (None, Some(path)) => {
+                warn(
+                    Some(path),
+                    "no cells.parquet/cells.csv.gz: cells, centroids and areas derived from cell boundaries".to_owned(),
+                );
+                derive_cells(path, polygons::read_raw(path)?)?
+            }
+            (None, None) => {
+                return Err(XeniumError::MissingFile {
+                    dir: dir.to_path_buf(),
+                    what: "cells.parquet / cells.csv.gz (and no cell_boundaries to derive cells from)".to_owned(),
+                });
+            }
+        };
+        if cell_boundaries.is_none() {
+            warn(
+                None,
+                "no cell_boundaries file: cells are drawn as points only".to_owned(),
+            );
+        }
+        let nucleus_boundaries = match &files.nucleus_boundaries {
+            Some(path) => Some(polygons::assign_to_cells(path, polygons::read_raw(path)?, &cells)?),
+            None => {
+                warn(None, "no nucleus_boundaries file".to_owned());
+                None
+            }
+        };
+        let counts = match &files.counts {
+            Some(path) => {
+                let (counts, warning) = matrix::read_counts(path, &cells)?;
+                if let Some(message) = warning {
+                    warn(Some(path), message);
+                }
+                Some(counts)
+            }
+            None => {
+                warn(
+                    None,
+                    "no cell_feature_matrix.h5 or cell_feature_matrix/ (MEX): no gene expression".to_owned(),
+                );
+                None
+            }
+        };
+        let mut cells = cells;
+        for (name, path) in clusters::find_clusterings(dir) {
+            let (column, unknown) = clusters::read_clusters(&path, &cells)?;
+            if unknown > 0 {
+                warn(Some(&path), format!("{unknown} barcodes are not cells of this bundle"));
+            }
+            cells.categorical.push((name, column));
+        }
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            files,
+            experiment,
+            cells,
+            cell_boundaries,
+            nucleus_boundaries,
+            counts,
+            warnings,
+        })
+    }
+
+    /// Reads transcripts with qv >= `min_qv` (None when the bundle has no transcripts file).
+    pub fn load_transcripts(&self, min_qv: f64) -> Result<Option<Transcripts>, XeniumError> {
+        self.files
+            .transcripts
+            .as_deref()
+            .map(|path| Transcripts::read(path, &self.cells, min_qv))
+            .transpose()
+    }
+}
+
+/// Cells from boundaries alone: ids in file order, centroid and area from each polygon.
+fn derive_cells(path: &Path, raw: polygons::RawPolygons) -> Result<(CellTable, Option<Polygons>), XeniumError> {
+    let n = raw.ids.len();
+    let mut x = Vec::with_capacity(n);
+    let mut y = Vec::with_capacity(n);
+    let mut area = Vec::with_capacity(n);
+    for i in 0..n {
+        let c = raw.polygons.centroid_um(i).unwrap_or([f64::NAN, f64::NAN]);
+        x.push(c[0]);
+        y.push(c[1]);
+        area.push(raw.polygons.area_um2(i));
+    }
+    let mut cells = CellTable::from_parts(path, raw.ids, x, y)?;
+    cells.numeric.push(("cell_area".to_owned(), area));
+    Ok((cells, Some(raw.polygons)))
+}

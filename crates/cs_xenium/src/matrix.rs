@@ -1,0 +1,415 @@
+//! The cell x feature count matrix (10x HDF5 `cell_feature_matrix.h5` or the MEX folder), kept
+//! sparse and reordered to the cell table.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+
+use hdf5_reader::{Datatype, Hdf5File};
+
+use crate::cells::CellTable;
+use crate::error::{XeniumError, io_error};
+
+pub const GENE_EXPRESSION: &str = "Gene Expression";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Feature {
+    pub id: String,
+    pub name: String,
+    /// `Gene Expression`, `Negative Control Probe`, `Negative Control Codeword`, ...
+    pub feature_type: String,
+}
+
+/// Counts per cell (compressed sparse rows by cell): cell `c` has features
+/// `feature_index[row_offsets[c]..row_offsets[c + 1]]` with `counts[..]` at the same positions.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SparseCounts {
+    pub features: Vec<Feature>,
+    pub row_offsets: Vec<u64>,
+    pub feature_index: Vec<u32>,
+    pub counts: Vec<f32>,
+}
+
+impl SparseCounts {
+    pub fn cell(&self, cell: usize) -> (&[u32], &[f32]) {
+        let a = self.row_offsets[cell] as usize;
+        let b = self.row_offsets[cell + 1] as usize;
+        (&self.feature_index[a..b], &self.counts[a..b])
+    }
+
+    /// Indices of features of one type (gene expression by default in the app).
+    pub fn features_of_type(&self, feature_type: &str) -> Vec<u32> {
+        (0..self.features.len() as u32)
+            .filter(|&i| self.features[i as usize].feature_type == feature_type)
+            .collect()
+    }
+
+    pub fn feature_by_name(&self, name: &str) -> Option<u32> {
+        self.features.iter().position(|f| f.name == name).map(|i| i as u32)
+    }
+
+    /// Sum of counts over features of `feature_type` for every cell.
+    pub fn totals(&self, feature_type: &str) -> Vec<f64> {
+        let keep: Vec<bool> = self.features.iter().map(|f| f.feature_type == feature_type).collect();
+        (0..self.row_offsets.len().saturating_sub(1))
+            .map(|c| {
+                let (idx, counts) = self.cell(c);
+                idx.iter()
+                    .zip(counts)
+                    .filter(|(i, _)| keep[**i as usize])
+                    .map(|(_, v)| f64::from(*v))
+                    .sum()
+            })
+            .collect()
+    }
+}
+
+/// Counts as stored: columns are barcodes (CSC).
+struct ByBarcode {
+    features: Vec<Feature>,
+    barcodes: Vec<String>,
+    col_offsets: Vec<u64>,
+    feature_index: Vec<u32>,
+    counts: Vec<f32>,
+}
+
+fn corrupt(path: &Path, reason: impl Into<String>) -> XeniumError {
+    XeniumError::Corrupt {
+        file: path.to_path_buf(),
+        format: "10x count matrix",
+        reason: reason.into(),
+    }
+}
+
+fn h5_numbers(path: &Path, file: &Hdf5File, name: &str) -> Result<Vec<f64>, XeniumError> {
+    let dataset = file.dataset(name).map_err(|e| corrupt(path, format!("{name}: {e}")))?;
+    let read_err = |e: hdf5_reader::error::Error| corrupt(path, format!("{name}: {e}"));
+    macro_rules! as_f64 {
+        ($t:ty) => {
+            dataset
+                .read_array::<$t>()
+                .map_err(read_err)?
+                .iter()
+                .map(|v| *v as f64)
+                .collect()
+        };
+    }
+    let values: Vec<f64> = match dataset.dtype() {
+        Datatype::FloatingPoint { size: 8, .. } => as_f64!(f64),
+        Datatype::FloatingPoint { size: 4, .. } => as_f64!(f32),
+        Datatype::FixedPoint {
+            size: 8, signed: true, ..
+        } => as_f64!(i64),
+        Datatype::FixedPoint {
+            size: 8, signed: false, ..
+        } => as_f64!(u64),
+        Datatype::FixedPoint {
+            size: 4, signed: true, ..
+        } => as_f64!(i32),
+        Datatype::FixedPoint {
+            size: 4, signed: false, ..
+        } => as_f64!(u32),
+        Datatype::FixedPoint {
+            size: 2, signed: true, ..
+        } => as_f64!(i16),
+        Datatype::FixedPoint {
+            size: 2, signed: false, ..
+        } => as_f64!(u16),
+        other => return Err(corrupt(path, format!("{name} has unsupported type {other:?}"))),
+    };
+    Ok(values)
+}
+
+fn h5_strings(path: &Path, file: &Hdf5File, name: &str) -> Result<Vec<String>, XeniumError> {
+    let dataset = file.dataset(name).map_err(|e| corrupt(path, format!("{name}: {e}")))?;
+    dataset
+        .read_strings()
+        .map(|v| v.into_iter().map(|s| s.trim_end_matches('\0').to_owned()).collect())
+        .map_err(|e| corrupt(path, format!("{name}: {e}")))
+}
+
+fn as_index(path: &Path, name: &str, values: Vec<f64>) -> Result<Vec<u64>, XeniumError> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            if v.is_finite() && v >= 0.0 && v.fract() == 0.0 {
+                Ok(v as u64)
+            } else {
+                Err(corrupt(
+                    path,
+                    format!("{name}[{i}] = {v} is not a non-negative integer"),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn read_h5(path: &Path) -> Result<ByBarcode, XeniumError> {
+    let file = Hdf5File::open(path).map_err(|e| corrupt(path, e.to_string()))?;
+    let shape = as_index(path, "matrix/shape", h5_numbers(path, &file, "matrix/shape")?)?;
+    let [n_features, n_barcodes] = shape[..] else {
+        return Err(corrupt(
+            path,
+            format!("matrix/shape has {} entries, expected 2", shape.len()),
+        ));
+    };
+    let barcodes = h5_strings(path, &file, "matrix/barcodes")?;
+    let ids = h5_strings(path, &file, "matrix/features/id")?;
+    let names = h5_strings(path, &file, "matrix/features/name")?;
+    let types = h5_strings(path, &file, "matrix/features/feature_type")?;
+    let counts: Vec<f32> = h5_numbers(path, &file, "matrix/data")?
+        .into_iter()
+        .map(|v| v as f32)
+        .collect();
+    let indices = as_index(path, "matrix/indices", h5_numbers(path, &file, "matrix/indices")?)?;
+    let indptr = as_index(path, "matrix/indptr", h5_numbers(path, &file, "matrix/indptr")?)?;
+    if barcodes.len() as u64 != n_barcodes || indptr.len() as u64 != n_barcodes + 1 {
+        return Err(corrupt(
+            path,
+            format!(
+                "shape says {n_barcodes} barcodes, found {} barcodes and {} indptr entries",
+                barcodes.len(),
+                indptr.len()
+            ),
+        ));
+    }
+    if ids.len() as u64 != n_features || names.len() != ids.len() || types.len() != ids.len() {
+        return Err(corrupt(
+            path,
+            format!("shape says {n_features} features, found {} ids", ids.len()),
+        ));
+    }
+    let features = ids
+        .into_iter()
+        .zip(names)
+        .zip(types)
+        .map(|((id, name), feature_type)| Feature { id, name, feature_type })
+        .collect();
+    finish(path, features, barcodes, indptr, indices, counts)
+}
+
+fn finish(
+    path: &Path,
+    features: Vec<Feature>,
+    barcodes: Vec<String>,
+    col_offsets: Vec<u64>,
+    indices: Vec<u64>,
+    counts: Vec<f32>,
+) -> Result<ByBarcode, XeniumError> {
+    let n_features = features.len() as u64;
+    if indices.len() != counts.len() || col_offsets.last().copied() != Some(counts.len() as u64) {
+        return Err(corrupt(path, "indices, data and indptr lengths disagree"));
+    }
+    if col_offsets.windows(2).any(|w| w[1] < w[0]) {
+        return Err(corrupt(path, "indptr decreases"));
+    }
+    if let Some(bad) = indices.iter().find(|&&i| i >= n_features) {
+        return Err(corrupt(
+            path,
+            format!("feature index {bad} is beyond the {n_features} features"),
+        ));
+    }
+    Ok(ByBarcode {
+        features,
+        barcodes,
+        col_offsets,
+        feature_index: indices.into_iter().map(|i| i as u32).collect(),
+        counts,
+    })
+}
+
+fn open_maybe_gz(path: &Path) -> Result<Box<dyn BufRead>, XeniumError> {
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    let reader: Box<dyn Read> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    Ok(Box::new(BufReader::new(reader)))
+}
+
+fn find_in(dir: &Path, stem: &str) -> Option<std::path::PathBuf> {
+    [format!("{stem}.gz"), stem.to_owned()]
+        .into_iter()
+        .map(|n| dir.join(n))
+        .find(|p| p.exists())
+}
+
+/// Reads a MEX folder: matrix.mtx(.gz) (features x barcodes, 1-based), barcodes.tsv(.gz),
+/// features.tsv(.gz) (id, name, type).
+fn read_mex(dir: &Path) -> Result<ByBarcode, XeniumError> {
+    let need = |stem: &str| {
+        find_in(dir, stem).ok_or_else(|| XeniumError::MissingFile {
+            dir: dir.to_path_buf(),
+            what: format!("{stem}(.gz)"),
+        })
+    };
+    let matrix_path = need("matrix.mtx")?;
+    let barcodes_path = need("barcodes.tsv")?;
+    let features_path = need("features.tsv")?;
+    let barcodes: Vec<String> = open_maybe_gz(&barcodes_path)?
+        .lines()
+        .map(|l| l.map(|l| l.trim().to_owned()).map_err(|e| io_error(&barcodes_path, e)))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter(|l| !l.is_empty())
+        .collect();
+    let mut features = Vec::new();
+    for (i, line) in open_maybe_gz(&features_path)?.lines().enumerate() {
+        let line = line.map_err(|e| io_error(&features_path, e))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        if fields.len() < 2 {
+            return Err(XeniumError::BadValue {
+                file: features_path.clone(),
+                column: "name".to_owned(),
+                row: i + 1,
+                reason: "expected id<TAB>name[<TAB>type]".to_owned(),
+            });
+        }
+        features.push(Feature {
+            id: fields[0].to_owned(),
+            name: fields[1].to_owned(),
+            feature_type: fields.get(2).map_or(GENE_EXPRESSION, |t| t).to_owned(),
+        });
+    }
+    let mut lines = open_maybe_gz(&matrix_path)?.lines();
+    let mut header_seen = false;
+    let mut entries: Vec<(u64, u64, f32)> = Vec::new();
+    let mut declared = None;
+    for (i, line) in lines.by_ref().enumerate() {
+        let line = line.map_err(|e| io_error(&matrix_path, e))?;
+        if line.starts_with('%') {
+            header_seen |= line.starts_with("%%MatrixMarket");
+            continue;
+        }
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        if parts.len() != 3 {
+            continue;
+        }
+        let bad = |what: &str| XeniumError::BadValue {
+            file: matrix_path.clone(),
+            column: what.to_owned(),
+            row: i + 1,
+            reason: format!("cannot read {line:?}"),
+        };
+        if declared.is_none() {
+            let dims: Vec<u64> = parts
+                .iter()
+                .map(|p| p.parse::<u64>())
+                .collect::<Result<_, _>>()
+                .map_err(|_| bad("size line"))?;
+            declared = Some((dims[0], dims[1], dims[2]));
+            entries.reserve(dims[2] as usize);
+            continue;
+        }
+        let row: u64 = parts[0].parse().map_err(|_| bad("feature"))?;
+        let col: u64 = parts[1].parse().map_err(|_| bad("barcode"))?;
+        let value: f32 = parts[2].parse().map_err(|_| bad("count"))?;
+        if row == 0 || col == 0 {
+            return Err(bad("1-based index"));
+        }
+        entries.push((col - 1, row - 1, value));
+    }
+    let Some((n_features, n_barcodes, n_entries)) = declared else {
+        return Err(corrupt(&matrix_path, "no size line"));
+    };
+    if !header_seen {
+        return Err(corrupt(&matrix_path, "missing %%MatrixMarket header"));
+    }
+    if n_features != features.len() as u64 || n_barcodes != barcodes.len() as u64 || n_entries != entries.len() as u64 {
+        return Err(corrupt(
+            &matrix_path,
+            format!(
+                "size line says {n_features} x {n_barcodes} with {n_entries} entries; found {} features, {} barcodes, {} entries",
+                features.len(),
+                barcodes.len(),
+                entries.len()
+            ),
+        ));
+    }
+    if let Some(e) = entries.iter().find(|e| e.0 >= n_barcodes) {
+        return Err(corrupt(
+            &matrix_path,
+            format!("barcode index {} is beyond {n_barcodes}", e.0 + 1),
+        ));
+    }
+    entries.sort_unstable_by_key(|e| (e.0, e.1));
+    let mut col_offsets = vec![0u64; n_barcodes as usize + 1];
+    for e in &entries {
+        col_offsets[e.0 as usize + 1] += 1;
+    }
+    for i in 1..col_offsets.len() {
+        col_offsets[i] += col_offsets[i - 1];
+    }
+    let indices = entries.iter().map(|e| e.1).collect();
+    let counts = entries.iter().map(|e| e.2).collect();
+    finish(&matrix_path, features, barcodes, col_offsets, indices, counts)
+}
+
+/// Reads `path` (an .h5 file or a MEX folder) and reorders it to the cell table. Barcodes that
+/// are not cells are an error; cells without a barcode get no counts (reported in the warning).
+pub fn read_counts(path: &Path, cells: &CellTable) -> Result<(SparseCounts, Option<String>), XeniumError> {
+    let by_barcode = if path.is_dir() { read_mex(path)? } else { read_h5(path)? };
+    let mut column_of_cell: Vec<Option<usize>> = vec![None; cells.len()];
+    let mut unknown = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(by_barcode.barcodes.len());
+    for (col, barcode) in by_barcode.barcodes.iter().enumerate() {
+        if let Some(first) = seen.insert(barcode.as_str(), col) {
+            return Err(XeniumError::Mismatch {
+                file: path.to_path_buf(),
+                reason: format!(
+                    "barcode {barcode:?} appears twice (columns {} and {})",
+                    first + 1,
+                    col + 1
+                ),
+            });
+        }
+        match cells.index_of(barcode) {
+            Some(cell) => column_of_cell[cell as usize] = Some(col),
+            None => unknown.push(barcode.clone()),
+        }
+    }
+    if !unknown.is_empty() {
+        return Err(XeniumError::Mismatch {
+            file: path.to_path_buf(),
+            reason: format!(
+                "{} of {} matrix barcodes are not cells of this bundle (first: {:?})",
+                unknown.len(),
+                by_barcode.barcodes.len(),
+                &unknown[..unknown.len().min(3)]
+            ),
+        });
+    }
+    let mut row_offsets = Vec::with_capacity(cells.len() + 1);
+    row_offsets.push(0u64);
+    let mut feature_index = Vec::with_capacity(by_barcode.feature_index.len());
+    let mut counts = Vec::with_capacity(by_barcode.counts.len());
+    let mut without = 0;
+    for slot in &column_of_cell {
+        match slot {
+            Some(col) => {
+                let a = by_barcode.col_offsets[*col] as usize;
+                let b = by_barcode.col_offsets[*col + 1] as usize;
+                feature_index.extend_from_slice(&by_barcode.feature_index[a..b]);
+                counts.extend_from_slice(&by_barcode.counts[a..b]);
+            }
+            None => without += 1,
+        }
+        row_offsets.push(feature_index.len() as u64);
+    }
+    let warning =
+        (without > 0).then(|| format!("{without} of {} cells have no column in the count matrix", cells.len()));
+    Ok((
+        SparseCounts {
+            features: by_barcode.features,
+            row_offsets,
+            feature_index,
+            counts,
+        },
+        warning,
+    ))
+}
