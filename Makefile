@@ -4,7 +4,6 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 # wgpu/winit want a private runtime dir; CI machines often have none.
 export XDG_RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),$(shell d=/tmp/cellsymphony-xdg-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d))
 CARGO ?= cargo
-DEMO_SLIDE := $(wildcard ../shared/data/wsi/CMU-1-Small-Region.svs)
 
 .PHONY: deps run test fmt-check clippy unit bench replay release
 
@@ -13,7 +12,7 @@ deps:
 
 ## Build (debug, dependencies optimised) and open the viewer.
 run: deps
-	$(CARGO) run --bin cellsymphony -- $(DEMO_SLIDE)
+	$(CARGO) run --bin cellsymphony -- --demo
 
 ## fmt check, clippy with -D warnings, every test. Debug builds only.
 test: deps fmt-check clippy unit

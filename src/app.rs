@@ -2,14 +2,19 @@
 //! and lays out the menu, toolbar, side panel, status bar and viewer.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
-use cs_render::TileRenderer;
+use cs_render::{CellRenderer, TileRenderer};
 use cs_slide::{OpenSlideSource, RgbaImage, SlideError, SlideSource};
+use cs_xenium::{Affine2, XeniumError, read_alignment_csv, write_alignment_csv};
 use eframe::egui_wgpu;
+use glam::DAffine2;
 
 use crate::camera::{Camera, Viewport};
+use crate::cell_layer::{CellLayer, LoadedBundle, TranscriptLayer, gene_values, load_bundle};
+use crate::demo::DemoFiles;
 use crate::jobs::{Job, JobStatus, spawn_job};
+use crate::landmarks::LandmarkTool;
 use crate::recent::RecentFiles;
 use crate::slide_layer::SlideLayer;
 use crate::toasts::Toasts;
@@ -23,6 +28,12 @@ const ASSOCIATED_MAX_SIDE_PX: u32 = 1024;
 #[derive(Debug, Clone, Default)]
 pub struct StartupOptions {
     pub slide: Option<PathBuf>,
+    /// A Xenium output folder.
+    pub xenium: Option<PathBuf>,
+    /// Xenium Explorer alignment CSV (H&E pixel -> Xenium morphology pixel).
+    pub alignment: Option<PathBuf>,
+    /// Generate (once, cached) and open the synthetic demo tissue.
+    pub demo: bool,
 }
 
 /// A slide as read by the open job, before it reaches the UI thread.
@@ -84,10 +95,14 @@ pub fn texture_from_image(ctx: &egui::Context, name: &str, image: &RgbaImage) ->
 /// Viewer-side state that the panels and the viewer widget share.
 pub struct ViewState {
     pub camera: Camera,
-    /// Set when a slide arrives or the user asks to fit: applied once the viewport size is known.
+    /// Set when data arrives or the user asks to fit: applied once the viewport size is known.
     pub fit_requested: bool,
     pub last_viewport: Option<Viewport>,
-    /// Cursor over the viewer, in slide px.
+    /// Where the viewer was laid out last frame (window points).
+    pub viewer_rect: Option<egui::Rect>,
+    /// Cursor over the viewer, in world µm.
+    pub cursor_in_world: Option<glam::DVec2>,
+    /// Cursor over the viewer, in slide px (when a slide is open).
     pub cursor_in_slide_px: Option<glam::DVec2>,
     /// Keep gliding after a drag is released (off by default, as pathologists expect).
     pub pan_inertia: bool,
@@ -95,19 +110,63 @@ pub struct ViewState {
     pub pan_velocity: glam::DVec2,
 }
 
+/// The alignment that places the slide in world: H&E pixel -> Xenium morphology pixel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SlideAlignment {
+    /// Where it was read from or saved to (None: made in the app and not saved yet).
+    pub path: Option<PathBuf>,
+    pub xenium_px_from_slide_px: Affine2,
+    /// Landmark fit residual (RMS, µm) when it came from landmarks.
+    pub rms_residual_um: Option<f64>,
+}
+
+/// What a file dialog was opened for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DialogPurpose {
+    Slide,
+    Bundle,
+    Alignment,
+    SaveAlignment,
+}
+
+type BundleJob = Job<Result<Option<LoadedBundle>, XeniumError>>;
+/// The demo generator and its progress.
+type DemoJob = (Arc<Mutex<DemoProgress>>, Job<anyhow::Result<DemoFiles>>);
+
+/// Progress of the demo generator, shared with its thread.
+#[derive(Default)]
+pub struct DemoProgress {
+    pub fraction: f32,
+    pub stage: String,
+}
+
 pub struct ViewerApp {
     pub slide: Option<LoadedSlide>,
+    pub cells: Option<CellLayer>,
+    pub alignment: Option<SlideAlignment>,
     pub view: ViewState,
     pub recent: RecentFiles,
     pub toasts: Toasts,
     pub show_properties: bool,
+    pub show_layers: bool,
     pub property_filter: String,
+    pub gene_filter: String,
     pub associated_window: Option<String>,
+    /// Cell under the cursor (table index), for the tooltip and highlight.
+    pub hovered_cell: Option<u32>,
+    /// Cell clicked for the inspector (table index).
+    pub pinned_cell: Option<u32>,
+    pub landmarks: Option<LandmarkTool>,
     opening: Option<(PathBuf, Job<Result<OpenedSlide, SlideError>>)>,
-    file_dialog: Option<Job<Option<PathBuf>>>,
+    bundle_job: Option<(PathBuf, BundleJob)>,
+    gene_job: Option<(u32, Job<Vec<f64>>)>,
+    transcripts_job: Option<Job<Result<Option<TranscriptLayer>, XeniumError>>>,
+    demo_job: Option<DemoJob>,
+    file_dialog: Option<(DialogPurpose, Job<Option<PathBuf>>)>,
     next_source_id: u64,
     pending_gpu_evictions: Vec<u64>,
-    /// False when eframe gave us no wgpu device: the slide cannot be drawn, and the UI says so.
+    pending_cell_evictions: Vec<u64>,
+    /// False when eframe gave us no wgpu device: nothing can be drawn, and the UI says so.
     pub gpu_ready: bool,
     ctx: egui::Context,
 }
@@ -115,8 +174,11 @@ pub struct ViewerApp {
 impl ViewerApp {
     pub fn new(cc: &eframe::CreationContext<'_>, options: StartupOptions) -> Self {
         let gpu_ready = if let Some(render_state) = &cc.wgpu_render_state {
-            let renderer = TileRenderer::new(&render_state.device, render_state.target_format, GPU_TILE_BUDGET_BYTES);
-            render_state.renderer.write().callback_resources.insert(renderer);
+            let tiles = TileRenderer::new(&render_state.device, render_state.target_format, GPU_TILE_BUDGET_BYTES);
+            let cells = CellRenderer::new(&render_state.device, render_state.target_format);
+            let mut renderer = render_state.renderer.write();
+            renderer.callback_resources.insert(tiles);
+            renderer.callback_resources.insert(cells);
             let info = render_state.adapter.get_info();
             log::info!(
                 "rendering on {} ({:?}, {:?})",
@@ -130,10 +192,14 @@ impl ViewerApp {
         };
         let mut app = Self {
             slide: None,
+            cells: None,
+            alignment: None,
             view: ViewState {
                 camera: Camera::default(),
                 fit_requested: false,
                 last_viewport: None,
+                viewer_rect: None,
+                cursor_in_world: None,
                 cursor_in_slide_px: None,
                 pan_inertia: false,
                 pan_velocity: glam::DVec2::ZERO,
@@ -141,39 +207,71 @@ impl ViewerApp {
             recent: RecentFiles::load(cc.storage),
             toasts: Toasts::default(),
             show_properties: true,
+            show_layers: true,
             property_filter: String::new(),
+            gene_filter: String::new(),
             associated_window: None,
+            hovered_cell: None,
+            pinned_cell: None,
+            landmarks: None,
             opening: None,
+            bundle_job: None,
+            gene_job: None,
+            transcripts_job: None,
+            demo_job: None,
             file_dialog: None,
             next_source_id: 1,
             pending_gpu_evictions: Vec::new(),
+            pending_cell_evictions: Vec::new(),
             gpu_ready,
             ctx: cc.egui_ctx.clone(),
         };
         if !gpu_ready {
             app.toasts
-                .error("No GPU device is available to eframe (wgpu): slides cannot be drawn.");
+                .error("No GPU device is available to eframe (wgpu): slides and cells cannot be drawn.");
+        }
+        if options.demo {
+            app.open_demo();
+        }
+        if let Some(path) = options.xenium {
+            app.open_bundle(path);
         }
         if let Some(path) = options.slide {
-            app.open_path(path);
+            app.open_slide_path(path);
+        }
+        if let Some(path) = options.alignment {
+            app.load_alignment(&path);
         }
         app
     }
 
-    /// Starts opening `path` in the background; the current slide stays until it succeeds.
+    fn repaint_callback(&self) -> impl Fn() + Send + 'static {
+        let ctx = self.ctx.clone();
+        move || ctx.request_repaint()
+    }
+
+    /// Opens whatever `path` is: a folder is a Xenium bundle, a `.csv` an alignment, anything
+    /// else a slide. Runs in the background; what is open stays until the new data is ready.
     pub fn open_path(&mut self, path: PathBuf) {
+        if path.is_dir() {
+            self.open_bundle(path);
+        } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            self.load_alignment(&path);
+        } else {
+            self.open_slide_path(path);
+        }
+    }
+
+    /// Starts opening a slide in the background; the current slide stays until it succeeds.
+    pub fn open_slide_path(&mut self, path: PathBuf) {
         if let Some((_, job)) = self.opening.take() {
             job.cancel();
         }
-        let ctx = self.ctx.clone();
         let job_path = path.clone();
         let label = format!("Opening {}", display_name(&path));
-        match spawn_job(
-            "slide-open",
-            label,
-            move || ctx.request_repaint(),
-            move |_| open_slide(&job_path),
-        ) {
+        match spawn_job("slide-open", label, self.repaint_callback(), move |_| {
+            open_slide(&job_path)
+        }) {
             Ok(job) => self.opening = Some((path, job)),
             Err(error) => self
                 .toasts
@@ -181,31 +279,154 @@ impl ViewerApp {
         }
     }
 
-    /// What is being opened, and for how long, while an open job runs.
-    pub fn is_opening(&self) -> Option<(&str, std::time::Duration)> {
-        self.opening
-            .as_ref()
-            .map(|(_, job)| (job.label.as_str(), job.elapsed()))
+    /// Starts reading a Xenium bundle in the background; the cells shown stay until it succeeds.
+    pub fn open_bundle(&mut self, dir: PathBuf) {
+        if let Some((_, job)) = self.bundle_job.take() {
+            job.cancel();
+        }
+        let geometry_id = self.next_source_id;
+        self.next_source_id += 1;
+        let job_dir = dir.clone();
+        let label = format!("Reading Xenium bundle {}", display_name(&dir));
+        match spawn_job("bundle-open", label, self.repaint_callback(), move |cancel| {
+            load_bundle(&job_dir, geometry_id, cancel)
+        }) {
+            Ok(job) => self.bundle_job = Some((dir, job)),
+            Err(error) => self
+                .toasts
+                .error(format!("Cannot start reading {}: {error}", dir.display())),
+        }
     }
 
-    /// Shows the native file dialog on its own thread so frames keep coming.
-    pub fn ask_for_slide(&mut self) {
+    /// Reads a Xenium Explorer alignment CSV and places the slide with it.
+    pub fn load_alignment(&mut self, path: &Path) {
+        match read_alignment_csv(path) {
+            Ok(affine) => {
+                self.alignment = Some(SlideAlignment {
+                    path: Some(path.to_path_buf()),
+                    xenium_px_from_slide_px: affine,
+                    rms_residual_um: None,
+                });
+                self.place_slide();
+                self.toasts
+                    .note(format!("Slide placed with the alignment in {}", display_name(path)));
+            }
+            Err(error) => self
+                .toasts
+                .error(format!("{error}. The slide keeps its current placement.")),
+        }
+    }
+
+    /// Saves the current alignment in Xenium Explorer's CSV layout.
+    pub fn save_alignment(&mut self, path: &Path) {
+        let Some(alignment) = &mut self.alignment else {
+            self.toasts.error("There is no alignment to save.");
+            return;
+        };
+        match write_alignment_csv(path, &alignment.xenium_px_from_slide_px) {
+            Ok(()) => {
+                alignment.path = Some(path.to_path_buf());
+                self.toasts.note(format!("Alignment saved to {}", path.display()));
+            }
+            Err(error) => self.toasts.error(error.to_string()),
+        }
+    }
+
+    /// Micrometres per Xenium morphology pixel: the open bundle's, else Xenium's default.
+    pub fn pixel_size_um(&self) -> f64 {
+        self.cells
+            .as_ref()
+            .map_or(cs_xenium::DEFAULT_PIXEL_SIZE_UM, |c| c.bundle.pixel_size_um())
+    }
+
+    /// `world_from_slide` from the alignment (times the pixel size), else from the slide's µm/px.
+    pub fn place_slide(&mut self) {
+        let pixel_size_um = self.pixel_size_um();
+        let Some(slide) = &mut self.slide else { return };
+        match &self.alignment {
+            Some(alignment) => {
+                let r = alignment.xenium_px_from_slide_px.scaled(pixel_size_um).rows;
+                slide.layer.world_from_slide =
+                    DAffine2::from_cols_array(&[r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]]);
+                slide.layer.has_physical_scale = true;
+            }
+            None => slide.layer.place_by_resolution(),
+        }
+    }
+
+    /// Generates the synthetic demo tissue once (cached) and opens it.
+    pub fn open_demo(&mut self) {
+        if self.demo_job.is_some() {
+            return;
+        }
+        let progress = Arc::new(Mutex::new(DemoProgress::default()));
+        let shared = progress.clone();
+        let repaint = self.repaint_callback();
+        let ctx = self.ctx.clone();
+        let job = spawn_job("demo-synth", "Preparing the demo tissue", repaint, move |cancel| {
+            let report = |fraction: f32, stage: &str| {
+                if let Ok(mut p) = shared.lock() {
+                    p.fraction = fraction;
+                    p.stage = stage.to_owned();
+                }
+                ctx.request_repaint();
+            };
+            crate::demo::prepare_demo(&crate::demo::demo_dir(), &report, &|| cancel.is_cancelled())
+        });
+        match job {
+            Ok(job) => self.demo_job = Some((progress, job)),
+            Err(error) => self.toasts.error(format!("Cannot start the demo generator: {error}")),
+        }
+    }
+
+    /// Labels and ages of the background jobs that open data, for the status bar.
+    pub fn busy_jobs(&self) -> Vec<(String, std::time::Duration)> {
+        let mut jobs = Vec::new();
+        if let Some((progress, job)) = &self.demo_job {
+            let label = match progress.lock() {
+                Ok(p) if !p.stage.is_empty() => format!("{} ({}: {:.0}%)", job.label, p.stage, p.fraction * 100.0),
+                _ => job.label.clone(),
+            };
+            jobs.push((label, job.elapsed()));
+        }
+        if let Some((_, job)) = &self.opening {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
+        if let Some((_, job)) = &self.bundle_job {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
+        if let Some((_, job)) = &self.gene_job {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
+        if let Some(job) = &self.transcripts_job {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
+        jobs
+    }
+
+    /// What is being opened, and for how long, while an open job runs.
+    pub fn is_opening(&self) -> Option<(String, std::time::Duration)> {
+        self.busy_jobs().into_iter().next()
+    }
+
+    /// Shows a native file dialog on its own thread so frames keep coming.
+    pub fn ask_for_file(&mut self, purpose: DialogPurpose) {
         if self.file_dialog.is_some() {
             return;
         }
-        let ctx = self.ctx.clone();
         let start_dir = self
             .recent
             .paths()
             .first()
             .and_then(|p| p.parent())
             .map(Path::to_path_buf);
-        let job = spawn_job(
-            "file-dialog",
-            "Choosing a slide",
-            move || ctx.request_repaint(),
-            move |_| {
-                let mut dialog = rfd::FileDialog::new()
+        let job = spawn_job("file-dialog", "Choosing a file", self.repaint_callback(), move |_| {
+            let mut dialog = rfd::FileDialog::new();
+            if let Some(dir) = start_dir {
+                dialog = dialog.set_directory(dir);
+            }
+            match purpose {
+                DialogPurpose::Slide => dialog
                     .set_title("Open whole-slide image")
                     .add_filter(
                         "Whole-slide images",
@@ -213,28 +434,85 @@ impl ViewerApp {
                             "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "dcm",
                         ],
                     )
-                    .add_filter("All files", &["*"]);
-                if let Some(dir) = start_dir {
-                    dialog = dialog.set_directory(dir);
-                }
-                dialog.pick_file()
-            },
-        );
+                    .add_filter("All files", &["*"])
+                    .pick_file(),
+                DialogPurpose::Bundle => dialog.set_title("Open Xenium output folder").pick_folder(),
+                DialogPurpose::Alignment => dialog
+                    .set_title("Open H&E alignment (Xenium Explorer CSV)")
+                    .add_filter("Alignment CSV", &["csv"])
+                    .pick_file(),
+                DialogPurpose::SaveAlignment => dialog
+                    .set_title("Save H&E alignment (Xenium Explorer CSV)")
+                    .add_filter("Alignment CSV", &["csv"])
+                    .set_file_name("he_alignment.csv")
+                    .save_file(),
+            }
+        });
         match job {
-            Ok(job) => self.file_dialog = Some(job),
+            Ok(job) => self.file_dialog = Some((purpose, job)),
             Err(error) => self.toasts.error(format!("Cannot show the file dialog: {error}")),
+        }
+    }
+
+    /// Shows the native dialog for a slide.
+    pub fn ask_for_slide(&mut self) {
+        self.ask_for_file(DialogPurpose::Slide);
+    }
+
+    /// Colours cells by one gene: its counts are gathered off the UI thread.
+    pub fn colour_by_gene(&mut self, feature: u32) {
+        let Some(cells) = &self.cells else { return };
+        let bundle = cells.bundle.clone();
+        let label = format!("Gathering {} counts", cells.feature_name(feature));
+        match spawn_job("gene-values", label, self.repaint_callback(), move |_| {
+            gene_values(&bundle, feature)
+        }) {
+            Ok(job) => self.gene_job = Some((feature, job)),
+            Err(error) => self.toasts.error(format!("Cannot start reading gene counts: {error}")),
+        }
+    }
+
+    /// Loads the bundle's transcripts (qv >= 20) in the background and shows them.
+    pub fn load_transcripts(&mut self) {
+        let Some(cells) = &self.cells else { return };
+        if self.transcripts_job.is_some() {
+            return;
+        }
+        let bundle = cells.bundle.clone();
+        let geometry_id = self.next_source_id;
+        self.next_source_id += 1;
+        match spawn_job(
+            "transcripts",
+            "Reading transcripts",
+            self.repaint_callback(),
+            move |cancel| {
+                let transcripts = bundle.load_transcripts(cs_xenium::DEFAULT_MIN_QV)?;
+                if cancel.is_cancelled() {
+                    return Ok(None);
+                }
+                Ok(transcripts.map(|t| TranscriptLayer::new(t, geometry_id)))
+            },
+        ) {
+            Ok(job) => self.transcripts_job = Some(job),
+            Err(error) => self.toasts.error(format!("Cannot start reading transcripts: {error}")),
         }
     }
 
     /// Applies finished background work. Called once per frame, before any UI.
     fn apply_finished_jobs(&mut self, ctx: &egui::Context) {
-        if let Some(job) = &self.file_dialog {
+        if let Some((purpose, job)) = &self.file_dialog {
+            let purpose = *purpose;
             match job.poll() {
                 JobStatus::Running => {}
                 JobStatus::Done(choice) => {
                     self.file_dialog = None;
                     if let Some(path) = choice {
-                        self.open_path(path);
+                        match purpose {
+                            DialogPurpose::Slide => self.open_slide_path(path),
+                            DialogPurpose::Bundle => self.open_bundle(path),
+                            DialogPurpose::Alignment => self.load_alignment(&path),
+                            DialogPurpose::SaveAlignment => self.save_alignment(&path),
+                        }
                     }
                 }
                 JobStatus::Lost => {
@@ -243,6 +521,143 @@ impl ViewerApp {
                 }
             }
         }
+        self.apply_demo_job();
+        self.apply_bundle_job();
+        self.apply_gene_job();
+        self.apply_transcripts_job();
+        self.apply_slide_job(ctx);
+    }
+
+    fn apply_demo_job(&mut self) {
+        let Some((_, job)) = &self.demo_job else { return };
+        let result = match job.poll() {
+            JobStatus::Running => return,
+            JobStatus::Done(result) => result,
+            JobStatus::Lost => Err(anyhow::anyhow!("the generator stopped unexpectedly")),
+        };
+        self.demo_job = None;
+        match result {
+            Ok(files) => {
+                self.open_bundle(files.bundle_dir);
+                if let Some(slide) = files.slide {
+                    self.open_slide_path(slide);
+                }
+                if let Some(alignment) = files.alignment {
+                    self.load_alignment(&alignment);
+                }
+            }
+            Err(error) => self
+                .toasts
+                .error(format!("The demo tissue could not be prepared: {error:#}")),
+        }
+    }
+
+    fn apply_bundle_job(&mut self) {
+        let Some((dir, job)) = &self.bundle_job else { return };
+        let dir = dir.clone();
+        let result = match job.poll() {
+            JobStatus::Running => return,
+            JobStatus::Done(result) => result,
+            JobStatus::Lost => Err(XeniumError::Io {
+                file: dir.clone(),
+                reason: "the reader stopped unexpectedly".to_owned(),
+            }),
+        };
+        self.bundle_job = None;
+        match result {
+            Ok(Some(loaded)) => {
+                for warning in &loaded.bundle.warnings {
+                    log::warn!("{warning}");
+                }
+                let noteworthy: Vec<String> = loaded
+                    .bundle
+                    .warnings
+                    .iter()
+                    .filter(|w| !w.message.starts_with("no "))
+                    .map(|w| w.to_string())
+                    .collect();
+                if !noteworthy.is_empty() {
+                    self.toasts.note(noteworthy.join("\n"));
+                }
+                let cells = loaded.bundle.cells.len();
+                if let Some(old) = self.cells.take() {
+                    self.pending_cell_evictions.push(old.geometry.id);
+                    if let Some(t) = &old.transcripts {
+                        self.pending_cell_evictions.push(t.points.id);
+                    }
+                }
+                self.hovered_cell = None;
+                self.pinned_cell = None;
+                self.gene_job = None;
+                self.transcripts_job = None;
+                self.recent.add(&dir);
+                self.cells = Some(CellLayer::new(dir.clone(), loaded));
+                self.place_slide();
+                self.view.fit_requested = true;
+                log::info!("{}: {cells} cells", dir.display());
+            }
+            Ok(None) => {}
+            Err(error) => {
+                let keep = if self.cells.is_some() {
+                    " The cells that were open stay open."
+                } else {
+                    ""
+                };
+                self.toasts.error(format!("{error}.{keep}"));
+            }
+        }
+    }
+
+    fn apply_gene_job(&mut self) {
+        let Some((feature, job)) = &self.gene_job else { return };
+        let feature = *feature;
+        match job.poll() {
+            JobStatus::Running => {}
+            JobStatus::Done(values) => {
+                self.gene_job = None;
+                if let Some(cells) = &mut self.cells
+                    && values.len() == cells.len()
+                {
+                    cells.set_gene_values(feature, values);
+                }
+            }
+            JobStatus::Lost => {
+                self.gene_job = None;
+                self.toasts.error("Reading gene counts stopped unexpectedly.");
+            }
+        }
+    }
+
+    fn apply_transcripts_job(&mut self) {
+        let Some(job) = &self.transcripts_job else { return };
+        let result = match job.poll() {
+            JobStatus::Running => return,
+            JobStatus::Done(result) => result,
+            JobStatus::Lost => {
+                self.transcripts_job = None;
+                self.toasts.error("Reading transcripts stopped unexpectedly.");
+                return;
+            }
+        };
+        self.transcripts_job = None;
+        match result {
+            Ok(Some(layer)) => {
+                if let Some(cells) = &mut self.cells {
+                    cells.transcripts = Some(layer);
+                }
+            }
+            Ok(None) => {
+                if let Some(cells) = &self.cells
+                    && cells.bundle.files.transcripts.is_none()
+                {
+                    self.toasts.note("This bundle has no transcripts file.");
+                }
+            }
+            Err(error) => self.toasts.error(error.to_string()),
+        }
+    }
+
+    fn apply_slide_job(&mut self, ctx: &egui::Context) {
         let Some((path, job)) = &self.opening else {
             return;
         };
@@ -293,7 +708,7 @@ impl ViewerApp {
         if let Some(old) = self.slide.take() {
             self.evict_gpu_tiles(old.layer.source_id);
         }
-        if !layer.has_physical_scale {
+        if !layer.has_physical_scale && self.alignment.is_none() {
             self.toasts.note(format!(
                 "{} records no microns per pixel: lengths are shown in pixels.",
                 display_name(&opened.path)
@@ -321,7 +736,23 @@ impl ViewerApp {
             overview,
             associated,
         });
+        self.place_slide();
         self.view.fit_requested = true;
+    }
+
+    /// The world box of everything open (slide and cells), for fitting the view.
+    pub fn bounds_in_world(&self) -> Option<(glam::DVec2, glam::DVec2)> {
+        let boxes = [
+            self.slide.as_ref().map(|s| s.layer.bounds_in_world()),
+            self.cells
+                .as_ref()
+                .filter(|c| !c.is_empty())
+                .map(|c| c.bounds_in_world()),
+        ];
+        boxes
+            .into_iter()
+            .flatten()
+            .reduce(|(a0, a1), (b0, b1)| (a0.min(b0), a1.max(b1)))
     }
 
     /// The renderer lives in egui_wgpu's callback resources: evictions wait for the next frame.
@@ -336,6 +767,18 @@ impl ViewerApp {
         self.associated_window = None;
     }
 
+    pub fn close_cells(&mut self) {
+        if let Some(old) = self.cells.take() {
+            self.pending_cell_evictions.push(old.geometry.id);
+            if let Some(t) = &old.transcripts {
+                self.pending_cell_evictions.push(t.points.id);
+            }
+        }
+        self.hovered_cell = None;
+        self.pinned_cell = None;
+        self.place_slide();
+    }
+
     fn handle_dropped_files(&mut self, ctx: &egui::Context) {
         let dropped: Vec<PathBuf> = ctx.input(|i| {
             i.raw
@@ -345,25 +788,28 @@ impl ViewerApp {
                 .filter(|p| !p.as_os_str().is_empty())
                 .collect()
         });
-        if let Some(path) = dropped.into_iter().next() {
+        for path in dropped {
             self.open_path(path);
         }
     }
 
     fn flush_gpu_evictions(&mut self, frame: &eframe::Frame) {
-        let pending = std::mem::take(&mut self.pending_gpu_evictions);
-        if pending.is_empty() {
+        if self.pending_gpu_evictions.is_empty() && self.pending_cell_evictions.is_empty() {
             return;
         }
-        if let Some(render_state) = frame.wgpu_render_state()
-            && let Some(renderer) = render_state
-                .renderer
-                .write()
-                .callback_resources
-                .get_mut::<TileRenderer>()
-        {
-            for source_id in pending {
-                renderer.evict_source(source_id);
+        let tiles = std::mem::take(&mut self.pending_gpu_evictions);
+        let cells = std::mem::take(&mut self.pending_cell_evictions);
+        if let Some(render_state) = frame.wgpu_render_state() {
+            let mut renderer = render_state.renderer.write();
+            if let Some(tile_renderer) = renderer.callback_resources.get_mut::<TileRenderer>() {
+                for source_id in tiles {
+                    tile_renderer.evict_source(source_id);
+                }
+            }
+            if let Some(cell_renderer) = renderer.callback_resources.get_mut::<CellRenderer>() {
+                for id in cells {
+                    cell_renderer.evict(id);
+                }
             }
         }
     }
@@ -387,6 +833,12 @@ impl eframe::App for ViewerApp {
 
         crate::panels::top_bar_ui(ui, self);
         crate::panels::status_bar_ui(ui, self);
+        let has_data = self.slide.is_some() || self.cells.is_some();
+        if self.show_layers && has_data {
+            egui::Panel::left("layers")
+                .default_size(300.0)
+                .show(ui, |ui| crate::layers_panel::layers_ui(ui, self));
+        }
         if self.show_properties && self.slide.is_some() {
             egui::Panel::right("properties")
                 .default_size(320.0)
@@ -395,23 +847,57 @@ impl eframe::App for ViewerApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(egui::Color32::from_gray(40)))
             .show(ui, |ui| {
-                if self.slide.is_some() {
+                if has_data {
                     crate::viewer::viewer_ui(ui, self);
                 } else {
                     crate::panels::start_screen_ui(ui, self);
                 }
             });
         crate::panels::associated_window_ui(&ctx, self);
+        crate::layers_panel::landmark_window_ui(&ctx, self);
         crate::panels::drop_hint_ui(&ctx);
         self.toasts.show(&ctx);
 
-        if self.opening.is_some() || self.file_dialog.is_some() {
+        if !self.busy_jobs().is_empty() || self.file_dialog.is_some() {
             ctx.request_repaint_after(std::time::Duration::from_millis(100));
         }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.recent.save(storage);
+    }
+}
+
+/// eframe's wgpu paint callback for the cell overlay.
+pub struct CellPaintCallback {
+    pub frame_id: cs_render::FrameId,
+    pub list: cs_render::CellDrawList,
+}
+
+impl egui_wgpu::CallbackTrait for CellPaintCallback {
+    fn prepare(
+        &self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        _screen_descriptor: &egui_wgpu::ScreenDescriptor,
+        _egui_encoder: &mut wgpu::CommandEncoder,
+        callback_resources: &mut egui_wgpu::CallbackResources,
+    ) -> Vec<wgpu::CommandBuffer> {
+        if let Some(renderer) = callback_resources.get_mut::<CellRenderer>() {
+            renderer.prepare(device, queue, self.frame_id, &self.list);
+        }
+        Vec::new()
+    }
+
+    fn paint(
+        &self,
+        _info: egui::PaintCallbackInfo,
+        render_pass: &mut wgpu::RenderPass<'static>,
+        callback_resources: &egui_wgpu::CallbackResources,
+    ) {
+        if let Some(renderer) = callback_resources.get::<CellRenderer>() {
+            renderer.paint(render_pass, self.frame_id);
+        }
     }
 }
 

@@ -78,7 +78,7 @@ fn scripted_camera(i: usize, n: usize, fit: &Camera, viewport: &Viewport, bounds
     camera
 }
 
-fn stats(mut times: Vec<Duration>, complete_frames: usize) -> PassStats {
+pub fn stats(mut times: Vec<Duration>, complete_frames: usize) -> PassStats {
     times.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let at = |q: f64| {
@@ -121,32 +121,7 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
             layer.receive_tiles();
             let list = layer.frame(&camera, &viewport);
             renderer.prepare(&device, &queue, 0, &list);
-            let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("replay") });
-            {
-                let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("replay"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &target.view,
-                        resolve_target: None,
-                        depth_slice: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color {
-                                r: 0.16,
-                                g: 0.16,
-                                b: 0.16,
-                                a: 1.0,
-                            }),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    ..Default::default()
-                });
-                renderer.paint(&mut pass, 0);
-            }
-            queue.submit([encoder.finish()]);
-            device
-                .poll(wgpu::PollType::wait_indefinitely())
-                .map_err(|e| anyhow::anyhow!("GPU did not finish a frame: {e}"))?;
+            render_frame(&device, &queue, &target, |pass| renderer.paint(pass, 0))?;
             times.push(start.elapsed());
             let frame = layer.last_frame;
             if frame.ready_tiles == frame.visible_tiles {
@@ -181,7 +156,44 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
     })
 }
 
-fn save_png(path: &Path, width: u32, height: u32, rgba: Vec<u8>) -> anyhow::Result<()> {
+/// Clears `target` to the viewer's background, runs `paint` in one render pass, submits, and waits
+/// for the GPU, so that the caller's timer covers the whole frame.
+pub fn render_frame(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    target: &HeadlessTarget,
+    paint: impl FnOnce(&mut wgpu::RenderPass<'_>),
+) -> anyhow::Result<()> {
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("bench") });
+    {
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("bench"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view: &target.view,
+                resolve_target: None,
+                depth_slice: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color {
+                        r: 0.16,
+                        g: 0.16,
+                        b: 0.16,
+                        a: 1.0,
+                    }),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            ..Default::default()
+        });
+        paint(&mut pass);
+    }
+    queue.submit([encoder.finish()]);
+    device
+        .poll(wgpu::PollType::wait_indefinitely())
+        .map_err(|e| anyhow::anyhow!("GPU did not finish a frame: {e}"))?;
+    Ok(())
+}
+
+pub fn save_png(path: &Path, width: u32, height: u32, rgba: Vec<u8>) -> anyhow::Result<()> {
     let image = image::RgbaImage::from_raw(width, height, rgba).context("readback has the wrong size")?;
     image
         .save(path)

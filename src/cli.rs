@@ -106,3 +106,50 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
     }
     Ok(out.trim_end().to_owned())
 }
+
+/// `cellsymphony synth`: writes a synthetic tissue and describes what was written.
+pub fn synth(options: &cs_synth::SynthOptions, out: &Path, json: bool) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    let last_stage = std::cell::RefCell::new(String::new());
+    let progress = |_: f32, stage: &str| {
+        let mut last = last_stage.borrow_mut();
+        if *last != stage {
+            eprintln!("{stage}…");
+            *last = stage.to_owned();
+        }
+    };
+    let summary = cs_synth::generate(options, out, &progress, &|| false)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let value = serde_json::json!({
+            "cells": summary.cells,
+            "genes": summary.genes,
+            "bundle": summary.bundle_dir.display().to_string(),
+            "slide": summary.slide_path.as_ref().map(|p| p.display().to_string()),
+            "alignment": summary.alignment_csv.as_ref().map(|p| p.display().to_string()),
+            "tissue_size_um": summary.tissue_size_um,
+            "slide_size_px": summary.slide_size_px,
+            "seconds": seconds,
+        });
+        return Ok(serde_json::to_string_pretty(&value)?);
+    }
+    let mut out_text = format!(
+        "{} cells, {} genes in {} ({:.0} × {:.0} µm) in {seconds:.1} s",
+        summary.cells,
+        summary.genes,
+        summary.bundle_dir.display(),
+        summary.tissue_size_um[0],
+        summary.tissue_size_um[1]
+    );
+    if let (Some(slide), Some(alignment)) = (&summary.slide_path, &summary.alignment_csv) {
+        out_text.push_str(&format!(
+            "\nslide {} with alignment {}\nopen with: cellsymphony --xenium {} --slide {} --alignment {}",
+            slide.display(),
+            alignment.display(),
+            summary.bundle_dir.display(),
+            slide.display(),
+            alignment.display()
+        ));
+    }
+    Ok(out_text)
+}

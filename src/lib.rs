@@ -3,9 +3,15 @@
 
 pub mod app;
 pub mod bench;
+pub mod bench_cells;
 pub mod camera;
+pub mod cell_layer;
 pub mod cli;
+pub mod demo;
 pub mod jobs;
+pub mod landmarks;
+pub mod layers_panel;
+pub mod palettes;
 pub mod panels;
 pub mod recent;
 pub mod slide_layer;
@@ -24,7 +30,28 @@ pub fn native_options() -> eframe::NativeOptions {
         Ok(icon) => viewport = viewport.with_icon(icon),
         Err(error) => log::warn!("window icon not decoded: {error}"),
     }
+    let mut setup = eframe::egui_wgpu::WgpuSetupCreateNew::without_display_handle();
+    // The adapter's full features and limits: GPU models (burn, through cubecl) read capabilities
+    // from the adapter and share this device, and large cell overlays want large buffers.
+    setup.device_descriptor = std::sync::Arc::new(|adapter| {
+        let limits = if adapter.get_info().backend == wgpu::Backend::Gl {
+            wgpu::Limits::downlevel_webgl2_defaults().using_resolution(adapter.limits())
+        } else {
+            adapter.limits()
+        };
+        wgpu::DeviceDescriptor {
+            label: Some("cellsymphony device"),
+            required_features: adapter.features(),
+            required_limits: limits,
+            ..Default::default()
+        }
+    });
+    let wgpu_options = eframe::egui_wgpu::WgpuConfiguration {
+        wgpu_setup: eframe::egui_wgpu::WgpuSetup::CreateNew(setup),
+        ..Default::default()
+    };
     eframe::NativeOptions {
+        wgpu_options,
         viewport: viewport
             .with_title("CellSymphony Viewer")
             .with_app_id("cellsymphony")

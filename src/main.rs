@@ -17,6 +17,18 @@ struct Cli {
     command: Option<Command>,
     /// Slide to open in the viewer.
     slide: Option<PathBuf>,
+    /// Slide to open (same as the positional argument).
+    #[arg(long = "slide", value_name = "FILE", conflicts_with = "slide")]
+    slide_flag: Option<PathBuf>,
+    /// Xenium output folder to overlay.
+    #[arg(long, value_name = "DIR")]
+    xenium: Option<PathBuf>,
+    /// Xenium Explorer alignment CSV (H&E pixel -> Xenium morphology pixel).
+    #[arg(long, value_name = "CSV")]
+    alignment: Option<PathBuf>,
+    /// Open the built-in synthetic demo tissue (generated once into the cache folder).
+    #[arg(long)]
+    demo: bool,
 }
 
 #[derive(Subcommand)]
@@ -25,6 +37,23 @@ enum Command {
     Info {
         path: PathBuf,
         /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a synthetic tissue: a Xenium-layout bundle, an H&E pyramid TIFF and its alignment.
+    Synth {
+        #[arg(long, default_value_t = 20_000)]
+        cells: usize,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Leave out the H&E slide.
+        #[arg(long)]
+        no_slide: bool,
+        /// Also write transcripts.parquet (one row per count).
+        #[arg(long)]
+        transcripts: bool,
         #[arg(long)]
         json: bool,
     },
@@ -37,6 +66,26 @@ enum Command {
 
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Load a Xenium bundle (timed) and render its cell overlay headless: zoomed out, panning with
+    /// markers, panning at 40x with polygons; recolour cost and memory.
+    Cells {
+        #[arg(long)]
+        xenium: PathBuf,
+        #[arg(long, default_value_t = 120)]
+        frames: usize,
+        #[arg(long, default_value_t = 3840)]
+        width: u32,
+        #[arg(long, default_value_t = 2160)]
+        height: u32,
+        /// Prefer a software adapter (lavapipe) over a GPU.
+        #[arg(long)]
+        cpu: bool,
+        /// Save the overview frame as PNG.
+        #[arg(long)]
+        png: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Scripted pan/zoom replay rendered headless; reports median and p95 frame times.
     Replay {
         #[arg(long)]
@@ -92,8 +141,59 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Bench {
+            which:
+                BenchCommand::Cells {
+                    xenium,
+                    frames,
+                    width,
+                    height,
+                    cpu,
+                    png,
+                    json,
+                },
+        }) => {
+            let options = cellsymphony::bench_cells::CellBenchOptions {
+                xenium,
+                frames,
+                width: width.max(16),
+                height: height.max(16),
+                prefer_cpu: cpu,
+                png,
+            };
+            let report = cellsymphony::bench_cells::cells(&options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{}", cellsymphony::bench_cells::format_report(&report));
+            }
+            Ok(())
+        }
+        Some(Command::Synth {
+            cells,
+            out,
+            seed,
+            no_slide,
+            transcripts,
+            json,
+        }) => {
+            let options = cs_synth::SynthOptions {
+                cells,
+                seed,
+                write_slide: !no_slide,
+                write_transcripts: transcripts,
+                ..Default::default()
+            };
+            println!("{}", cellsymphony::cli::synth(&options, &out, json)?);
+            Ok(())
+        }
         None => {
-            let startup = cellsymphony::StartupOptions { slide: cli.slide };
+            let startup = cellsymphony::StartupOptions {
+                slide: cli.slide.or(cli.slide_flag),
+                xenium: cli.xenium,
+                alignment: cli.alignment,
+                demo: cli.demo,
+            };
             eframe::run_native(
                 "CellSymphony Viewer",
                 cellsymphony::native_options(),

@@ -3,7 +3,7 @@
 
 use egui::RichText;
 
-use crate::app::{ViewerApp, display_name};
+use crate::app::{DialogPurpose, ViewerApp, display_name};
 
 /// Magnification presets (10x = 1 um per screen pixel).
 pub const MAGNIFICATION_PRESETS: [f64; 6] = [1.0, 2.0, 5.0, 10.0, 20.0, 40.0];
@@ -13,7 +13,23 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
                 if ui.button("Open slide…").clicked() {
-                    app.ask_for_slide();
+                    app.ask_for_file(DialogPurpose::Slide);
+                    ui.close();
+                }
+                if ui.button("Open Xenium bundle…").clicked() {
+                    app.ask_for_file(DialogPurpose::Bundle);
+                    ui.close();
+                }
+                if ui.button("Open alignment…").clicked() {
+                    app.ask_for_file(DialogPurpose::Alignment);
+                    ui.close();
+                }
+                if ui
+                    .button("Open demo tissue")
+                    .on_hover_text("Synthetic tissue: H&E slide and Xenium cells (generated once, then cached)")
+                    .clicked()
+                {
+                    app.open_demo();
                     ui.close();
                 }
                 ui.menu_button("Open recent", |ui| {
@@ -35,11 +51,19 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                         ui.close();
                     }
                 });
+                ui.separator();
                 if ui
                     .add_enabled(app.slide.is_some(), egui::Button::new("Close slide"))
                     .clicked()
                 {
                     app.close_slide();
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(app.cells.is_some(), egui::Button::new("Close cells"))
+                    .clicked()
+                {
+                    app.close_cells();
                     ui.close();
                 }
                 ui.separator();
@@ -48,11 +72,15 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 }
             });
             ui.menu_button("View", |ui| {
+                ui.checkbox(&mut app.show_layers, "Layers panel");
                 ui.checkbox(&mut app.show_properties, "Slide properties panel");
                 ui.checkbox(&mut app.view.pan_inertia, "Pan inertia")
                     .on_hover_text("Keep gliding after a drag is released");
                 if ui
-                    .add_enabled(app.slide.is_some(), egui::Button::new("Fit slide  (0)"))
+                    .add_enabled(
+                        app.slide.is_some() || app.cells.is_some(),
+                        egui::Button::new("Fit  (0)"),
+                    )
                     .clicked()
                 {
                     app.view.fit_requested = true;
@@ -61,12 +89,12 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             });
         });
     });
-    if app.slide.is_none() {
+    if app.slide.is_none() && app.cells.is_none() {
         return;
     }
     egui::Panel::top("toolbar").show(ui, |ui| {
         ui.horizontal(|ui| {
-            if ui.button("Fit").on_hover_text("Show the whole slide (0)").clicked() {
+            if ui.button("Fit").on_hover_text("Show everything (0)").clicked() {
                 app.view.fit_requested = true;
             }
             ui.separator();
@@ -96,7 +124,7 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
 pub fn status_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     egui::Panel::bottom("status_bar").show(ui, |ui| {
         ui.horizontal(|ui| {
-            if let Some((label, elapsed)) = app.is_opening() {
+            for (label, elapsed) in app.busy_jobs() {
                 ui.spinner();
                 if elapsed.as_secs() >= 1 {
                     ui.label(format!("{label}… {} s", elapsed.as_secs()));
@@ -105,24 +133,33 @@ pub fn status_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 }
                 ui.separator();
             }
-            let Some(slide) = &app.slide else {
-                ui.label("No slide open");
+            if app.slide.is_none() && app.cells.is_none() {
+                ui.label("Nothing open");
                 return;
-            };
-            ui.label(display_name(&slide.path));
-            ui.separator();
+            }
+            if let Some(cells) = &app.cells {
+                ui.label(format!("{} · {} cells", display_name(&cells.dir), cells.len()));
+                ui.separator();
+            }
+            if let Some(slide) = &app.slide {
+                ui.label(display_name(&slide.path));
+                ui.separator();
+            }
             if let Some(pos) = app.view.cursor_in_slide_px {
                 ui.label(format!("x {:.0} px, y {:.0} px", pos.x, pos.y));
-                if slide.layer.has_physical_scale {
-                    let pos_in_world = slide.layer.world_from_slide.transform_point2(pos);
-                    ui.label(format!("({:.1} µm, {:.1} µm)", pos_in_world.x, pos_in_world.y));
-                }
+            }
+            let physical = app.cells.is_some() || app.slide.as_ref().is_some_and(|s| s.layer.has_physical_scale);
+            if let (Some(pos), true) = (app.view.cursor_in_world, physical) {
+                ui.label(format!("({:.1} µm, {:.1} µm)", pos.x, pos.y));
+            }
+            if app.view.cursor_in_world.is_some() {
                 ui.separator();
             }
             if let Some(viewport) = app.view.last_viewport {
                 ui.label(format!("{:.1}x", app.view.camera.magnification(&viewport)));
                 ui.separator();
             }
+            let Some(slide) = &app.slide else { return };
             let stats = slide.layer.last_frame;
             ui.label(format!(
                 "level {} · tiles {}/{}",
@@ -299,16 +336,36 @@ pub fn start_screen_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 .color(egui::Color32::LIGHT_GRAY),
         );
         ui.add_space(24.0);
-        if ui
-            .add(egui::Button::new(RichText::new("Open slide…").size(18.0)))
-            .clicked()
-        {
-            app.ask_for_slide();
-        }
+        ui.horizontal(|ui| {
+            // Centre the three buttons as a row.
+            ui.add_space((ui.available_width() - 470.0).max(0.0) / 2.0);
+            if ui
+                .add(egui::Button::new(RichText::new("Open slide…").size(18.0)))
+                .clicked()
+            {
+                app.ask_for_slide();
+            }
+            if ui
+                .add(egui::Button::new(RichText::new("Open Xenium bundle…").size(18.0)))
+                .clicked()
+            {
+                app.ask_for_file(DialogPurpose::Bundle);
+            }
+            if ui
+                .add(egui::Button::new(RichText::new("Open demo tissue").size(18.0)))
+                .on_hover_text("Synthetic tissue: H&E slide and Xenium cells (generated once, then cached)")
+                .clicked()
+            {
+                app.open_demo();
+            }
+        });
         ui.add_space(6.0);
         ui.label(
-            RichText::new("or drop a slide file (SVS, NDPI, MRXS, SCN, TIFF, BIF…) anywhere in this window")
-                .color(egui::Color32::GRAY),
+            RichText::new(
+                "or drop a slide file (SVS, NDPI, MRXS, SCN, TIFF, BIF…), a Xenium output folder \
+                 or an alignment CSV anywhere in this window",
+            )
+            .color(egui::Color32::GRAY),
         );
         if !app.recent.paths().is_empty() {
             ui.add_space(24.0);
@@ -345,7 +402,7 @@ pub fn drop_hint_ui(ctx: &egui::Context) {
     painter.text(
         screen.center(),
         egui::Align2::CENTER_CENTER,
-        "Drop to open the slide",
+        "Drop to open",
         egui::FontId::proportional(28.0),
         egui::Color32::WHITE,
     );

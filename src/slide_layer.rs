@@ -29,6 +29,14 @@ pub struct FrameStats {
     pub slide_px_per_screen_px: f64,
 }
 
+/// Scale by mpp when the slide records it; identity (and no physical scale) otherwise.
+fn placement_by_resolution(meta: &cs_slide::SlideMetadata) -> (DAffine2, bool) {
+    match (meta.mpp_x, meta.mpp_y) {
+        (Some(x), Some(y)) if x > 0.0 && y > 0.0 => (DAffine2::from_scale(DVec2::new(x, y)), true),
+        _ => (DAffine2::IDENTITY, false),
+    }
+}
+
 pub struct SlideLayer {
     /// Distinguishes this slide's GPU textures from those of slides opened before.
     pub source_id: u64,
@@ -37,6 +45,7 @@ pub struct SlideLayer {
     /// Level-0 slide pixels to world micrometres (scale by mpp; identity when mpp is unknown).
     pub world_from_slide: DAffine2,
     pub has_physical_scale: bool,
+    pub visible: bool,
     pub opacity: f32,
     loader: TileLoader,
     ram_cache: ByteLru<TileKey, Arc<RgbaImage>>,
@@ -54,10 +63,7 @@ impl SlideLayer {
     ) -> std::io::Result<Self> {
         let meta = source.metadata();
         let pyramid = TilePyramid::new(meta.levels.clone(), TILE_SIZE_PX);
-        let (world_from_slide, has_physical_scale) = match (meta.mpp_x, meta.mpp_y) {
-            (Some(x), Some(y)) if x > 0.0 && y > 0.0 => (DAffine2::from_scale(DVec2::new(x, y)), true),
-            _ => (DAffine2::IDENTITY, false),
-        };
+        let (world_from_slide, has_physical_scale) = placement_by_resolution(meta);
         let loader = TileLoader::new(source.clone(), pyramid.clone(), LOADER_THREADS, notify)?;
         Ok(Self {
             source_id,
@@ -65,6 +71,7 @@ impl SlideLayer {
             pyramid,
             world_from_slide,
             has_physical_scale,
+            visible: true,
             opacity: 1.0,
             loader,
             ram_cache: ByteLru::new(RAM_CACHE_BYTES),
@@ -72,6 +79,11 @@ impl SlideLayer {
             last_fetch: Vec::new(),
             last_frame: FrameStats::default(),
         })
+    }
+
+    /// Places the slide by its µm per pixel alone (no alignment): world = slide px x mpp.
+    pub fn place_by_resolution(&mut self) {
+        (self.world_from_slide, self.has_physical_scale) = placement_by_resolution(self.source.metadata());
     }
 
     /// The slide's level-0 rectangle in world coordinates (min, max).

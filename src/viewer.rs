@@ -5,8 +5,10 @@ use eframe::egui_wgpu;
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use glam::DVec2;
 
-use crate::app::{TilePaintCallback, ViewerApp};
+use crate::app::{CellPaintCallback, TilePaintCallback, ViewerApp};
 use crate::camera::{Viewport, format_length_um, nice_scale_bar_um};
+use crate::cell_layer::CellInfo;
+use crate::landmarks::LandmarkTool;
 
 /// Wheel: one notch (about 50 points) zooms by about 1.28x.
 const WHEEL_ZOOM_PER_POINT: f64 = 1.0 / 200.0;
@@ -28,31 +30,169 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         pixels_per_point: f64::from(ui.ctx().pixels_per_point()),
     };
     app.view.last_viewport = Some(viewport);
-    let Some(slide) = &mut app.slide else { return };
-    let camera = &mut app.view.camera;
+    app.view.viewer_rect = Some(rect);
 
     if app.view.fit_requested && rect.width() > 1.0 && rect.height() > 1.0 {
-        let (min, max) = slide.layer.bounds_in_world();
-        camera.fit(min, max, &viewport);
+        if let Some((min, max)) = app.bounds_in_world() {
+            app.view.camera.fit(min, max, &viewport);
+        }
         app.view.fit_requested = false;
     }
 
-    // Minimap first, so that its clicks do not also pan the slide.
-    let minimap = minimap_rect(rect, slide.overview.as_ref().map(|(_, size)| *size));
+    // Minimap first, so that its clicks do not also pan the view.
+    let minimap = app
+        .slide
+        .as_ref()
+        .and_then(|slide| minimap_rect(rect, slide.overview.as_ref().map(|(_, size)| *size)));
     let minimap_response = minimap.map(|r| ui.interact(r, response.id.with("minimap"), Sense::click_and_drag()));
     let on_minimap = minimap_response.as_ref().is_some_and(|r| r.hovered() || r.dragged());
 
-    // Pointer input.
+    navigation_input(ui, app, &response, rect, &viewport, on_minimap);
+
+    // Minimap navigation: click or drag moves the view centre there.
+    if let (Some(mini), Some(mini_response), Some(slide)) = (minimap, &minimap_response, &app.slide)
+        && (mini_response.clicked() || mini_response.dragged())
+        && let Some(pos) = mini_response.interact_pointer_pos()
+    {
+        let (w, h) = slide.layer.source.metadata().level0_size_px();
+        let pos_in_slide_px = DVec2::new(
+            f64::from((pos.x - mini.min.x) / mini.width()) * w as f64,
+            f64::from((pos.y - mini.min.y) / mini.height()) * h as f64,
+        );
+        app.view.camera.center_in_world = slide.layer.world_from_slide.transform_point2(pos_in_slide_px);
+    }
+
+    // Cursor readout and the cell under the cursor.
+    let camera = app.view.camera;
+    let world_from_screen = camera.world_from_screen(&viewport);
+    let hover_in_screen = response
+        .hover_pos()
+        .filter(|_| !on_minimap)
+        .map(|pos| to_dvec(pos - rect.min));
+    app.view.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
+    app.view.cursor_in_slide_px = match (&app.slide, app.view.cursor_in_world) {
+        (Some(slide), Some(world)) => Some(slide.layer.world_from_slide.inverse().transform_point2(world)),
+        _ => None,
+    };
+    let dragging = response.dragged();
+    app.hovered_cell = match (&app.cells, app.view.cursor_in_world) {
+        (Some(cells), Some(world)) if !dragging => cells.pick(world, camera.um_per_screen_px(&viewport)),
+        _ => None,
+    };
+    if response.clicked() {
+        match (&mut app.landmarks, app.view.cursor_in_world) {
+            (Some(tool), Some(world)) => {
+                if let Some(slide_px) = app.view.cursor_in_slide_px {
+                    tool.click(slide_px, world);
+                }
+            }
+            _ => app.pinned_cell = app.hovered_cell,
+        }
+    }
+
+    // The slide, then the cells, drawn by the GPU renderers.
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 0.0, Color32::from_gray(40));
+    if let Some(slide) = &mut app.slide {
+        let list = slide.layer.frame(&camera, &viewport);
+        if slide.layer.visible {
+            painter.add(egui_wgpu::Callback::new_paint_callback(
+                rect,
+                TilePaintCallback {
+                    frame_id: response.id.value(),
+                    list,
+                },
+            ));
+        }
+    }
+    let highlight = app.hovered_cell.or(app.pinned_cell);
+    if let Some(cells) = &mut app.cells
+        && let Some(list) = cells.frame(&camera, &viewport, highlight)
+    {
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            CellPaintCallback {
+                frame_id: response.id.value(),
+                list,
+            },
+        ));
+    }
+
+    let physical = app.cells.is_some() || app.slide.as_ref().is_none_or(|s| s.layer.has_physical_scale);
+    scale_bar_ui(&painter, rect, camera.points_per_um, physical);
+    if let (Some(mini), Some(slide)) = (minimap, &app.slide)
+        && let Some((texture, _)) = &slide.overview
+    {
+        let slide_from_screen = slide.layer.slide_from_screen(&camera, &viewport);
+        let view_corners_in_slide_px = [
+            DVec2::ZERO,
+            DVec2::new(viewport.size_in_points.x, 0.0),
+            viewport.size_in_points,
+            DVec2::new(0.0, viewport.size_in_points.y),
+        ]
+        .map(|c| slide_from_screen.transform_point2(c));
+        let (w, h) = slide.layer.source.metadata().level0_size_px();
+        minimap_ui(
+            &painter,
+            mini,
+            texture.id(),
+            &view_corners_in_slide_px,
+            (w as f64, h as f64),
+        );
+    }
+    if let (Some(tool), Some(slide)) = (&app.landmarks, &app.slide) {
+        let screen_from_world = camera.screen_from_world(&viewport);
+        let to_screen = |world: DVec2| rect.min + to_vec2(screen_from_world.transform_point2(world));
+        landmarks_ui(
+            &painter,
+            tool,
+            |slide_px| to_screen(slide.layer.world_from_slide.transform_point2(slide_px)),
+            to_screen,
+        );
+    }
+
+    if let Some(slide) = &app.slide {
+        let stats = slide.layer.last_frame;
+        if stats.ready_tiles < stats.visible_tiles && slide.layer.is_loading() && slide.layer.visible {
+            let text = format!("loading tiles {}/{}", stats.ready_tiles, stats.visible_tiles);
+            note_ui(&painter, rect.left_top() + Vec2::new(10.0, 10.0), text);
+        }
+    }
+    // Hover card: shown at once (no tooltip delay), beside the pointer, never taking input.
+    if let (Some(cells), Some(cell), false, Some(pointer)) =
+        (&app.cells, app.hovered_cell, dragging, response.hover_pos())
+        && let Some(info) = cells.cell_info(cell)
+    {
+        egui::Area::new(response.id.with("cell_hover_card"))
+            .order(egui::Order::Tooltip)
+            .fixed_pos(pointer + Vec2::new(18.0, 18.0))
+            .interactable(false)
+            .show(ui.ctx(), |ui| {
+                egui::Frame::popup(ui.style()).show(ui, |ui| cell_info_ui(ui, &info));
+            });
+    }
+}
+
+/// Zoom (wheel, pinch, double-click, keys), drag pan with optional inertia.
+fn navigation_input(
+    ui: &egui::Ui,
+    app: &mut ViewerApp,
+    response: &egui::Response,
+    rect: Rect,
+    viewport: &Viewport,
+    on_minimap: bool,
+) {
+    let camera = &mut app.view.camera;
     if let Some(pos) = response.hover_pos().filter(|_| !on_minimap) {
         let pos_in_screen = to_dvec(pos - rect.min);
         let (scroll_y, pinch) = ui.input(|i| (f64::from(i.smooth_scroll_delta.y), f64::from(i.zoom_delta())));
         let factor = pinch * (scroll_y * WHEEL_ZOOM_PER_POINT).exp();
         if (factor - 1.0).abs() > 1e-6 {
-            camera.zoom_about(pos_in_screen, factor, &viewport);
+            camera.zoom_about(pos_in_screen, factor, viewport);
         }
         if response.double_clicked() {
             let shift = ui.input(|i| i.modifiers.shift);
-            camera.zoom_about(pos_in_screen, if shift { 0.5 } else { 2.0 }, &viewport);
+            camera.zoom_about(pos_in_screen, if shift { 0.5 } else { 2.0 }, viewport);
         }
     }
     let dt = f64::from(ui.input(|i| i.stable_dt)).clamp(1e-3, 0.1);
@@ -87,78 +227,111 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 camera.pan_by_screen(DVec2::new(0.0, pan.y));
             }
             if i.key_pressed(egui::Key::Plus) || i.key_pressed(egui::Key::Equals) {
-                camera.zoom_about(center, KEY_ZOOM_FACTOR, &viewport);
+                camera.zoom_about(center, KEY_ZOOM_FACTOR, viewport);
             }
             if i.key_pressed(egui::Key::Minus) {
-                camera.zoom_about(center, 1.0 / KEY_ZOOM_FACTOR, &viewport);
+                camera.zoom_about(center, 1.0 / KEY_ZOOM_FACTOR, viewport);
             }
             if i.key_pressed(egui::Key::Num0) {
                 app.view.fit_requested = true;
             }
         });
     }
+}
 
-    // Minimap navigation: click or drag moves the view centre there.
-    if let (Some(mini), Some(mini_response)) = (minimap, &minimap_response)
-        && (mini_response.clicked() || mini_response.dragged())
-        && let Some(pos) = mini_response.interact_pointer_pos()
-    {
-        let (w, h) = slide.layer.source.metadata().level0_size_px();
-        let pos_in_slide_px = DVec2::new(
-            f64::from((pos.x - mini.min.x) / mini.width()) * w as f64,
-            f64::from((pos.y - mini.min.y) / mini.height()) * h as f64,
-        );
-        camera.center_in_world = slide.layer.world_from_slide.transform_point2(pos_in_slide_px);
+fn to_vec2(v: DVec2) -> Vec2 {
+    Vec2::new(v.x as f32, v.y as f32)
+}
+
+/// A small dark label over the view.
+fn note_ui(painter: &egui::Painter, pos: Pos2, text: String) {
+    let galley = painter.layout_no_wrap(text, egui::FontId::proportional(13.0), Color32::WHITE);
+    painter.rect_filled(
+        Rect::from_min_size(pos - Vec2::splat(4.0), galley.size() + Vec2::splat(8.0)),
+        4.0,
+        Color32::from_black_alpha(160),
+    );
+    painter.galley(pos, galley, Color32::WHITE);
+}
+
+/// The tooltip and inspector body for one cell.
+pub fn cell_info_ui(ui: &mut egui::Ui, info: &CellInfo) {
+    egui::Grid::new(("cell_info", info.table_index))
+        .num_columns(2)
+        .show(ui, |ui| {
+            ui.label("Cell");
+            ui.strong(&info.id);
+            ui.end_row();
+            if let Some((column, class)) = &info.class {
+                ui.label(column);
+                ui.strong(class);
+                ui.end_row();
+            }
+            if let Some(area) = info.cell_area_um2 {
+                ui.label("Cell area");
+                ui.label(format!("{area:.1} µm²"));
+                ui.end_row();
+            }
+            if let Some(area) = info.nucleus_area_um2 {
+                ui.label("Nucleus area");
+                ui.label(format!("{area:.1} µm²"));
+                ui.end_row();
+            }
+            if let Some(total) = info.total_counts {
+                ui.label("Total counts");
+                ui.label(format!("{total:.0}"));
+                ui.end_row();
+            }
+            ui.label("Position");
+            ui.label(format!("{:.1}, {:.1} µm", info.pos_in_world.x, info.pos_in_world.y));
+            ui.end_row();
+        });
+    if !info.top_genes.is_empty() {
+        ui.label("Top genes");
+        ui.horizontal_wrapped(|ui| {
+            for (gene, count) in &info.top_genes {
+                ui.label(format!("{gene} {count:.0}"));
+            }
+        });
     }
+}
 
-    // Cursor readout.
-    let slide_from_screen = slide.layer.slide_from_screen(camera, &viewport);
-    app.view.cursor_in_slide_px = response
-        .hover_pos()
-        .map(|pos| slide_from_screen.transform_point2(to_dvec(pos - rect.min)));
-
-    // The slide itself, drawn by the GPU tile renderer.
-    let list = slide.layer.frame(camera, &viewport);
-    let painter = ui.painter_at(rect);
-    painter.rect_filled(rect, 0.0, Color32::from_gray(40));
-    painter.add(egui_wgpu::Callback::new_paint_callback(
-        rect,
-        TilePaintCallback {
-            frame_id: response.id.value(),
-            list,
-        },
-    ));
-
-    scale_bar_ui(&painter, rect, camera.points_per_um, slide.layer.has_physical_scale);
-    if let (Some(mini), Some((texture, _))) = (minimap, &slide.overview) {
-        let view_corners_in_slide_px = [
-            DVec2::ZERO,
-            DVec2::new(viewport.size_in_points.x, 0.0),
-            viewport.size_in_points,
-            DVec2::new(0.0, viewport.size_in_points.y),
-        ]
-        .map(|c| slide_from_screen.transform_point2(c));
-        let (w, h) = slide.layer.source.metadata().level0_size_px();
-        minimap_ui(
-            &painter,
-            mini,
-            texture.id(),
-            &view_corners_in_slide_px,
-            (w as f64, h as f64),
+/// Numbered landmark markers: slide points (yellow circles) and cell-side points (cyan crosses).
+fn landmarks_ui(
+    painter: &egui::Painter,
+    tool: &LandmarkTool,
+    slide_to_screen: impl Fn(DVec2) -> Pos2,
+    world_to_screen: impl Fn(DVec2) -> Pos2,
+) {
+    let slide_stroke = Stroke::new(2.0, Color32::from_rgb(255, 220, 0));
+    let world_stroke = Stroke::new(2.0, Color32::from_rgb(0, 230, 255));
+    let label = |pos: Pos2, text: String, colour: Color32| {
+        painter.text(
+            pos + Vec2::new(8.0, -8.0),
+            egui::Align2::LEFT_BOTTOM,
+            text,
+            egui::FontId::proportional(14.0),
+            colour,
         );
+    };
+    for (i, pair) in tool.pairs.iter().enumerate() {
+        let a = slide_to_screen(pair.slide_px);
+        let b = world_to_screen(pair.world_um);
+        painter.circle_stroke(a, 6.0, slide_stroke);
+        painter.line_segment([b - Vec2::new(6.0, 0.0), b + Vec2::new(6.0, 0.0)], world_stroke);
+        painter.line_segment([b - Vec2::new(0.0, 6.0), b + Vec2::new(0.0, 6.0)], world_stroke);
+        painter.line_segment([a, b], Stroke::new(1.0, Color32::from_white_alpha(160)));
+        label(a, format!("{}", i + 1), slide_stroke.color);
+        label(b, format!("{}", i + 1), world_stroke.color);
     }
-
-    let stats = slide.layer.last_frame;
-    if stats.ready_tiles < stats.visible_tiles && slide.layer.is_loading() {
-        let text = format!("loading tiles {}/{}", stats.ready_tiles, stats.visible_tiles);
-        let pos = rect.left_top() + Vec2::new(10.0, 10.0);
-        let galley = painter.layout_no_wrap(text, egui::FontId::proportional(13.0), Color32::WHITE);
-        painter.rect_filled(
-            Rect::from_min_size(pos - Vec2::splat(4.0), galley.size() + Vec2::splat(8.0)),
-            4.0,
-            Color32::from_black_alpha(160),
+    if let Some(pending) = tool.pending_slide_px {
+        let a = slide_to_screen(pending);
+        painter.circle_stroke(a, 8.0, slide_stroke);
+        label(
+            a,
+            format!("{} (now click its match among the cells)", tool.pairs.len() + 1),
+            slide_stroke.color,
         );
-        painter.galley(pos, galley, Color32::WHITE);
     }
 }
 

@@ -42,7 +42,15 @@ fn viewer_shows_the_cmu_slide_and_keeps_it_when_a_bad_file_is_opened() {
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1280.0, 800.0))
         .wgpu()
-        .build_eframe(|cc| ViewerApp::new(cc, StartupOptions { slide: Some(slide) }));
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    slide: Some(slide),
+                    ..Default::default()
+                },
+            )
+        });
     step_until(&mut harness, "slide open and sharp", slide_is_sharp);
     let app = harness.state();
     assert!(app.gpu_ready);
@@ -94,7 +102,15 @@ fn unreadable_tiles_are_reported_and_the_app_keeps_working() {
     let mut harness = Harness::builder()
         .with_size(egui::vec2(900.0, 600.0))
         .wgpu()
-        .build_eframe(|cc| ViewerApp::new(cc, StartupOptions { slide: Some(slide) }));
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    slide: Some(slide),
+                    ..Default::default()
+                },
+            )
+        });
     step_until(&mut harness, "tile failures reported", |app| {
         app.slide
             .as_ref()
@@ -158,7 +174,15 @@ fn drag_pans_and_inertia_is_off_by_default() {
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1000.0, 700.0))
         .wgpu()
-        .build_eframe(|cc| ViewerApp::new(cc, StartupOptions { slide: Some(slide) }));
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    slide: Some(slide),
+                    ..Default::default()
+                },
+            )
+        });
     step_until(&mut harness, "slide open and sharp", slide_is_sharp);
     assert!(!harness.state().view.pan_inertia);
     let points_per_um = harness.state().view.camera.points_per_um;
@@ -175,4 +199,137 @@ fn drag_pans_and_inertia_is_off_by_default() {
     harness.state_mut().view.pan_inertia = true;
     let (_, after) = drag_and_release(&mut harness);
     assert!(after > 0.05 * dragged_um, "no glide with inertia on: {after} µm");
+}
+
+fn cells_loaded(app: &ViewerApp) -> bool {
+    app.is_opening().is_none() && app.cells.is_some()
+}
+
+#[test]
+fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
+    let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
+        return;
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    xenium: Some(dir),
+                    ..Default::default()
+                },
+            )
+        });
+    step_until(&mut harness, "bundle open", cells_loaded);
+    let app = harness.state();
+    let cells = app.cells.as_ref().unwrap();
+    assert_eq!(cells.len(), 526);
+    assert!(harness.query_all_by_label_contains("526 cells").count() >= 1);
+
+    // Hover the first cell's centroid: it is picked (its boundary contains the point) and its
+    // id shows in the tooltip; a click pins it in the inspector.
+    let first_id = cells.bundle.cells.ids[0].clone();
+    let pos = world_to_window(app, cells.bundle.cells.x_um[0], cells.bundle.cells.y_um[0]);
+    harness.hover_at(pos);
+    for _ in 0..3 {
+        harness.step();
+    }
+    assert_eq!(harness.state().hovered_cell, Some(0));
+    harness.get_by_label(&first_id);
+    harness.drag_at(pos);
+    harness.drop_at(pos);
+    harness.step();
+    assert_eq!(harness.state().pinned_cell, Some(0));
+    harness.step();
+    harness.get_by_label("Inspector");
+
+    // Colour by a gene from the layers panel: counts arrive from a background job.
+    harness.get_by_label("Colour by gene").click();
+    harness.step();
+    harness.get_by_label("AKT1").click();
+    step_until(&mut harness, "gene colouring", |app| {
+        app.cells
+            .as_ref()
+            .is_some_and(|c| matches!(c.colour_by, cellsymphony::cell_layer::ColourBy::Gene(0)))
+    });
+    let numeric = harness.state().cells.as_ref().unwrap().numeric.clone().unwrap();
+    assert!(
+        numeric.label.contains("AKT1") && numeric.max > numeric.min,
+        "{numeric:?}"
+    );
+}
+
+/// Window position of a world point (µm) in the viewer.
+fn world_to_window(app: &ViewerApp, x_um: f64, y_um: f64) -> egui::Pos2 {
+    let viewport = app.view.last_viewport.unwrap();
+    let rect = app.view.viewer_rect.unwrap();
+    let p = app
+        .view
+        .camera
+        .screen_from_world(&viewport)
+        .transform_point2(glam::DVec2::new(x_um, y_um));
+    rect.min + egui::vec2(p.x as f32, p.y as f32)
+}
+
+#[test]
+fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
+    let dir = std::env::temp_dir().join(format!("ui_demo_tissue_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 3000,
+        seed: 3,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        alignment: summary.alignment_csv.clone(),
+        demo: false,
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(|cc| ViewerApp::new(cc, startup));
+    step_until(&mut harness, "demo open and sharp", |app| {
+        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
+    });
+    let app = harness.state();
+    let cells = app.cells.as_ref().unwrap();
+    assert_eq!(
+        cells.colour_by,
+        cellsymphony::cell_layer::ColourBy::Category("synthetic_cell_type".into())
+    );
+    let legend: Vec<&str> = cells
+        .active_classes()
+        .unwrap()
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(legend, cs_synth::CELL_TYPES);
+    harness.get_by_label("T cells");
+    // The note about the alignment fades after a while: dismiss it so the snapshot is stable.
+    harness.get_by_label("Dismiss").click();
+    harness.step();
+    harness.snapshot("demo_cell_types_fit");
+
+    // 40x on the first B cell: polygons over the H&E, the nucleus under the cell's outline.
+    let cells = harness.state().cells.as_ref().unwrap();
+    let column = cells.bundle.cells.categorical_column("synthetic_cell_type").unwrap();
+    let b_cell = column
+        .codes
+        .iter()
+        .position(|&c| column.categories[c as usize] == "B cells")
+        .unwrap();
+    let center = glam::DVec2::new(cells.bundle.cells.x_um[b_cell], cells.bundle.cells.y_um[b_cell]);
+    let app = harness.state_mut();
+    let viewport = app.view.last_viewport.unwrap();
+    app.view.camera.set_magnification(40.0, &viewport);
+    app.view.camera.center_in_world = center;
+    // One frame plans the new view; then wait for its tiles.
+    harness.step();
+    step_until(&mut harness, "40x sharp", slide_is_sharp);
+    harness.snapshot("demo_cell_types_40x");
+    std::fs::remove_dir_all(&dir).ok();
 }

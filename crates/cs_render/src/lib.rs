@@ -4,11 +4,24 @@
 //!
 //! Shaders live in the repository's `shaders/` folder and are compiled in with `include_str!`.
 
+mod cell_geometry;
+mod cell_renderer;
 mod headless;
 mod tile_renderer;
+
+pub use cell_geometry::{
+    CHUNK_CELLS, CellChunk, CellGeometry, GpuPolygons, MAX_DRAWN_VERTICES, PACKED_RANGE_UM, PolygonsInTable,
+    unpack_offset,
+};
+pub use cell_renderer::{
+    CellDrawList, CellDrawMode, CellLayerStyle, CellRenderer, CellStyles, FrameUniform, NO_HIGHLIGHT, PointLayerDraw,
+};
 
 pub use headless::{HeadlessTarget, create_headless_device};
 pub use tile_renderer::{FrameId, TileDraw, TileDrawList, TileInstance, TileRenderer, TileTextureKey};
 
 /// WGSL sources compiled into this crate, by file name (the naga test checks all of `shaders/`).
-pub const SHADERS: &[(&str, &str)] = &[("tiles.wgsl", include_str!("../../../shaders/tiles.wgsl"))];
+pub const SHADERS: &[(&str, &str)] = &[
+    ("tiles.wgsl", include_str!("../../../shaders/tiles.wgsl")),
+    ("cells.wgsl", include_str!("../../../shaders/cells.wgsl")),
+];

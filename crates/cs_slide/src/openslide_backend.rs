@@ -99,12 +99,26 @@ fn read_metadata(path: &Path, slide: &OpenSlide) -> Result<SlideMetadata, SlideE
             .cloned()
             .unwrap_or_else(|| "unknown".to_owned()),
         levels,
-        mpp_x: number("openslide.mpp-x"),
-        mpp_y: number("openslide.mpp-y"),
+        mpp_x: number("openslide.mpp-x").or_else(|| mpp_from_tiff_resolution(&properties, "tiff.XResolution")),
+        mpp_y: number("openslide.mpp-y").or_else(|| mpp_from_tiff_resolution(&properties, "tiff.YResolution")),
         objective_power: number("openslide.objective-power"),
         properties,
         associated_images,
     })
+}
+
+/// µm per pixel from a TIFF's resolution tags, which OpenSlide 3.4 does not turn into
+/// `openslide.mpp-*` for generic TIFFs. Only physically plausible values (0.05–50 µm/px) count, so
+/// the common "72 dpi" placeholder is ignored.
+fn mpp_from_tiff_resolution(properties: &BTreeMap<String, String>, key: &str) -> Option<f64> {
+    let per_unit: f64 = properties.get(key)?.trim().parse().ok()?;
+    let um_per_unit = match properties.get("tiff.ResolutionUnit")?.trim() {
+        "centimeter" => 10_000.0,
+        "inch" => 25_400.0,
+        _ => return None,
+    };
+    let mpp = um_per_unit / per_unit;
+    (mpp.is_finite() && (0.05..=50.0).contains(&mpp)).then_some(mpp)
 }
 
 /// OpenSlide gives premultiplied ARGB as native-endian u32; convert in place to straight RGBA8.
@@ -203,6 +217,22 @@ impl SlideSource for OpenSlideSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn resolution_tags_give_mpp_when_plausible() {
+        let props = |x: &str, unit: &str| {
+            [("tiff.XResolution", x), ("tiff.ResolutionUnit", unit)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let mpp = |x: &str, unit: &str| mpp_from_tiff_resolution(&props(x, unit), "tiff.XResolution");
+        assert_eq!(mpp("20000", "centimeter"), Some(0.5));
+        assert_eq!(mpp("50800", "inch"), Some(0.5));
+        assert_eq!(mpp("72", "inch"), None, "72 dpi is a placeholder, not a microscope");
+        assert_eq!(mpp("20000", "none"), None);
+        assert_eq!(mpp("abc", "centimeter"), None);
+    }
 
     #[test]
     fn premultiplied_argb_becomes_straight_rgba() {

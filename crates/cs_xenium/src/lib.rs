@@ -6,6 +6,7 @@
 //! Required parts that are missing or malformed give a [`XeniumError`] naming file, column and
 //! row; optional parts that are missing give a [`LoadWarning`] and loading goes on.
 
+mod alignment;
 mod cells;
 mod clusters;
 mod columns;
@@ -17,6 +18,7 @@ mod transcripts;
 
 use std::path::{Path, PathBuf};
 
+pub use alignment::{Affine2, AffineFit, fit_affine, read_alignment_csv, write_alignment_csv};
 pub use cells::{Categorical, CellTable, MISSING_CODE};
 pub use error::{LoadWarning, XeniumError};
 pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};

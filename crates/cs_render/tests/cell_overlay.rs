@@ -1,0 +1,196 @@
+//! The cell overlay drawn headless (lavapipe in CI): markers, polygons, hidden classes, highlight,
+//! and a recolour that uploads only styles.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+
+use cs_render::{
+    CellDrawList, CellDrawMode, CellGeometry, CellLayerStyle, CellRenderer, CellStyles, HeadlessTarget,
+    PolygonsInTable, create_headless_device,
+};
+
+const SIZE: u32 = 64;
+
+/// World 0..64 µm maps onto the 64 x 64 target, y down.
+fn clip_from_world() -> [[f32; 2]; 3] {
+    [[2.0 / 64.0, 0.0], [0.0, -2.0 / 64.0], [-1.0, 1.0]]
+}
+
+fn square(cx: f32, cy: f32, half: f32) -> Vec<[f32; 2]> {
+    vec![
+        [cx - half, cy - half],
+        [cx + half, cy - half],
+        [cx + half, cy + half],
+        [cx - half, cy + half],
+    ]
+}
+
+struct Scene {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    target: HeadlessTarget,
+    renderer: CellRenderer,
+    geometry: Arc<CellGeometry>,
+}
+
+impl Scene {
+    fn new() -> Option<Self> {
+        let (_, device, queue) = match create_headless_device(true) {
+            Ok(d) => d,
+            Err(e) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("{e}"),
+            Err(e) => {
+                eprintln!("skipping: {e}");
+                return None;
+            }
+        };
+        let target = HeadlessTarget::new(&device, SIZE, SIZE);
+        let renderer = CellRenderer::new(&device, target.format);
+        // Two cells: A at (16, 16), B at (48, 48), 16 µm squares with 6 µm nuclei.
+        let x = [16.0, 48.0];
+        let y = [16.0, 48.0];
+        let mut cells = square(16.0, 16.0, 8.0);
+        cells.extend(square(48.0, 48.0, 8.0));
+        let mut nuclei = square(16.0, 16.0, 3.0);
+        nuclei.extend(square(48.0, 48.0, 3.0));
+        let offsets = [0u32, 4, 8];
+        let geometry = CellGeometry::build(
+            1,
+            &x,
+            &y,
+            Some(PolygonsInTable {
+                offsets: &offsets,
+                vertices_um: &cells,
+            }),
+            Some(PolygonsInTable {
+                offsets: &offsets,
+                vertices_um: &nuclei,
+            }),
+        );
+        Some(Self {
+            device,
+            queue,
+            target,
+            renderer,
+            geometry: Arc::new(geometry),
+        })
+    }
+
+    fn list(&self, styles_in_table_order: &[u32], palette: Vec<[f32; 4]>, mode: CellDrawMode) -> CellDrawList {
+        CellDrawList {
+            geometry: self.geometry.clone(),
+            styles: Arc::new(CellStyles {
+                id: styles_in_table_order.iter().fold(7, |h, v| h * 31 + u64::from(*v)),
+                values: self.geometry.to_gpu_order(styles_in_table_order),
+            }),
+            palette,
+            clip_from_world: clip_from_world(),
+            viewport_px: [SIZE as f32, SIZE as f32],
+            visible: self.geometry.visible_ranges([0.0, 0.0], [64.0, 64.0]),
+            mode,
+            show_cells: true,
+            show_nuclei: true,
+            style: CellLayerStyle {
+                cell_fill_alpha: 1.0,
+                nucleus_fill_alpha: 1.0,
+                ..CellLayerStyle::default()
+            },
+            highlight: None,
+            transcripts: None,
+        }
+    }
+
+    fn draw(&mut self, list: &CellDrawList) -> Vec<u8> {
+        self.renderer.prepare(&self.device, &self.queue, 1, list);
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: None,
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &self.target.view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            self.renderer.paint(&mut pass, 1);
+        }
+        self.queue.submit([encoder.finish()]);
+        self.target.read_rgba(&self.device, &self.queue).unwrap()
+    }
+}
+
+fn pixel(rgba: &[u8], x: u32, y: u32) -> [u8; 4] {
+    let i = ((y * SIZE + x) * 4) as usize;
+    [rgba[i], rgba[i + 1], rgba[i + 2], rgba[i + 3]]
+}
+
+const MISSING: [f32; 4] = [0.5, 0.5, 0.5, 1.0];
+const RED: [f32; 4] = [1.0, 0.0, 0.0, 1.0];
+const BLUE: [f32; 4] = [0.0, 0.0, 1.0, 1.0];
+
+#[test]
+fn polygons_are_filled_with_their_class_colour_and_nuclei_darker() {
+    let Some(mut scene) = Scene::new() else { return };
+    let list = scene.list(&[1, 2], vec![MISSING, RED, BLUE], CellDrawMode::Polygons);
+    let rgba = scene.draw(&list);
+    // Inside A's cytoplasm (not the nucleus): red. Inside B: blue. Between cells: background.
+    let a = pixel(&rgba, 10, 10);
+    assert!(a[0] > 200 && a[2] < 50, "{a:?}");
+    let b = pixel(&rgba, 54, 54);
+    assert!(b[2] > 200 && b[0] < 50, "{b:?}");
+    assert_eq!(pixel(&rgba, 32, 32)[..3], [0, 0, 0]);
+    // Nucleus centre: the class colour darkened.
+    let nucleus = pixel(&rgba, 16, 16);
+    assert!(nucleus[0] > 60 && nucleus[0] < 200, "{nucleus:?}");
+}
+
+#[test]
+fn hidden_classes_vanish_and_recolouring_uploads_only_styles() {
+    let Some(mut scene) = Scene::new() else { return };
+    let hidden = [1.0, 0.0, 0.0, 0.0];
+    let rgba = scene.draw(&scene.list(&[1, 2], vec![MISSING, hidden, BLUE], CellDrawMode::Polygons));
+    assert_eq!(pixel(&rgba, 10, 10)[..3], [0, 0, 0], "hidden class drawn");
+    assert!(pixel(&rgba, 54, 54)[2] > 200);
+
+    let before = scene.renderer.uploaded_bytes_total();
+    // Swap classes: A becomes blue, B missing (grey).
+    let rgba = scene.draw(&scene.list(&[2, 0], vec![MISSING, RED, BLUE], CellDrawMode::Polygons));
+    assert!(pixel(&rgba, 10, 10)[2] > 200);
+    let grey = pixel(&rgba, 54, 54);
+    assert!(grey[0] > 100 && grey[0] < 160 && grey[0] == grey[2], "{grey:?}");
+    assert_eq!(
+        scene.renderer.uploaded_bytes_total() - before,
+        8,
+        "a recolour uploads one u32 per cell and nothing else"
+    );
+}
+
+#[test]
+fn zoomed_out_cells_are_markers_and_the_highlight_stands_out() {
+    let Some(mut scene) = Scene::new() else { return };
+    let mut list = scene.list(
+        &[1, 2],
+        vec![MISSING, RED, BLUE],
+        CellDrawMode::Points { radius_px: 3.0 },
+    );
+    let rgba = scene.draw(&list);
+    assert!(pixel(&rgba, 16, 16)[0] > 200, "marker at A's centroid");
+    assert_eq!(pixel(&rgba, 10, 10)[..3], [0, 0, 0], "no polygon when zoomed out");
+    assert!(pixel(&rgba, 48, 48)[2] > 200);
+    // Highlight B (its GPU index): a white ring appears around its marker.
+    list.highlight = Some(scene.geometry.gpu_from_table[1]);
+    let rgba = scene.draw(&list);
+    let ring = (40..56)
+        .map(|x| pixel(&rgba, x, 48))
+        .filter(|p| p[0] > 200 && p[1] > 200 && p[2] > 200)
+        .count();
+    assert!(ring >= 2, "no white ring around the highlighted marker");
+}

@@ -1,0 +1,222 @@
+//! `transcripts.parquet`: one row per count, located inside its cell (inside the nucleus when it
+//! overlaps it), plus ~5% unassigned background transcripts just outside cells.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::builder::StringBuilder;
+use arrow_array::{ArrayRef, Float32Array, UInt8Array, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use rayon::prelude::*;
+
+use crate::bundle::{ParquetOut, cell_id};
+use crate::cells::Cell;
+use crate::control::Control;
+use crate::error::SynthError;
+use crate::expression::{Counts, feature_names};
+use crate::rng::{Rng, domain};
+
+/// Xenium's transcript ids are large integers; start where real runs do.
+const FIRST_TRANSCRIPT_ID: u64 = 281_474_976_710_656;
+const CELLS_PER_CHUNK: usize = 2_048;
+/// Unassigned transcripts per assigned one (5% of all).
+const BACKGROUND_RATIO: f64 = 0.05 / 0.95;
+
+fn inside(polygon: &[[f32; 2]], p: [f32; 2]) -> bool {
+    let mut inside = false;
+    let n = polygon.len();
+    let mut j = n - 1;
+    for i in 0..n {
+        let (a, b) = (polygon[i], polygon[j]);
+        if (a[1] > p[1]) != (b[1] > p[1]) && p[0] < (b[0] - a[0]) * (p[1] - a[1]) / (b[1] - a[1]) + a[0] {
+            inside = !inside;
+        }
+        j = i;
+    }
+    inside
+}
+
+fn bounds(polygon: &[[f32; 2]]) -> ([f32; 2], [f32; 2]) {
+    let mut min = [f32::MAX; 2];
+    let mut max = [f32::MIN; 2];
+    for v in polygon {
+        for k in 0..2 {
+            min[k] = min[k].min(v[k]);
+            max[k] = max[k].max(v[k]);
+        }
+    }
+    (min, max)
+}
+
+/// A point drawn uniformly in the polygon (rejection sampling), `fallback` if that fails.
+fn point_in(rng: &mut Rng, polygon: &[[f32; 2]], exclude: Option<&[[f32; 2]]>, fallback: [f32; 2]) -> [f32; 2] {
+    let (min, max) = bounds(polygon);
+    for _ in 0..40 {
+        let p = [rng.range32(min[0], max[0]), rng.range32(min[1], max[1])];
+        if inside(polygon, p) && exclude.is_none_or(|e| !inside(e, p)) {
+            return p;
+        }
+    }
+    fallback
+}
+
+struct Rows {
+    cell: Vec<u32>,
+    nucleus: Vec<u8>,
+    feature: Vec<u16>,
+    x: Vec<f32>,
+    y: Vec<f32>,
+    z: Vec<f32>,
+    qv: Vec<f32>,
+}
+
+fn chunk_rows(seed: u64, chunk: usize, cells: &[Cell], counts: &Counts) -> Rows {
+    let start = chunk * CELLS_PER_CHUNK;
+    let end = (start + CELLS_PER_CHUNK).min(cells.len());
+    let assigned = (counts.row_offsets[start]..counts.row_offsets[end])
+        .map(|i| u64::from(counts.count[i as usize]))
+        .sum::<u64>();
+    let background = (assigned as f64 * BACKGROUND_RATIO).round() as usize;
+    let total = assigned as usize + background;
+    let mut rows = Rows {
+        cell: Vec::with_capacity(total),
+        nucleus: Vec::with_capacity(total),
+        feature: Vec::with_capacity(total),
+        x: Vec::with_capacity(total),
+        y: Vec::with_capacity(total),
+        z: Vec::with_capacity(total),
+        qv: Vec::with_capacity(total),
+    };
+    let mut rng = Rng::new(seed, domain::TRANSCRIPTS, chunk as u64);
+    let quality = |rng: &mut Rng| -> f32 {
+        if rng.chance(0.1) {
+            rng.range32(5.0, 20.0)
+        } else {
+            rng.range32(20.0, 40.0)
+        }
+    };
+    for (i, cell) in cells.iter().enumerate().take(end).skip(start) {
+        let share = (cell.nucleus_area_um2 / cell.cell_area_um2.max(1e-9) * 1.25).clamp(0.05, 0.92);
+        let nucleus_centre = [
+            cell.nucleus_center_in_world[0] as f32,
+            cell.nucleus_center_in_world[1] as f32,
+        ];
+        let (features, values) = counts.cell(i);
+        for (f, v) in features.iter().zip(values) {
+            for _ in 0..*v {
+                let in_nucleus = rng.chance(share);
+                let p = if in_nucleus {
+                    point_in(&mut rng, &cell.nucleus_vertices, None, nucleus_centre)
+                } else {
+                    point_in(
+                        &mut rng,
+                        &cell.cell_vertices,
+                        Some(&cell.nucleus_vertices),
+                        nucleus_centre,
+                    )
+                };
+                let in_nucleus = in_nucleus || inside(&cell.nucleus_vertices, p);
+                rows.cell.push(i as u32);
+                rows.nucleus.push(u8::from(in_nucleus));
+                rows.feature.push(*f);
+                rows.x.push(p[0]);
+                rows.y.push(p[1]);
+                rows.z.push(rng.range32(12.0, 18.0));
+                rows.qv.push(quality(&mut rng));
+            }
+        }
+    }
+    // Background: just outside a random cell of the chunk, with the feature of one of its counts.
+    for _ in 0..background {
+        let i = start + rng.below((end - start) as u64) as usize;
+        let cell = &cells[i];
+        let (features, _) = counts.cell(i);
+        let feature = if features.is_empty() {
+            0
+        } else {
+            features[rng.below(features.len() as u64) as usize]
+        };
+        let theta = rng.range(0.0, std::f64::consts::TAU);
+        let rel: Vec<[f64; 2]> = cell
+            .cell_vertices
+            .iter()
+            .map(|v| {
+                [
+                    f64::from(v[0]) - cell.center_in_world[0],
+                    f64::from(v[1]) - cell.center_in_world[1],
+                ]
+            })
+            .collect();
+        let r = crate::cells::radial_extent(&rel, f64::from(cell.cell_phase), theta) + rng.range(0.4, 6.0);
+        let (s, c) = theta.sin_cos();
+        rows.cell.push(u32::MAX);
+        rows.nucleus.push(0);
+        rows.feature.push(feature);
+        rows.x.push((cell.center_in_world[0] + c * r) as f32);
+        rows.y.push((cell.center_in_world[1] + s * r) as f32);
+        rows.z.push(rng.range32(12.0, 18.0));
+        rows.qv.push(quality(&mut rng));
+    }
+    rows
+}
+
+pub(crate) fn write_transcripts(
+    seed: u64,
+    dir: &Path,
+    cells: &[Cell],
+    counts: &Counts,
+    control: &Control,
+) -> Result<(PathBuf, u64), SynthError> {
+    let path = dir.join("transcripts.parquet");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("transcript_id", DataType::UInt64, false),
+        Field::new("cell_id", DataType::Utf8, false),
+        Field::new("overlaps_nucleus", DataType::UInt8, false),
+        Field::new("feature_name", DataType::Utf8, false),
+        Field::new("x_location", DataType::Float32, false),
+        Field::new("y_location", DataType::Float32, false),
+        Field::new("z_location", DataType::Float32, false),
+        Field::new("qv", DataType::Float32, false),
+    ]));
+    let names: Vec<&str> = feature_names().collect();
+    let ids: Vec<String> = (0..cells.len()).map(cell_id).collect();
+    let mut out = ParquetOut::create(&path, schema)?;
+    let chunks = cells.len().div_ceil(CELLS_PER_CHUNK);
+    let mut next_id = FIRST_TRANSCRIPT_ID;
+    let group = 8;
+    for group_start in (0..chunks).step_by(group) {
+        let group_end = (group_start + group).min(chunks);
+        let parts: Vec<Rows> = (group_start..group_end)
+            .into_par_iter()
+            .map(|chunk| chunk_rows(seed, chunk, cells, counts))
+            .collect();
+        for rows in parts {
+            let n = rows.cell.len() as u64;
+            let mut cell_ids = StringBuilder::new();
+            let mut features = StringBuilder::new();
+            for (c, f) in rows.cell.iter().zip(&rows.feature) {
+                cell_ids.append_value(if *c == u32::MAX {
+                    "UNASSIGNED"
+                } else {
+                    ids[*c as usize].as_str()
+                });
+                features.append_value(names[*f as usize]);
+            }
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(UInt64Array::from_iter_values(next_id..next_id + n)),
+                Arc::new(cell_ids.finish()),
+                Arc::new(UInt8Array::from(rows.nucleus)),
+                Arc::new(features.finish()),
+                Arc::new(Float32Array::from(rows.x)),
+                Arc::new(Float32Array::from(rows.y)),
+                Arc::new(Float32Array::from(rows.z)),
+                Arc::new(Float32Array::from(rows.qv)),
+            ];
+            out.write(columns)?;
+            next_id += n;
+        }
+        control.check()?;
+        control.report(group_end as f32 / chunks.max(1) as f32);
+    }
+    Ok((out.finish()?, next_id - FIRST_TRANSCRIPT_ID))
+}

@@ -1,0 +1,83 @@
+//! Colour palettes from `assets/palettes/`: the categorical class colours and the 256-entry
+//! colour maps for numeric values.
+
+use egui::Color32;
+
+const CATEGORICAL: &str = include_str!("../assets/palettes/categorical.txt");
+const VIRIDIS: &str = include_str!("../assets/palettes/viridis.txt");
+const MAGMA: &str = include_str!("../assets/palettes/magma.txt");
+
+/// Colour for missing values (no class, NaN).
+pub const MISSING_COLOUR: Color32 = Color32::from_rgb(150, 150, 150);
+
+/// Parses `#rrggbb` lines; lines starting with `# ` and blank lines are comments.
+fn parse_hex_lines(text: &str) -> Vec<Color32> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| l.len() == 7 && l.starts_with('#'))
+        .filter_map(|l| {
+            let v = u32::from_str_radix(&l[1..], 16).ok()?;
+            Some(Color32::from_rgb((v >> 16) as u8, (v >> 8) as u8, v as u8))
+        })
+        .collect()
+}
+
+/// The default colour of class `index` (the palette cycles).
+pub fn class_colour(index: usize) -> Color32 {
+    thread_local! {
+        static COLOURS: Vec<Color32> = parse_hex_lines(CATEGORICAL);
+    }
+    COLOURS.with(|c| c.get(index % c.len().max(1)).copied().unwrap_or(MISSING_COLOUR))
+}
+
+/// A colour map for numeric values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ColourMap {
+    Viridis,
+    Magma,
+}
+
+impl ColourMap {
+    pub const ALL: [ColourMap; 2] = [ColourMap::Viridis, ColourMap::Magma];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourMap::Viridis => "viridis",
+            ColourMap::Magma => "magma",
+        }
+    }
+
+    /// The 256 colours, low to high.
+    pub fn colours(self) -> Vec<Color32> {
+        parse_hex_lines(match self {
+            ColourMap::Viridis => VIRIDIS,
+            ColourMap::Magma => MAGMA,
+        })
+    }
+}
+
+/// sRGB-encoded RGBA in 0..1, as the cell renderer's palette wants.
+pub fn to_rgba_f32(c: Color32) -> [f32; 4] {
+    let [r, g, b, a] = c.to_srgba_unmultiplied();
+    [
+        f32::from(r) / 255.0,
+        f32::from(g) / 255.0,
+        f32::from(b) / 255.0,
+        f32::from(a) / 255.0,
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn palettes_load_from_assets() {
+        assert_eq!(ColourMap::Viridis.colours().len(), 256);
+        assert_eq!(ColourMap::Magma.colours().len(), 256);
+        assert_eq!(ColourMap::Viridis.colours()[0], Color32::from_rgb(0x44, 0x01, 0x54));
+        assert_eq!(class_colour(0), Color32::from_rgb(0x1f, 0x77, 0xb4));
+        assert_eq!(class_colour(24), class_colour(0), "the palette cycles");
+        assert_ne!(class_colour(1), class_colour(0));
+    }
+}
