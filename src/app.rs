@@ -97,6 +97,9 @@ pub struct ViewState {
     pub camera: Camera,
     /// Set when data arrives or the user asks to fit: applied once the viewport size is known.
     pub fit_requested: bool,
+    /// The viewport and camera of the last fit: while the camera stays as the fit left it, the fit
+    /// follows viewport changes (panels appearing, window resized).
+    pub fitted: Option<(Viewport, Camera)>,
     pub last_viewport: Option<Viewport>,
     /// Where the viewer was laid out last frame (window points).
     pub viewer_rect: Option<egui::Rect>,
@@ -197,6 +200,7 @@ impl ViewerApp {
             view: ViewState {
                 camera: Camera::default(),
                 fit_requested: false,
+                fitted: None,
                 last_viewport: None,
                 viewer_rect: None,
                 cursor_in_world: None,
@@ -835,8 +839,9 @@ impl eframe::App for ViewerApp {
         crate::panels::status_bar_ui(ui, self);
         let has_data = self.slide.is_some() || self.cells.is_some();
         if self.show_layers && has_data {
+            // Fixed width: its layout must not depend on whether the slide or the cells came first.
             egui::Panel::left("layers")
-                .default_size(300.0)
+                .exact_size(290.0)
                 .show(ui, |ui| crate::layers_panel::layers_ui(ui, self));
         }
         if self.show_properties && self.slide.is_some() {

@@ -37,11 +37,16 @@ pub struct CellBenchReport {
     pub height: u32,
     /// Reading the bundle (cells, both boundary sets, counts, clusters) plus GPU layout and index.
     pub load_s: f64,
+    /// Of that: cells.parquet and both boundary parquets alone, read one after the other.
+    pub cells_and_boundaries_s: f64,
+    /// Of that: the count matrix alone.
+    pub counts_s: Option<f64>,
     pub resident_mb_after_load: Option<f64>,
     pub peak_resident_mb: Option<f64>,
     pub gpu_geometry_mb: f64,
     /// First frame: uploads the geometry.
     pub first_frame_ms: f64,
+    /// The whole tissue in view, panning by a fifth of its width.
     pub overview: PassStats,
     pub pan_markers: PassStats,
     pub pan_polygons_40x: PassStats,
@@ -72,7 +77,34 @@ fn median(mut values: Vec<f64>) -> f64 {
     values.get(values.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
+/// Reads the parts one by one (for the breakdown); the bundle load itself reads them in parallel.
+fn time_parts(dir: &std::path::Path) -> anyhow::Result<(f64, Option<f64>)> {
+    let files = cs_xenium::BundleFiles::find(dir);
+    let started = Instant::now();
+    let cells = match &files.cells {
+        Some(path) => Some(cs_xenium::CellTable::read(path)?),
+        None => None,
+    };
+    for path in [&files.cell_boundaries, &files.nucleus_boundaries]
+        .into_iter()
+        .flatten()
+    {
+        cs_xenium::read_boundaries(path)?;
+    }
+    let cells_and_boundaries_s = started.elapsed().as_secs_f64();
+    let counts_s = match (&files.counts, &cells) {
+        (Some(path), Some(cells)) => {
+            let started = Instant::now();
+            cs_xenium::read_counts(path, cells)?;
+            Some(started.elapsed().as_secs_f64())
+        }
+        _ => None,
+    };
+    Ok((cells_and_boundaries_s, counts_s))
+}
+
 pub fn cells(options: &CellBenchOptions) -> anyhow::Result<CellBenchReport> {
+    let (cells_and_boundaries_s, counts_s) = time_parts(&options.xenium)?;
     let started = Instant::now();
     let loaded = load_bundle(&options.xenium, 1, &CancelToken::default())
         .with_context(|| format!("bench cells: {}", options.xenium.display()))?
@@ -122,7 +154,12 @@ pub fn cells(options: &CellBenchOptions) -> anyhow::Result<CellBenchReport> {
         }
         Ok(stats(times, frames))
     };
-    let overview = pass(&mut layer, &|_| fit)?;
+    // Zoomed out to the whole tissue, panning by a fifth of it.
+    let overview = pass(&mut layer, &|t| {
+        let mut camera = fit;
+        camera.center_in_world.x += (t - 0.5) * 0.2 * (max.x - min.x);
+        camera
+    })?;
     // Markers: 4x the fit zoom (still below the polygon threshold for typical cells), panning.
     let pan_at = |magnification: f64, t: f64| {
         let mut camera = fit;
@@ -172,6 +209,8 @@ pub fn cells(options: &CellBenchOptions) -> anyhow::Result<CellBenchReport> {
         width: options.width,
         height: options.height,
         load_s,
+        cells_and_boundaries_s,
+        counts_s,
         resident_mb_after_load,
         peak_resident_mb,
         gpu_geometry_mb,
@@ -187,19 +226,22 @@ pub fn cells(options: &CellBenchOptions) -> anyhow::Result<CellBenchReport> {
 pub fn format_report(r: &CellBenchReport) -> String {
     let pass = |name: &str, p: &PassStats| {
         format!(
-            "  {name:<18} {} frames: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
+            "  {name:<20} {} frames: median {:.2} ms, p95 {:.2} ms, max {:.2} ms",
             p.frames, p.median_ms, p.p95_ms, p.max_ms
         )
     };
     let mb = |v: Option<f64>| v.map_or("n/a".to_owned(), |v| format!("{v:.0} MB"));
     format!(
-        "{} cells ({} cell + {} nucleus vertices) from {}\n  load {:.2} s; resident {} after load, peak {}; GPU geometry {:.0} MB\n\
+        "{} cells ({} cell + {} nucleus vertices) from {}\n  load {:.2} s (parts one by one: cells + both boundary sets {:.2} s, count matrix {}); \
+         resident {} after load, peak {}; GPU geometry {:.0} MB\n\
          rendering at {}x{} on {} ({})\n  first frame (upload) {:.1} ms\n{}\n{}\n{}\n  recolour: {:.2} ms to compute, next frame {:.2} ms",
         r.cells,
         r.vertices_cells,
         r.vertices_nuclei,
         r.bundle,
         r.load_s,
+        r.cells_and_boundaries_s,
+        r.counts_s.map_or("none".to_owned(), |s| format!("{s:.2} s")),
         mb(r.resident_mb_after_load),
         mb(r.peak_resident_mb),
         r.gpu_geometry_mb,
@@ -208,7 +250,7 @@ pub fn format_report(r: &CellBenchReport) -> String {
         r.adapter,
         r.device_type,
         r.first_frame_ms,
-        pass("overview", &r.overview),
+        pass("pan, whole tissue", &r.overview),
         pass("pan (markers)", &r.pan_markers),
         pass("pan 40x (polygons)", &r.pan_polygons_40x),
         r.recolour_compute_ms,

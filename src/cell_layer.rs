@@ -10,7 +10,7 @@ use cs_analysis::{GridIndex, polygon_contains};
 use cs_render::{
     CellDrawList, CellDrawMode, CellGeometry, CellLayerStyle, CellStyles, PointLayerDraw, PolygonsInTable,
 };
-use cs_xenium::{GENE_EXPRESSION, MISSING_CODE, NO_CELL, Transcripts, XeniumBundle, XeniumError};
+use cs_xenium::{GENE_EXPRESSION, MISSING_CODE, Transcripts, XeniumBundle, XeniumError};
 use egui::Color32;
 use glam::{DAffine2, DVec2};
 
@@ -387,7 +387,7 @@ impl CellLayer {
             }
             ColourBy::Numeric(_) | ColourBy::Gene(_) => {
                 let map = self.numeric.as_ref().map_or(ColourMap::Viridis, |n| n.colour_map);
-                palette.extend(map.colours().into_iter().map(to_rgba_f32));
+                palette.extend(map.colours().iter().map(|c| to_rgba_f32(*c)));
             }
             ColourBy::Uniform => palette.push(to_rgba_f32(self.uniform_colour)),
         }
@@ -528,25 +528,21 @@ impl CellLayer {
         let cells = &self.bundle.cells;
         let i = table_index as usize;
         let id = cells.ids.get(i)?.clone();
+        let class_in = |name: &str| {
+            cells.categorical_column(name).map(|column| {
+                let class = column
+                    .codes
+                    .get(i)
+                    .and_then(|&c| column.categories.get(c as usize))
+                    .cloned()
+                    .unwrap_or_else(|| "(none)".to_owned());
+                (name.to_owned(), class)
+            })
+        };
+        // The column cells are coloured by, else the first categorical column.
         let class = match &self.colour_by {
-            ColourBy::Category(name) => cells.categorical_column(name).map(|column| {
-                let class = column
-                    .codes
-                    .get(i)
-                    .and_then(|&c| column.categories.get(c as usize))
-                    .cloned()
-                    .unwrap_or_else(|| "(none)".to_owned());
-                (name.clone(), class)
-            }),
-            _ => cells.categorical.first().map(|(name, column)| {
-                let class = column
-                    .codes
-                    .get(i)
-                    .and_then(|&c| column.categories.get(c as usize))
-                    .cloned()
-                    .unwrap_or_else(|| "(none)".to_owned());
-                (name.clone(), class)
-            }),
+            ColourBy::Category(name) => class_in(name),
+            _ => cells.categorical.first().and_then(|(name, _)| class_in(name)),
         };
         let numeric = |name: &str| cells.numeric_column(name).and_then(|v| v.get(i).copied());
         let mut top_genes = Vec::new();
@@ -590,13 +586,6 @@ impl CellLayer {
             top_genes,
             pos_in_world: DVec2::new(cells.x_um[i], cells.y_um[i]),
         })
-    }
-
-    /// Transcripts of the bundle assigned to no cell are kept (shown, not counted to cells).
-    pub fn transcripts_unassigned(&self) -> usize {
-        self.transcripts
-            .as_ref()
-            .map_or(0, |t| t.transcripts.cell.iter().filter(|&&c| c == NO_CELL).count())
     }
 }
 

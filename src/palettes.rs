@@ -1,6 +1,8 @@
 //! Colour palettes from `assets/palettes/`: the categorical class colours and the 256-entry
 //! colour maps for numeric values.
 
+use std::sync::OnceLock;
+
 use egui::Color32;
 
 const CATEGORICAL: &str = include_str!("../assets/palettes/categorical.txt");
@@ -24,10 +26,12 @@ fn parse_hex_lines(text: &str) -> Vec<Color32> {
 
 /// The default colour of class `index` (the palette cycles).
 pub fn class_colour(index: usize) -> Color32 {
-    thread_local! {
-        static COLOURS: Vec<Color32> = parse_hex_lines(CATEGORICAL);
-    }
-    COLOURS.with(|c| c.get(index % c.len().max(1)).copied().unwrap_or(MISSING_COLOUR))
+    static COLOURS: OnceLock<Vec<Color32>> = OnceLock::new();
+    let colours = COLOURS.get_or_init(|| parse_hex_lines(CATEGORICAL));
+    colours
+        .get(index % colours.len().max(1))
+        .copied()
+        .unwrap_or(MISSING_COLOUR)
 }
 
 /// A colour map for numeric values.
@@ -47,12 +51,14 @@ impl ColourMap {
         }
     }
 
-    /// The 256 colours, low to high.
-    pub fn colours(self) -> Vec<Color32> {
-        parse_hex_lines(match self {
-            ColourMap::Viridis => VIRIDIS,
-            ColourMap::Magma => MAGMA,
-        })
+    /// The 256 colours, low to high (parsed once).
+    pub fn colours(self) -> &'static [Color32] {
+        static VIRIDIS_COLOURS: OnceLock<Vec<Color32>> = OnceLock::new();
+        static MAGMA_COLOURS: OnceLock<Vec<Color32>> = OnceLock::new();
+        match self {
+            ColourMap::Viridis => VIRIDIS_COLOURS.get_or_init(|| parse_hex_lines(VIRIDIS)),
+            ColourMap::Magma => MAGMA_COLOURS.get_or_init(|| parse_hex_lines(MAGMA)),
+        }
     }
 }
 

@@ -123,6 +123,8 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
 
 pub fn status_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     egui::Panel::bottom("status_bar").show(ui, |ui| {
+        // One line, always: a wrapped status bar would change the viewer's height mid-fit.
+        ui.style_mut().wrap_mode = Some(egui::TextWrapMode::Truncate);
         ui.horizontal(|ui| {
             for (label, elapsed) in app.busy_jobs() {
                 ui.spinner();

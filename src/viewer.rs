@@ -32,9 +32,14 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     app.view.last_viewport = Some(viewport);
     app.view.viewer_rect = Some(rect);
 
-    if app.view.fit_requested && rect.width() > 1.0 && rect.height() > 1.0 {
+    // A fit holds until the user moves the view: it follows the viewport as panels come and go.
+    let still_fitted = app.view.fitted.is_some_and(|(fitted_viewport, fitted_camera)| {
+        fitted_camera == app.view.camera && fitted_viewport != viewport
+    });
+    if (app.view.fit_requested || still_fitted) && rect.width() > 1.0 && rect.height() > 1.0 {
         if let Some((min, max)) = app.bounds_in_world() {
             app.view.camera.fit(min, max, &viewport);
+            app.view.fitted = Some((viewport, app.view.camera));
         }
         app.view.fit_requested = false;
     }

@@ -311,7 +311,10 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
     harness.get_by_label("T cells");
     // The note about the alignment fades after a while: dismiss it so the snapshot is stable.
     harness.get_by_label("Dismiss").click();
-    harness.step();
+    for _ in 0..3 {
+        harness.step();
+    }
+    assert!(harness.state().toasts.items().is_empty());
     harness.snapshot("demo_cell_types_fit");
 
     // 40x on the first B cell: polygons over the H&E, the nucleus under the cell's outline.

@@ -16,6 +16,10 @@ use crate::tile_renderer::FrameId;
 
 /// Marks "no highlighted cell" in [`FrameUniform::highlight`].
 pub const NO_HIGHLIGHT: u32 = u32::MAX;
+/// With at least this many cells in a zoomed-out view, the overview texture stands in for them.
+pub const OVERVIEW_MIN_CELLS: usize = 20_000;
+/// Longest side of the overview texture, in texels.
+const OVERVIEW_MAX_SIDE: u32 = 4096;
 
 /// Per-cell palette indices in GPU order (0 = missing value, k = palette entry k).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -118,6 +122,78 @@ pub struct FrameUniform {
 
 const _: () = assert!(std::mem::size_of::<FrameUniform>() == 80);
 
+/// The uniform block `Composite` of `shaders/cell_overview.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct CompositeUniform {
+    pub clip_x: [f32; 2],
+    pub clip_y: [f32; 2],
+    pub clip_t: [f32; 2],
+    pub min_um: [f32; 2],
+    pub max_um: [f32; 2],
+    pub opacity: f32,
+    pub target_is_srgb: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<CompositeUniform>() == 48);
+
+/// Where the overview texture sits in world and how fine it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OverviewLayout {
+    min_um: [f32; 2],
+    max_um: [f32; 2],
+    size: [u32; 2],
+    um_per_texel: f32,
+}
+
+impl OverviewLayout {
+    /// The texture for a view at `screen_px_per_um`: texels a power of two of µm, between half and
+    /// one screen pixel each (so it is never magnified and at most halved when shown). None when
+    /// it would need more than `max_side` texels a side (then cells are drawn one by one).
+    fn for_view(geometry: &CellGeometry, screen_px_per_um: f32, max_side: u32) -> Option<Self> {
+        if !(screen_px_per_um.is_finite() && screen_px_per_um > 0.0) {
+            return None;
+        }
+        let um_per_texel = 2f32.powf((1.0 / screen_px_per_um).log2().ceil());
+        let margin = geometry.typical_radius_um * 2.0;
+        let min_um = [geometry.min_um[0] - margin, geometry.min_um[1] - margin];
+        let max_um = [geometry.max_um[0] + margin, geometry.max_um[1] + margin];
+        let span = [(max_um[0] - min_um[0]).max(1e-3), (max_um[1] - min_um[1]).max(1e-3)];
+        let texels = [(span[0] / um_per_texel).ceil(), (span[1] / um_per_texel).ceil()];
+        if texels[0] > max_side as f32 || texels[1] > max_side as f32 {
+            return None;
+        }
+        let size = [(texels[0] as u32).max(1), (texels[1] as u32).max(1)];
+        Some(Self {
+            min_um,
+            max_um: [
+                min_um[0] + size[0] as f32 * um_per_texel,
+                min_um[1] + size[1] as f32 * um_per_texel,
+            ],
+            size,
+            um_per_texel,
+        })
+    }
+}
+
+/// What the overview texture shows; it is redrawn when this changes.
+#[derive(Debug, Clone, PartialEq)]
+struct OverviewKey {
+    geometry_id: u64,
+    styles_id: u64,
+    palette: Vec<[f32; 4]>,
+    layout: OverviewLayout,
+    radius_texels: f32,
+}
+
+struct Overview {
+    key: OverviewKey,
+    layout: OverviewLayout,
+    view: wgpu::TextureView,
+    /// Bumped when the texture is recreated, so views rebuild their bind groups.
+    generation: u64,
+}
+
 struct GpuPointSet {
     styles: wgpu::Buffer,
     styles_id: Option<u64>,
@@ -138,6 +214,10 @@ struct GpuData {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Pass {
+    /// Markers drawn into the overview texture (its own target format).
+    OverviewPoints,
+    /// The overview texture as one quad.
+    OverviewComposite,
     CellPoints,
     CellFill,
     NucleusFill,
@@ -163,6 +243,9 @@ struct PreparedView {
     uniform: wgpu::Buffer,
     cell_palette: PaletteBinding,
     transcript_palette: PaletteBinding,
+    composite_uniform: wgpu::Buffer,
+    /// The composite bind group and the overview generation it was made for.
+    composite: Option<(u64, wgpu::BindGroup)>,
     draws: Vec<PreparedDraw>,
 }
 
@@ -175,6 +258,14 @@ pub struct CellRenderer {
     data: HashMap<u64, GpuData>,
     views: HashMap<FrameId, PreparedView>,
     target_is_srgb: bool,
+    composite_layout: wgpu::BindGroupLayout,
+    overview_sampler: wgpu::Sampler,
+    overview_frame: PaletteBinding,
+    overview_uniform: wgpu::Buffer,
+    overview: Option<Overview>,
+    overview_generation: u64,
+    overview_max_side: u32,
+    overview_renders: u64,
     uploaded_bytes_total: u64,
 }
 
@@ -201,6 +292,66 @@ fn storage_buffer(device: &wgpu::Device, label: &str, contents: &[u8]) -> wgpu::
         contents: if contents.is_empty() { &zero } else { contents },
         usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
     })
+}
+
+fn palette_binding(
+    device: &wgpu::Device,
+    layout: &wgpu::BindGroupLayout,
+    uniform: &wgpu::Buffer,
+    capacity: usize,
+) -> PaletteBinding {
+    let buffer = device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some("cells_palette"),
+        size: (capacity * 16) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: false,
+    });
+    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+        label: Some("cells_frame_bind_group"),
+        layout,
+        entries: &[
+            wgpu::BindGroupEntry {
+                binding: 0,
+                resource: uniform.as_entire_binding(),
+            },
+            wgpu::BindGroupEntry {
+                binding: 1,
+                resource: buffer.as_entire_binding(),
+            },
+        ],
+    });
+    PaletteBinding {
+        buffer,
+        capacity,
+        bind_group,
+    }
+}
+
+/// Writes `palette`, growing the buffer (and its bind group) when needed. The shader clamps
+/// indices to the palette length, so the tail is padded with the missing-value colour.
+fn write_palette(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    layout: &wgpu::BindGroupLayout,
+    uniform: &wgpu::Buffer,
+    binding: &mut PaletteBinding,
+    palette: &[[f32; 4]],
+) {
+    let needed = palette.len().max(1);
+    if needed > binding.capacity {
+        *binding = palette_binding(device, layout, uniform, needed.next_power_of_two());
+    }
+    let mut padded: Vec<[f32; 4]> = palette.to_vec();
+    let fill = palette.first().copied().unwrap_or([0.0; 4]);
+    padded.resize(binding.capacity, fill);
+    queue.write_buffer(&binding.buffer, 0, bytemuck::cast_slice(&padded));
+}
+
+/// Screen pixels per world µm of a clip-from-world map on a viewport of `viewport_px`.
+fn screen_px_per_um(clip_from_world: &[[f32; 2]; 3], viewport_px: [f32; 2]) -> f32 {
+    let [x, y, _] = clip_from_world;
+    let det_clip = (x[0] * y[1] - x[1] * y[0]).abs();
+    (det_clip * viewport_px[0] * viewport_px[1] / 4.0).sqrt()
 }
 
 impl CellRenderer {
@@ -252,7 +403,11 @@ impl CellRenderer {
             bind_group_layouts: &[Some(&frame_layout), Some(&points_layout), Some(&polygons_layout)],
             immediate_size: 0,
         });
-        let make = |layout: &wgpu::PipelineLayout, vertex: &str, fragment: &str, topology: wgpu::PrimitiveTopology| {
+        let make = |layout: &wgpu::PipelineLayout,
+                    vertex: &str,
+                    fragment: &str,
+                    topology: wgpu::PrimitiveTopology,
+                    format: wgpu::TextureFormat| {
             device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
                 label: Some(vertex),
                 layout: Some(layout),
@@ -274,7 +429,7 @@ impl CellRenderer {
                     entry_point: Some(fragment),
                     compilation_options: Default::default(),
                     targets: &[Some(wgpu::ColorTargetState {
-                        format: target_format,
+                        format,
                         blend: Some(wgpu::BlendState::ALPHA_BLENDING),
                         write_mask: wgpu::ColorWrites::ALL,
                     })],
@@ -288,11 +443,23 @@ impl CellRenderer {
         let mut pipelines = HashMap::new();
         pipelines.insert(
             Pass::CellPoints,
-            make(&points_pipeline_layout, "vs_cell_point", "fs_point", strip),
+            make(
+                &points_pipeline_layout,
+                "vs_cell_point",
+                "fs_point",
+                strip,
+                target_format,
+            ),
         );
         pipelines.insert(
             Pass::TranscriptPoints,
-            make(&points_pipeline_layout, "vs_transcript_point", "fs_point", strip),
+            make(
+                &points_pipeline_layout,
+                "vs_transcript_point",
+                "fs_point",
+                strip,
+                target_format,
+            ),
         );
         for (pass, vertex) in [
             (Pass::CellFill, "vs_cell_fill"),
@@ -300,9 +467,118 @@ impl CellRenderer {
             (Pass::CellOutline, "vs_cell_outline"),
             (Pass::NucleusOutline, "vs_nucleus_outline"),
         ] {
-            pipelines.insert(pass, make(&polygons_pipeline_layout, vertex, "fs_polygon", list));
+            pipelines.insert(
+                pass,
+                make(&polygons_pipeline_layout, vertex, "fs_polygon", list, target_format),
+            );
         }
+        // Markers into the overview texture: the points pipeline on its own target format.
+        pipelines.insert(
+            Pass::OverviewPoints,
+            make(
+                &points_pipeline_layout,
+                "vs_cell_point",
+                "fs_point",
+                strip,
+                wgpu::TextureFormat::Rgba8Unorm,
+            ),
+        );
+        let composite_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+            label: Some("cell_overview.wgsl"),
+            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cell_overview.wgsl").into()),
+        });
+        let composite_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some("cell_overview_layout"),
+            entries: &[
+                wgpu::BindGroupLayoutEntry {
+                    binding: 0,
+                    visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Buffer {
+                        ty: wgpu::BufferBindingType::Uniform,
+                        has_dynamic_offset: false,
+                        min_binding_size: None,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 1,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Texture {
+                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                        view_dimension: wgpu::TextureViewDimension::D2,
+                        multisampled: false,
+                    },
+                    count: None,
+                },
+                wgpu::BindGroupLayoutEntry {
+                    binding: 2,
+                    visibility: wgpu::ShaderStages::FRAGMENT,
+                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                    count: None,
+                },
+            ],
+        });
+        let composite_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some("cell_overview_pipeline_layout"),
+            bind_group_layouts: &[Some(&composite_layout)],
+            immediate_size: 0,
+        });
+        pipelines.insert(
+            Pass::OverviewComposite,
+            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+                label: Some("overview_composite"),
+                layout: Some(&composite_pipeline_layout),
+                vertex: wgpu::VertexState {
+                    module: &composite_shader,
+                    entry_point: Some("vs_overview"),
+                    compilation_options: Default::default(),
+                    buffers: &[],
+                },
+                primitive: wgpu::PrimitiveState {
+                    topology: strip,
+                    cull_mode: None,
+                    ..Default::default()
+                },
+                depth_stencil: None,
+                multisample: wgpu::MultisampleState::default(),
+                fragment: Some(wgpu::FragmentState {
+                    module: &composite_shader,
+                    entry_point: Some("fs_overview"),
+                    compilation_options: Default::default(),
+                    targets: &[Some(wgpu::ColorTargetState {
+                        format: target_format,
+                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
+                        write_mask: wgpu::ColorWrites::ALL,
+                    })],
+                }),
+                multiview_mask: None,
+                cache: None,
+            }),
+        );
+        let overview_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
+            label: Some("cell_overview_sampler"),
+            address_mode_u: wgpu::AddressMode::ClampToEdge,
+            address_mode_v: wgpu::AddressMode::ClampToEdge,
+            mag_filter: wgpu::FilterMode::Linear,
+            min_filter: wgpu::FilterMode::Linear,
+            ..Default::default()
+        });
+        let overview_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cell_overview_frame_uniform"),
+            size: std::mem::size_of::<FrameUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let overview_frame = palette_binding(device, &frame_layout, &overview_uniform, 64);
         Self {
+            composite_layout,
+            overview_sampler,
+            overview_frame,
+            overview_uniform,
+            overview: None,
+            overview_generation: 0,
+            overview_max_side: OVERVIEW_MAX_SIDE.min(device.limits().max_texture_dimension_2d),
+            overview_renders: 0,
             pipelines,
             frame_layout,
             points_layout,
@@ -319,9 +595,130 @@ impl CellRenderer {
         self.uploaded_bytes_total
     }
 
+    /// How many times the overview texture was drawn (once per colouring while zoomed out).
+    pub fn overview_renders(&self) -> u64 {
+        self.overview_renders
+    }
+
+    /// Draws every cell as a marker into the overview texture, unless it already shows this
+    /// geometry with these styles and this palette.
+    fn ensure_overview(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        list: &CellDrawList,
+        layout: OverviewLayout,
+        radius_texels: f32,
+    ) {
+        let key = OverviewKey {
+            geometry_id: list.geometry.id,
+            styles_id: list.styles.id,
+            palette: list.palette.clone(),
+            layout,
+            radius_texels,
+        };
+        if self.overview.as_ref().is_some_and(|o| o.key == key) {
+            return;
+        }
+        let Some(data) = self.data.get(&list.geometry.id) else {
+            return;
+        };
+        let reuse = self.overview.as_ref().filter(|o| o.layout.size == layout.size);
+        let (view, generation) = match reuse {
+            Some(o) => (o.view.clone(), o.generation),
+            None => {
+                let texture = device.create_texture(&wgpu::TextureDescriptor {
+                    label: Some("cell_overview"),
+                    size: wgpu::Extent3d {
+                        width: layout.size[0],
+                        height: layout.size[1],
+                        depth_or_array_layers: 1,
+                    },
+                    mip_level_count: 1,
+                    sample_count: 1,
+                    dimension: wgpu::TextureDimension::D2,
+                    format: wgpu::TextureFormat::Rgba8Unorm,
+                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+                    view_formats: &[],
+                });
+                self.overview_generation += 1;
+                (
+                    texture.create_view(&wgpu::TextureViewDescriptor::default()),
+                    self.overview_generation,
+                )
+            }
+        };
+        let w = layout.max_um[0] - layout.min_um[0];
+        let h = layout.max_um[1] - layout.min_um[1];
+        let uniform = FrameUniform {
+            clip_x: [2.0 / w, 0.0],
+            clip_y: [0.0, -2.0 / h],
+            clip_t: [-1.0 - 2.0 * layout.min_um[0] / w, 1.0 + 2.0 * layout.min_um[1] / h],
+            viewport_px: [layout.size[0] as f32, layout.size[1] as f32],
+            point_radius_px: radius_texels.max(0.75),
+            cell_line_px: 1.0,
+            nucleus_line_px: 1.0,
+            opacity: 1.0,
+            cell_fill_alpha: 1.0,
+            cell_line_alpha: 1.0,
+            nucleus_fill_alpha: 1.0,
+            nucleus_line_alpha: 1.0,
+            highlight: NO_HIGHLIGHT,
+            // The texture keeps sRGB-encoded values; the composite linearises when needed.
+            target_is_srgb: 0,
+            transcript_radius_px: 1.0,
+            pad: 0.0,
+        };
+        queue.write_buffer(&self.overview_uniform, 0, bytemuck::bytes_of(&uniform));
+        write_palette(
+            device,
+            queue,
+            &self.frame_layout,
+            &self.overview_uniform,
+            &mut self.overview_frame,
+            &list.palette,
+        );
+        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+            label: Some("cell_overview"),
+        });
+        if let Some(pipeline) = self.pipelines.get(&Pass::OverviewPoints) {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: Some("cell_overview"),
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            pass.set_pipeline(pipeline);
+            pass.set_bind_group(0, &self.overview_frame.bind_group, &[]);
+            pass.set_bind_group(1, &data.points.bind_group, &[]);
+            pass.draw(0..4, 0..data.points.count);
+        }
+        queue.submit([encoder.finish()]);
+        self.overview_renders += 1;
+        self.overview = Some(Overview {
+            key,
+            layout,
+            view,
+            generation,
+        });
+    }
+
     /// Forgets an uploaded geometry (e.g. when its bundle is closed).
     pub fn evict(&mut self, geometry_id: u64) {
         self.data.remove(&geometry_id);
+        if self.overview.as_ref().is_some_and(|o| o.key.geometry_id == geometry_id) {
+            self.overview = None;
+        }
     }
 
     fn upload_points(&mut self, device: &wgpu::Device, geometry: &CellGeometry) -> GpuPointSet {
@@ -424,53 +821,6 @@ impl CellRenderer {
         }
     }
 
-    fn palette_binding(&self, device: &wgpu::Device, uniform: &wgpu::Buffer, capacity: usize) -> PaletteBinding {
-        let buffer = device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("cells_palette"),
-            size: (capacity * 16) as u64,
-            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("cells_frame_bind_group"),
-            layout: &self.frame_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: uniform.as_entire_binding(),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: buffer.as_entire_binding(),
-                },
-            ],
-        });
-        PaletteBinding {
-            buffer,
-            capacity,
-            bind_group,
-        }
-    }
-
-    fn write_palette(
-        &self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        uniform: &wgpu::Buffer,
-        binding: &mut PaletteBinding,
-        palette: &[[f32; 4]],
-    ) {
-        // The shader clamps indices to the palette length: pad with the missing-value colour.
-        let needed = palette.len().max(1);
-        if needed > binding.capacity {
-            *binding = self.palette_binding(device, uniform, needed.next_power_of_two());
-        }
-        let mut padded: Vec<[f32; 4]> = palette.to_vec();
-        let fill = palette.first().copied().unwrap_or([0.0; 4]);
-        padded.resize(binding.capacity, fill);
-        queue.write_buffer(&binding.buffer, 0, bytemuck::cast_slice(&padded));
-    }
-
     /// Uploads what is new and records the view's draws. Call once per frame per view.
     pub fn prepare(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: FrameId, list: &CellDrawList) {
         self.ensure_data(device, queue, &list.geometry, &list.styles, true);
@@ -506,24 +856,85 @@ impl CellRenderer {
                     contents: bytemuck::bytes_of(&uniform_value),
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 });
-                let cell_palette = self.palette_binding(device, &uniform, 64);
-                let transcript_palette = self.palette_binding(device, &uniform, 64);
+                let cell_palette = palette_binding(device, &self.frame_layout, &uniform, 64);
+                let transcript_palette = palette_binding(device, &self.frame_layout, &uniform, 64);
+                let composite_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("cell_overview_composite_uniform"),
+                    size: std::mem::size_of::<CompositeUniform>() as u64,
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                    mapped_at_creation: false,
+                });
                 PreparedView {
                     uniform,
                     cell_palette,
                     transcript_palette,
+                    composite_uniform,
+                    composite: None,
                     draws: Vec::new(),
                 }
             }
         };
         queue.write_buffer(&prepared.uniform, 0, bytemuck::bytes_of(&uniform_value));
-        self.write_palette(
+        write_palette(
             device,
             queue,
+            &self.frame_layout,
             &prepared.uniform,
             &mut prepared.cell_palette,
             &list.palette,
         );
+        let visible_cells: usize = list.visible.iter().map(|r| r.len()).sum();
+        let px_per_um = screen_px_per_um(&list.clip_from_world, list.viewport_px);
+        let overview_layout = match list.mode {
+            CellDrawMode::Points { radius_px }
+                if (list.show_cells || list.show_nuclei) && visible_cells >= OVERVIEW_MIN_CELLS =>
+            {
+                OverviewLayout::for_view(&list.geometry, px_per_um, self.overview_max_side)
+                    .map(|layout| (layout, radius_px * px_per_um * layout.um_per_texel))
+            }
+            _ => None,
+        };
+        let use_overview = overview_layout.is_some();
+        if let Some((layout, radius_texels)) = overview_layout {
+            self.ensure_overview(device, queue, list, layout, radius_texels);
+            if let Some(overview) = &self.overview {
+                let composite = CompositeUniform {
+                    clip_x: list.clip_from_world[0],
+                    clip_y: list.clip_from_world[1],
+                    clip_t: list.clip_from_world[2],
+                    min_um: overview.layout.min_um,
+                    max_um: overview.layout.max_um,
+                    opacity: list.style.opacity,
+                    target_is_srgb: u32::from(self.target_is_srgb),
+                };
+                queue.write_buffer(&prepared.composite_uniform, 0, bytemuck::bytes_of(&composite));
+                if prepared
+                    .composite
+                    .as_ref()
+                    .is_none_or(|(g, _)| *g != overview.generation)
+                {
+                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("cell_overview_bind_group"),
+                        layout: &self.composite_layout,
+                        entries: &[
+                            wgpu::BindGroupEntry {
+                                binding: 0,
+                                resource: prepared.composite_uniform.as_entire_binding(),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 1,
+                                resource: wgpu::BindingResource::TextureView(&overview.view),
+                            },
+                            wgpu::BindGroupEntry {
+                                binding: 2,
+                                resource: wgpu::BindingResource::Sampler(&self.overview_sampler),
+                            },
+                        ],
+                    });
+                    prepared.composite = Some((overview.generation, bind_group));
+                }
+            }
+        }
         let mut draws = Vec::new();
         let geometry_id = list.geometry.id;
         let polygons = self.data.get(&geometry_id).and_then(|d| d.polygons.as_ref());
@@ -565,7 +976,14 @@ impl CellRenderer {
                 }
             }
             _ => {
-                if list.show_cells || list.show_nuclei {
+                if use_overview && prepared.composite.is_some() {
+                    draws.push(PreparedDraw {
+                        pass: Pass::OverviewComposite,
+                        data_id: geometry_id,
+                        vertices: 4,
+                        ranges: std::iter::once(0..1).collect(),
+                    });
+                } else if list.show_cells || list.show_nuclei {
                     draws.push(PreparedDraw {
                         pass: Pass::CellPoints,
                         data_id: geometry_id,
@@ -584,9 +1002,10 @@ impl CellRenderer {
             }
         }
         if let Some(t) = &list.transcripts {
-            self.write_palette(
+            write_palette(
                 device,
                 queue,
+                &self.frame_layout,
                 &prepared.uniform,
                 &mut prepared.transcript_palette,
                 &t.palette,
@@ -610,6 +1029,16 @@ impl CellRenderer {
             return;
         };
         for draw in &prepared.draws {
+            if draw.pass == Pass::OverviewComposite {
+                if let (Some(pipeline), Some((_, bind_group))) =
+                    (self.pipelines.get(&Pass::OverviewComposite), &prepared.composite)
+                {
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, bind_group, &[]);
+                    pass.draw(0..4, 0..1);
+                }
+                continue;
+            }
             let (Some(pipeline), Some(data)) = (self.pipelines.get(&draw.pass), self.data.get(&draw.data_id)) else {
                 continue;
             };

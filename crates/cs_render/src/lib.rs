@@ -14,7 +14,8 @@ pub use cell_geometry::{
     unpack_offset,
 };
 pub use cell_renderer::{
-    CellDrawList, CellDrawMode, CellLayerStyle, CellRenderer, CellStyles, FrameUniform, NO_HIGHLIGHT, PointLayerDraw,
+    CellDrawList, CellDrawMode, CellLayerStyle, CellRenderer, CellStyles, CompositeUniform, FrameUniform, NO_HIGHLIGHT,
+    OVERVIEW_MIN_CELLS, PointLayerDraw,
 };
 
 pub use headless::{HeadlessTarget, create_headless_device};
@@ -24,4 +25,8 @@ pub use tile_renderer::{FrameId, TileDraw, TileDrawList, TileInstance, TileRende
 pub const SHADERS: &[(&str, &str)] = &[
     ("tiles.wgsl", include_str!("../../../shaders/tiles.wgsl")),
     ("cells.wgsl", include_str!("../../../shaders/cells.wgsl")),
+    (
+        "cell_overview.wgsl",
+        include_str!("../../../shaders/cell_overview.wgsl"),
+    ),
 ];

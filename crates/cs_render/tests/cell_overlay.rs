@@ -194,3 +194,77 @@ fn zoomed_out_cells_are_markers_and_the_highlight_stands_out() {
         .count();
     assert!(ring >= 2, "no white ring around the highlighted marker");
 }
+
+#[test]
+fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring() {
+    let Some(scene) = Scene::new() else { return };
+    let Scene {
+        device, queue, target, ..
+    } = scene;
+    let mut renderer = CellRenderer::new(&device, target.format);
+    // 160 x 160 cells 10 µm apart: more than OVERVIEW_MIN_CELLS.
+    let side = 160usize;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..side * side {
+        x.push((i % side) as f64 * 10.0 + 5.0);
+        y.push((i / side) as f64 * 10.0 + 5.0);
+    }
+    assert!(x.len() >= cs_render::OVERVIEW_MIN_CELLS);
+    let geometry = Arc::new(CellGeometry::build(9, &x, &y, None, None));
+    // The whole 1600 µm square on the 64 px target.
+    let scale = 2.0 / 1600.0;
+    let list = |id: u64, class: u32| CellDrawList {
+        geometry: geometry.clone(),
+        styles: Arc::new(CellStyles {
+            id,
+            values: vec![class; geometry.len()],
+        }),
+        palette: vec![MISSING, RED, BLUE],
+        clip_from_world: [[scale, 0.0], [0.0, -scale], [-1.0, 1.0]],
+        viewport_px: [SIZE as f32, SIZE as f32],
+        visible: geometry.visible_ranges([0.0, 0.0], [1600.0, 1600.0]),
+        mode: CellDrawMode::Points { radius_px: 1.5 },
+        show_cells: true,
+        show_nuclei: false,
+        style: CellLayerStyle::default(),
+        highlight: None,
+        transcripts: None,
+    };
+    let mut draw = |list: &CellDrawList| {
+        renderer.prepare(&device, &queue, 1, list);
+        let mut encoder = device.create_command_encoder(&Default::default());
+        {
+            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+                label: None,
+                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                    view: &target.view,
+                    depth_slice: None,
+                    resolve_target: None,
+                    ops: wgpu::Operations {
+                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                        store: wgpu::StoreOp::Store,
+                    },
+                })],
+                depth_stencil_attachment: None,
+                timestamp_writes: None,
+                occlusion_query_set: None,
+                multiview_mask: None,
+            });
+            renderer.paint(&mut pass, 1);
+        }
+        queue.submit([encoder.finish()]);
+        (target.read_rgba(&device, &queue).unwrap(), renderer.overview_renders())
+    };
+    let (red, renders) = draw(&list(1, 1));
+    assert_eq!(renders, 1);
+    let p = pixel(&red, 32, 32);
+    assert!(p[0] > 150 && p[2] < 60, "dense red cells: {p:?}");
+    // Panning or redrawing with the same colouring does not redraw the texture.
+    let (_, renders) = draw(&list(1, 1));
+    assert_eq!(renders, 1);
+    // A recolour redraws it once.
+    let (blue, renders) = draw(&list(2, 2));
+    assert_eq!(renders, 2);
+    let p = pixel(&blue, 32, 32);
+    assert!(p[2] > 150 && p[0] < 60, "dense blue cells: {p:?}");
+}

@@ -1,9 +1,10 @@
 //! The columnar cell table: ids, centroids in world micrometres, numeric and categorical columns.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use crate::columns::{Values, Wanted, column_names, read_batches};
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::columns::{Wanted, column_names, read_batches};
 use crate::error::XeniumError;
 
 /// Marks a missing value in [`Categorical::codes`].
@@ -17,20 +18,23 @@ pub struct Categorical {
 }
 
 impl Categorical {
-    /// Builds codes from per-cell labels (None = missing); categories sorted naturally
-    /// (numbers by value, then text).
-    pub fn from_labels(labels: &[Option<String>]) -> Self {
-        let mut categories: Vec<String> = labels.iter().flatten().cloned().collect();
-        categories.sort_by(|a, b| natural_order(a, b));
-        categories.dedup();
-        let index: HashMap<&str, u32> = categories
+    /// Builds a column from codes into `labels` (in any order; [`MISSING_CODE`] = missing),
+    /// sorting the categories naturally (numbers by value, then text) and renumbering the codes.
+    pub fn from_codes(labels: Vec<String>, codes: Vec<u32>) -> Self {
+        let mut order: Vec<u32> = (0..labels.len() as u32).collect();
+        order.sort_by(|&a, &b| natural_order(&labels[a as usize], &labels[b as usize]));
+        let mut new_code = vec![MISSING_CODE; labels.len()];
+        for (new, &old) in order.iter().enumerate() {
+            new_code[old as usize] = new as u32;
+        }
+        let mut labels = labels;
+        let categories = order
             .iter()
-            .enumerate()
-            .map(|(i, c)| (c.as_str(), i as u32))
+            .map(|&old| std::mem::take(&mut labels[old as usize]))
             .collect();
-        let codes = labels
-            .iter()
-            .map(|l| l.as_deref().and_then(|l| index.get(l).copied()).unwrap_or(MISSING_CODE))
+        let codes = codes
+            .into_iter()
+            .map(|c| new_code.get(c as usize).copied().unwrap_or(MISSING_CODE))
             .collect();
         Self { categories, codes }
     }
@@ -95,7 +99,7 @@ impl CellTable {
 
     /// Builds a table from ids and centroids, checking for duplicates and non-finite coordinates.
     pub fn from_parts(file: &Path, ids: Vec<String>, x_um: Vec<f64>, y_um: Vec<f64>) -> Result<Self, XeniumError> {
-        let mut index = HashMap::with_capacity(ids.len());
+        let mut index = HashMap::with_capacity_and_hasher(ids.len(), Default::default());
         for (row, id) in ids.iter().enumerate() {
             if let Some(first) = index.insert(id.clone(), row as u32) {
                 return Err(XeniumError::DuplicateId {
@@ -169,7 +173,15 @@ impl CellTable {
     }
 }
 
-/// Helper for other readers: the id of `row` as an owned string.
-pub(crate) fn id_string(values: &Values, row: usize, scratch: &mut String) -> String {
-    String::from_utf8_lossy(values.id_at(row, scratch)).into_owned()
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn categories_sort_naturally_and_codes_follow() {
+        let labels = vec!["10".to_owned(), "2".to_owned(), "b".to_owned(), "a".to_owned()];
+        let column = Categorical::from_codes(labels, vec![0, 1, MISSING_CODE, 3, 2, 0]);
+        assert_eq!(column.categories, ["2", "10", "a", "b"]);
+        assert_eq!(column.codes, [1, 0, MISSING_CODE, 2, 3, 1]);
+    }
 }

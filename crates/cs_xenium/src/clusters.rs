@@ -2,7 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::cells::{Categorical, CellTable, id_string};
+use rustc_hash::FxHashMap as HashMap;
+
+use crate::cells::{Categorical, CellTable, MISSING_CODE};
 use crate::columns::{Wanted, read_batches};
 use crate::error::XeniumError;
 
@@ -25,21 +27,34 @@ pub fn find_clusterings(dir: &Path) -> Vec<(String, PathBuf)> {
 /// Reads one clusters.csv into a categorical column; returns it with the number of barcodes
 /// that are not cells of the table.
 pub fn read_clusters(path: &Path, cells: &CellTable) -> Result<(Categorical, usize), XeniumError> {
-    let mut labels: Vec<Option<String>> = vec![None; cells.len()];
+    let mut codes: Vec<u32> = vec![MISSING_CODE; cells.len()];
+    let mut labels: Vec<String> = Vec::new();
+    let mut code_of: HashMap<Vec<u8>, u32> = HashMap::default();
     let mut unknown = 0;
-    let mut scratch = String::new();
+    let (mut barcode_scratch, mut cluster_scratch) = (String::new(), String::new());
     read_batches(path, &[Wanted::text("Barcode"), Wanted::text("Cluster")], |batch| {
         let (Some(barcodes), Some(clusters)) = (batch.column(0), batch.column(1)) else {
             return Ok(());
         };
         for row in 0..batch.rows {
-            let barcode = id_string(barcodes, row, &mut scratch);
-            match cells.index_of(&barcode) {
-                Some(cell) => labels[cell as usize] = Some(id_string(clusters, row, &mut scratch)),
-                None => unknown += 1,
-            }
+            let barcode = barcodes.id_at(row, &mut barcode_scratch);
+            let Some(cell) = std::str::from_utf8(barcode).ok().and_then(|b| cells.index_of(b)) else {
+                unknown += 1;
+                continue;
+            };
+            let label = clusters.id_at(row, &mut cluster_scratch);
+            let code = match code_of.get(label) {
+                Some(&code) => code,
+                None => {
+                    let code = labels.len() as u32;
+                    labels.push(String::from_utf8_lossy(label).into_owned());
+                    code_of.insert(label.to_vec(), code);
+                    code
+                }
+            };
+            codes[cell as usize] = code;
         }
         Ok(())
     })?;
-    Ok((Categorical::from_labels(&labels), unknown))
+    Ok((Categorical::from_codes(labels, codes), unknown))
 }

@@ -22,7 +22,7 @@ pub use alignment::{Affine2, AffineFit, fit_affine, read_alignment_csv, write_al
 pub use cells::{Categorical, CellTable, MISSING_CODE};
 pub use error::{LoadWarning, XeniumError};
 pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};
-pub use matrix::{Feature, GENE_EXPRESSION, SparseCounts};
+pub use matrix::{Feature, GENE_EXPRESSION, SparseCounts, read_counts};
 pub use polygons::Polygons;
 pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, Transcripts};
 
@@ -138,15 +138,8 @@ impl XeniumBundle {
             }
         };
 
-        let (cells, cell_boundaries) = match (&files.cells, &files.cell_boundaries) {
-            (Some(cells_path), boundaries_path) => {
-                let cells = CellTable::read(cells_path)?;
-                let boundaries = boundaries_path
-                    .as_deref()
-                    .map(|path| polygons::assign_to_cells(path, polygons::read_raw(path)?, &cells))
-                    .transpose()?;
-                (cells, boundaries)
-            }
+        let (cells, derived_boundaries) = match (&files.cells, &files.cell_boundaries) {
+            (Some(cells_path), _) => (CellTable::read(cells_path)?, None),
             (None, Some(path)) => {
                 warn(
                     Some(path),
@@ -161,28 +154,46 @@ impl XeniumBundle {
                 });
             }
         };
+        // Boundaries and counts only need the cell table: read them side by side.
+        let boundaries_of = |path: &Path| polygons::assign_to_cells(path, polygons::read_raw(path)?, &cells);
+        let (cell_boundaries, nucleus_boundaries, counts) = std::thread::scope(|scope| {
+            let cell_boundaries = match (&derived_boundaries, &files.cell_boundaries) {
+                (None, Some(path)) => Some(on_thread(scope, "read-cell-boundaries", path, || boundaries_of(path))),
+                _ => None,
+            };
+            let nucleus_boundaries = files
+                .nucleus_boundaries
+                .as_deref()
+                .map(|path| on_thread(scope, "read-nucleus-boundaries", path, || boundaries_of(path)));
+            let counts = files.counts.as_deref().map(|path| matrix::read_counts(path, &cells));
+            (
+                cell_boundaries.map(|join| join()),
+                nucleus_boundaries.map(|join| join()),
+                counts,
+            )
+        });
+        let cell_boundaries = match derived_boundaries {
+            Some(derived) => Some(derived),
+            None => cell_boundaries.transpose()?,
+        };
         if cell_boundaries.is_none() {
             warn(
                 None,
                 "no cell_boundaries file: cells are drawn as points only".to_owned(),
             );
         }
-        let nucleus_boundaries = match &files.nucleus_boundaries {
-            Some(path) => Some(polygons::assign_to_cells(path, polygons::read_raw(path)?, &cells)?),
-            None => {
-                warn(None, "no nucleus_boundaries file".to_owned());
-                None
-            }
-        };
-        let counts = match &files.counts {
-            Some(path) => {
-                let (counts, warning) = matrix::read_counts(path, &cells)?;
+        let nucleus_boundaries = nucleus_boundaries.transpose()?;
+        if nucleus_boundaries.is_none() {
+            warn(None, "no nucleus_boundaries file".to_owned());
+        }
+        let counts = match (counts.transpose()?, &files.counts) {
+            (Some((counts, warning)), Some(path)) => {
                 if let Some(message) = warning {
                     warn(Some(path), message);
                 }
                 Some(counts)
             }
-            None => {
+            _ => {
                 warn(
                     None,
                     "no cell_feature_matrix.h5 or cell_feature_matrix/ (MEX): no gene expression".to_owned(),
@@ -217,6 +228,31 @@ impl XeniumBundle {
             .as_deref()
             .map(|path| Transcripts::read(path, &self.cells, min_qv))
             .transpose()
+    }
+}
+
+/// Reads `file` with `work` on a named scoped thread; the returned function waits for it.
+fn on_thread<'scope, 'env, T: Send + 'scope>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    name: &str,
+    file: &Path,
+    work: impl FnOnce() -> Result<T, XeniumError> + Send + 'scope,
+) -> impl FnOnce() -> Result<T, XeniumError> + 'scope {
+    let handle = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn_scoped(scope, work);
+    let file = file.to_path_buf();
+    move || match handle {
+        Ok(handle) => handle.join().unwrap_or_else(|_| {
+            Err(XeniumError::Io {
+                file,
+                reason: "the reading thread panicked".to_owned(),
+            })
+        }),
+        Err(error) => Err(XeniumError::Io {
+            file,
+            reason: format!("cannot start a reading thread: {error}"),
+        }),
     }
 }
 

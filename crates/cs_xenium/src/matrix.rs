@@ -1,7 +1,7 @@
 //! The cell x feature count matrix (10x HDF5 `cell_feature_matrix.h5` or the MEX folder), kept
 //! sparse and reordered to the cell table.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
@@ -276,43 +276,55 @@ fn read_mex(dir: &Path) -> Result<ByBarcode, XeniumError> {
             feature_type: fields.get(2).map_or(GENE_EXPRESSION, |t| t).to_owned(),
         });
     }
-    let mut lines = open_maybe_gz(&matrix_path)?.lines();
+    // Tens of millions of entry lines: parse bytes in place, no String per line.
+    let mut reader = open_maybe_gz(&matrix_path)?;
+    let mut line = Vec::with_capacity(64);
     let mut header_seen = false;
-    let mut entries: Vec<(u64, u64, f32)> = Vec::new();
-    let mut declared = None;
-    for (i, line) in lines.by_ref().enumerate() {
-        let line = line.map_err(|e| io_error(&matrix_path, e))?;
-        if line.starts_with('%') {
-            header_seen |= line.starts_with("%%MatrixMarket");
+    let mut entries: Vec<(u32, u32, f32)> = Vec::new();
+    let mut declared: Option<(u64, u64, u64)> = None;
+    let mut line_number = 0usize;
+    loop {
+        line.clear();
+        let read = reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| io_error(&matrix_path, e))?;
+        if read == 0 {
+            break;
+        }
+        line_number += 1;
+        if line.first() == Some(&b'%') {
+            header_seen |= line.starts_with(b"%%MatrixMarket");
             continue;
         }
-        let parts: Vec<&str> = line.split_whitespace().collect();
-        if parts.len() != 3 {
+        let mut fields = line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty());
+        let (Some(a), Some(b), Some(c), None) = (fields.next(), fields.next(), fields.next(), fields.next()) else {
             continue;
-        }
+        };
         let bad = |what: &str| XeniumError::BadValue {
             file: matrix_path.clone(),
             column: what.to_owned(),
-            row: i + 1,
-            reason: format!("cannot read {line:?}"),
+            row: line_number,
+            reason: format!("cannot read {:?}", String::from_utf8_lossy(&line).trim_end()),
         };
         if declared.is_none() {
-            let dims: Vec<u64> = parts
-                .iter()
-                .map(|p| p.parse::<u64>())
-                .collect::<Result<_, _>>()
-                .map_err(|_| bad("size line"))?;
-            declared = Some((dims[0], dims[1], dims[2]));
-            entries.reserve(dims[2] as usize);
+            let dims = (parse_u64(a), parse_u64(b), parse_u64(c));
+            let (Some(f), Some(bc), Some(n)) = dims else {
+                return Err(bad("size line"));
+            };
+            if f > u64::from(u32::MAX) || bc > u64::from(u32::MAX) {
+                return Err(bad("size line"));
+            }
+            declared = Some((f, bc, n));
+            entries.reserve(n.min(1 << 31) as usize);
             continue;
         }
-        let row: u64 = parts[0].parse().map_err(|_| bad("feature"))?;
-        let col: u64 = parts[1].parse().map_err(|_| bad("barcode"))?;
-        let value: f32 = parts[2].parse().map_err(|_| bad("count"))?;
-        if row == 0 || col == 0 {
+        let row = parse_u64(a).ok_or_else(|| bad("feature"))?;
+        let col = parse_u64(b).ok_or_else(|| bad("barcode"))?;
+        let value = parse_count(c).ok_or_else(|| bad("count"))?;
+        if row == 0 || col == 0 || row > u64::from(u32::MAX) || col > u64::from(u32::MAX) {
             return Err(bad("1-based index"));
         }
-        entries.push((col - 1, row - 1, value));
+        entries.push(((col - 1) as u32, (row - 1) as u32, value));
     }
     let Some((n_features, n_barcodes, n_entries)) = declared else {
         return Err(corrupt(&matrix_path, "no size line"));
@@ -331,13 +343,13 @@ fn read_mex(dir: &Path) -> Result<ByBarcode, XeniumError> {
             ),
         ));
     }
-    if let Some(e) = entries.iter().find(|e| e.0 >= n_barcodes) {
+    if let Some(e) = entries.iter().find(|e| u64::from(e.0) >= n_barcodes) {
         return Err(corrupt(
             &matrix_path,
             format!("barcode index {} is beyond {n_barcodes}", e.0 + 1),
         ));
     }
-    entries.sort_unstable_by_key(|e| (e.0, e.1));
+    // Counting sort by barcode (linear; the order of features within a barcode is kept).
     let mut col_offsets = vec![0u64; n_barcodes as usize + 1];
     for e in &entries {
         col_offsets[e.0 as usize + 1] += 1;
@@ -345,9 +357,39 @@ fn read_mex(dir: &Path) -> Result<ByBarcode, XeniumError> {
     for i in 1..col_offsets.len() {
         col_offsets[i] += col_offsets[i - 1];
     }
-    let indices = entries.iter().map(|e| e.1).collect();
-    let counts = entries.iter().map(|e| e.2).collect();
+    let mut next: Vec<u64> = col_offsets[..n_barcodes as usize].to_vec();
+    let mut indices = vec![0u64; entries.len()];
+    let mut counts = vec![0f32; entries.len()];
+    for e in &entries {
+        let slot = &mut next[e.0 as usize];
+        indices[*slot as usize] = u64::from(e.1);
+        counts[*slot as usize] = e.2;
+        *slot += 1;
+    }
+    drop(entries);
     finish(&matrix_path, features, barcodes, col_offsets, indices, counts)
+}
+
+/// A non-negative decimal integer.
+fn parse_u64(field: &[u8]) -> Option<u64> {
+    if field.is_empty() || field.len() > 19 {
+        return None;
+    }
+    field.iter().try_fold(0u64, |acc, &b| {
+        b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+    })
+}
+
+/// A count: integers on the fast path, any finite real otherwise.
+fn parse_count(field: &[u8]) -> Option<f32> {
+    if let Some(v) = parse_u64(field) {
+        return Some(v as f32);
+    }
+    std::str::from_utf8(field)
+        .ok()?
+        .parse::<f32>()
+        .ok()
+        .filter(|v| v.is_finite())
 }
 
 /// Reads `path` (an .h5 file or a MEX folder) and reorders it to the cell table. Barcodes that
@@ -356,7 +398,8 @@ pub fn read_counts(path: &Path, cells: &CellTable) -> Result<(SparseCounts, Opti
     let by_barcode = if path.is_dir() { read_mex(path)? } else { read_h5(path)? };
     let mut column_of_cell: Vec<Option<usize>> = vec![None; cells.len()];
     let mut unknown = Vec::new();
-    let mut seen: HashMap<&str, usize> = HashMap::with_capacity(by_barcode.barcodes.len());
+    let mut seen: HashMap<&str, usize> =
+        HashMap::with_capacity_and_hasher(by_barcode.barcodes.len(), Default::default());
     for (col, barcode) in by_barcode.barcodes.iter().enumerate() {
         if let Some(first) = seen.insert(barcode.as_str(), col) {
             return Err(XeniumError::Mismatch {

@@ -1,6 +1,6 @@
 //! Cell and nucleus boundaries as flat polygons: `offsets` into one vertex array, in cell order.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use crate::cells::CellTable;
@@ -82,7 +82,7 @@ pub fn read_raw(path: &Path) -> Result<RawPolygons, XeniumError> {
     ];
     let mut ids: Vec<String> = Vec::new();
     let mut first_rows = Vec::new();
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut seen: HashMap<String, usize> = HashMap::default();
     let mut offsets = vec![0u32];
     let mut vertices: Vec<[f32; 2]> = Vec::new();
     let mut current: Vec<u8> = Vec::new();

@@ -1,6 +1,6 @@
 //! Decoded transcripts (`transcripts.parquet|csv(.gz)`), loaded on demand and filtered by quality.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use crate::cells::CellTable;
@@ -46,7 +46,7 @@ impl Transcripts {
             Wanted::text("cell_id").optional(),
         ];
         let mut out = Transcripts::default();
-        let mut gene_index: HashMap<Vec<u8>, u32> = HashMap::new();
+        let mut gene_index: HashMap<Vec<u8>, u32> = HashMap::default();
         let mut scratch = String::new();
         read_batches(path, &wanted, |batch| {
             let (Some(name), Some(x), Some(y)) = (batch.column(0), batch.column(1), batch.column(2)) else {
