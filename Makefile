@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export XDG_RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),$(shell d=/tmp/cellsymphony-xdg-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d))
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit bench replay release
+.PHONY: deps run test fmt-check clippy unit bench bench-cells replay release
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +31,12 @@ bench: deps
 	$(CARGO) bench -p cs_slide --bench tiles
 	$(CARGO) bench --bench frame_prepare
 	$(MAKE) replay
+	$(MAKE) bench-cells
+
+BENCH_CELLS_DIR := .cache/bench-synth-500k
+bench-cells:
+	test -f $(BENCH_CELLS_DIR)/SYNTH_OK || $(CARGO) run --release --bin cellsymphony -- synth --cells 500000 --no-slide --seed 11 --out $(BENCH_CELLS_DIR)
+	$(CARGO) run --release --bin cellsymphony -- bench cells --xenium $(BENCH_CELLS_DIR)/xenium
 
 replay:
 	$(CARGO) run --release --bin cellsymphony -- bench replay --slide ../shared/data/wsi/CMU-1-Small-Region.pyramid.tiff

@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 /// Cells per culling chunk.
-pub const CHUNK_CELLS: usize = 1024;
+pub const CHUNK_CELLS: usize = 256;
 /// Packed vertex offsets span ±[`PACKED_RANGE_UM`] around the anchor.
 pub const PACKED_RANGE_UM: f32 = 512.0;
 /// Polygons with more vertices are decimated to this many for drawing.
@@ -359,12 +359,12 @@ mod tests {
             assert_eq!(g.table_from_gpu[gpu] as usize, t);
             assert_eq!(g.centroids_um[gpu], [x[t] as f32, y[t] as f32]);
         }
-        assert_eq!(g.chunks.len(), 4);
-        // Each chunk of 1024 cells is one 32 x 32 quadrant.
+        assert_eq!(g.chunks.len(), n / CHUNK_CELLS);
+        // Each chunk of 256 cells is one 16 x 16 block of the grid (Morton order).
         for chunk in &g.chunks {
             let w = chunk.max_um[0] - chunk.min_um[0];
             let h = chunk.max_um[1] - chunk.min_um[1];
-            assert!(w <= 320.0 && h <= 320.0, "{chunk:?}");
+            assert!(w <= 150.0 && h <= 150.0, "{chunk:?}");
         }
         // A small view in one corner touches one chunk.
         let ranges = g.visible_ranges([0.0, 0.0], [50.0, 50.0]);
