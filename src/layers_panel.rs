@@ -368,6 +368,8 @@ pub fn landmark_window_ui(ctx: &egui::Context, app: &mut ViewerApp) {
     egui::Window::new("Align slide by landmarks")
         .open(&mut open)
         .default_width(340.0)
+        // Top right, over the properties panel rather than the tissue being clicked.
+        .default_pos(ctx.content_rect().right_top() + egui::vec2(-360.0, 60.0))
         .show(ctx, |ui| {
             let Some(tool) = &mut app.landmarks else { return };
             ui.label(

@@ -259,6 +259,19 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
         numeric.label.contains("AKT1") && numeric.max > numeric.min,
         "{numeric:?}"
     );
+
+    // Transcripts: read in the background (qv >= 20), one point each, genes listed.
+    harness.get_by_label("Show transcripts").click();
+    step_until(&mut harness, "transcripts shown", |app| {
+        app.cells.as_ref().is_some_and(|c| c.transcripts.is_some())
+    });
+    let layer = harness.state().cells.as_ref().unwrap().transcripts.as_ref().unwrap();
+    assert_eq!(layer.transcripts.len(), 5260);
+    assert_eq!(layer.gene_counts.iter().sum::<usize>(), 5260);
+    assert!(
+        harness.query_all_by_label("AKT1").count() >= 2,
+        "gene list of the transcripts layer"
+    );
 }
 
 /// Window position of a world point (µm) in the viewer.
@@ -334,5 +347,98 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
     harness.step();
     step_until(&mut harness, "40x sharp", slide_is_sharp);
     harness.snapshot("demo_cell_types_40x");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn landmark_alignment_recovers_the_slide_placement() {
+    let dir = std::env::temp_dir().join(format!("ui_landmarks_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 2000,
+        seed: 5,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    // The truth, which the user will not load: H&E pixel -> Xenium pixel.
+    let truth = cs_xenium::read_alignment_csv(summary.alignment_csv.as_ref().unwrap()).unwrap();
+    let pixel_size = 0.2125;
+    let world_from_slide = |p: glam::DVec2| {
+        let q = truth.scaled(pixel_size).apply(p.to_array());
+        glam::DVec2::new(q[0], q[1])
+    };
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        ..Default::default()
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .wgpu()
+        .build_eframe(|cc| ViewerApp::new(cc, startup));
+    step_until(&mut harness, "slide and cells open", |app| {
+        cells_loaded(app) && slide_is_sharp(app)
+    });
+    assert!(harness.state().alignment.is_none());
+
+    harness.get_by_label("Align by landmarks…").click();
+    harness.step();
+    // Three cells far apart; the matching slide pixel is where the truth puts each centroid.
+    let cells = &harness.state().cells.as_ref().unwrap().bundle.cells;
+    let n = cells.len();
+    let by = |key: &dyn Fn(usize) -> f64| (0..n).min_by(|&a, &b| key(a).total_cmp(&key(b))).unwrap();
+    let picks = [by(&|i| cells.x_um[i]), by(&|i| -cells.x_um[i]), by(&|i| -cells.y_um[i])];
+    let points: Vec<(glam::DVec2, glam::DVec2)> = picks
+        .iter()
+        .map(|&i| {
+            let world = glam::DVec2::new(cells.x_um[i], cells.y_um[i]);
+            let slide_px = {
+                let inverse = glam::DAffine2::from_cols_array(&{
+                    let r = truth.scaled(pixel_size).rows;
+                    [r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]]
+                })
+                .inverse();
+                inverse.transform_point2(world)
+            };
+            (slide_px, world)
+        })
+        .collect();
+    let click = |harness: &mut Harness<'_, ViewerApp>, pos: egui::Pos2| {
+        harness.hover_at(pos);
+        harness.step();
+        harness.drag_at(pos);
+        harness.drop_at(pos);
+        harness.step();
+    };
+    for (slide_px, world) in &points {
+        // Where the slide feature is drawn now (placed by its µm per pixel, not aligned).
+        let app = harness.state();
+        let shown_at = app
+            .slide
+            .as_ref()
+            .unwrap()
+            .layer
+            .world_from_slide
+            .transform_point2(*slide_px);
+        let a = world_to_window(app, shown_at.x, shown_at.y);
+        let b = world_to_window(app, world.x, world.y);
+        click(&mut harness, a);
+        click(&mut harness, b);
+    }
+    let tool = harness.state().landmarks.clone().unwrap();
+    assert_eq!(tool.pairs.len(), 3, "{tool:?}");
+    harness.get_by_label("Apply").click();
+    for _ in 0..3 {
+        harness.step();
+    }
+    let app = harness.state();
+    let alignment = app.alignment.as_ref().expect("applied");
+    assert!(alignment.path.is_none() && app.landmarks.is_none());
+    // Clicks land on whole screen points (about 1.6 µm each at this zoom): the map agrees with
+    // the truth to a few µm across the slide.
+    let placed = app.slide.as_ref().unwrap().layer.world_from_slide;
+    for probe in [glam::DVec2::new(100.0, 100.0), glam::DVec2::new(2000.0, 1500.0)] {
+        let error = (placed.transform_point2(probe) - world_from_slide(probe)).length();
+        assert!(error < 8.0, "{probe}: {error} µm off");
+    }
     std::fs::remove_dir_all(&dir).ok();
 }
