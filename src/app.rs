@@ -16,8 +16,10 @@ use crate::demo::DemoFiles;
 use crate::jobs::{Job, JobStatus, spawn_job};
 use crate::landmarks::LandmarkTool;
 use crate::recent::RecentFiles;
+use crate::selections::Selections;
 use crate::slide_layer::SlideLayer;
 use crate::toasts::Toasts;
+use crate::tools::ToolState;
 
 /// GPU memory for slide tile textures.
 pub const GPU_TILE_BUDGET_BYTES: usize = 512 * 1024 * 1024;
@@ -123,6 +125,34 @@ pub struct SlideAlignment {
     pub rms_residual_um: Option<f64>,
 }
 
+/// How the next neighbourhood enrichment runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NhoodSettings {
+    pub graph: cs_analysis::GraphKind,
+    pub n_perms: usize,
+    pub seed: u64,
+    /// Inside the active selection only, else over all cells.
+    pub within_selection: bool,
+}
+
+impl Default for NhoodSettings {
+    fn default() -> Self {
+        Self {
+            graph: cs_analysis::GraphKind::Radius { radius_um: 30.0 },
+            n_perms: 1000,
+            seed: 0,
+            within_selection: false,
+        }
+    }
+}
+
+/// The tabs of the right panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RightTab {
+    Selections,
+    Slide,
+}
+
 /// What a file dialog was opened for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DialogPurpose {
@@ -130,6 +160,13 @@ pub enum DialogPurpose {
     Bundle,
     Alignment,
     SaveAlignment,
+    /// GeoJSON (QuPath) or a Xenium Explorer coordinates CSV.
+    ImportSelections,
+    ExportGeoJson,
+    ExportCellsCsv,
+    ExportStatsCsv,
+    ExportChartSvg,
+    ExportDeCsv,
 }
 
 type BundleJob = Job<Result<Option<LoadedBundle>, XeniumError>>;
@@ -160,12 +197,25 @@ pub struct ViewerApp {
     /// Cell clicked for the inspector (table index).
     pub pinned_cell: Option<u32>,
     pub landmarks: Option<LandmarkTool>,
+    pub selections: Selections,
+    pub tools: ToolState,
+    /// Which tab the right panel shows.
+    pub right_tab: RightTab,
+    /// The categorical column the selection statistics use (None: the one cells are coloured by).
+    pub stats_column: Option<String>,
+    pub composition: crate::selection_panel::CompositionView,
+    /// Differential expression of the active selection (the last run and its inputs).
+    pub de: Option<crate::analysis_jobs::DeState>,
+    /// Neighbourhood enrichment (the last run and its inputs) and the settings for the next run.
+    pub nhood: Option<crate::analysis_jobs::NhoodState>,
+    pub nhood_settings: NhoodSettings,
     opening: Option<(PathBuf, Job<Result<OpenedSlide, SlideError>>)>,
     bundle_job: Option<(PathBuf, BundleJob)>,
     gene_job: Option<(u32, Job<Vec<f64>>)>,
     transcripts_job: Option<Job<Result<Option<TranscriptLayer>, XeniumError>>>,
     demo_job: Option<DemoJob>,
     file_dialog: Option<(DialogPurpose, Job<Option<PathBuf>>)>,
+    export_job: Option<Job<anyhow::Result<String>>>,
     next_source_id: u64,
     pending_gpu_evictions: Vec<u64>,
     pending_cell_evictions: Vec<u64>,
@@ -218,12 +268,21 @@ impl ViewerApp {
             hovered_cell: None,
             pinned_cell: None,
             landmarks: None,
+            selections: Selections::default(),
+            tools: ToolState::default(),
+            right_tab: RightTab::Selections,
+            stats_column: None,
+            composition: Default::default(),
+            de: None,
+            nhood: None,
+            nhood_settings: NhoodSettings::default(),
             opening: None,
             bundle_job: None,
             gene_job: None,
             transcripts_job: None,
             demo_job: None,
             file_dialog: None,
+            export_job: None,
             next_source_id: 1,
             pending_gpu_evictions: Vec::new(),
             pending_cell_evictions: Vec::new(),
@@ -405,6 +464,15 @@ impl ViewerApp {
         if let Some(job) = &self.transcripts_job {
             jobs.push((job.label.clone(), job.elapsed()));
         }
+        if let Some(job) = &self.export_job {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
+        if let Some(job) = self.de.as_ref().and_then(|d| d.job.as_ref()) {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
+        if let Some(job) = self.nhood.as_ref().and_then(|d| d.job.as_ref()) {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
         jobs
     }
 
@@ -449,6 +517,35 @@ impl ViewerApp {
                     .set_title("Save H&E alignment (Xenium Explorer CSV)")
                     .add_filter("Alignment CSV", &["csv"])
                     .set_file_name("he_alignment.csv")
+                    .save_file(),
+                DialogPurpose::ImportSelections => dialog
+                    .set_title("Import selections (GeoJSON, Xenium Explorer CSV)")
+                    .add_filter("Selections", &["geojson", "json", "csv"])
+                    .pick_file(),
+                DialogPurpose::ExportGeoJson => dialog
+                    .set_title("Export selections as GeoJSON (QuPath)")
+                    .add_filter("GeoJSON", &["geojson"])
+                    .set_file_name("selections.geojson")
+                    .save_file(),
+                DialogPurpose::ExportCellsCsv => dialog
+                    .set_title("Export the selection's cells (Xenium Explorer CSV)")
+                    .add_filter("CSV", &["csv"])
+                    .set_file_name("selection_cells.csv")
+                    .save_file(),
+                DialogPurpose::ExportStatsCsv => dialog
+                    .set_title("Export the selection's statistics (CSV)")
+                    .add_filter("CSV", &["csv"])
+                    .set_file_name("selection_composition.csv")
+                    .save_file(),
+                DialogPurpose::ExportChartSvg => dialog
+                    .set_title("Export the composition chart (SVG)")
+                    .add_filter("SVG", &["svg"])
+                    .set_file_name("selection_composition.svg")
+                    .save_file(),
+                DialogPurpose::ExportDeCsv => dialog
+                    .set_title("Export differential expression (CSV)")
+                    .add_filter("CSV", &["csv"])
+                    .set_file_name("selection_differential_expression.csv")
                     .save_file(),
             }
         });
@@ -502,8 +599,236 @@ impl ViewerApp {
         }
     }
 
+    /// World µm to the coordinates selections are exchanged in: the slide's level-0 pixels when a
+    /// slide is open (QuPath works on the H&E), else µm.
+    pub fn selection_file_from_world(&self) -> DAffine2 {
+        self.slide
+            .as_ref()
+            .map_or(DAffine2::IDENTITY, |s| s.layer.world_from_slide.inverse())
+    }
+
+    /// Reads selections from GeoJSON or a Xenium Explorer coordinates CSV and adds them.
+    pub fn import_selections(&mut self, path: &Path) {
+        let Some(cells) = &self.cells else {
+            self.toasts.error("Open a Xenium bundle before importing selections.");
+            return;
+        };
+        let is_csv = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+        let read = if is_csv {
+            crate::selection_io::read_xenium_explorer_csv(path)
+        } else {
+            crate::selection_io::read_geojson(path, &self.selection_file_from_world().inverse())
+        };
+        match read {
+            Ok(imported) => {
+                let count = imported.len();
+                self.selections.import(imported, &cells.index, cells.len());
+                self.toasts
+                    .note(format!("Imported {count} selection(s) from {}", display_name(path)));
+            }
+            Err(error) => self.toasts.error(format!("{error:#}")),
+        }
+    }
+
+    /// Writes an export in the background; a note or an error says how it went.
+    pub fn export(&mut self, purpose: DialogPurpose, path: PathBuf) {
+        let Some(cells) = &self.cells else { return };
+        let Some(active) = self.selections.active().cloned() else {
+            self.toasts
+                .error("Select cells first: there is no active selection to export.");
+            return;
+        };
+        let bundle = cells.bundle.clone();
+        let file_from_world = self.selection_file_from_world();
+        let visible: Vec<crate::selections::NamedSelection> =
+            self.selections.items.iter().filter(|s| s.visible).cloned().collect();
+        let composition = self.composition.result.clone().and_then(Result::ok);
+        let column = self.composition_column();
+        let de = self.current_de_result();
+        let reference = self
+            .selections
+            .compared()
+            .map_or("rest of the cells".to_owned(), |s| s.name.clone());
+        let job = spawn_job("export", "Exporting", self.repaint_callback(), move |_| {
+            crate::selection_io::export(
+                purpose,
+                &path,
+                &crate::selection_io::ExportInputs {
+                    bundle: &bundle,
+                    active: &active,
+                    visible: &visible,
+                    file_from_world,
+                    composition: composition.as_ref(),
+                    column: column.as_deref(),
+                    reference: &reference,
+                    de: de.as_deref().map(Vec::as_slice),
+                },
+            )
+        });
+        match job {
+            Ok(job) => self.export_job = Some(job),
+            Err(error) => self.toasts.error(format!("Cannot start the export: {error}")),
+        }
+    }
+
+    /// The categorical column whose composition the panel shows.
+    pub fn composition_column(&self) -> Option<String> {
+        crate::selection_panel::stats_column(self)
+    }
+
+    /// The inputs a differential-expression run for the active selection would have.
+    pub fn de_key(&self) -> Option<crate::analysis_jobs::DeKey> {
+        Some(crate::analysis_jobs::DeKey {
+            group: self.selections.active()?.cells.clone(),
+            reference: self.selections.compared().map(|s| s.cells.clone()),
+        })
+    }
+
+    /// The DE result for the active selection as it is now (None when it changed since).
+    pub fn current_de_result(&self) -> Option<Arc<Vec<crate::analysis_jobs::NamedDe>>> {
+        let state = self.de.as_ref()?;
+        (Some(&state.key) == self.de_key().as_ref())
+            .then(|| state.result.as_ref()?.as_ref().ok().cloned())
+            .flatten()
+    }
+
+    /// Starts differential expression of the active selection against the rest (or the
+    /// compared selection) on a worker thread.
+    pub fn run_de(&mut self) {
+        let (Some(cells), Some(key)) = (&self.cells, self.de_key()) else {
+            return;
+        };
+        let bundle = cells.bundle.clone();
+        let job_key = key.clone();
+        match spawn_job(
+            "differential-expression",
+            "Differential expression",
+            self.repaint_callback(),
+            move |_| crate::analysis_jobs::differential_expression(&bundle, &job_key),
+        ) {
+            Ok(job) => {
+                self.de = Some(crate::analysis_jobs::DeState {
+                    key,
+                    job: Some(job),
+                    result: None,
+                })
+            }
+            Err(error) => self
+                .toasts
+                .error(format!("Cannot start differential expression: {error}")),
+        }
+    }
+
+    /// The inputs the next neighbourhood enrichment would have.
+    pub fn nhood_key(&self) -> Option<crate::analysis_jobs::NhoodKey> {
+        let settings = &self.nhood_settings;
+        let within = if settings.within_selection {
+            Some(self.selections.active()?.cells.clone())
+        } else {
+            None
+        };
+        Some(crate::analysis_jobs::NhoodKey {
+            column: self.composition_column()?,
+            graph: settings.graph,
+            n_perms: settings.n_perms,
+            seed: settings.seed,
+            within,
+        })
+    }
+
+    /// The enrichment for the current settings and selection (None when they changed since).
+    pub fn current_nhood_result(&self) -> Option<Arc<cs_analysis::NhoodEnrichment>> {
+        let state = self.nhood.as_ref()?;
+        (Some(&state.key) == self.nhood_key().as_ref())
+            .then(|| state.result.as_ref()?.as_ref().ok().cloned())
+            .flatten()
+    }
+
+    /// Starts neighbourhood enrichment on a worker thread (a running one is cancelled).
+    pub fn run_nhood(&mut self) {
+        let (Some(cells), Some(key)) = (&self.cells, self.nhood_key()) else {
+            return;
+        };
+        if let Some(job) = self.nhood.as_ref().and_then(|n| n.job.as_ref()) {
+            job.cancel();
+        }
+        let bundle = cells.bundle.clone();
+        let job_key = key.clone();
+        match spawn_job(
+            "nhood-enrichment",
+            "Neighbourhood enrichment",
+            self.repaint_callback(),
+            move |cancel| crate::analysis_jobs::neighbourhood_enrichment(&bundle, &job_key, cancel),
+        ) {
+            Ok(job) => {
+                self.nhood = Some(crate::analysis_jobs::NhoodState {
+                    key,
+                    job: Some(job),
+                    result: None,
+                })
+            }
+            Err(error) => self
+                .toasts
+                .error(format!("Cannot start neighbourhood enrichment: {error}")),
+        }
+    }
+
+    pub fn cancel_nhood(&mut self) {
+        if let Some(state) = &mut self.nhood
+            && let Some(job) = state.job.take()
+        {
+            job.cancel();
+            state.result = None;
+        }
+    }
+
+    fn apply_nhood_job(&mut self) {
+        let Some(state) = &mut self.nhood else { return };
+        let Some(job) = &state.job else { return };
+        let outcome = match job.poll() {
+            JobStatus::Running => return,
+            JobStatus::Done(result) => result.map(Arc::new).map_err(|e| format!("{e:#}")),
+            JobStatus::Lost => Err("neighbourhood enrichment stopped unexpectedly".to_owned()),
+        };
+        state.job = None;
+        state.result = Some(outcome);
+    }
+
+    fn apply_de_job(&mut self) {
+        let Some(state) = &mut self.de else { return };
+        let Some(job) = &state.job else { return };
+        let outcome = match job.poll() {
+            JobStatus::Running => return,
+            JobStatus::Done(result) => result.map(Arc::new).map_err(|e| format!("{e:#}")),
+            JobStatus::Lost => Err("differential expression stopped unexpectedly".to_owned()),
+        };
+        state.job = None;
+        state.result = Some(outcome);
+    }
+
+    fn apply_export_job(&mut self) {
+        let Some(job) = &self.export_job else { return };
+        match job.poll() {
+            JobStatus::Running => {}
+            JobStatus::Done(result) => {
+                self.export_job = None;
+                match result {
+                    Ok(message) => self.toasts.note(message),
+                    Err(error) => self.toasts.error(format!("{error:#}")),
+                }
+            }
+            JobStatus::Lost => {
+                self.export_job = None;
+                self.toasts.error("The export stopped unexpectedly.");
+            }
+        }
+    }
+
     /// Applies finished background work. Called once per frame, before any UI.
     fn apply_finished_jobs(&mut self, ctx: &egui::Context) {
+        self.apply_export_job();
+        self.apply_de_job();
+        self.apply_nhood_job();
         if let Some((purpose, job)) = &self.file_dialog {
             let purpose = *purpose;
             match job.poll() {
@@ -516,6 +841,12 @@ impl ViewerApp {
                             DialogPurpose::Bundle => self.open_bundle(path),
                             DialogPurpose::Alignment => self.load_alignment(&path),
                             DialogPurpose::SaveAlignment => self.save_alignment(&path),
+                            DialogPurpose::ImportSelections => self.import_selections(&path),
+                            DialogPurpose::ExportGeoJson
+                            | DialogPurpose::ExportCellsCsv
+                            | DialogPurpose::ExportStatsCsv
+                            | DialogPurpose::ExportChartSvg
+                            | DialogPurpose::ExportDeCsv => self.export(purpose, path),
                         }
                     }
                 }
@@ -595,7 +926,10 @@ impl ViewerApp {
                 self.gene_job = None;
                 self.transcripts_job = None;
                 self.recent.add(&dir);
-                self.cells = Some(CellLayer::new(dir.clone(), loaded));
+                let layer = CellLayer::new(dir.clone(), loaded);
+                // Selections are shapes in world µm: they carry over to the new cells.
+                self.selections.refresh_all(&layer.index, layer.len());
+                self.cells = Some(layer);
                 self.place_slide();
                 self.view.fit_requested = true;
                 log::info!("{}: {cells} cells", dir.display());
@@ -744,6 +1078,18 @@ impl ViewerApp {
         self.view.fit_requested = true;
     }
 
+    /// Dims the cells outside the active selection (when asked to) by restyling the cell layer;
+    /// a no-op when nothing changed.
+    fn sync_emphasis(&mut self) {
+        let Some(cells) = &mut self.cells else { return };
+        let wanted = self
+            .selections
+            .active()
+            .filter(|s| self.tools.dim_outside && !s.steps.is_empty())
+            .map(|s| &s.cells);
+        cells.set_emphasis(wanted);
+    }
+
     /// The world box of everything open (slide and cells), for fitting the view.
     pub fn bounds_in_world(&self) -> Option<(glam::DVec2, glam::DVec2)> {
         let boxes = [
@@ -844,11 +1190,12 @@ impl eframe::App for ViewerApp {
                 .exact_size(290.0)
                 .show(ui, |ui| crate::layers_panel::layers_ui(ui, self));
         }
-        if self.show_properties && self.slide.is_some() {
+        if self.show_properties && has_data {
             egui::Panel::right("properties")
-                .default_size(320.0)
-                .show(ui, |ui| crate::panels::properties_ui(ui, self));
+                .exact_size(340.0)
+                .show(ui, |ui| crate::selection_panel::right_panel_ui(ui, self));
         }
+        self.sync_emphasis();
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(egui::Color32::from_gray(40)))
             .show(ui, |ui| {

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use cs_analysis::{GridIndex, polygon_contains};
+use cs_analysis::{CellSet, GridIndex, polygon_contains};
 use cs_render::{
     CellDrawList, CellDrawMode, CellGeometry, CellLayerStyle, CellStyles, PointLayerDraw, PolygonsInTable,
 };
@@ -20,6 +20,8 @@ use crate::palettes::{ColourMap, MISSING_COLOUR, class_colour, to_rgba_f32};
 
 /// Below this many physical pixels of cell radius, cells are drawn as markers.
 pub const POLYGON_MIN_RADIUS_PX: f64 = 4.0;
+/// Opacity of cells outside the active selection, relative to the rest.
+const DIMMED_ALPHA: f32 = 0.2;
 /// How far from the cursor (physical pixels) a marker still counts as hovered.
 const PICK_RADIUS_PX: f64 = 8.0;
 
@@ -221,6 +223,8 @@ pub struct CellLayer {
     pub show_nuclei: bool,
     pub style: CellLayerStyle,
     pub transcripts: Option<TranscriptLayer>,
+    /// When set, cells outside it are drawn dimmed (the active selection).
+    emphasis: Option<CellSet>,
     styles: Arc<CellStyles>,
     styles_dirty: bool,
     next_styles_id: u64,
@@ -268,6 +272,7 @@ impl CellLayer {
             show_nuclei: true,
             style: CellLayerStyle::default(),
             transcripts: None,
+            emphasis: None,
             styles: Arc::new(CellStyles::default()),
             styles_dirty: true,
             next_styles_id: 1,
@@ -345,9 +350,40 @@ impl CellLayer {
         self.classes.iter().find(|(n, _)| n == name).map(|(_, c)| c.as_slice())
     }
 
-    /// Per-cell palette indices in GPU order for the current colouring. Only this runs on a
-    /// recolour; geometry stays on the GPU.
+    /// Dims the cells outside `cells` (None: no dimming). Restyles only when it changed.
+    pub fn set_emphasis(&mut self, cells: Option<&CellSet>) {
+        if self.emphasis.as_ref() != cells {
+            self.emphasis = cells.cloned();
+            self.styles_dirty = true;
+        }
+    }
+
+    /// Palette entries of the current colouring, missing-value entry included.
+    fn base_palette_len(&self) -> u32 {
+        match &self.colour_by {
+            ColourBy::Category(_) => 1 + self.active_classes().map_or(0, |c| c.len() as u32),
+            ColourBy::Numeric(_) | ColourBy::Gene(_) => 1 + 256,
+            ColourBy::Uniform => 2,
+        }
+    }
+
+    /// Per-cell palette indices in GPU order for the current colouring (cells outside the
+    /// emphasis point into the dimmed copy of the palette). Only this runs on a recolour;
+    /// geometry stays on the GPU.
     fn compute_styles(&self) -> Vec<u32> {
+        let mut styles = self.compute_base_styles();
+        if let Some(emphasis) = &self.emphasis {
+            let dim_offset = self.base_palette_len();
+            for (style, &table) in styles.iter_mut().zip(&self.geometry.table_from_gpu) {
+                if !emphasis.contains(table as usize) {
+                    *style += dim_offset;
+                }
+            }
+        }
+        styles
+    }
+
+    fn compute_base_styles(&self) -> Vec<u32> {
         let order = &self.geometry.table_from_gpu;
         match &self.colour_by {
             ColourBy::Category(name) => match self.bundle.cells.categorical_column(name) {
@@ -390,6 +426,13 @@ impl CellLayer {
                 palette.extend(map.colours().iter().map(|c| to_rgba_f32(*c)));
             }
             ColourBy::Uniform => palette.push(to_rgba_f32(self.uniform_colour)),
+        }
+        if self.emphasis.is_some() {
+            let dimmed: Vec<[f32; 4]> = palette
+                .iter()
+                .map(|c| [c[0], c[1], c[2], c[3] * DIMMED_ALPHA])
+                .collect();
+            palette.extend(dimmed);
         }
         palette
     }

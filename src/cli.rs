@@ -153,3 +153,208 @@ pub fn synth(options: &cs_synth::SynthOptions, out: &Path, json: bool) -> anyhow
     }
     Ok(out_text)
 }
+
+/// What `cellsymphony enrich` is asked for.
+#[derive(Debug, Clone)]
+pub struct EnrichOptions {
+    pub xenium: std::path::PathBuf,
+    pub labels: String,
+    /// GeoJSON or Xenium Explorer coordinates CSV.
+    pub selection: Option<std::path::PathBuf>,
+    /// Alignment CSV: GeoJSON coordinates are then H&E slide pixels (as the viewer exports them
+    /// with a slide open), else µm.
+    pub alignment: Option<std::path::PathBuf>,
+    /// `radius=30`, `knn=6` or `delaunay`.
+    pub nhood: Option<String>,
+    pub perms: usize,
+    pub seed: u64,
+}
+
+/// Parses `radius=R`, `knn=K` or `delaunay`.
+pub fn parse_graph_kind(text: &str) -> anyhow::Result<cs_analysis::GraphKind> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("delaunay") {
+        return Ok(cs_analysis::GraphKind::Delaunay);
+    }
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--nhood {text:?}: expected radius=R (µm), knn=K or delaunay"))?;
+    match name.trim().to_ascii_lowercase().as_str() {
+        "radius" => {
+            let radius_um: f64 = value.trim().parse()?;
+            anyhow::ensure!(
+                radius_um.is_finite() && radius_um > 0.0,
+                "--nhood radius must be positive"
+            );
+            Ok(cs_analysis::GraphKind::Radius { radius_um })
+        }
+        "knn" => {
+            let k: usize = value.trim().parse()?;
+            anyhow::ensure!(k > 0, "--nhood knn must be at least 1");
+            Ok(cs_analysis::GraphKind::Knn { k })
+        }
+        other => anyhow::bail!("--nhood {other:?}: expected radius, knn or delaunay"),
+    }
+}
+
+/// `cellsymphony enrich`: composition of a selection against the rest (with Fisher exact p and
+/// BH q) and neighbourhood enrichment (squidpy-compatible z-scores), as JSON or text.
+pub fn enrich(options: &EnrichOptions, json: bool) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let bundle = XeniumBundle::open(&options.xenium)?;
+    let cells = &bundle.cells;
+    let column = cells.categorical_column(&options.labels).with_context(|| {
+        format!(
+            "{} has no categorical column {:?} (it has: {})",
+            options.xenium.display(),
+            options.labels,
+            cells
+                .categorical
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })?;
+    let n_classes = column.categories.len();
+    let mut out = serde_json::json!({
+        "bundle": options.xenium.display().to_string(),
+        "labels": options.labels,
+        "classes": column.categories,
+        "cells": cells.len(),
+    });
+    let mut text = format!(
+        "{} cells, column {:?} with {n_classes} classes\n",
+        cells.len(),
+        options.labels
+    );
+    let mut selected: Option<cs_analysis::CellSet> = None;
+    if let Some(path) = &options.selection {
+        let world_from_file = match &options.alignment {
+            Some(alignment) => {
+                let r = cs_xenium::read_alignment_csv(alignment)?
+                    .scaled(bundle.pixel_size_um())
+                    .rows;
+                glam::DAffine2::from_cols_array(&[r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]])
+            }
+            None => glam::DAffine2::IDENTITY,
+        };
+        let imported = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            crate::selection_io::read_xenium_explorer_csv(path)?
+        } else {
+            crate::selection_io::read_geojson(path, &world_from_file)?
+        };
+        // Every polygon of the file together makes the selection.
+        let mut steps: Vec<cs_analysis::Step> = imported.into_iter().flat_map(|s| s.steps).collect();
+        for step in steps.iter_mut().skip(1) {
+            if step.combine == cs_analysis::Combine::Replace {
+                step.combine = cs_analysis::Combine::Add;
+            }
+        }
+        let index = cs_analysis::GridIndex::build(&cells.x_um, &cells.y_um);
+        let set = cs_analysis::cells_in_steps(&index, cells.len(), &steps);
+        let area_um2 = cs_analysis::region_area_um2(&steps);
+        let composition = cs_analysis::composition_vs_rest(&column.codes, n_classes, &set)?;
+        text.push_str(&format!(
+            "selection {}: {} cells, {:.0} µm²\n{:<24} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}\n",
+            path.display(),
+            set.count(),
+            area_um2,
+            "class",
+            "n_sel",
+            "n_rest",
+            "%sel",
+            "%rest",
+            "log2enr",
+            "q"
+        ));
+        let rows: Vec<serde_json::Value> = composition
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                text.push_str(&format!(
+                    "{:<24} {:>8} {:>8} {:>8.2} {:>8.2} {:>+10.3} {:>10.2e}\n",
+                    column.categories[i],
+                    c.count_in_group,
+                    c.count_in_reference,
+                    100.0 * c.fraction_in_group,
+                    100.0 * c.fraction_in_reference,
+                    c.log2_enrichment,
+                    c.q_value
+                ));
+                serde_json::json!({
+                    "class": column.categories[i],
+                    "cells_in_selection": c.count_in_group,
+                    "cells_in_rest": c.count_in_reference,
+                    "fraction_in_selection": c.fraction_in_group,
+                    "fraction_in_rest": c.fraction_in_reference,
+                    "log2_enrichment": c.log2_enrichment,
+                    "p_value": c.p_value,
+                    "q_value": c.q_value,
+                })
+            })
+            .collect();
+        out["selection"] = serde_json::json!({
+            "file": path.display().to_string(),
+            "cells": set.count(),
+            "area_um2": area_um2,
+        });
+        out["composition"] = serde_json::Value::Array(rows);
+        selected = Some(set);
+    }
+    if let Some(spec) = &options.nhood {
+        let kind = parse_graph_kind(spec)?;
+        let graph = cs_analysis::SpatialGraph::build(&cells.x_um, &cells.y_um, kind)?;
+        let selection: Option<Vec<u32>> = selected.as_ref().map(|s| s.iter().map(|c| c as u32).collect());
+        let result = cs_analysis::nhood_enrichment(
+            &graph,
+            &column.codes,
+            n_classes,
+            selection.as_deref(),
+            &cs_analysis::NhoodOptions {
+                n_perms: options.perms,
+                seed: options.seed,
+            },
+        )?;
+        let matrix = |values: &dyn Fn(usize, usize) -> serde_json::Value| -> serde_json::Value {
+            (0..n_classes)
+                .map(|a| (0..n_classes).map(|b| values(a, b)).collect::<serde_json::Value>())
+                .collect()
+        };
+        out["nhood"] = serde_json::json!({
+            "graph": spec,
+            "edges": graph.nnz(),
+            "cells": result.n_cells,
+            "n_perms": result.n_perms,
+            "seed": options.seed,
+            "counts": matrix(&|a, b| serde_json::json!(result.count(a, b))),
+            // NaN (no variation under permutation) becomes null.
+            "zscores": matrix(&|a, b| {
+                let z = result.zscore(a, b);
+                if z.is_finite() { serde_json::json!(z) } else { serde_json::Value::Null }
+            }),
+        });
+        let scope = if selected.is_some() {
+            format!("inside the selection ({} labelled cells)", result.n_cells)
+        } else {
+            format!("over all {} labelled cells", result.n_cells)
+        };
+        text.push_str(&format!(
+            "neighbourhood enrichment {scope} ({spec}, {} edges in the whole graph, {} permutations): z-scores, row = cell's class\n",
+            graph.nnz(),
+            result.n_perms
+        ));
+        for a in 0..n_classes {
+            text.push_str(&format!("{:<24}", column.categories[a]));
+            for b in 0..n_classes {
+                text.push_str(&format!(" {:>8.2}", result.zscore(a, b)));
+            }
+            text.push('\n');
+        }
+    }
+    if json {
+        return Ok(serde_json::to_string_pretty(&out)?);
+    }
+    Ok(text.trim_end().to_owned())
+}

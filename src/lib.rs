@@ -1,6 +1,7 @@
 //! CellSymphony Viewer: the eframe app (panels, tools, background jobs) and its command line.
 //! Libraries with one job each live in `crates/`; this crate wires them to the UI.
 
+pub mod analysis_jobs;
 pub mod app;
 pub mod bench;
 pub mod bench_cells;
@@ -14,8 +15,13 @@ pub mod layers_panel;
 pub mod palettes;
 pub mod panels;
 pub mod recent;
+pub mod selection_io;
+pub mod selection_panel;
+pub mod selection_tools_ui;
+pub mod selections;
 pub mod slide_layer;
 pub mod toasts;
+pub mod tools;
 pub mod viewer;
 
 pub use app::{StartupOptions, ViewerApp};

@@ -57,6 +57,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Composition of a selection against the rest (Fisher exact, BH) and neighbourhood
+    /// enrichment (squidpy-compatible permutation z-scores).
+    Enrich {
+        #[arg(long)]
+        xenium: PathBuf,
+        /// Categorical column (a clustering, or `synthetic_cell_type` in the demo).
+        #[arg(long)]
+        labels: String,
+        /// GeoJSON (µm, or slide pixels with --alignment) or a Xenium Explorer coordinates CSV.
+        #[arg(long)]
+        selection: Option<PathBuf>,
+        /// H&E alignment CSV for GeoJSON in slide pixels.
+        #[arg(long)]
+        alignment: Option<PathBuf>,
+        /// Spatial graph: radius=R (µm), knn=K or delaunay.
+        #[arg(long)]
+        nhood: Option<String>,
+        #[arg(long, default_value_t = 1000)]
+        perms: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that need the whole app.
     Bench {
         #[command(subcommand)]
@@ -167,6 +191,28 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 println!("{}", cellsymphony::bench_cells::format_report(&report));
             }
+            Ok(())
+        }
+        Some(Command::Enrich {
+            xenium,
+            labels,
+            selection,
+            alignment,
+            nhood,
+            perms,
+            seed,
+            json,
+        }) => {
+            let options = cellsymphony::cli::EnrichOptions {
+                xenium,
+                labels,
+                selection,
+                alignment,
+                nhood,
+                perms,
+                seed,
+            };
+            println!("{}", cellsymphony::cli::enrich(&options, json)?);
             Ok(())
         }
         Some(Command::Synth {

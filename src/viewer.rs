@@ -9,6 +9,7 @@ use crate::app::{CellPaintCallback, TilePaintCallback, ViewerApp};
 use crate::camera::{Viewport, format_length_um, nice_scale_bar_um};
 use crate::cell_layer::CellInfo;
 use crate::landmarks::LandmarkTool;
+use crate::tools::Tool;
 
 /// Wheel: one notch (about 50 points) zooms by about 1.28x.
 const WHEEL_ZOOM_PER_POINT: f64 = 1.0 / 200.0;
@@ -52,7 +53,9 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     let minimap_response = minimap.map(|r| ui.interact(r, response.id.with("minimap"), Sense::click_and_drag()));
     let on_minimap = minimap_response.as_ref().is_some_and(|r| r.hovered() || r.dragged());
 
-    navigation_input(ui, app, &response, rect, &viewport, on_minimap);
+    crate::selection_tools_ui::selection_keys(ui, app);
+    let tool_armed = app.tools.tool != Tool::Navigate && app.cells.is_some() && app.landmarks.is_none();
+    navigation_input(ui, app, &response, rect, &viewport, on_minimap, tool_armed);
 
     // Minimap navigation: click or drag moves the view centre there.
     if let (Some(mini), Some(mini_response), Some(slide)) = (minimap, &minimap_response, &app.slide)
@@ -81,10 +84,12 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     };
     let dragging = response.dragged();
     app.hovered_cell = match (&app.cells, app.view.cursor_in_world) {
-        (Some(cells), Some(world)) if !dragging => cells.pick(world, camera.um_per_screen_px(&viewport)),
+        (Some(cells), Some(world)) if !dragging && !tool_armed => cells.pick(world, camera.um_per_screen_px(&viewport)),
         _ => None,
     };
-    if response.clicked() {
+    let tool_used =
+        crate::selection_tools_ui::selection_input(ui, app, &response, &world_from_screen, rect, camera.points_per_um);
+    if response.clicked() && !tool_used {
         match (&mut app.landmarks, app.view.cursor_in_world) {
             (Some(tool), Some(world)) => {
                 if let Some(slide_px) = app.view.cursor_in_slide_px {
@@ -123,6 +128,23 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         ));
     }
 
+    crate::selection_tools_ui::selections_overlay_ui(
+        &painter,
+        app,
+        &camera.screen_from_world(&viewport),
+        rect,
+        response.hover_pos(),
+    );
+    if app.tools.tool == Tool::Brush
+        && tool_armed
+        && let Some(pos) = response.hover_pos()
+    {
+        painter.circle_stroke(
+            pos,
+            app.tools.brush_radius_points,
+            Stroke::new(1.5, Color32::from_rgb(255, 230, 0)),
+        );
+    }
     let physical = app.cells.is_some() || app.slide.as_ref().is_none_or(|s| s.layer.has_physical_scale);
     scale_bar_ui(&painter, rect, camera.points_per_um, physical);
     if let (Some(mini), Some(slide)) = (minimap, &app.slide)
@@ -186,6 +208,7 @@ fn navigation_input(
     rect: Rect,
     viewport: &Viewport,
     on_minimap: bool,
+    tool_armed: bool,
 ) {
     let camera = &mut app.view.camera;
     if let Some(pos) = response.hover_pos().filter(|_| !on_minimap) {
@@ -195,13 +218,16 @@ fn navigation_input(
         if (factor - 1.0).abs() > 1e-6 {
             camera.zoom_about(pos_in_screen, factor, viewport);
         }
-        if response.double_clicked() {
+        if response.double_clicked() && !tool_armed {
             let shift = ui.input(|i| i.modifiers.shift);
             camera.zoom_about(pos_in_screen, if shift { 0.5 } else { 2.0 }, viewport);
         }
     }
     let dt = f64::from(ui.input(|i| i.stable_dt)).clamp(1e-3, 0.1);
-    if response.dragged_by(egui::PointerButton::Primary) || response.dragged_by(egui::PointerButton::Middle) {
+    // With a selection tool armed, the primary button draws; the middle button still pans.
+    let panning = (response.dragged_by(egui::PointerButton::Primary) && !tool_armed)
+        || response.dragged_by(egui::PointerButton::Middle);
+    if panning {
         let delta = -to_dvec(response.drag_delta());
         camera.pan_by_screen(delta);
         // Smoothed release velocity, used only when inertia is on.

@@ -442,3 +442,208 @@ fn landmark_alignment_recovers_the_slide_placement() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Drags through `points` (window positions) with the primary button, holding `modifiers`.
+fn drag_path(harness: &mut Harness<'_, ViewerApp>, points: &[egui::Pos2], modifiers: egui::Modifiers) {
+    harness.event(egui::Event::ModifiersChanged(modifiers));
+    harness.hover_at(points[0]);
+    harness.step();
+    harness.drag_at(points[0]);
+    harness.step();
+    for p in &points[1..] {
+        harness.hover_at(*p);
+        harness.step();
+    }
+    harness.drop_at(*points.last().unwrap());
+    harness.step();
+    harness.event(egui::Event::ModifiersChanged(egui::Modifiers::NONE));
+    harness.step();
+}
+
+#[test]
+fn lasso_and_rectangle_select_cells_and_undo_takes_them_back() {
+    let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
+        return;
+    };
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1200.0, 800.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    xenium: Some(dir),
+                    ..Default::default()
+                },
+            )
+        });
+    step_until(&mut harness, "bundle open", cells_loaded);
+
+    // L arms the lasso; a drag around the middle of the tissue selects the cells inside.
+    harness.key_press(egui::Key::L);
+    harness.step();
+    assert_eq!(harness.state().tools.tool, cellsymphony::tools::Tool::Lasso);
+    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    let center = (min + max) * 0.5;
+    let r = (max - min).min_element() * 0.3;
+    let lasso_world: Vec<glam::DVec2> = (0..=24)
+        .map(|k| {
+            let t = k as f64 / 24.0 * std::f64::consts::TAU;
+            center + glam::DVec2::new(r * t.cos(), 0.7 * r * t.sin())
+        })
+        .collect();
+    let lasso: Vec<egui::Pos2> = lasso_world
+        .iter()
+        .map(|p| world_to_window(harness.state(), p.x, p.y))
+        .collect();
+    drag_path(&mut harness, &lasso, egui::Modifiers::NONE);
+    let app = harness.state();
+    let selection = app.selections.active().expect("a selection");
+    let cells = &app.cells.as_ref().unwrap().bundle.cells;
+    // The same cells by an independent test on the path the lasso recorded.
+    let cs_analysis::Shape::Polygon(recorded) = &selection.steps[0].shape else {
+        panic!("lasso gives a polygon")
+    };
+    let expected = (0..cells.len())
+        .filter(|&i| cs_analysis::polygon_contains(recorded, [cells.x_um[i], cells.y_um[i]]))
+        .count();
+    let lassoed = selection.cell_count();
+    assert!(lassoed > 50 && lassoed == expected, "{lassoed} vs {expected}");
+    harness.get_by_label(&format!("{lassoed} cells"));
+
+    // Shift + rectangle adds a box in a corner; Ctrl+Z takes it back.
+    harness.key_press(egui::Key::R);
+    harness.step();
+    let a = world_to_window(harness.state(), min.x, min.y);
+    let b = world_to_window(
+        harness.state(),
+        min.x + 0.2 * (max.x - min.x),
+        min.y + 0.2 * (max.y - min.y),
+    );
+    drag_path(&mut harness, &[a, a.lerp(b, 0.5), b], egui::Modifiers::SHIFT);
+    let added = harness.state().selections.active().unwrap().cell_count();
+    assert!(added > lassoed, "{added} after adding a rectangle to {lassoed}");
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.step();
+    assert_eq!(harness.state().selections.active().unwrap().cell_count(), lassoed);
+}
+
+#[test]
+fn a_selection_shows_its_composition_against_the_rest() {
+    let dir = std::env::temp_dir().join(format!("ui_composition_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 3000,
+        seed: 3,
+        write_slide: false,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1400.0, 900.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    xenium: Some(summary.bundle_dir.clone()),
+                    ..Default::default()
+                },
+            )
+        });
+    step_until(&mut harness, "bundle open", cells_loaded);
+    harness.key_press(egui::Key::R);
+    harness.step();
+    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    let a = world_to_window(harness.state(), min.x, min.y);
+    let b = world_to_window(harness.state(), (min.x + max.x) / 2.0, (min.y + max.y) / 2.0);
+    drag_path(&mut harness, &[a, a.lerp(b, 0.5), b], egui::Modifiers::NONE);
+    harness.step();
+    let app = harness.state();
+    let selection = app.selections.active().unwrap();
+    let composition = app.composition.result.clone().unwrap().unwrap();
+    // Counts agree with counting the types of the selected cells directly.
+    let column = app
+        .cells
+        .as_ref()
+        .unwrap()
+        .bundle
+        .cells
+        .categorical_column("synthetic_cell_type")
+        .unwrap();
+    for (class, entry) in composition.classes.iter().enumerate() {
+        let direct = selection
+            .cells
+            .iter()
+            .filter(|&c| column.codes[c] == class as u32)
+            .count() as u64;
+        assert_eq!(entry.count_in_group, direct);
+        assert!(entry.q_value >= entry.p_value - 1e-12 && entry.q_value <= 1.0);
+    }
+    assert_eq!(composition.cells_in_group as usize, selection.cell_count());
+    assert_eq!(composition.cells_in_reference as usize, 3000 - selection.cell_count());
+    harness.get_by_label("% rest");
+    harness.get_by_label("composition of");
+    let selected = selection.cell_count();
+
+    // Exports run in the background; the GeoJSON comes back in as the same cells.
+    use cellsymphony::app::DialogPurpose;
+    let exports = [
+        (DialogPurpose::ExportStatsCsv, dir.join("stats.csv")),
+        (DialogPurpose::ExportChartSvg, dir.join("chart.svg")),
+        (DialogPurpose::ExportCellsCsv, dir.join("cells.csv")),
+        (DialogPurpose::ExportGeoJson, dir.join("selections.geojson")),
+    ];
+    for (purpose, path) in &exports {
+        harness.state_mut().export(*purpose, path.clone());
+        step_until(&mut harness, "export written", |app| app.is_opening().is_none());
+        assert!(
+            path.exists(),
+            "{} not written: {:?}",
+            path.display(),
+            harness.state().toasts.items()
+        );
+    }
+    let stats = std::fs::read_to_string(dir.join("stats.csv")).unwrap();
+    assert!(
+        stats.contains("#Column: synthetic_cell_type") && stats.lines().count() == 5 + 1 + 6,
+        "{stats}"
+    );
+    let svg = std::fs::read_to_string(dir.join("chart.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("T cells") && svg.trim_end().ends_with("</svg>"));
+    let cells_csv = std::fs::read_to_string(dir.join("cells.csv")).unwrap();
+    assert_eq!(cells_csv.lines().count(), 3 + selected);
+    // Differential expression in the background, then its CSV.
+    harness.get_by_label("Compute").click();
+    step_until(&mut harness, "differential expression", |app| {
+        app.current_de_result().is_some()
+    });
+    let de = harness.state().current_de_result().unwrap();
+    assert_eq!(de.len(), 63, "every gene of the panel is tested");
+    assert!(de.windows(2).all(|w| w[0].result.score >= w[1].result.score));
+    harness
+        .state_mut()
+        .export(DialogPurpose::ExportDeCsv, dir.join("de.csv"));
+    step_until(&mut harness, "DE CSV written", |app| app.is_opening().is_none());
+    let de_csv = std::fs::read_to_string(dir.join("de.csv")).unwrap();
+    assert_eq!(de_csv.lines().count(), 4 + 63);
+
+    // Neighbourhood enrichment over all cells (radius 30 µm), in the background.
+    harness.state_mut().nhood_settings.n_perms = 100;
+    harness.get_by_label("Run");
+    // (The button sits below the fold of the panel's scroll area; start it as the click would.)
+    harness.state_mut().run_nhood();
+    step_until(&mut harness, "neighbourhood enrichment", |app| {
+        app.current_nhood_result().is_some()
+    });
+    let nhood = harness.state().current_nhood_result().unwrap();
+    assert_eq!((nhood.n_classes, nhood.n_cells, nhood.n_perms), (6, 3000, 100));
+    let epithelial = 2;
+    assert!(nhood.zscore(epithelial, epithelial) > 3.0, "{:?}", nhood.zscores);
+
+    harness.state_mut().import_selections(&dir.join("selections.geojson"));
+    harness.step();
+    let app = harness.state();
+    assert_eq!(app.selections.items.len(), 2);
+    assert_eq!(app.selections.active().unwrap().cell_count(), selected);
+    std::fs::remove_dir_all(&dir).ok();
+}

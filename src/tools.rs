@@ -1,0 +1,207 @@
+//! Selection tools: which tool is armed, the shape being drawn (in world µm), and how modifier keys
+//! combine it with the active selection. No widgets; the viewer feeds pointer positions in.
+
+use cs_analysis::{Combine, Shape};
+use glam::DVec2;
+
+/// The viewer's pointer tool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tool {
+    /// Drag pans, wheel zooms, click inspects a cell.
+    Navigate,
+    /// Freehand: drag around the cells.
+    Lasso,
+    /// Click vertices; double-click or Enter closes, Backspace removes the last one.
+    Polygon,
+    /// Drag from corner to corner.
+    Rectangle,
+    /// Paint over cells with a round brush.
+    Brush,
+    /// Drag the vertices of the active selection's polygons.
+    EditVertices,
+}
+
+impl Tool {
+    pub const ALL: [Tool; 6] = [
+        Tool::Navigate,
+        Tool::Lasso,
+        Tool::Polygon,
+        Tool::Rectangle,
+        Tool::Brush,
+        Tool::EditVertices,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Tool::Navigate => "Navigate",
+            Tool::Lasso => "Lasso",
+            Tool::Polygon => "Polygon",
+            Tool::Rectangle => "Rectangle",
+            Tool::Brush => "Brush",
+            Tool::EditVertices => "Edit",
+        }
+    }
+
+    /// Keyboard shortcut (shown in tooltips).
+    pub fn key(self) -> egui::Key {
+        match self {
+            Tool::Navigate => egui::Key::N,
+            Tool::Lasso => egui::Key::L,
+            Tool::Polygon => egui::Key::P,
+            Tool::Rectangle => egui::Key::R,
+            Tool::Brush => egui::Key::B,
+            Tool::EditVertices => egui::Key::E,
+        }
+    }
+
+    pub fn hint(self) -> &'static str {
+        match self {
+            Tool::Navigate => "Drag to pan, wheel to zoom, click a cell to inspect it",
+            Tool::Lasso => "Drag around cells. Shift adds, Alt subtracts, Shift+Alt intersects",
+            Tool::Polygon => {
+                "Click vertices; double-click or Enter closes; Backspace removes the last vertex. \
+                 Shift adds, Alt subtracts, Shift+Alt intersects"
+            }
+            Tool::Rectangle => "Drag from corner to corner. Shift adds, Alt subtracts, Shift+Alt intersects",
+            Tool::Brush => "Paint over cells. Shift adds, Alt subtracts, Shift+Alt intersects",
+            Tool::EditVertices => "Drag a vertex of the active selection",
+        }
+    }
+}
+
+/// Shift adds, Alt subtracts, both intersect; no modifier replaces the active selection's shapes.
+pub fn combine_from_modifiers(modifiers: egui::Modifiers) -> Combine {
+    match (modifiers.shift, modifiers.alt) {
+        (true, true) => Combine::Intersect,
+        (true, false) => Combine::Add,
+        (false, true) => Combine::Subtract,
+        (false, false) => Combine::Replace,
+    }
+}
+
+/// A shape being drawn, in world µm.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Drawing {
+    Lasso(Vec<DVec2>),
+    Polygon(Vec<DVec2>),
+    Rectangle(DVec2, DVec2),
+    Brush { centers: Vec<DVec2>, radius_um: f64 },
+}
+
+fn to_f32(points: &[DVec2]) -> Vec<[f32; 2]> {
+    points.iter().map(|p| [p.x as f32, p.y as f32]).collect()
+}
+
+impl Drawing {
+    /// The finished shape, or None when there is too little of it (fewer than three vertices, a
+    /// rectangle without area, an empty stroke).
+    pub fn to_shape(&self) -> Option<Shape> {
+        match self {
+            Drawing::Lasso(points) | Drawing::Polygon(points) => {
+                (points.len() >= 3).then(|| Shape::Polygon(to_f32(points)))
+            }
+            Drawing::Rectangle(a, b) => {
+                let (min, max) = (a.min(*b), a.max(*b));
+                (max.x > min.x && max.y > min.y)
+                    .then(|| Shape::Polygon(to_f32(&[min, DVec2::new(max.x, min.y), max, DVec2::new(min.x, max.y)])))
+            }
+            Drawing::Brush { centers, radius_um } => (!centers.is_empty() && *radius_um > 0.0).then(|| Shape::Brush {
+                centers_um: to_f32(centers),
+                radius_um: *radius_um as f32,
+            }),
+        }
+    }
+
+    /// Adds a pointer position to a freehand lasso or brush stroke when it moved far enough
+    /// (`min_step_um`), so paths stay light.
+    pub fn extend(&mut self, pos_in_world: DVec2, min_step_um: f64) {
+        match self {
+            Drawing::Lasso(points) => {
+                if points
+                    .last()
+                    .is_none_or(|last| last.distance(pos_in_world) >= min_step_um)
+                {
+                    points.push(pos_in_world);
+                }
+            }
+            Drawing::Brush { centers, radius_um } => {
+                let step = min_step_um.max(*radius_um * 0.5);
+                if centers.last().is_none_or(|last| last.distance(pos_in_world) >= step) {
+                    centers.push(pos_in_world);
+                }
+            }
+            Drawing::Rectangle(_, corner) => *corner = pos_in_world,
+            Drawing::Polygon(_) => {}
+        }
+    }
+}
+
+/// The tool state of the viewer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolState {
+    pub tool: Tool,
+    /// Brush radius in screen points (converted to µm when a stroke starts).
+    pub brush_radius_points: f32,
+    pub drawing: Option<Drawing>,
+    /// The vertex being dragged by the edit tool: (step, vertex).
+    pub dragged_vertex: Option<(usize, usize)>,
+    /// Dim the cells outside the active selection.
+    pub dim_outside: bool,
+}
+
+impl Default for ToolState {
+    fn default() -> Self {
+        Self {
+            tool: Tool::Navigate,
+            brush_radius_points: 20.0,
+            drawing: None,
+            dragged_vertex: None,
+            dim_outside: true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modifiers_choose_how_shapes_combine() {
+        let m = |shift, alt| egui::Modifiers {
+            shift,
+            alt,
+            ..Default::default()
+        };
+        assert_eq!(combine_from_modifiers(m(false, false)), Combine::Replace);
+        assert_eq!(combine_from_modifiers(m(true, false)), Combine::Add);
+        assert_eq!(combine_from_modifiers(m(false, true)), Combine::Subtract);
+        assert_eq!(combine_from_modifiers(m(true, true)), Combine::Intersect);
+    }
+
+    #[test]
+    fn drawings_become_shapes_only_when_they_have_an_inside() {
+        let mut lasso = Drawing::Lasso(vec![DVec2::ZERO]);
+        lasso.extend(DVec2::new(0.1, 0.0), 1.0);
+        assert_eq!(lasso, Drawing::Lasso(vec![DVec2::ZERO]), "too close to the last point");
+        lasso.extend(DVec2::new(10.0, 0.0), 1.0);
+        assert!(lasso.to_shape().is_none());
+        lasso.extend(DVec2::new(10.0, 10.0), 1.0);
+        assert!(matches!(lasso.to_shape(), Some(Shape::Polygon(p)) if p.len() == 3));
+
+        let mut rect = Drawing::Rectangle(DVec2::new(5.0, 5.0), DVec2::new(5.0, 5.0));
+        assert!(rect.to_shape().is_none());
+        rect.extend(DVec2::new(1.0, 9.0), 1.0);
+        let Some(Shape::Polygon(corners)) = rect.to_shape() else {
+            panic!("rectangle")
+        };
+        assert_eq!(corners, [[1.0, 5.0], [5.0, 5.0], [5.0, 9.0], [1.0, 9.0]]);
+
+        let mut brush = Drawing::Brush {
+            centers: vec![DVec2::ZERO],
+            radius_um: 4.0,
+        };
+        brush.extend(DVec2::new(1.0, 0.0), 0.5);
+        brush.extend(DVec2::new(3.0, 0.0), 0.5);
+        assert!(matches!(brush.to_shape(), Some(Shape::Brush { centers_um, .. }) if centers_um.len() == 2));
+    }
+}
