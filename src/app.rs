@@ -165,11 +165,38 @@ pub enum DialogPurpose {
     ExportGeoJson,
     ExportCellsCsv,
     ExportStatsCsv,
-    ExportChartSvg,
     ExportDeCsv,
+    /// One of the panel's plots, as SVG (drawn from the numbers) or PNG (as shown).
+    ExportPlot {
+        plot: PlotKind,
+        png: bool,
+    },
+}
+
+/// The plots of the selections panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlotKind {
+    Composition,
+    Volcano,
+    Heatmap,
+}
+
+impl PlotKind {
+    pub fn file_stem(self) -> &'static str {
+        match self {
+            PlotKind::Composition => "selection_composition",
+            PlotKind::Volcano => "selection_volcano",
+            PlotKind::Heatmap => "neighbourhood_enrichment",
+        }
+    }
 }
 
 type BundleJob = Job<Result<Option<LoadedBundle>, XeniumError>>;
+/// Sender and receiver of the messages that PNG exports (done in a screenshot callback) send back.
+type ExportReports = (
+    std::sync::mpsc::SyncSender<Result<String, String>>,
+    std::sync::mpsc::Receiver<Result<String, String>>,
+);
 /// The demo generator and its progress.
 type DemoJob = (Arc<Mutex<DemoProgress>>, Job<anyhow::Result<DemoFiles>>);
 
@@ -216,6 +243,10 @@ pub struct ViewerApp {
     demo_job: Option<DemoJob>,
     file_dialog: Option<(DialogPurpose, Job<Option<PathBuf>>)>,
     export_job: Option<Job<anyhow::Result<String>>>,
+    /// Where each plot of the panel was drawn last frame (for PNG export from a screenshot).
+    pub plot_rects: std::collections::HashMap<PlotKind, egui::Rect>,
+    /// PNG exports report back from the screenshot callback through this channel.
+    screenshot_results: ExportReports,
     next_source_id: u64,
     pending_gpu_evictions: Vec<u64>,
     pending_cell_evictions: Vec<u64>,
@@ -283,6 +314,8 @@ impl ViewerApp {
             demo_job: None,
             file_dialog: None,
             export_job: None,
+            plot_rects: Default::default(),
+            screenshot_results: std::sync::mpsc::sync_channel(4),
             next_source_id: 1,
             pending_gpu_evictions: Vec::new(),
             pending_cell_evictions: Vec::new(),
@@ -537,11 +570,14 @@ impl ViewerApp {
                     .add_filter("CSV", &["csv"])
                     .set_file_name("selection_composition.csv")
                     .save_file(),
-                DialogPurpose::ExportChartSvg => dialog
-                    .set_title("Export the composition chart (SVG)")
-                    .add_filter("SVG", &["svg"])
-                    .set_file_name("selection_composition.svg")
-                    .save_file(),
+                DialogPurpose::ExportPlot { plot, png } => {
+                    let extension = if png { "png" } else { "svg" };
+                    dialog
+                        .set_title(format!("Export the plot ({})", extension.to_uppercase()))
+                        .add_filter(extension.to_uppercase(), &[extension])
+                        .set_file_name(format!("{}.{extension}", plot.file_stem()))
+                        .save_file()
+                }
                 DialogPurpose::ExportDeCsv => dialog
                     .set_title("Export differential expression (CSV)")
                     .add_filter("CSV", &["csv"])
@@ -645,6 +681,7 @@ impl ViewerApp {
         let composition = self.composition.result.clone().and_then(Result::ok);
         let column = self.composition_column();
         let de = self.current_de_result();
+        let nhood = self.current_nhood_result();
         let reference = self
             .selections
             .compared()
@@ -662,12 +699,49 @@ impl ViewerApp {
                     column: column.as_deref(),
                     reference: &reference,
                     de: de.as_deref().map(Vec::as_slice),
+                    nhood: nhood.as_deref(),
                 },
             )
         });
         match job {
             Ok(job) => self.export_job = Some(job),
             Err(error) => self.toasts.error(format!("Cannot start the export: {error}")),
+        }
+    }
+
+    /// Saves a plot as shown on screen: the next frame is captured and the plot's rectangle cut
+    /// out and written as PNG.
+    pub fn export_plot_png(&mut self, plot: PlotKind, path: PathBuf) {
+        let Some(rect) = self.plot_rects.get(&plot).copied() else {
+            self.toasts
+                .error("That plot is not on screen: show it, then export it.");
+            return;
+        };
+        let sender = self.screenshot_results.0.clone();
+        let ctx = self.ctx.clone();
+        let pixels_per_point = self.ctx.pixels_per_point();
+        self.ctx.request_screenshot(move |image| {
+            let region = image.region(&rect, Some(pixels_per_point));
+            let [w, h] = region.size;
+            let rgba: Vec<u8> = region.pixels.iter().flat_map(|c| c.to_srgba_unmultiplied()).collect();
+            let result = image::RgbaImage::from_raw(w as u32, h as u32, rgba)
+                .ok_or_else(|| "the screenshot has the wrong size".to_owned())
+                .and_then(|png| {
+                    png.save(&path)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+                })
+                .map(|()| format!("Saved {}", path.display()));
+            let _ = sender.try_send(result);
+            ctx.request_repaint();
+        });
+    }
+
+    fn apply_screenshot_results(&mut self) {
+        while let Ok(result) = self.screenshot_results.1.try_recv() {
+            match result {
+                Ok(message) => self.toasts.note(message),
+                Err(error) => self.toasts.error(error),
+            }
         }
     }
 
@@ -827,6 +901,7 @@ impl ViewerApp {
     /// Applies finished background work. Called once per frame, before any UI.
     fn apply_finished_jobs(&mut self, ctx: &egui::Context) {
         self.apply_export_job();
+        self.apply_screenshot_results();
         self.apply_de_job();
         self.apply_nhood_job();
         if let Some((purpose, job)) = &self.file_dialog {
@@ -845,8 +920,9 @@ impl ViewerApp {
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv
-                            | DialogPurpose::ExportChartSvg
-                            | DialogPurpose::ExportDeCsv => self.export(purpose, path),
+                            | DialogPurpose::ExportDeCsv
+                            | DialogPurpose::ExportPlot { png: false, .. } => self.export(purpose, path),
+                            DialogPurpose::ExportPlot { plot, png: true } => self.export_plot_png(plot, path),
                         }
                     }
                 }

@@ -13,7 +13,7 @@ use egui::Color32;
 use glam::{DAffine2, DVec2};
 use serde_json::{Value, json};
 
-use crate::app::DialogPurpose;
+use crate::app::{DialogPurpose, PlotKind};
 use crate::selections::NamedSelection;
 
 /// A selection read from a file: its name, colour when the file has one, and its shapes.
@@ -345,6 +345,7 @@ pub struct ExportInputs<'a> {
     pub column: Option<&'a str>,
     pub reference: &'a str,
     pub de: Option<&'a [crate::analysis_jobs::NamedDe]>,
+    pub nhood: Option<&'a cs_analysis::NhoodEnrichment>,
 }
 
 /// Writes one export; returns the note to show.
@@ -368,7 +369,11 @@ pub fn export(purpose: DialogPurpose, path: &Path, inputs: &ExportInputs<'_>) ->
                 .or_else(|| cells.numeric_column("total_counts")),
             cells.numeric_column("cell_area"),
         ),
-        DialogPurpose::ExportStatsCsv | DialogPurpose::ExportChartSvg => {
+        DialogPurpose::ExportStatsCsv
+        | DialogPurpose::ExportPlot {
+            plot: PlotKind::Composition,
+            ..
+        } => {
             let (Some(composition), Some((_, names))) = (inputs.composition, categories) else {
                 anyhow::bail!("There is no composition to export: the bundle has no categorical column.");
             };
@@ -383,6 +388,24 @@ pub fn export(purpose: DialogPurpose, path: &Path, inputs: &ExportInputs<'_>) ->
             } else {
                 composition_svg(inputs.active, inputs.reference, names, composition)
             }
+        }
+        DialogPurpose::ExportPlot {
+            plot: PlotKind::Volcano,
+            ..
+        } => {
+            let Some(de) = inputs.de else {
+                anyhow::bail!("Compute the differential expression first.");
+            };
+            volcano_svg(&inputs.active.name, inputs.reference, de)
+        }
+        DialogPurpose::ExportPlot {
+            plot: PlotKind::Heatmap,
+            ..
+        } => {
+            let (Some(nhood), Some((_, names))) = (inputs.nhood, categories) else {
+                anyhow::bail!("Run the neighbourhood enrichment first.");
+            };
+            heatmap_svg(inputs.column.unwrap_or(""), names, nhood)
         }
         DialogPurpose::ExportDeCsv => {
             let Some(de) = inputs.de else {
@@ -524,6 +547,150 @@ pub fn composition_svg(
         height - 8.0,
         svg_text(&selection.name),
         svg_text(reference)
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The volcano plot as SVG: log2 fold change against −log10 adjusted p, significant genes named.
+pub fn volcano_svg(selection: &str, reference: &str, results: &[crate::analysis_jobs::NamedDe]) -> String {
+    use std::fmt::Write as _;
+    let (left, top, w, h) = (60.0, 40.0, 420.0, 300.0);
+    let point = |r: &crate::analysis_jobs::NamedDe| {
+        (
+            r.result.log2_fold_change.clamp(-20.0, 20.0),
+            -r.result.p_adjusted.max(1e-300).log10(),
+        )
+    };
+    let x_max = results.iter().map(|r| point(r).0.abs()).fold(1.0, f64::max).ceil();
+    let y_max = results.iter().map(|r| point(r).1).fold(1.0, f64::max).ceil();
+    let sx = |x: f64| left + (x + x_max) / (2.0 * x_max) * w;
+    let sy = |y: f64| top + h * (1.0 - y / y_max);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
+        left + w + 30.0,
+        top + h + 60.0
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{left}" y="20" font-size="14">{} vs {}: differential expression (Wilcoxon, BH)</text>"#,
+        svg_text(selection),
+        svg_text(reference)
+    );
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{left}" y="{top}" width="{w}" height="{h}" fill="none" stroke="#888"/>"##
+    );
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{:.1}" x2="{:.1}" y1="{top}" y2="{}" stroke="#ccc"/>"##,
+        sx(0.0),
+        sx(0.0),
+        top + h
+    );
+    for r in results {
+        let (x, y) = point(r);
+        let hit = r.result.p_adjusted < 0.05 && r.result.log2_fold_change.abs() > 1.0;
+        let _ = writeln!(
+            svg,
+            r#"<circle cx="{:.1}" cy="{:.1}" r="{}" fill="{}"/>"#,
+            sx(x),
+            sy(y),
+            if hit { 3 } else { 2 },
+            if hit { "#e6503c" } else { "#a0a0a0" }
+        );
+        if hit {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" font-size="10">{}</text>"#,
+                sx(x) + 4.0,
+                sy(y) - 4.0,
+                svg_text(&r.gene)
+            );
+        }
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">log2 fold change (±{x_max})</text>"#,
+        left + w / 2.0,
+        top + h + 30.0
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text transform="translate(20,{:.1}) rotate(-90)" text-anchor="middle">-log10 q (0 to {y_max})</text>"#,
+        top + h / 2.0
+    );
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// The neighbourhood-enrichment heatmap as SVG (the panel's blue–white–red z-score scale).
+pub fn heatmap_svg(column: &str, names: &[String], nhood: &cs_analysis::NhoodEnrichment) -> String {
+    use std::fmt::Write as _;
+    let n = nhood.n_classes.min(names.len());
+    let (left, top, side) = (140.0, 150.0, 36.0);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{}" font-family="sans-serif" font-size="12">"#,
+        left + side * n as f64 + 20.0,
+        top + side * n as f64 + 50.0
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="10" y="20" font-size="14">Neighbourhood enrichment z-scores of {} ({} cells, {} permutations)</text>"#,
+        svg_text(column),
+        nhood.n_cells,
+        nhood.n_perms
+    );
+    for (a, name) in names.iter().enumerate().take(n) {
+        let y = top + side * a as f64;
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+            left - 6.0,
+            y + side / 2.0 + 4.0,
+            svg_text(name)
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text transform="translate({:.1},{:.1}) rotate(-60)">{}</text>"#,
+            left + side * a as f64 + side / 2.0,
+            top - 6.0,
+            svg_text(name)
+        );
+        for b in 0..n {
+            let z = nhood.zscore(a, b);
+            let [r, g, bl, _] = crate::selection_panel::zscore_colour(z).to_srgba_unmultiplied();
+            let _ = writeln!(
+                svg,
+                r#"<rect x="{:.1}" y="{y:.1}" width="{}" height="{}" fill="rgb({r},{g},{bl})"><title>{:.2}</title></rect>"#,
+                left + side * b as f64,
+                side - 1.0,
+                side - 1.0,
+                z
+            );
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="middle" font-size="10">{}</text>"#,
+                left + side * b as f64 + side / 2.0,
+                y + side / 2.0 + 3.0,
+                if z.is_finite() {
+                    format!("{z:.1}")
+                } else {
+                    "–".to_owned()
+                }
+            );
+        }
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="10" y="{:.1}">row: a cell's class; column: its neighbours'; blue depleted, red enriched (saturating at |z| = 10)</text>"#,
+        top + side * n as f64 + 30.0
     );
     svg.push_str("</svg>\n");
     svg

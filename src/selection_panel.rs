@@ -5,7 +5,7 @@ use cs_analysis::{CellSet, Composition, cells_in_shape, composition_between, com
 use egui::{Color32, RichText};
 use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
 
-use crate::app::{DialogPurpose, RightTab, ViewerApp};
+use crate::app::{DialogPurpose, PlotKind, RightTab, ViewerApp};
 use crate::palettes::class_colour;
 use crate::tools::{Tool, combine_from_modifiers};
 
@@ -37,6 +37,20 @@ impl CompositionView {
             self.key = Some(key);
         }
         self.result.as_ref()
+    }
+}
+
+/// "SVG…" and "PNG…" buttons that export one of the panel's plots.
+fn plot_export_buttons(ui: &mut egui::Ui, app: &mut ViewerApp, plot: PlotKind) {
+    if ui
+        .small_button("SVG…")
+        .on_hover_text("The plot as a vector file")
+        .clicked()
+    {
+        app.ask_for_file(DialogPurpose::ExportPlot { plot, png: false });
+    }
+    if ui.small_button("PNG…").on_hover_text("The plot as shown").clicked() {
+        app.ask_for_file(DialogPurpose::ExportPlot { plot, png: true });
     }
 }
 
@@ -177,7 +191,12 @@ fn neighbourhood_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         .small()
         .weak(),
     );
-    heatmap_ui(ui, &result, &names);
+    let rect = heatmap_ui(ui, &result, &names);
+    app.plot_rects.insert(PlotKind::Heatmap, rect);
+    ui.horizontal(|ui| {
+        ui.label("heatmap");
+        plot_export_buttons(ui, app, PlotKind::Heatmap);
+    });
 }
 
 /// Diverging colour for a z-score: blue (depleted) through white to red (enriched), saturating
@@ -195,10 +214,11 @@ pub fn zscore_colour(z: f64) -> Color32 {
     }
 }
 
-fn heatmap_ui(ui: &mut egui::Ui, result: &cs_analysis::NhoodEnrichment, names: &[String]) {
+/// Draws the heatmap and returns where.
+fn heatmap_ui(ui: &mut egui::Ui, result: &cs_analysis::NhoodEnrichment, names: &[String]) -> egui::Rect {
     let n = result.n_classes.min(names.len());
     if n == 0 {
-        return;
+        return egui::Rect::NOTHING;
     }
     let label_width = 90.0;
     let side = ((ui.available_width() - label_width) / n as f32).clamp(10.0, 36.0);
@@ -241,6 +261,7 @@ fn heatmap_ui(ui: &mut egui::Ui, result: &cs_analysis::NhoodEnrichment, names: &
             ));
         }
     }
+    rect
 }
 
 /// The tool buttons (also in the toolbar's place when cells are open).
@@ -383,9 +404,6 @@ fn selections_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         if ui.button("Stats CSV…").on_hover_text("The composition table").clicked() {
             app.ask_for_file(DialogPurpose::ExportStatsCsv);
         }
-        if ui.button("Chart SVG…").on_hover_text("The composition chart").clicked() {
-            app.ask_for_file(DialogPurpose::ExportChartSvg);
-        }
     });
     composition_ui(ui, app);
     differential_expression_ui(ui, app);
@@ -444,11 +462,16 @@ fn differential_expression_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             ui.end_row();
         }
     });
-    volcano_ui(ui, &results);
+    let rect = volcano_ui(ui, &results);
+    app.plot_rects.insert(PlotKind::Volcano, rect);
+    ui.horizontal(|ui| {
+        ui.label("volcano");
+        plot_export_buttons(ui, app, PlotKind::Volcano);
+    });
 }
 
 /// log2 fold change against −log10 q, significant genes (q < 0.05, |log2 FC| > 1) named.
-fn volcano_ui(ui: &mut egui::Ui, results: &[crate::analysis_jobs::NamedDe]) {
+fn volcano_ui(ui: &mut egui::Ui, results: &[crate::analysis_jobs::NamedDe]) -> egui::Rect {
     use egui_plot::{PlotPoints, Points};
     let point = |r: &crate::analysis_jobs::NamedDe| {
         [
@@ -459,7 +482,7 @@ fn volcano_ui(ui: &mut egui::Ui, results: &[crate::analysis_jobs::NamedDe]) {
     let significant =
         |r: &&crate::analysis_jobs::NamedDe| r.result.p_adjusted < 0.05 && r.result.log2_fold_change.abs() > 1.0;
     let (hits, rest): (Vec<_>, Vec<_>) = results.iter().partition(|r| significant(r));
-    Plot::new("volcano")
+    let shown = Plot::new("volcano")
         .height(180.0)
         .x_axis_label("log2 fold change")
         .y_axis_label("-log10 q")
@@ -483,6 +506,7 @@ fn volcano_ui(ui: &mut egui::Ui, results: &[crate::analysis_jobs::NamedDe]) {
                 plot.text(Text::new("", PlotPoint::new(x, y + 0.4), r.gene.as_str()));
             }
         });
+    shown.response.rect
 }
 
 /// The column the statistics use: the one cells are coloured by, else the chosen one, else the
@@ -583,7 +607,12 @@ fn composition_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 ui.end_row();
             }
         });
-    composition_chart_ui(ui, &composition, &categories, &class_colours, &reference_name);
+    let rect = composition_chart_ui(ui, &composition, &categories, &class_colours, &reference_name);
+    app.plot_rects.insert(PlotKind::Composition, rect);
+    ui.horizontal(|ui| {
+        ui.label("chart");
+        plot_export_buttons(ui, app, PlotKind::Composition);
+    });
 }
 
 /// Grouped bars: the class's share in the selection (class colour) and in the reference (grey),
@@ -594,7 +623,7 @@ fn composition_chart_ui(
     categories: &[String],
     colours: &[Color32],
     reference_name: &str,
-) {
+) -> egui::Rect {
     let selection_bars: Vec<Bar> = composition
         .classes
         .iter()
@@ -625,7 +654,7 @@ fn composition_chart_ui(
         .small()
         .weak(),
     );
-    Plot::new("composition_chart")
+    let shown = Plot::new("composition_chart")
         .height(180.0)
         .allow_drag(false)
         .allow_zoom(false)
@@ -650,6 +679,7 @@ fn composition_chart_ui(
                 }
             }
         });
+    shown.response.rect
 }
 
 /// µm² below 0.1 mm², else mm².

@@ -586,10 +586,16 @@ fn a_selection_shows_its_composition_against_the_rest() {
     let selected = selection.cell_count();
 
     // Exports run in the background; the GeoJSON comes back in as the same cells.
-    use cellsymphony::app::DialogPurpose;
+    use cellsymphony::app::{DialogPurpose, PlotKind};
     let exports = [
         (DialogPurpose::ExportStatsCsv, dir.join("stats.csv")),
-        (DialogPurpose::ExportChartSvg, dir.join("chart.svg")),
+        (
+            DialogPurpose::ExportPlot {
+                plot: PlotKind::Composition,
+                png: false,
+            },
+            dir.join("chart.svg"),
+        ),
         (DialogPurpose::ExportCellsCsv, dir.join("cells.csv")),
         (DialogPurpose::ExportGeoJson, dir.join("selections.geojson")),
     ];
@@ -612,6 +618,19 @@ fn a_selection_shows_its_composition_against_the_rest() {
     assert!(svg.starts_with("<svg") && svg.contains("T cells") && svg.trim_end().ends_with("</svg>"));
     let cells_csv = std::fs::read_to_string(dir.join("cells.csv")).unwrap();
     assert_eq!(cells_csv.lines().count(), 3 + selected);
+    // The chart as shown, cut from a screenshot of the window.
+    harness
+        .state_mut()
+        .export_plot_png(PlotKind::Composition, dir.join("chart.png"));
+    for _ in 0..3 {
+        harness.step();
+    }
+    let png = image::open(dir.join("chart.png"))
+        .expect("chart.png written")
+        .to_rgba8();
+    let shown = harness.state().plot_rects[&PlotKind::Composition];
+    assert_eq!(png.width(), shown.width().round() as u32, "{shown:?}");
+
     // Differential expression in the background, then its CSV.
     harness.get_by_label("Compute").click();
     step_until(&mut harness, "differential expression", |app| {
@@ -639,6 +658,15 @@ fn a_selection_shows_its_composition_against_the_rest() {
     assert_eq!((nhood.n_classes, nhood.n_cells, nhood.n_perms), (6, 3000, 100));
     let epithelial = 2;
     assert!(nhood.zscore(epithelial, epithelial) > 3.0, "{:?}", nhood.zscores);
+
+    for (plot, name) in [(PlotKind::Volcano, "volcano.svg"), (PlotKind::Heatmap, "heatmap.svg")] {
+        harness
+            .state_mut()
+            .export(DialogPurpose::ExportPlot { plot, png: false }, dir.join(name));
+        step_until(&mut harness, "plot written", |app| app.is_opening().is_none());
+        let svg = std::fs::read_to_string(dir.join(name)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
+    }
 
     harness.state_mut().import_selections(&dir.join("selections.geojson"));
     harness.step();
