@@ -1268,7 +1268,7 @@ impl eframe::App for ViewerApp {
         }
         if self.show_properties && has_data {
             egui::Panel::right("properties")
-                .exact_size(340.0)
+                .exact_size(360.0)
                 .show(ui, |ui| crate::selection_panel::right_panel_ui(ui, self));
         }
         self.sync_emphasis();

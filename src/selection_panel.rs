@@ -322,17 +322,19 @@ fn selections_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     for (i, selection) in app.selections.items.iter_mut().enumerate() {
         ui.horizontal(|ui| {
             ui.color_edit_button_srgba(&mut selection.colour);
-            let edit = ui.add(egui::TextEdit::singleline(&mut selection.name).desired_width(100.0));
+            let edit = ui.add(egui::TextEdit::singleline(&mut selection.name).desired_width(96.0));
             rename_started |= edit.gained_focus();
             let active = app.selections.active == Some(i);
             if ui
-                .selectable_label(active, format!("{} cells", selection.cell_count()))
-                .on_hover_text("Make this the selection the tools edit and the panel describes")
+                .selectable_label(active, format!("{}", selection.cell_count()))
+                .on_hover_text(
+                    "Cells in the selection. Click to make it the one the tools edit and the panel describes",
+                )
                 .clicked()
             {
                 app.selections.active = Some(i);
             }
-            ui.checkbox(&mut selection.visible, "shown");
+            ui.checkbox(&mut selection.visible, "show");
             if ui.small_button("Delete").clicked() {
                 delete = Some(i);
             }
