@@ -1,11 +1,13 @@
-//! The slide viewer widget: pan/zoom input, the GPU tile layer through a paint callback, and the
-//! overlays a pathologist expects (scale bar, minimap, loading and error notes).
+//! The viewer widget: pan/zoom input, the GPU slide tiles and cell overlay through paint
+//! callbacks, the cell under the cursor (hover card, pinning), the selection tools and landmark
+//! clicks, and the overlays a pathologist expects (scale bar, minimap, loading notes).
 
+use cs_render::{CellRenderer, TileRenderer};
 use eframe::egui_wgpu;
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use glam::DVec2;
 
-use crate::app::{CellPaintCallback, TilePaintCallback, ViewerApp};
+use crate::app::{RendererCallback, ViewerApp};
 use crate::camera::{Viewport, format_length_um, nice_scale_bar_um};
 use crate::cell_layer::CellInfo;
 use crate::landmarks::LandmarkTool;
@@ -108,10 +110,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         if slide.layer.visible {
             painter.add(egui_wgpu::Callback::new_paint_callback(
                 rect,
-                TilePaintCallback {
-                    frame_id: response.id.value(),
-                    list,
-                },
+                RendererCallback::<TileRenderer>::new(response.id.value(), list),
             ));
         }
     }
@@ -121,10 +120,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     {
         painter.add(egui_wgpu::Callback::new_paint_callback(
             rect,
-            CellPaintCallback {
-                frame_id: response.id.value(),
-                list,
-            },
+            RendererCallback::<CellRenderer>::new(response.id.value(), list),
         ));
     }
 
