@@ -57,12 +57,70 @@ pub fn differential_expression(bundle: &XeniumBundle, key: &DeKey) -> anyhow::Re
     Ok(results)
 }
 
-/// A differential-expression run in progress or done.
-pub struct DeState {
-    pub key: DeKey,
-    pub job: Option<crate::jobs::Job<anyhow::Result<Vec<NamedDe>>>>,
-    pub result: Option<Result<Arc<Vec<NamedDe>>, String>>,
+/// An analysis run in progress or done, with the inputs (`key`) it was started for; results are
+/// only shown while the current inputs equal the key.
+pub struct AnalysisRun<K, T> {
+    pub key: K,
+    job: Option<crate::jobs::Job<anyhow::Result<T>>>,
+    result: Option<Result<Arc<T>, String>>,
 }
+
+impl<K: PartialEq, T> AnalysisRun<K, T> {
+    pub fn new(key: K, job: crate::jobs::Job<anyhow::Result<T>>) -> Self {
+        Self {
+            key,
+            job: Some(job),
+            result: None,
+        }
+    }
+
+    pub fn job(&self) -> Option<&crate::jobs::Job<anyhow::Result<T>>> {
+        self.job.as_ref()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.job.is_some()
+    }
+
+    /// Takes a finished job's outcome (called once per frame); `what` names it in errors.
+    pub fn poll(&mut self, what: &str) {
+        let Some(job) = &self.job else { return };
+        let outcome = match job.poll() {
+            crate::jobs::JobStatus::Running => return,
+            crate::jobs::JobStatus::Done(result) => result.map(Arc::new).map_err(|e| format!("{e:#}")),
+            crate::jobs::JobStatus::Lost => Err(format!("{what} stopped unexpectedly")),
+        };
+        self.job = None;
+        self.result = Some(outcome);
+    }
+
+    /// Stops the run and forgets any result.
+    pub fn cancel(&mut self) {
+        if let Some(job) = self.job.take() {
+            job.cancel();
+        }
+        self.result = None;
+    }
+
+    /// The result, if it is for `current` inputs.
+    pub fn result_for(&self, current: Option<&K>) -> Option<Arc<T>> {
+        (Some(&self.key) == current)
+            .then(|| self.result.as_ref()?.as_ref().ok().cloned())
+            .flatten()
+    }
+
+    /// The error, if the run for `current` inputs failed.
+    pub fn error_for(&self, current: Option<&K>) -> Option<String> {
+        (Some(&self.key) == current)
+            .then(|| self.result.as_ref()?.as_ref().err().cloned())
+            .flatten()
+    }
+}
+
+/// A differential-expression run.
+pub type DeRun = AnalysisRun<DeKey, Vec<NamedDe>>;
+/// A neighbourhood-enrichment run.
+pub type NhoodRun = AnalysisRun<NhoodKey, NhoodEnrichment>;
 
 /// The DE results as CSV (scanpy's column meanings).
 pub fn de_csv(selection: &str, reference: &str, results: &[NamedDe]) -> String {
@@ -128,11 +186,4 @@ pub fn neighbourhood_enrichment(
         },
         cancel.flag(),
     )?)
-}
-
-/// A neighbourhood-enrichment run in progress or done.
-pub struct NhoodState {
-    pub key: NhoodKey,
-    pub job: Option<crate::jobs::Job<anyhow::Result<NhoodEnrichment>>>,
-    pub result: Option<Result<Arc<NhoodEnrichment>, String>>,
 }

@@ -232,9 +232,9 @@ pub struct ViewerApp {
     pub stats_column: Option<String>,
     pub composition: crate::selection_panel::CompositionView,
     /// Differential expression of the active selection (the last run and its inputs).
-    pub de: Option<crate::analysis_jobs::DeState>,
+    pub de: Option<crate::analysis_jobs::DeRun>,
     /// Neighbourhood enrichment (the last run and its inputs) and the settings for the next run.
-    pub nhood: Option<crate::analysis_jobs::NhoodState>,
+    pub nhood: Option<crate::analysis_jobs::NhoodRun>,
     pub nhood_settings: NhoodSettings,
     opening: Option<(PathBuf, Job<Result<OpenedSlide, SlideError>>)>,
     bundle_job: Option<(PathBuf, BundleJob)>,
@@ -500,10 +500,10 @@ impl ViewerApp {
         if let Some(job) = &self.export_job {
             jobs.push((job.label.clone(), job.elapsed()));
         }
-        if let Some(job) = self.de.as_ref().and_then(|d| d.job.as_ref()) {
+        if let Some(job) = self.de.as_ref().and_then(|d| d.job()) {
             jobs.push((job.label.clone(), job.elapsed()));
         }
-        if let Some(job) = self.nhood.as_ref().and_then(|d| d.job.as_ref()) {
+        if let Some(job) = self.nhood.as_ref().and_then(|d| d.job()) {
             jobs.push((job.label.clone(), job.elapsed()));
         }
         jobs
@@ -760,10 +760,7 @@ impl ViewerApp {
 
     /// The DE result for the active selection as it is now (None when it changed since).
     pub fn current_de_result(&self) -> Option<Arc<Vec<crate::analysis_jobs::NamedDe>>> {
-        let state = self.de.as_ref()?;
-        (Some(&state.key) == self.de_key().as_ref())
-            .then(|| state.result.as_ref()?.as_ref().ok().cloned())
-            .flatten()
+        self.de.as_ref()?.result_for(self.de_key().as_ref())
     }
 
     /// Starts differential expression of the active selection against the rest (or the
@@ -780,13 +777,7 @@ impl ViewerApp {
             self.repaint_callback(),
             move |_| crate::analysis_jobs::differential_expression(&bundle, &job_key),
         ) {
-            Ok(job) => {
-                self.de = Some(crate::analysis_jobs::DeState {
-                    key,
-                    job: Some(job),
-                    result: None,
-                })
-            }
+            Ok(job) => self.de = Some(crate::analysis_jobs::AnalysisRun::new(key, job)),
             Err(error) => self
                 .toasts
                 .error(format!("Cannot start differential expression: {error}")),
@@ -812,10 +803,7 @@ impl ViewerApp {
 
     /// The enrichment for the current settings and selection (None when they changed since).
     pub fn current_nhood_result(&self) -> Option<Arc<cs_analysis::NhoodEnrichment>> {
-        let state = self.nhood.as_ref()?;
-        (Some(&state.key) == self.nhood_key().as_ref())
-            .then(|| state.result.as_ref()?.as_ref().ok().cloned())
-            .flatten()
+        self.nhood.as_ref()?.result_for(self.nhood_key().as_ref())
     }
 
     /// Starts neighbourhood enrichment on a worker thread (a running one is cancelled).
@@ -823,8 +811,8 @@ impl ViewerApp {
         let (Some(cells), Some(key)) = (&self.cells, self.nhood_key()) else {
             return;
         };
-        if let Some(job) = self.nhood.as_ref().and_then(|n| n.job.as_ref()) {
-            job.cancel();
+        if let Some(run) = &mut self.nhood {
+            run.cancel();
         }
         let bundle = cells.bundle.clone();
         let job_key = key.clone();
@@ -834,13 +822,7 @@ impl ViewerApp {
             self.repaint_callback(),
             move |cancel| crate::analysis_jobs::neighbourhood_enrichment(&bundle, &job_key, cancel),
         ) {
-            Ok(job) => {
-                self.nhood = Some(crate::analysis_jobs::NhoodState {
-                    key,
-                    job: Some(job),
-                    result: None,
-                })
-            }
+            Ok(job) => self.nhood = Some(crate::analysis_jobs::AnalysisRun::new(key, job)),
             Err(error) => self
                 .toasts
                 .error(format!("Cannot start neighbourhood enrichment: {error}")),
@@ -848,36 +830,9 @@ impl ViewerApp {
     }
 
     pub fn cancel_nhood(&mut self) {
-        if let Some(state) = &mut self.nhood
-            && let Some(job) = state.job.take()
-        {
-            job.cancel();
-            state.result = None;
+        if let Some(run) = &mut self.nhood {
+            run.cancel();
         }
-    }
-
-    fn apply_nhood_job(&mut self) {
-        let Some(state) = &mut self.nhood else { return };
-        let Some(job) = &state.job else { return };
-        let outcome = match job.poll() {
-            JobStatus::Running => return,
-            JobStatus::Done(result) => result.map(Arc::new).map_err(|e| format!("{e:#}")),
-            JobStatus::Lost => Err("neighbourhood enrichment stopped unexpectedly".to_owned()),
-        };
-        state.job = None;
-        state.result = Some(outcome);
-    }
-
-    fn apply_de_job(&mut self) {
-        let Some(state) = &mut self.de else { return };
-        let Some(job) = &state.job else { return };
-        let outcome = match job.poll() {
-            JobStatus::Running => return,
-            JobStatus::Done(result) => result.map(Arc::new).map_err(|e| format!("{e:#}")),
-            JobStatus::Lost => Err("differential expression stopped unexpectedly".to_owned()),
-        };
-        state.job = None;
-        state.result = Some(outcome);
     }
 
     fn apply_export_job(&mut self) {
@@ -902,8 +857,12 @@ impl ViewerApp {
     fn apply_finished_jobs(&mut self, ctx: &egui::Context) {
         self.apply_export_job();
         self.apply_screenshot_results();
-        self.apply_de_job();
-        self.apply_nhood_job();
+        if let Some(run) = &mut self.de {
+            run.poll("differential expression");
+        }
+        if let Some(run) = &mut self.nhood {
+            run.poll("neighbourhood enrichment");
+        }
         if let Some((purpose, job)) = &self.file_dialog {
             let purpose = *purpose;
             match job.poll() {

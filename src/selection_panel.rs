@@ -147,7 +147,7 @@ fn neighbourhood_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         app.selections.active().is_some(),
         egui::Checkbox::new(&mut settings.within_selection, "inside the active selection only"),
     );
-    let running = app.nhood.as_ref().is_some_and(|n| n.job.is_some());
+    let running = app.nhood.as_ref().is_some_and(|n| n.is_running());
     ui.horizontal(|ui| {
         if running {
             ui.spinner();
@@ -164,12 +164,7 @@ fn neighbourhood_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             app.run_nhood();
         }
     });
-    if let Some(Err(error)) = app
-        .nhood
-        .as_ref()
-        .filter(|n| Some(&n.key) == app.nhood_key().as_ref())
-        .and_then(|n| n.result.as_ref())
-    {
+    if let Some(error) = app.nhood.as_ref().and_then(|n| n.error_for(app.nhood_key().as_ref())) {
         ui.colored_label(ui.visuals().error_fg_color, error);
     }
     let (Some(result), Some(cells)) = (app.current_nhood_result(), &app.cells) else {
@@ -416,14 +411,9 @@ fn differential_expression_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         return;
     }
     ui.separator();
-    let running = app.de.as_ref().is_some_and(|d| d.job.is_some());
+    let running = app.de.as_ref().is_some_and(|d| d.is_running());
     let current = app.current_de_result();
-    let failed = app
-        .de
-        .as_ref()
-        .filter(|d| Some(&d.key) == app.de_key().as_ref())
-        .and_then(|d| d.result.as_ref())
-        .and_then(|r| r.as_ref().err().cloned());
+    let failed = app.de.as_ref().and_then(|d| d.error_for(app.de_key().as_ref()));
     ui.horizontal(|ui| {
         ui.strong("Differential expression");
         if running {
