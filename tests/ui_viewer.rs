@@ -9,6 +9,14 @@ use cs_testdata::shared_file;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
+/// The app in a headless window of `size` points (wgpu on lavapipe when there is no GPU).
+fn open_app(size: (f32, f32), startup: StartupOptions) -> Harness<'static, ViewerApp> {
+    Harness::builder()
+        .with_size(egui::vec2(size.0, size.1))
+        .wgpu()
+        .build_eframe(|cc| ViewerApp::new(cc, startup))
+}
+
 /// Steps the app until `done` holds (background threads load tiles meanwhile).
 fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -39,18 +47,13 @@ fn viewer_shows_the_cmu_slide_and_keeps_it_when_a_bad_file_is_opened() {
     ) else {
         return;
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    slide: Some(slide),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(
+        (1280.0, 800.0),
+        StartupOptions {
+            slide: Some(slide),
+            ..Default::default()
+        },
+    );
     step_until(&mut harness, "slide open and sharp", slide_is_sharp);
     let app = harness.state();
     assert!(app.gpu_ready);
@@ -99,18 +102,13 @@ fn unreadable_tiles_are_reported_and_the_app_keeps_working() {
     let Some(slide) = shared_file("wsi/openslide-fixtures/unreadable.svs") else {
         return;
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(900.0, 600.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    slide: Some(slide),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(
+        (900.0, 600.0),
+        StartupOptions {
+            slide: Some(slide),
+            ..Default::default()
+        },
+    );
     step_until(&mut harness, "tile failures reported", |app| {
         app.slide
             .as_ref()
@@ -132,10 +130,7 @@ fn unreadable_tiles_are_reported_and_the_app_keeps_working() {
 
 #[test]
 fn start_screen_offers_open_and_recent_files() {
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(900.0, 600.0))
-        .wgpu()
-        .build_eframe(|cc| ViewerApp::new(cc, StartupOptions::default()));
+    let mut harness = open_app((900.0, 600.0), StartupOptions::default());
     harness.step();
     harness.get_by_label("Open slide…");
     harness.get_by_label_contains("drop a slide file");
@@ -171,18 +166,13 @@ fn drag_pans_and_inertia_is_off_by_default() {
     let Some(slide) = shared_file("wsi/CMU-1-Small-Region.svs") else {
         return;
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1000.0, 700.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    slide: Some(slide),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(
+        (1000.0, 700.0),
+        StartupOptions {
+            slide: Some(slide),
+            ..Default::default()
+        },
+    );
     step_until(&mut harness, "slide open and sharp", slide_is_sharp);
     assert!(!harness.state().view.pan_inertia);
     let points_per_um = harness.state().view.camera.points_per_um;
@@ -210,18 +200,13 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
     let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
         return;
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1200.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    xenium: Some(dir),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(
+        (1200.0, 800.0),
+        StartupOptions {
+            xenium: Some(dir),
+            ..Default::default()
+        },
+    );
     step_until(&mut harness, "bundle open", cells_loaded);
     let app = harness.state();
     let cells = app.cells.as_ref().unwrap();
@@ -301,10 +286,7 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
         alignment: summary.alignment_csv.clone(),
         demo: false,
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| ViewerApp::new(cc, startup));
+    let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "demo open and sharp", |app| {
         cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
     });
@@ -371,10 +353,7 @@ fn landmark_alignment_recovers_the_slide_placement() {
         slide: summary.slide_path.clone(),
         ..Default::default()
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| ViewerApp::new(cc, startup));
+    let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "slide and cells open", |app| {
         cells_loaded(app) && slide_is_sharp(app)
     });
@@ -465,18 +444,13 @@ fn lasso_and_rectangle_select_cells_and_undo_takes_them_back() {
     let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
         return;
     };
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1200.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    xenium: Some(dir),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(
+        (1200.0, 800.0),
+        StartupOptions {
+            xenium: Some(dir),
+            ..Default::default()
+        },
+    );
     step_until(&mut harness, "bundle open", cells_loaded);
 
     // L arms the lasso; a drag around the middle of the tissue selects the cells inside.
@@ -538,18 +512,13 @@ fn a_selection_shows_its_composition_against_the_rest() {
         ..Default::default()
     };
     let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1400.0, 900.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    xenium: Some(summary.bundle_dir.clone()),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(
+        (1400.0, 900.0),
+        StartupOptions {
+            xenium: Some(summary.bundle_dir.clone()),
+            ..Default::default()
+        },
+    );
     step_until(&mut harness, "bundle open", cells_loaded);
     harness.key_press(egui::Key::R);
     harness.step();

@@ -197,11 +197,7 @@ fn zoomed_out_cells_are_markers_and_the_highlight_stands_out() {
 
 #[test]
 fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring() {
-    let Some(scene) = Scene::new() else { return };
-    let Scene {
-        device, queue, target, ..
-    } = scene;
-    let mut renderer = CellRenderer::new(&device, target.format);
+    let Some(mut scene) = Scene::new() else { return };
     // 160 x 160 cells 10 µm apart: more than OVERVIEW_MIN_CELLS.
     let side = 160usize;
     let (mut x, mut y) = (Vec::new(), Vec::new());
@@ -231,29 +227,8 @@ fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring
         transcripts: None,
     };
     let mut draw = |list: &CellDrawList| {
-        renderer.prepare(&device, &queue, 1, list);
-        let mut encoder = device.create_command_encoder(&Default::default());
-        {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: None,
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &target.view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            renderer.paint(&mut pass, 1);
-        }
-        queue.submit([encoder.finish()]);
-        (target.read_rgba(&device, &queue).unwrap(), renderer.overview_renders())
+        let rgba = scene.draw(list);
+        (rgba, scene.renderer.overview_renders())
     };
     let (red, renders) = draw(&list(1, 1));
     assert_eq!(renders, 1);
