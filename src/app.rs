@@ -441,9 +441,8 @@ impl ViewerApp {
         let Some(slide) = &mut self.slide else { return };
         match &self.alignment {
             Some(alignment) => {
-                let r = alignment.xenium_px_from_slide_px.scaled(pixel_size_um).rows;
                 slide.layer.world_from_slide =
-                    DAffine2::from_cols_array(&[r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]]);
+                    DAffine2::from_cols_array(&alignment.xenium_px_from_slide_px.scaled(pixel_size_um).to_cols_array());
                 slide.layer.has_physical_scale = true;
             }
             None => slide.layer.place_by_resolution(),

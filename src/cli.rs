@@ -231,12 +231,11 @@ pub fn enrich(options: &EnrichOptions, json: bool) -> anyhow::Result<String> {
     let mut selected: Option<cs_analysis::CellSet> = None;
     if let Some(path) = &options.selection {
         let world_from_file = match &options.alignment {
-            Some(alignment) => {
-                let r = cs_xenium::read_alignment_csv(alignment)?
+            Some(alignment) => glam::DAffine2::from_cols_array(
+                &cs_xenium::read_alignment_csv(alignment)?
                     .scaled(bundle.pixel_size_um())
-                    .rows;
-                glam::DAffine2::from_cols_array(&[r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]])
-            }
+                    .to_cols_array(),
+            ),
             None => glam::DAffine2::IDENTITY,
         };
         let imported = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {

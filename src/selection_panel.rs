@@ -1,7 +1,7 @@
 //! The right panel: the selections tab (tools, the list of selections, the active selection's
 //! numbers and its composition against the rest or another selection) and the slide tab.
 
-use cs_analysis::{CellSet, Composition, cells_in_shape, composition_between, composition_vs_rest};
+use cs_analysis::{CellSet, Composition, composition_between, composition_vs_rest};
 use egui::{Color32, RichText};
 use egui_plot::{Bar, BarChart, Plot, PlotPoint, Text};
 
@@ -27,14 +27,18 @@ impl CompositionView {
         group: &CellSet,
         reference: Option<&CellSet>,
     ) -> Option<&Result<Composition, String>> {
-        let key = (column.to_owned(), group.clone(), reference.cloned());
-        if self.key.as_ref() != Some(&key) {
+        // Compared in place: the sets are cloned only when they changed.
+        let unchanged = self
+            .key
+            .as_ref()
+            .is_some_and(|(c, g, r)| c == column && g == group && r.as_ref() == reference);
+        if !unchanged {
             let result = match reference {
                 None => composition_vs_rest(codes, categories, group),
                 Some(reference) => composition_between(codes, categories, group, reference),
             };
             self.result = Some(result.map_err(|e| e.to_string()));
-            self.key = Some(key);
+            self.key = Some((column.to_owned(), group.clone(), reference.cloned()));
         }
         self.result.as_ref()
     }
@@ -526,11 +530,10 @@ fn composition_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         return;
     };
     // While a shape is being drawn, the numbers follow it live.
-    let drawing_set = app.tools.drawing.as_ref().and_then(|d| d.to_shape()).map(|shape| {
-        let drawn = cells_in_shape(&cells.index, cells.len(), &shape);
+    let drawing_set = app.tools.drawn_cells(&cells.index, cells.len()).map(|drawn| {
         let modifiers = ui.input(|i| i.modifiers);
         let mut prospective = active.cells.clone();
-        prospective.combine(&drawn, combine_from_modifiers(modifiers));
+        prospective.combine(drawn, combine_from_modifiers(modifiers));
         prospective
     });
     let group = drawing_set.as_ref().unwrap_or(&active.cells);

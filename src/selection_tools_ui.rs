@@ -2,7 +2,7 @@
 //! vertices, and the overlays (selection outlines, the shape in progress, vertex handles, the
 //! live count of cells under the shape being drawn).
 
-use cs_analysis::{Combine, Shape, cells_in_shape};
+use cs_analysis::{Combine, Shape};
 use egui::{Color32, Pos2, Rect, Stroke, Vec2};
 use glam::{DAffine2, DVec2};
 
@@ -189,14 +189,15 @@ fn edit_vertices_input(
     }
 }
 
-/// Outlines of the visible selections, the shape in progress with its live cell count, and
-/// vertex handles for the edit tool.
+/// Outlines of the visible selections, the shape in progress with its live cell count
+/// (`drawn_count`, from [`crate::tools::ToolState::drawn_cells`]), and vertex handles for the edit tool.
 pub fn selections_overlay_ui(
     painter: &egui::Painter,
     app: &ViewerApp,
     screen_from_world: &DAffine2,
     rect: Rect,
     hover: Option<Pos2>,
+    drawn_count: Option<usize>,
 ) {
     let to_screen = |p: DVec2| {
         let q = screen_from_world.transform_point2(p);
@@ -296,8 +297,7 @@ pub fn selections_overlay_ui(
         }
     }
     // Live count of the cells under the shape being drawn.
-    if let (Some(shape), Some(cells), Some(h)) = (drawing.to_shape(), &app.cells, hover) {
-        let count = cells_in_shape(&cells.index, cells.len(), &shape).count();
+    if let (Some(count), Some(h)) = (drawn_count, hover) {
         let galley = painter.layout_no_wrap(
             format!("{count} cells"),
             egui::FontId::proportional(13.0),

@@ -1,7 +1,7 @@
 //! Selection tools: which tool is armed, the shape being drawn (in world µm), and how modifier keys
 //! combine it with the active selection. No widgets; the viewer feeds pointer positions in.
 
-use cs_analysis::{Combine, Shape};
+use cs_analysis::{CellSet, Combine, GridIndex, Shape, cells_in_shape};
 use glam::DVec2;
 
 /// The viewer's pointer tool.
@@ -147,6 +147,29 @@ pub struct ToolState {
     pub dragged_vertex: Option<(usize, usize)>,
     /// Dim the cells outside the active selection.
     pub dim_outside: bool,
+    /// The cells under `drawing`, computed once per change of the drawing (the live count in the
+    /// viewer and the live statistics in the panel both read it).
+    drawn_cells: Option<(Drawing, CellSet)>,
+}
+
+impl ToolState {
+    /// The cells under the shape being drawn (None when nothing with an inside is being drawn).
+    pub fn drawn_cells(&mut self, index: &GridIndex, cell_count: usize) -> Option<&CellSet> {
+        let Some(drawing) = &self.drawing else {
+            self.drawn_cells = None;
+            return None;
+        };
+        let stale = self
+            .drawn_cells
+            .as_ref()
+            .is_none_or(|(cached, cells)| cached != drawing || cells.universe() != cell_count);
+        if stale {
+            self.drawn_cells = drawing
+                .to_shape()
+                .map(|shape| (drawing.clone(), cells_in_shape(index, cell_count, &shape)));
+        }
+        self.drawn_cells.as_ref().map(|(_, cells)| cells)
+    }
 }
 
 impl Default for ToolState {
@@ -157,6 +180,7 @@ impl Default for ToolState {
             drawing: None,
             dragged_vertex: None,
             dim_outside: true,
+            drawn_cells: None,
         }
     }
 }
@@ -203,5 +227,22 @@ mod tests {
         brush.extend(DVec2::new(1.0, 0.0), 0.5);
         brush.extend(DVec2::new(3.0, 0.0), 0.5);
         assert!(matches!(brush.to_shape(), Some(Shape::Brush { centers_um, .. }) if centers_um.len() == 2));
+    }
+
+    #[test]
+    fn drawn_cells_follow_the_drawing() {
+        let (x, y): (Vec<f64>, Vec<f64>) = (0..100).map(|i| ((i % 10) as f64 + 0.5, (i / 10) as f64 + 0.5)).unzip();
+        let index = GridIndex::build(&x, &y);
+        let mut tools = ToolState {
+            drawing: Some(Drawing::Rectangle(DVec2::ZERO, DVec2::new(5.0, 5.0))),
+            ..Default::default()
+        };
+        assert_eq!(tools.drawn_cells(&index, 100).map(CellSet::count), Some(25));
+        if let Some(drawing) = &mut tools.drawing {
+            drawing.extend(DVec2::new(10.0, 5.0), 1.0);
+        }
+        assert_eq!(tools.drawn_cells(&index, 100).map(CellSet::count), Some(50));
+        tools.drawing = None;
+        assert!(tools.drawn_cells(&index, 100).is_none());
     }
 }

@@ -124,12 +124,17 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         ));
     }
 
+    let drawn_count = match &app.cells {
+        Some(cells) => app.tools.drawn_cells(&cells.index, cells.len()).map(|c| c.count()),
+        None => None,
+    };
     crate::selection_tools_ui::selections_overlay_ui(
         &painter,
         app,
         &camera.screen_from_world(&viewport),
         rect,
         response.hover_pos(),
+        drawn_count,
     );
     if app.tools.tool == Tool::Brush
         && tool_armed

@@ -371,11 +371,7 @@ fn landmark_alignment_recovers_the_slide_placement() {
         .map(|&i| {
             let world = glam::DVec2::new(cells.x_um[i], cells.y_um[i]);
             let slide_px = {
-                let inverse = glam::DAffine2::from_cols_array(&{
-                    let r = truth.scaled(pixel_size).rows;
-                    [r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]]
-                })
-                .inverse();
+                let inverse = glam::DAffine2::from_cols_array(&truth.scaled(pixel_size).to_cols_array()).inverse();
                 inverse.transform_point2(world)
             };
             (slide_px, world)

@@ -36,6 +36,13 @@ impl Affine2 {
         Self { rows }
     }
 
+    /// The six numbers column by column `[a, b, c, d, tx, ty]` for `x' = a x + c y + tx`,
+    /// `y' = b x + d y + ty` (glam's `DAffine2::from_cols_array` order).
+    pub fn to_cols_array(&self) -> [f64; 6] {
+        let r = &self.rows;
+        [r[0][0], r[1][0], r[0][1], r[1][1], r[0][2], r[1][2]]
+    }
+
     fn determinant(&self) -> f64 {
         self.rows[0][0] * self.rows[1][1] - self.rows[0][1] * self.rows[1][0]
     }
@@ -254,6 +261,10 @@ mod tests {
         let affine = similarity(-3.5, 2.352941176, false, [512.25, -64.0]);
         write_alignment_csv(&path, &affine).unwrap();
         assert_eq!(read_alignment_csv(&path).unwrap(), affine);
+        // Column order for glam: x' = a x + c y + tx, y' = b x + d y + ty.
+        let [a, b, c, d, tx, ty] = affine.to_cols_array();
+        let p = affine.apply([3.0, -2.0]);
+        assert!((a * 3.0 - c * 2.0 + tx - p[0]).abs() < 1e-9 && (b * 3.0 - d * 2.0 + ty - p[1]).abs() < 1e-9);
         // Xenium Explorer writes scientific notation too.
         std::fs::write(&path, "1.5e0,0,10\n0,1.5E+00,-2.5e1\n0,0,1\n").unwrap();
         let read = read_alignment_csv(&path).unwrap();
