@@ -150,6 +150,7 @@ impl Default for NhoodSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RightTab {
     Selections,
+    Models,
     Slide,
 }
 
@@ -162,6 +163,8 @@ pub enum DialogPurpose {
     SaveAlignment,
     /// GeoJSON (QuPath) or a Xenium Explorer coordinates CSV.
     ImportSelections,
+    /// A cell_id,label CSV for training the classifier.
+    ModelLabels,
     ExportGeoJson,
     ExportCellsCsv,
     ExportStatsCsv,
@@ -236,6 +239,8 @@ pub struct ViewerApp {
     /// Neighbourhood enrichment (the last run and its inputs) and the settings for the next run.
     pub nhood: Option<crate::analysis_jobs::NhoodRun>,
     pub nhood_settings: NhoodSettings,
+    /// Model settings, runs and results (the Models tab).
+    pub models: crate::models_panel::ModelsState,
     opening: Option<(PathBuf, Job<Result<OpenedSlide, SlideError>>)>,
     bundle_job: Option<(PathBuf, BundleJob)>,
     gene_job: Option<(u32, Job<Vec<f64>>)>,
@@ -252,7 +257,7 @@ pub struct ViewerApp {
     pending_cell_evictions: Vec<u64>,
     /// False when eframe gave us no wgpu device: nothing can be drawn, and the UI says so.
     pub gpu_ready: bool,
-    ctx: egui::Context,
+    pub(crate) ctx: egui::Context,
 }
 
 impl ViewerApp {
@@ -307,6 +312,14 @@ impl ViewerApp {
             de: None,
             nhood: None,
             nhood_settings: NhoodSettings::default(),
+            models: crate::models_panel::ModelsState::new(cc.wgpu_render_state.as_ref().map(|r| {
+                crate::models_panel::GpuShare {
+                    instance: r.instance.clone(),
+                    adapter: r.adapter.clone(),
+                    device: r.device.clone(),
+                    queue: r.queue.clone(),
+                }
+            })),
             opening: None,
             bundle_job: None,
             gene_job: None,
@@ -322,6 +335,7 @@ impl ViewerApp {
             gpu_ready,
             ctx: cc.egui_ctx.clone(),
         };
+        app.models.load_preferences(cc.storage);
         if !gpu_ready {
             app.toasts
                 .error("No GPU device is available to eframe (wgpu): slides and cells cannot be drawn.");
@@ -553,6 +567,10 @@ impl ViewerApp {
                 DialogPurpose::ImportSelections => dialog
                     .set_title("Import selections (GeoJSON, Xenium Explorer CSV)")
                     .add_filter("Selections", &["geojson", "json", "csv"])
+                    .pick_file(),
+                DialogPurpose::ModelLabels => dialog
+                    .set_title("Training labels (CSV with cell_id and label columns)")
+                    .add_filter("CSV", &["csv"])
                     .pick_file(),
                 DialogPurpose::ExportGeoJson => dialog
                     .set_title("Export selections as GeoJSON (QuPath)")
@@ -862,6 +880,7 @@ impl ViewerApp {
         if let Some(run) = &mut self.nhood {
             run.poll("neighbourhood enrichment");
         }
+        self.apply_model_runs();
         if let Some((purpose, job)) = &self.file_dialog {
             let purpose = *purpose;
             match job.poll() {
@@ -875,6 +894,9 @@ impl ViewerApp {
                             DialogPurpose::Alignment => self.load_alignment(&path),
                             DialogPurpose::SaveAlignment => self.save_alignment(&path),
                             DialogPurpose::ImportSelections => self.import_selections(&path),
+                            DialogPurpose::ModelLabels => {
+                                self.models.settings.labels = crate::model_runs::LabelChoice::Csv(path);
+                            }
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv
@@ -957,6 +979,8 @@ impl ViewerApp {
                 }
                 self.hovered_cell = None;
                 self.pinned_cell = None;
+                self.models.classifier = None;
+                self.models.niches = None;
                 self.gene_job = None;
                 self.transcripts_job = None;
                 self.recent.add(&dir);
@@ -1251,6 +1275,7 @@ impl eframe::App for ViewerApp {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.recent.save(storage);
+        self.models.save_preferences(storage);
     }
 }
 

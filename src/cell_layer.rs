@@ -300,6 +300,49 @@ impl CellLayer {
 
     /// Switches colouring. Numeric columns get their values here; genes come through
     /// [`Self::set_gene_values`] (computed off the UI thread by [`gene_values`]).
+    /// Adds (or replaces) a categorical column made in the app (model predictions, clusters) and
+    /// its legend. The bundle is shared with background jobs: it is copied only if one of them
+    /// still holds it.
+    pub fn put_categorical_column(&mut self, name: &str, column: cs_xenium::Categorical) {
+        let mut counts = vec![0usize; column.categories.len()];
+        for &code in &column.codes {
+            if let Some(c) = counts.get_mut(code as usize) {
+                *c += 1;
+            }
+        }
+        let styles: Vec<ClassStyle> = column
+            .categories
+            .iter()
+            .enumerate()
+            .map(|(i, class)| ClassStyle {
+                name: class.clone(),
+                colour: class_colour(i),
+                visible: true,
+                cells: counts[i],
+            })
+            .collect();
+        let cells = &mut std::sync::Arc::make_mut(&mut self.bundle).cells;
+        match cells.categorical.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => *existing = column,
+            None => cells.categorical.push((name.to_owned(), column)),
+        }
+        match self.classes.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => *existing = styles,
+            None => self.classes.push((name.to_owned(), styles)),
+        }
+        self.styles_dirty = true;
+    }
+
+    /// Adds (or replaces) a numeric column made in the app.
+    pub fn put_numeric_column(&mut self, name: &str, values: Vec<f64>) {
+        let cells = &mut std::sync::Arc::make_mut(&mut self.bundle).cells;
+        match cells.numeric.iter_mut().find(|(n, _)| n == name) {
+            Some((_, existing)) => *existing = values,
+            None => cells.numeric.push((name.to_owned(), values)),
+        }
+        self.styles_dirty = true;
+    }
+
     pub fn set_colour_by(&mut self, colour_by: ColourBy) {
         let colour_map = self.numeric.as_ref().map_or(ColourMap::Viridis, |n| n.colour_map);
         match &colour_by {

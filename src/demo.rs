@@ -25,14 +25,17 @@ pub fn demo_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CELLSYMPHONY_DEMO_DIR") {
         return PathBuf::from(dir);
     }
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+    cache_root().join(format!("demo-v{DEMO_VERSION}-{DEMO_CELLS}-{DEMO_SEED}"))
+}
+
+/// `$XDG_CACHE_HOME/cellsymphony`, else `~/.cache/cellsymphony`, else a folder in the temp dir.
+pub fn cache_root() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache
+        .unwrap_or_else(std::env::temp_dir)
         .join("cellsymphony")
-        .join(format!("demo-v{DEMO_VERSION}-{DEMO_CELLS}-{DEMO_SEED}"))
 }
 
 fn demo_options() -> cs_synth::SynthOptions {

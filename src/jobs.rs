@@ -14,6 +14,11 @@ impl CancelToken {
         self.0.load(Ordering::Relaxed)
     }
 
+    /// The shared flag, for library code that keeps it (model runs).
+    pub fn shared_flag(&self) -> Arc<AtomicBool> {
+        self.0.clone()
+    }
+
     /// The flag itself, for library code that polls an `AtomicBool`.
     pub fn flag(&self) -> &AtomicBool {
         &self.0

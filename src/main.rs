@@ -81,6 +81,96 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Per-cell features: 50 gene PCs (log1p CP10k) and the built-in morphology encoder
+    /// (from the H&E when --slide is given, else from shapes), as parquet keyed by cell_id.
+    Embed {
+        #[command(flatten)]
+        bundle: BundleFlags,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Train the fusion classifier (AdamW, class-weighted cross-entropy, seeded 80/20 split) and
+    /// save it as a model folder (model.json + weights.bpk).
+    Train {
+        #[command(flatten)]
+        bundle: BundleFlags,
+        /// AnnData reference (.h5ad) instead of a bundle: genes only.
+        #[arg(long, conflicts_with = "xenium")]
+        h5ad: Option<PathBuf>,
+        /// Use raw/X of the AnnData file instead of X.
+        #[arg(long)]
+        raw: bool,
+        /// Label source: `markers`, `markers:TABLE.tsv`, a categorical column (a clustering, or
+        /// an obs column of the .h5ad) or a cell_id,label CSV.
+        #[arg(long, default_value = "markers")]
+        labels: String,
+        /// unimodal, spatial, dual or multi.
+        #[arg(long, default_value = "dual")]
+        variant: String,
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        #[arg(long, default_value_t = 3e-5)]
+        lr: f64,
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+        #[arg(long, default_value_t = 0.01)]
+        weight_decay: f32,
+        #[arg(long, default_value_t = 64)]
+        d_model: usize,
+        #[arg(long, default_value_t = 6)]
+        layers: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        /// gpu or cpu.
+        #[arg(long, default_value = "gpu")]
+        device: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Predict every cell of a bundle with a saved classifier; writes cell_id, predicted_type,
+    /// confidence as parquet.
+    Predict {
+        #[command(flatten)]
+        bundle: BundleFlags,
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "gpu")]
+        device: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Morphology clusters: contrastive alignment of genes and morphology, k-means on the
+    /// morphology projection; writes cell_id, morphology_cluster, map_x, map_y as parquet.
+    Cluster {
+        #[command(flatten)]
+        bundle: BundleFlags,
+        #[arg(long, default_value_t = 8)]
+        k: usize,
+        /// Label source for the cluster x cell-type enrichment table (as for `train`).
+        #[arg(long)]
+        labels: Option<String>,
+        /// Also save the contrastive model folder.
+        #[arg(long)]
+        model_out: Option<PathBuf>,
+        #[arg(long, default_value_t = 20)]
+        epochs: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value = "gpu")]
+        device: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks that need the whole app.
     Bench {
         #[command(subcommand)]
@@ -88,8 +178,51 @@ enum Command {
     },
 }
 
+/// A bundle and, optionally, its H&E slide and alignment.
+#[derive(clap::Args)]
+struct BundleFlags {
+    /// Xenium output folder.
+    #[arg(long)]
+    xenium: Option<PathBuf>,
+    /// H&E slide for morphology.
+    #[arg(long)]
+    slide: Option<PathBuf>,
+    /// Xenium Explorer alignment CSV for the slide.
+    #[arg(long)]
+    alignment: Option<PathBuf>,
+    /// Per-cell gene embeddings (e.g. scGPT; parquet or CSV with cell_id) instead of the gene PCA.
+    #[arg(long)]
+    gene_embeddings: Option<PathBuf>,
+}
+
+impl From<BundleFlags> for cellsymphony::cli_models::BundleArgs {
+    fn from(f: BundleFlags) -> Self {
+        Self {
+            xenium: f.xenium,
+            slide: f.slide,
+            alignment: f.alignment,
+            gene_embeddings: f.gene_embeddings,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum BenchCommand {
+    /// Model throughput: patch extraction + morphology encoder (cells/s), gene PCA, one
+    /// dual-modality training epoch, prediction, and k-means on N x 128 points.
+    Models {
+        #[command(flatten)]
+        bundle: BundleFlags,
+        /// Cells of the synthetic tissue when no --xenium is given.
+        #[arg(long, default_value_t = 100_000)]
+        cells: usize,
+        #[arg(long, default_value_t = 500_000)]
+        kmeans_points: usize,
+        #[arg(long, default_value = "gpu")]
+        device: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Load a Xenium bundle (timed) and render its cell overlay headless: zoomed out, panning with
     /// markers, panning at 40x with polygons; recolour cost and memory.
     Cells {
@@ -193,6 +326,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(Command::Bench {
+            which:
+                BenchCommand::Models {
+                    bundle,
+                    cells,
+                    kmeans_points,
+                    device,
+                    json,
+                },
+        }) => {
+            let options = cellsymphony::bench_models::ModelBenchOptions {
+                bundle: bundle.into(),
+                cells,
+                kmeans_points,
+                device,
+            };
+            let report = cellsymphony::bench_models::models(&options)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                println!("{}", cellsymphony::bench_models::format_report(&report));
+            }
+            Ok(())
+        }
         Some(Command::Enrich {
             xenium,
             labels,
@@ -213,6 +370,92 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
             };
             println!("{}", cellsymphony::cli::enrich(&options, json)?);
+            Ok(())
+        }
+        Some(Command::Embed {
+            bundle,
+            out,
+            seed,
+            json,
+        }) => {
+            println!("{}", cellsymphony::cli_models::embed(&bundle.into(), &out, seed, json)?);
+            Ok(())
+        }
+        Some(Command::Train {
+            bundle,
+            h5ad,
+            raw,
+            labels,
+            variant,
+            epochs,
+            lr,
+            batch,
+            weight_decay,
+            d_model,
+            layers,
+            seed,
+            out,
+            device,
+            json,
+        }) => {
+            let args = cellsymphony::cli_models::TrainArgs {
+                bundle: bundle.into(),
+                h5ad,
+                h5ad_raw: raw,
+                labels,
+                variant: variant.parse().map_err(anyhow::Error::msg)?,
+                training: cs_models::train::TrainingSettings {
+                    epochs,
+                    batch_size: batch,
+                    learning_rate: lr,
+                    weight_decay,
+                    seed,
+                    ..Default::default()
+                },
+                d_model,
+                n_layers: layers,
+                out,
+                device,
+            };
+            println!("{}", cellsymphony::cli_models::train(&args, json)?);
+            Ok(())
+        }
+        Some(Command::Predict {
+            bundle,
+            model,
+            out,
+            device,
+            json,
+        }) => {
+            println!(
+                "{}",
+                cellsymphony::cli_models::predict_cmd(&bundle.into(), &model, &out, &device, json)?
+            );
+            Ok(())
+        }
+        Some(Command::Cluster {
+            bundle,
+            k,
+            labels,
+            model_out,
+            epochs,
+            seed,
+            out,
+            device,
+            json,
+        }) => {
+            let args = cellsymphony::cli_models::ClusterArgs {
+                bundle: bundle.into(),
+                k,
+                labels,
+                model_out,
+                out,
+                epochs,
+                seed,
+                device,
+            };
+            let text = cellsymphony::cli_models::cluster(&args, json)?;
+            println!("{text}");
             Ok(())
         }
         Some(Command::Synth {

@@ -83,6 +83,7 @@ pub fn right_panel_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             RightTab::Selections,
             RichText::new("Selections").heading(),
         );
+        ui.selectable_value(&mut app.right_tab, RightTab::Models, RichText::new("Models").heading());
         if app.slide.is_some() {
             ui.selectable_value(&mut app.right_tab, RightTab::Slide, RichText::new("Slide").heading());
         }
@@ -90,6 +91,11 @@ pub fn right_panel_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     ui.separator();
     match app.right_tab {
         RightTab::Slide if app.slide.is_some() => crate::panels::properties_ui(ui, app),
+        RightTab::Models => {
+            egui::ScrollArea::vertical()
+                .id_salt("models-scroll")
+                .show(ui, |ui| crate::models_panel::models_ui(ui, app));
+        }
         _ => {
             egui::ScrollArea::vertical().show(ui, |ui| {
                 selections_ui(ui, app);

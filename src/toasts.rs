@@ -63,7 +63,8 @@ impl Toasts {
         }
         let mut dismissed = None;
         egui::Area::new(egui::Id::unique("toasts"))
-            .anchor(egui::Align2::RIGHT_TOP, egui::vec2(-12.0, 64.0))
+            // Bottom centre, above the status bar: over the slide, clear of the panels and their buttons.
+            .anchor(egui::Align2::CENTER_BOTTOM, egui::vec2(0.0, -36.0))
             .order(egui::Order::Foreground)
             .show(ctx, |ui| {
                 ui.set_max_width(460.0);

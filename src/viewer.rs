@@ -114,7 +114,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             ));
         }
     }
-    let highlight = app.hovered_cell.or(app.pinned_cell);
+    let highlight = app.hovered_cell.or(app.models.map_hover_cell).or(app.pinned_cell);
     if let Some(cells) = &mut app.cells
         && let Some(list) = cells.frame(&camera, &viewport, highlight)
     {

@@ -640,3 +640,105 @@ fn a_selection_shows_its_composition_against_the_rest() {
     assert_eq!(app.selections.active().unwrap().cell_count(), selected);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
+    let dir = std::env::temp_dir().join(format!("ui_models_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 2000,
+        seed: 17,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        alignment: summary.alignment_csv.clone(),
+        demo: false,
+    };
+    let mut harness = open_app((1280.0, 900.0), startup);
+    step_until(&mut harness, "bundle and slide open", |app| {
+        cells_loaded(app) && app.alignment.is_some()
+    });
+    harness.get_by_label("Models").click();
+    harness.run_steps(2);
+    harness.get_by_label("Train and predict");
+    harness.get_by_label("Find niches");
+    {
+        let app = harness.state_mut();
+        // Lavapipe is the GPU here; the CPU backend is the one the tab picks for it.
+        assert_eq!(app.models.settings.device, cs_models::ComputeDevice::Cpu);
+        app.models.cache_dir = None;
+        app.models.settings.epochs = 4;
+        app.models.settings.learning_rate = 1e-3;
+        app.models.settings.labels = cellsymphony::model_runs::LabelChoice::Column("synthetic_cell_type".into());
+        app.run_classifier();
+    }
+    harness.run_steps(2);
+    harness.get_by_label("Cancel");
+    step_until(&mut harness, "classifier finished", |app| {
+        app.models.classifier.is_some() || app.models.error.is_some()
+    });
+    let app = harness.state();
+    assert!(app.models.error.is_none(), "{:?}", app.models.error);
+    let result = app.models.classifier.as_ref().unwrap();
+    assert_eq!(result.rows.len(), 2000);
+    assert!(result.report.macro_f1 > 0.7, "macro-F1 {}", result.report.macro_f1);
+    let cells = app.cells.as_ref().unwrap();
+    assert_eq!(
+        cells.colour_by,
+        cellsymphony::cell_layer::ColourBy::Category(cellsymphony::models_panel::PREDICTED_COLUMN.into())
+    );
+    let predicted = cells
+        .bundle
+        .cells
+        .categorical_column(cellsymphony::models_panel::PREDICTED_COLUMN)
+        .unwrap();
+    assert!(
+        predicted
+            .codes
+            .iter()
+            .all(|&c| (c as usize) < predicted.categories.len())
+    );
+    harness.get_by_label("macro");
+
+    // Niches on a selection only: cells outside it stay unassigned.
+    {
+        let app = harness.state_mut();
+        let cells = app.cells.as_ref().unwrap();
+        let (lo, hi) = cells.bounds_in_world();
+        let index = &cells.index;
+        let n = cells.len();
+        let (x0, y0, xm, y1) = (lo.x as f32, lo.y as f32, ((lo.x + hi.x) / 2.0) as f32, hi.y as f32);
+        let shape = cs_analysis::Shape::Polygon(vec![[x0, y0], [xm, y0], [xm, y1], [x0, y1]]);
+        app.selections.create(n);
+        app.selections.apply(cs_analysis::Combine::Replace, shape, index, n);
+        app.models.settings.selection_only = true;
+        app.models.settings.k = 4;
+        app.models.settings.niche_epochs = 3;
+        app.run_niches();
+    }
+    step_until(&mut harness, "niches finished", |app| {
+        app.models.niches.is_some() || app.models.error.is_some()
+    });
+    let app = harness.state();
+    assert!(app.models.error.is_none(), "{:?}", app.models.error);
+    let niches = app.models.niches.as_ref().unwrap();
+    let selected = app.selections.active().unwrap().cells.count();
+    assert_eq!(niches.rows.len(), selected);
+    assert!(selected > 0 && selected < 2000);
+    let column = app
+        .cells
+        .as_ref()
+        .unwrap()
+        .bundle
+        .cells
+        .categorical_column(cellsymphony::models_panel::CLUSTER_COLUMN)
+        .unwrap();
+    assert_eq!(
+        column.codes.iter().filter(|&&c| c != cs_xenium::MISSING_CODE).count(),
+        selected
+    );
+    harness.get_by_label_contains("matched-pair retrieval");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -7,11 +7,14 @@
 //! row; optional parts that are missing give a [`LoadWarning`] and loading goes on.
 
 mod alignment;
+mod anndata;
+mod cell_tables;
 mod cells;
 mod clusters;
 mod columns;
 mod error;
 mod experiment;
+mod h5;
 mod matrix;
 mod polygons;
 mod transcripts;
@@ -19,6 +22,8 @@ mod transcripts;
 use std::path::{Path, PathBuf};
 
 pub use alignment::{Affine2, AffineFit, fit_affine, read_alignment_csv, write_alignment_csv};
+pub use anndata::{AnnData, AnnDataMatrix, read_h5ad};
+pub use cell_tables::{CellColumn, CellFeatureTable, read_cell_features, write_cell_parquet};
 pub use cells::{Categorical, CellTable, MISSING_CODE};
 pub use error::{LoadWarning, XeniumError};
 pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};

@@ -5,7 +5,9 @@ use rustc_hash::FxHashMap as HashMap;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 
-use hdf5_reader::{Datatype, Hdf5File};
+use hdf5_reader::Hdf5File;
+
+use crate::h5;
 
 use crate::cells::CellTable;
 use crate::error::{XeniumError, io_error};
@@ -73,59 +75,14 @@ struct ByBarcode {
     counts: Vec<f32>,
 }
 
+const FORMAT: &str = "10x count matrix";
+
 fn corrupt(path: &Path, reason: impl Into<String>) -> XeniumError {
     XeniumError::Corrupt {
         file: path.to_path_buf(),
-        format: "10x count matrix",
+        format: FORMAT,
         reason: reason.into(),
     }
-}
-
-fn h5_numbers(path: &Path, file: &Hdf5File, name: &str) -> Result<Vec<f64>, XeniumError> {
-    let dataset = file.dataset(name).map_err(|e| corrupt(path, format!("{name}: {e}")))?;
-    let read_err = |e: hdf5_reader::error::Error| corrupt(path, format!("{name}: {e}"));
-    macro_rules! as_f64 {
-        ($t:ty) => {
-            dataset
-                .read_array::<$t>()
-                .map_err(read_err)?
-                .iter()
-                .map(|v| *v as f64)
-                .collect()
-        };
-    }
-    let values: Vec<f64> = match dataset.dtype() {
-        Datatype::FloatingPoint { size: 8, .. } => as_f64!(f64),
-        Datatype::FloatingPoint { size: 4, .. } => as_f64!(f32),
-        Datatype::FixedPoint {
-            size: 8, signed: true, ..
-        } => as_f64!(i64),
-        Datatype::FixedPoint {
-            size: 8, signed: false, ..
-        } => as_f64!(u64),
-        Datatype::FixedPoint {
-            size: 4, signed: true, ..
-        } => as_f64!(i32),
-        Datatype::FixedPoint {
-            size: 4, signed: false, ..
-        } => as_f64!(u32),
-        Datatype::FixedPoint {
-            size: 2, signed: true, ..
-        } => as_f64!(i16),
-        Datatype::FixedPoint {
-            size: 2, signed: false, ..
-        } => as_f64!(u16),
-        other => return Err(corrupt(path, format!("{name} has unsupported type {other:?}"))),
-    };
-    Ok(values)
-}
-
-fn h5_strings(path: &Path, file: &Hdf5File, name: &str) -> Result<Vec<String>, XeniumError> {
-    let dataset = file.dataset(name).map_err(|e| corrupt(path, format!("{name}: {e}")))?;
-    dataset
-        .read_strings()
-        .map(|v| v.into_iter().map(|s| s.trim_end_matches('\0').to_owned()).collect())
-        .map_err(|e| corrupt(path, format!("{name}: {e}")))
 }
 
 fn as_index(path: &Path, name: &str, values: Vec<f64>) -> Result<Vec<u64>, XeniumError> {
@@ -147,23 +104,31 @@ fn as_index(path: &Path, name: &str, values: Vec<f64>) -> Result<Vec<u64>, Xeniu
 
 fn read_h5(path: &Path) -> Result<ByBarcode, XeniumError> {
     let file = Hdf5File::open(path).map_err(|e| corrupt(path, e.to_string()))?;
-    let shape = as_index(path, "matrix/shape", h5_numbers(path, &file, "matrix/shape")?)?;
+    let shape = as_index(path, "matrix/shape", h5::numbers(path, &file, FORMAT, "matrix/shape")?)?;
     let [n_features, n_barcodes] = shape[..] else {
         return Err(corrupt(
             path,
             format!("matrix/shape has {} entries, expected 2", shape.len()),
         ));
     };
-    let barcodes = h5_strings(path, &file, "matrix/barcodes")?;
-    let ids = h5_strings(path, &file, "matrix/features/id")?;
-    let names = h5_strings(path, &file, "matrix/features/name")?;
-    let types = h5_strings(path, &file, "matrix/features/feature_type")?;
-    let counts: Vec<f32> = h5_numbers(path, &file, "matrix/data")?
+    let barcodes = h5::strings(path, &file, FORMAT, "matrix/barcodes")?;
+    let ids = h5::strings(path, &file, FORMAT, "matrix/features/id")?;
+    let names = h5::strings(path, &file, FORMAT, "matrix/features/name")?;
+    let types = h5::strings(path, &file, FORMAT, "matrix/features/feature_type")?;
+    let counts: Vec<f32> = h5::numbers(path, &file, FORMAT, "matrix/data")?
         .into_iter()
         .map(|v| v as f32)
         .collect();
-    let indices = as_index(path, "matrix/indices", h5_numbers(path, &file, "matrix/indices")?)?;
-    let indptr = as_index(path, "matrix/indptr", h5_numbers(path, &file, "matrix/indptr")?)?;
+    let indices = as_index(
+        path,
+        "matrix/indices",
+        h5::numbers(path, &file, FORMAT, "matrix/indices")?,
+    )?;
+    let indptr = as_index(
+        path,
+        "matrix/indptr",
+        h5::numbers(path, &file, FORMAT, "matrix/indptr")?,
+    )?;
     if barcodes.len() as u64 != n_barcodes || indptr.len() as u64 != n_barcodes + 1 {
         return Err(corrupt(
             path,

@@ -1,0 +1,179 @@
+//! `cellsymphony bench models`: throughput of the model pipeline on a synthetic tissue (or a
+//! given bundle and slide): patch extraction + the built-in morphology encoder (cells/s), gene
+//! PCA, one training epoch of the dual-modality classifier, prediction (cells/s), and k-means
+//! (k = 8) on N x 128 points, on the chosen device.
+
+use std::time::Instant;
+
+use anyhow::Context as _;
+use cs_models::Matrix;
+use cs_models::classifier::{ClassifierInput, FusionClassifierConfig, Variant};
+use cs_models::device::describe;
+use cs_models::kmeans::{KMeansSettings, kmeans};
+use cs_models::pipeline::fit_features;
+use cs_models::train::{TrainingSettings, predict, train_classifier};
+
+use crate::cli_models::BundleArgs;
+
+#[derive(Debug, Clone)]
+pub struct ModelBenchOptions {
+    /// A bundle to use; None: a synthetic tissue of `cells` cells with its H&E, generated into
+    /// the cache once.
+    pub bundle: BundleArgs,
+    pub cells: usize,
+    /// Points for the k-means benchmark (128-d).
+    pub kmeans_points: usize,
+    pub device: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ModelBenchReport {
+    pub device: String,
+    pub cells: usize,
+    pub morphology_from_slide: bool,
+    pub morphology_cells_per_s: f64,
+    pub gene_pca_s: f64,
+    pub train_epoch_s: f64,
+    pub train_cells_per_s: f64,
+    pub predict_cells_per_s: f64,
+    pub kmeans_points: usize,
+    pub kmeans_s: f64,
+    pub kmeans_iterations: usize,
+}
+
+pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
+    let device = crate::cli_models::device(&options.device)?;
+    let bundle_args = match &options.bundle.xenium {
+        Some(_) => options.bundle.clone(),
+        None => {
+            let dir = crate::demo::cache_root().join(format!("bench-models-{}", options.cells));
+            let synth = cs_synth::SynthOptions {
+                cells: options.cells,
+                seed: 5,
+                ..Default::default()
+            };
+            let summary = match cs_synth::cached(&synth, &dir) {
+                Some(summary) => summary,
+                None => cs_synth::generate(&synth, &dir, &|_, _| {}, &|| false)?,
+            };
+            BundleArgs {
+                xenium: Some(summary.bundle_dir),
+                slide: summary.slide_path,
+                alignment: summary.alignment_csv,
+                gene_embeddings: None,
+            }
+        }
+    };
+    let opened = crate::cli_models::open_inputs(&bundle_args)?;
+    let n = opened.inputs.n_cells();
+    let progress = cs_models::Progress::silent();
+
+    // Features: PCA alone, then PCA + morphology (the difference is the morphology).
+    let started = Instant::now();
+    let _ = fit_features(&opened.inputs, None, false, 0, &progress)?;
+    let gene_pca_s = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let (_, features) = fit_features(&opened.inputs, opened.slide_input(), true, 0, &progress)?;
+    let morphology_s = (started.elapsed().as_secs_f64() - gene_pca_s).max(1e-9);
+
+    // One epoch of the dual-modality classifier on the ground-truth types (or marker labels).
+    let labels = match opened.bundle.cells.categorical_column("synthetic_cell_type") {
+        Some(c) => crate::models::labels_from_codes(&c.categories, &c.codes),
+        None => crate::models::LabelSource::Markers(None).resolve(&opened.bundle, &opened.inputs.expression)?,
+    };
+    let morphology = features.morphology.as_ref().context("no morphology features")?;
+    let config = FusionClassifierConfig::new(
+        Variant::DualModality,
+        features.genes.cols,
+        morphology.cols,
+        labels.class_names.len(),
+    );
+    let input = ClassifierInput {
+        genes: &features.genes,
+        morphology: Some(morphology),
+        positions_um: None,
+    };
+    let settings = TrainingSettings {
+        epochs: 1,
+        validation_fraction: 0.2,
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let trained = train_classifier(&config, &input, &labels, &settings, &device, &progress)?;
+    let train_epoch_s = started.elapsed().as_secs_f64();
+    let rows: Vec<usize> = (0..n).collect();
+    let started = Instant::now();
+    predict(&trained.model, &input, &rows, &device, 1024, &progress)?;
+    let predict_s = started.elapsed().as_secs_f64();
+
+    let points = synthetic_points(options.kmeans_points, 128, 8);
+    let started = Instant::now();
+    let clustered = kmeans(
+        &points,
+        &KMeansSettings {
+            k: 8,
+            ..Default::default()
+        },
+        &device,
+        &progress,
+    )?;
+    let kmeans_s = started.elapsed().as_secs_f64();
+    Ok(ModelBenchReport {
+        device: describe(&device),
+        cells: n,
+        morphology_from_slide: opened.slide.is_some(),
+        morphology_cells_per_s: n as f64 / morphology_s,
+        gene_pca_s,
+        train_epoch_s,
+        train_cells_per_s: trained.n_train as f64 / train_epoch_s,
+        predict_cells_per_s: n as f64 / predict_s,
+        kmeans_points: options.kmeans_points,
+        kmeans_s,
+        kmeans_iterations: clustered.iterations,
+    })
+}
+
+/// A mixture of `k` Gaussian blobs in `dim` dimensions (deterministic).
+fn synthetic_points(n: usize, dim: usize, k: usize) -> Matrix {
+    let mut state = 0x2545_F491_4F6C_DD1Du64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f32 / (1u64 << 53) as f32
+    };
+    let centres: Vec<f32> = (0..k * dim).map(|_| uniform() * 4.0 - 2.0).collect();
+    let mut values = Vec::with_capacity(n * dim);
+    for i in 0..n {
+        let c = i % k;
+        for j in 0..dim {
+            values.push(centres[c * dim + j] + (uniform() - 0.5));
+        }
+    }
+    Matrix {
+        rows: n,
+        cols: dim,
+        values,
+    }
+}
+
+pub fn format_report(r: &ModelBenchReport) -> String {
+    format!(
+        "models on {} ({} cells{})\n  morphology (patches + built-in encoder): {:.0} cells/s\n  gene PCA (50 components): {:.2} s\n  dual-modality training, one epoch: {:.2} s ({:.0} cells/s)\n  prediction: {:.0} cells/s\n  k-means k=8 on {} x 128: {:.2} s ({} iterations)",
+        r.device,
+        r.cells,
+        if r.morphology_from_slide {
+            ", morphology from the H&E"
+        } else {
+            ", shapes only"
+        },
+        r.morphology_cells_per_s,
+        r.gene_pca_s,
+        r.train_epoch_s,
+        r.train_cells_per_s,
+        r.predict_cells_per_s,
+        r.kmeans_points,
+        r.kmeans_s,
+        r.kmeans_iterations
+    )
+}

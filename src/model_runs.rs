@@ -1,0 +1,510 @@
+//! Model runs in the app: the settings a user picks (device, cells, labels, variant), starting a
+//! classifier or niche run on a named worker thread with progress, ETA and cancel, the results,
+//! and a per-cell cache on disk (parquet + JSON keyed by bundle, model and parameters) so that
+//! running the same thing again is instant.
+
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context as _;
+use cs_analysis::CellSet;
+use cs_models::burn::tensor::Device;
+use cs_models::classifier::Variant;
+use cs_models::device::ComputeDevice;
+use cs_models::labels::Labels;
+use cs_models::metrics::ClassificationReport;
+use cs_models::pipeline::{CellInputs, SlideInput};
+use cs_models::{ModelError, Progress};
+use cs_slide::SlideSource;
+use cs_xenium::{CellColumn, XeniumBundle};
+use glam::DAffine2;
+use serde::{Deserialize, Serialize};
+
+use crate::jobs::{Job, JobStatus, spawn_job};
+use crate::models::{
+    ClassifierRun, LabelSource, NicheRun, cell_inputs, run_classifier, run_niches, slide_px_from_world,
+};
+
+/// Where training labels come from, as chosen in the panel.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LabelChoice {
+    Markers,
+    Column(String),
+    Csv(PathBuf),
+    /// Each selection is a class (a cell in several takes the first).
+    Selections,
+}
+
+impl LabelChoice {
+    pub fn label(&self) -> String {
+        match self {
+            LabelChoice::Markers => "marker genes".into(),
+            LabelChoice::Column(c) => format!("column {c}"),
+            LabelChoice::Csv(p) => format!(
+                "CSV {}",
+                p.file_name()
+                    .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned())
+            ),
+            LabelChoice::Selections => "my selections".into(),
+        }
+    }
+}
+
+/// What the user set in the Models tab.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelSettings {
+    pub device: ComputeDevice,
+    pub variant: Variant,
+    pub labels: LabelChoice,
+    pub epochs: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// Run on the active selection's cells only.
+    pub selection_only: bool,
+    pub k: usize,
+    pub niche_epochs: usize,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        Self {
+            device: ComputeDevice::Gpu,
+            variant: Variant::DualModality,
+            labels: LabelChoice::Markers,
+            epochs: 20,
+            learning_rate: 3e-5,
+            seed: 0,
+            selection_only: false,
+            k: 8,
+            niche_epochs: 20,
+        }
+    }
+}
+
+/// Identifies a run's inputs: the cache key and the staleness check.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RunKey {
+    pub bundle: PathBuf,
+    pub n_cells: usize,
+    pub with_slide: bool,
+    /// Parameters, written out (variant, labels, epochs, lr, seed / k, epochs, seed).
+    pub parameters: String,
+    /// Hash of the cells the run covers (0: all).
+    pub scope: u64,
+}
+
+impl RunKey {
+    fn file_stem(&self) -> String {
+        let mut h = DefaultHasher::new();
+        self.hash(&mut h);
+        format!("{:016x}", h.finish())
+    }
+}
+
+/// Progress shared with the worker.
+#[derive(Debug, Clone, Default)]
+pub struct RunProgress {
+    pub stage: String,
+    pub fraction: f32,
+}
+
+/// A run in flight.
+pub struct ModelRun<T> {
+    pub key: RunKey,
+    pub job: Job<anyhow::Result<T>>,
+    pub progress: Arc<Mutex<RunProgress>>,
+}
+
+impl<T> ModelRun<T> {
+    /// (stage, fraction, seconds left) for the progress bar.
+    pub fn status(&self) -> (String, f32, Option<f64>) {
+        let p = self.progress.lock().map(|p| p.clone()).unwrap_or_default();
+        let elapsed = self.job.elapsed().as_secs_f64();
+        let eta = (p.fraction > 0.02).then(|| elapsed * f64::from(1.0 - p.fraction) / f64::from(p.fraction));
+        (p.stage, p.fraction, eta)
+    }
+
+    pub fn poll(&self) -> Option<anyhow::Result<T>> {
+        match self.job.poll() {
+            JobStatus::Running => None,
+            JobStatus::Done(result) => Some(result),
+            JobStatus::Lost => Some(Err(anyhow::anyhow!("{} stopped unexpectedly", self.job.label))),
+        }
+    }
+}
+
+/// The classifier's outcome over the run's cells.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClassifierResult {
+    pub variant: Variant,
+    pub label_source: String,
+    pub class_names: Vec<String>,
+    /// Cell rows (bundle order) the run covered, with their predictions.
+    pub rows: Vec<u32>,
+    pub predicted: Vec<u16>,
+    pub confidence: Vec<f32>,
+    pub report: ClassificationReport,
+    pub epoch_losses: Vec<f64>,
+    pub n_labelled: usize,
+    pub n_train: usize,
+    pub n_validation: usize,
+    pub seconds: f64,
+    pub device: String,
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+/// The niche run's outcome over the run's cells.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NicheResult {
+    pub k: usize,
+    pub rows: Vec<u32>,
+    pub clusters: Vec<u32>,
+    pub map_2d: Vec<[f32; 2]>,
+    pub infonce_losses: Vec<f64>,
+    pub retrieval_top1: f64,
+    pub retrieval_chance: f64,
+    pub seconds: f64,
+    pub device: String,
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+/// What a worker needs of the open data.
+#[derive(Clone)]
+pub struct RunData {
+    pub bundle: Arc<XeniumBundle>,
+    pub slide: Option<(Arc<dyn SlideSource>, DAffine2)>,
+    /// The cells to run on (None: all).
+    pub scope: Option<CellSet>,
+    /// Named selections, for `LabelChoice::Selections`.
+    pub selections: Vec<(String, CellSet)>,
+    /// Where finished runs are cached (None: not cached).
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl RunData {
+    fn key(&self, parameters: String) -> RunKey {
+        let scope = self.scope.as_ref().map_or(0, |s| {
+            let mut h = DefaultHasher::new();
+            for cell in s.iter() {
+                cell.hash(&mut h);
+            }
+            h.finish() | 1
+        });
+        RunKey {
+            bundle: self.bundle.dir.clone(),
+            n_cells: self.bundle.cells.len(),
+            with_slide: self.slide.is_some(),
+            parameters,
+            scope,
+        }
+    }
+
+    fn rows(&self) -> Vec<usize> {
+        match &self.scope {
+            Some(set) => set.iter().collect(),
+            None => (0..self.bundle.cells.len()).collect(),
+        }
+    }
+
+    fn slide_input(&self) -> Option<SlideInput<'_>> {
+        self.slide.as_ref().map(|(slide, world_from_slide)| SlideInput {
+            slide: slide.as_ref(),
+            slide_px_from_world: slide_px_from_world(*world_from_slide),
+        })
+    }
+}
+
+/// Where cached runs live by default.
+pub fn default_cache_dir() -> PathBuf {
+    crate::demo::cache_root().join("model-runs")
+}
+
+fn progress_for(shared: &Arc<Mutex<RunProgress>>, cancel: &crate::jobs::CancelToken, ctx: egui::Context) -> Progress {
+    let shared = shared.clone();
+    let flag = cancel.shared_flag();
+    Progress::new(
+        move |stage, fraction| {
+            if let Ok(mut p) = shared.lock() {
+                p.stage = stage.to_owned();
+                p.fraction = fraction;
+            }
+            ctx.request_repaint();
+        },
+        flag,
+    )
+}
+
+fn resolve_labels(
+    choice: &LabelChoice,
+    data: &RunData,
+    expression: &cs_models::GeneExpression,
+) -> anyhow::Result<Labels> {
+    match choice {
+        LabelChoice::Markers => LabelSource::Markers(None).resolve(&data.bundle, expression),
+        LabelChoice::Column(c) => LabelSource::Column(c.clone()).resolve(&data.bundle, expression),
+        LabelChoice::Csv(p) => LabelSource::Csv(p.clone()).resolve(&data.bundle, expression),
+        LabelChoice::Selections => {
+            anyhow::ensure!(
+                data.selections.len() >= 2,
+                "labels from selections need at least two selections (one per class)"
+            );
+            let n = data.bundle.cells.len();
+            let mut per_cell = vec![None; n];
+            for (class, (_, set)) in data.selections.iter().enumerate().rev() {
+                for cell in set.iter() {
+                    per_cell[cell] = Some(class as u16);
+                }
+            }
+            Ok(Labels {
+                class_names: data.selections.iter().map(|(n, _)| n.clone()).collect(),
+                per_cell,
+            })
+        }
+    }
+}
+
+fn subset_labels(labels: &Labels, rows: &[usize]) -> Labels {
+    Labels {
+        class_names: labels.class_names.clone(),
+        per_cell: rows.iter().map(|&r| labels.per_cell[r]).collect(),
+    }
+}
+
+fn read_cached<T: for<'de> Deserialize<'de>>(dir: Option<&std::path::Path>, key: &RunKey) -> Option<T> {
+    let path = dir?.join(format!("{}.json", key.file_stem()));
+    let bytes = std::fs::read(path).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn write_cached<T: Serialize>(
+    dir: Option<&std::path::Path>,
+    key: &RunKey,
+    result: &T,
+    cell_ids: &[String],
+    columns: &[(String, CellColumn)],
+) {
+    let Some(dir) = dir else { return };
+    let stem = key.file_stem();
+    // The per-cell table for other tools (keyed by cell_id), then the summary the app reloads.
+    let table = cs_xenium::write_cell_parquet(&dir.join(format!("{stem}.parquet")), cell_ids, columns);
+    let json = serde_json::to_vec(result).map_err(|e| e.to_string()).and_then(|bytes| {
+        let temp = dir.join(format!("{stem}.json.tmp"));
+        std::fs::write(&temp, bytes).map_err(|e| e.to_string())?;
+        std::fs::rename(&temp, dir.join(format!("{stem}.json"))).map_err(|e| e.to_string())
+    });
+    if let Err(e) = table.map_err(|e| e.to_string()).and(json) {
+        log::warn!("model run not cached in {}: {e}", dir.display());
+    }
+}
+
+/// A result that can be cached: it knows whether it came from the cache.
+pub trait CachedResult: Serialize + for<'de> Deserialize<'de> + Send + 'static {
+    fn mark_cached(&mut self);
+}
+
+impl CachedResult for ClassifierResult {
+    fn mark_cached(&mut self) {
+        self.from_cache = true;
+    }
+}
+
+impl CachedResult for NicheResult {
+    fn mark_cached(&mut self) {
+        self.from_cache = true;
+    }
+}
+
+/// What a run's work gives back: the result and its per-cell table (cell ids and columns).
+type RunOutput<T> = (T, Vec<String>, Vec<(String, CellColumn)>);
+
+/// Starts `work` on a named thread: a cached result for the same key comes back at once;
+/// otherwise the work gets the model inputs of every cell, the rows it covers and the progress,
+/// and its result is cached.
+fn start_run<T: CachedResult>(
+    thread: &str,
+    label: &str,
+    data: RunData,
+    parameters: String,
+    ctx: &egui::Context,
+    work: impl FnOnce(&RunData, CellInputs, Vec<usize>, &Progress) -> anyhow::Result<RunOutput<T>> + Send + 'static,
+) -> std::io::Result<ModelRun<T>> {
+    let key = data.key(parameters);
+    let progress = Arc::new(Mutex::new(RunProgress {
+        stage: "Starting".into(),
+        fraction: 0.0,
+    }));
+    let (worker_key, worker_progress, repaint, worker_ctx) = (key.clone(), progress.clone(), ctx.clone(), ctx.clone());
+    let job = spawn_job(
+        thread,
+        label,
+        move || repaint.request_repaint(),
+        move |cancel| {
+            if let Some(mut cached) = read_cached::<T>(data.cache_dir.as_deref(), &worker_key) {
+                cached.mark_cached();
+                return Ok(cached);
+            }
+            let progress = progress_for(&worker_progress, cancel, worker_ctx);
+            progress.report("Reading expression and shapes", 0.0);
+            let all = cell_inputs(&data.bundle)?;
+            let rows = data.rows();
+            let (result, cell_ids, columns) = work(&data, all, rows, &progress).map_err(|e| {
+                if e.downcast_ref::<ModelError>()
+                    .is_some_and(|m| matches!(m, ModelError::Cancelled))
+                {
+                    anyhow::anyhow!("cancelled")
+                } else {
+                    e
+                }
+            })?;
+            write_cached(data.cache_dir.as_deref(), &worker_key, &result, &cell_ids, &columns);
+            Ok(result)
+        },
+    )?;
+    Ok(ModelRun { key, job, progress })
+}
+
+/// Starts a classifier run (or returns the cached result through the same path).
+pub fn start_classifier(
+    data: RunData,
+    settings: &ModelSettings,
+    device: Device,
+    ctx: &egui::Context,
+) -> std::io::Result<ModelRun<ClassifierResult>> {
+    let parameters = format!(
+        "classifier {:?} labels={} epochs={} lr={} seed={}",
+        settings.variant,
+        settings.labels.label(),
+        settings.epochs,
+        settings.learning_rate,
+        settings.seed
+    );
+    let settings = settings.clone();
+    start_run(
+        "model-classifier",
+        "cell-type classifier",
+        data,
+        parameters,
+        ctx,
+        move |data, all, rows, progress| {
+            let started = std::time::Instant::now();
+            let labels = resolve_labels(&settings.labels, data, &all.expression)?;
+            let inputs = if data.scope.is_some() { all.subset(&rows) } else { all };
+            let labels = subset_labels(&labels, &rows);
+            let run = ClassifierRun {
+                variant: settings.variant,
+                training: cs_models::train::TrainingSettings {
+                    epochs: settings.epochs,
+                    learning_rate: settings.learning_rate,
+                    seed: settings.seed,
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let outcome = run_classifier(&inputs, data.slide_input(), &labels, &run, &device, progress)?;
+            let t = &outcome.trained;
+            let result = ClassifierResult {
+                variant: settings.variant,
+                label_source: settings.labels.label(),
+                class_names: t.class_names.clone(),
+                rows: rows.iter().map(|&r| r as u32).collect(),
+                predicted: outcome.predictions.iter().map(|p| p.class).collect(),
+                confidence: outcome.predictions.iter().map(|p| p.confidence).collect(),
+                report: t.report.clone(),
+                epoch_losses: t.epoch_losses.clone(),
+                n_labelled: outcome.n_labelled,
+                n_train: t.n_train,
+                n_validation: t.n_validation,
+                seconds: started.elapsed().as_secs_f64(),
+                device: cs_models::device::describe(&device),
+                from_cache: false,
+            };
+            let names = result
+                .predicted
+                .iter()
+                .map(|&c| result.class_names[c as usize].clone())
+                .collect();
+            let columns = vec![
+                ("predicted_type".into(), CellColumn::Text(names)),
+                ("confidence".into(), CellColumn::Number(result.confidence.clone())),
+            ];
+            Ok((result, inputs.cell_ids, columns))
+        },
+    )
+}
+
+/// Starts a niche run (contrastive projection + k-means).
+pub fn start_niches(
+    data: RunData,
+    settings: &ModelSettings,
+    device: Device,
+    ctx: &egui::Context,
+) -> std::io::Result<ModelRun<NicheResult>> {
+    let parameters = format!(
+        "niches k={} epochs={} seed={}",
+        settings.k, settings.niche_epochs, settings.seed
+    );
+    let settings = settings.clone();
+    start_run(
+        "model-niches",
+        "morphology niches",
+        data,
+        parameters,
+        ctx,
+        move |data, all, rows, progress| {
+            let started = std::time::Instant::now();
+            let inputs = if data.scope.is_some() { all.subset(&rows) } else { all };
+            let mut run = NicheRun {
+                k: settings.k,
+                ..Default::default()
+            };
+            run.contrastive.epochs = settings.niche_epochs;
+            run.contrastive.seed = settings.seed;
+            let outcome = run_niches(&inputs, data.slide_input(), &run, &device, progress)?;
+            let t = &outcome.trained;
+            let result = NicheResult {
+                k: outcome.k,
+                rows: rows.iter().map(|&r| r as u32).collect(),
+                clusters: outcome.clusters.clone(),
+                map_2d: outcome.map_2d.clone(),
+                infonce_losses: t.epoch_losses.clone(),
+                retrieval_top1: t.retrieval_top1,
+                retrieval_chance: t.retrieval_chance,
+                seconds: started.elapsed().as_secs_f64(),
+                device: cs_models::device::describe(&device),
+                from_cache: false,
+            };
+            let clusters = result.clusters.iter().map(|c| format!("M{}", c + 1)).collect();
+            let columns = vec![("morphology_cluster".into(), CellColumn::Text(clusters))];
+            Ok((result, inputs.cell_ids, columns))
+        },
+    )
+}
+
+/// A categorical column over all cells from per-row classes (cells outside the run are missing).
+pub fn column_for_rows(
+    n_cells: usize,
+    rows: &[u32],
+    classes: &[u16],
+    class_names: &[String],
+) -> anyhow::Result<cs_xenium::Categorical> {
+    anyhow::ensure!(
+        rows.len() == classes.len(),
+        "{} rows for {} classes",
+        rows.len(),
+        classes.len()
+    );
+    let mut codes = vec![cs_xenium::MISSING_CODE; n_cells];
+    for (&row, &class) in rows.iter().zip(classes) {
+        *codes
+            .get_mut(row as usize)
+            .context("a result row is outside the bundle")? = u32::from(class);
+    }
+    Ok(cs_xenium::Categorical {
+        categories: class_names.to_vec(),
+        codes,
+    })
+}
