@@ -237,26 +237,7 @@ impl CellLayer {
             .cells
             .categorical
             .iter()
-            .map(|(name, column)| {
-                let mut counts = vec![0usize; column.categories.len()];
-                for &code in &column.codes {
-                    if let Some(c) = counts.get_mut(code as usize) {
-                        *c += 1;
-                    }
-                }
-                let styles = column
-                    .categories
-                    .iter()
-                    .enumerate()
-                    .map(|(i, class)| ClassStyle {
-                        name: class.clone(),
-                        colour: class_colour(i),
-                        visible: true,
-                        cells: counts[i],
-                    })
-                    .collect();
-                (name.clone(), styles)
-            })
+            .map(|(name, column)| (name.clone(), legend_for(column)))
             .collect();
         let colour_by = default_colour_by(&loaded.bundle);
         let mut layer = Self {
@@ -304,23 +285,7 @@ impl CellLayer {
     /// its legend. The bundle is shared with background jobs: it is copied only if one of them
     /// still holds it.
     pub fn put_categorical_column(&mut self, name: &str, column: cs_xenium::Categorical) {
-        let mut counts = vec![0usize; column.categories.len()];
-        for &code in &column.codes {
-            if let Some(c) = counts.get_mut(code as usize) {
-                *c += 1;
-            }
-        }
-        let styles: Vec<ClassStyle> = column
-            .categories
-            .iter()
-            .enumerate()
-            .map(|(i, class)| ClassStyle {
-                name: class.clone(),
-                colour: class_colour(i),
-                visible: true,
-                cells: counts[i],
-            })
-            .collect();
+        let styles = legend_for(&column);
         let cells = &mut std::sync::Arc::make_mut(&mut self.bundle).cells;
         match cells.categorical.iter_mut().find(|(n, _)| n == name) {
             Some((_, existing)) => *existing = column,
@@ -687,6 +652,27 @@ pub fn gene_values(bundle: &XeniumBundle, feature: u32) -> Vec<f64> {
                 .iter()
                 .position(|&f| f == feature)
                 .map_or(0.0, |k| f64::from(values[k]))
+        })
+        .collect()
+}
+
+/// Legend entries of a categorical column: one per class, palette colours, cell counts.
+fn legend_for(column: &cs_xenium::Categorical) -> Vec<ClassStyle> {
+    let mut counts = vec![0usize; column.categories.len()];
+    for &code in &column.codes {
+        if let Some(c) = counts.get_mut(code as usize) {
+            *c += 1;
+        }
+    }
+    column
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(i, class)| ClassStyle {
+            name: class.clone(),
+            colour: class_colour(i),
+            visible: true,
+            cells: counts[i],
         })
         .collect()
 }

@@ -44,6 +44,9 @@ pub struct ModelsState {
     pub error: Option<String>,
     /// A cell hovered in the embedding scatter (highlighted on the slide).
     pub map_hover_cell: Option<u32>,
+    /// The niche heatmap's numbers and the column they were computed against (recomputed only when
+    /// the column or a result changes, not every frame).
+    niche_enrichment: Option<(String, Arc<crate::models::ClusterEnrichment>)>,
     /// Where finished runs are cached (None: never).
     pub cache_dir: Option<std::path::PathBuf>,
     /// Row of each cell in `niches` (u32::MAX: not in the run), built when a result arrives.
@@ -238,6 +241,7 @@ impl ViewerApp {
                     if result.from_cache { " (from the cache)" } else { "" }
                 ));
                 self.models.classifier = Some(Arc::new(result));
+                self.models.niche_enrichment = None;
             }
             Err(e) => self.toasts.error(format!("Predictions could not be applied: {e:#}")),
         }
@@ -267,6 +271,7 @@ impl ViewerApp {
                     if result.from_cache { " (from the cache)" } else { "" }
                 ));
                 self.models.niches = Some(Arc::new(result));
+                self.models.niche_enrichment = None;
             }
             Err(e) => self.toasts.error(format!("Clusters could not be applied: {e:#}")),
         }
@@ -582,9 +587,17 @@ fn niches_result_ui(ui: &mut egui::Ui, app: &mut ViewerApp, result: &NicheResult
         })
     };
     if let Some(column) = column_name.as_deref().and_then(|c| table.categorical_column(c)) {
-        let codes: Vec<u32> = result.rows.iter().map(|&r| column.codes[r as usize]).collect();
-        let labels = crate::models::labels_from_codes(&column.categories, &codes);
-        let enrichment = crate::models::cluster_enrichment(&result.clusters, result.k, &labels);
+        let name = column_name.clone().unwrap_or_default();
+        let enrichment = match &app.models.niche_enrichment {
+            Some((cached, enrichment)) if *cached == name => enrichment.clone(),
+            _ => {
+                let codes: Vec<u32> = result.rows.iter().map(|&r| column.codes[r as usize]).collect();
+                let labels = crate::models::labels_from_codes(&column.categories, &codes);
+                let enrichment = Arc::new(crate::models::cluster_enrichment(&result.clusters, result.k, &labels));
+                app.models.niche_enrichment = Some((name, enrichment.clone()));
+                enrichment
+            }
+        };
         ui.label(
             RichText::new(format!(
                 "Cluster x {} enrichment (log2 observed / expected)",
