@@ -10,7 +10,9 @@
 //! - [`metrics`]: per-class precision/recall/F1 and the confusion matrix;
 //! - [`contrastive`]: the two projection networks and symmetric InfoNCE;
 //! - [`kmeans`]: k-means++ and Lloyd iterations on the device;
-//! - [`model_file`]: config JSON + weights, with version and shape checks.
+//! - [`model_file`]: config JSON + weights, with version and shape checks;
+//! - [`vit`]: timm-compatible ViT morphology encoders (ViT-S/B/L, UNI2-h) from safetensors;
+//! - [`safetensors`]: the weights-file reader.
 
 pub mod classifier;
 pub mod contrastive;
@@ -25,7 +27,9 @@ pub mod pca;
 pub mod pipeline;
 mod progress;
 mod rng;
+pub mod safetensors;
 pub mod train;
+pub mod vit;
 
 use std::path::PathBuf;
 

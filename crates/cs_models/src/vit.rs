@@ -1,0 +1,664 @@
+//! timm-compatible Vision Transformers as morphology encoders: ViT-S/16, ViT-B/16, ViT-L/16 and
+//! UNI2-h (ViT-H/14 with 8 register tokens, a SwiGLU MLP and layer scale), loaded from
+//! user-supplied `.safetensors` weights saved from timm's `VisionTransformer` (nothing is
+//! downloaded). The forward pass follows timm's `forward_features` (patch embedding, class and
+//! register tokens, the position table with or without the prefix tokens, pre-norm blocks, final
+//! norm) and matches it within 1e-4 (`tests/reference/vit_reference.py`). A cell's embedding is
+//! the class token or, as in the paper, the mean of the `k` patch tokens nearest the nucleus,
+//! which sits at the centre of every patch.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use burn::tensor::activation::{gelu, silu, softmax};
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use crate::ModelError;
+use crate::morphology::{CellShape, FOUNDATION_PATCH, MorphologyEncoder, PatchGeometry};
+use crate::safetensors::SafeTensors;
+
+/// ImageNet normalisation, which timm's ViTs and UNI use.
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// timm's ViT LayerNorm epsilon.
+const NORM_EPS: f64 = 1e-6;
+/// Patches per forward pass.
+const BATCH: usize = 32;
+
+/// The feed-forward block of a transformer layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VitMlp {
+    /// fc1 → GELU (erf) → fc2; `hidden` is fc1's width.
+    Gelu { hidden: usize },
+    /// timm's `SwiGLUPacked`: fc1 to twice `hidden`, SiLU(first half) × second half → fc2.
+    SwiGlu { hidden: usize },
+}
+
+/// The architecture of a ViT. Register tokens, layer scale and whether the position table
+/// covers the prefix tokens are read from the weights file when it is loaded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VitConfig {
+    pub img_size: usize,
+    pub patch_size: usize,
+    pub embed_dim: usize,
+    pub depth: usize,
+    pub num_heads: usize,
+    pub mlp: VitMlp,
+    pub reg_tokens: usize,
+    pub layer_scale: bool,
+    /// timm's `no_embed_class = False`: the table has a row per prefix token too.
+    pub pos_embed_covers_prefix: bool,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+}
+
+impl VitConfig {
+    pub fn grid(&self) -> usize {
+        self.img_size / self.patch_size
+    }
+
+    pub fn n_patches(&self) -> usize {
+        self.grid() * self.grid()
+    }
+
+    /// Class token plus register tokens.
+    pub fn n_prefix(&self) -> usize {
+        1 + self.reg_tokens
+    }
+
+    pub fn n_tokens(&self) -> usize {
+        self.n_prefix() + self.n_patches()
+    }
+
+    fn plain(patch_size: usize, embed_dim: usize, depth: usize, num_heads: usize) -> Self {
+        Self {
+            img_size: FOUNDATION_PATCH.size_px as usize,
+            patch_size,
+            embed_dim,
+            depth,
+            num_heads,
+            mlp: VitMlp::Gelu { hidden: 4 * embed_dim },
+            reg_tokens: 0,
+            layer_scale: false,
+            pos_embed_covers_prefix: true,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+        }
+    }
+}
+
+/// The architectures the app knows by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VitPreset {
+    VitS16,
+    VitB16,
+    /// Also UNI (v1), whose layer scale is found in its weights.
+    VitL16,
+    Uni2H,
+}
+
+impl VitPreset {
+    pub const ALL: [VitPreset; 4] = [
+        VitPreset::VitS16,
+        VitPreset::VitB16,
+        VitPreset::VitL16,
+        VitPreset::Uni2H,
+    ];
+
+    /// The name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            VitPreset::VitS16 => "vit-s16",
+            VitPreset::VitB16 => "vit-b16",
+            VitPreset::VitL16 => "vit-l16",
+            VitPreset::Uni2H => "uni2-h",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            VitPreset::VitS16 => "ViT-S/16",
+            VitPreset::VitB16 => "ViT-B/16",
+            VitPreset::VitL16 => "ViT-L/16 (UNI)",
+            VitPreset::Uni2H => "UNI2-h (ViT-H/14)",
+        }
+    }
+
+    pub fn config(self) -> VitConfig {
+        match self {
+            VitPreset::VitS16 => VitConfig::plain(16, 384, 12, 6),
+            VitPreset::VitB16 => VitConfig::plain(16, 768, 12, 12),
+            VitPreset::VitL16 => VitConfig::plain(16, 1024, 24, 16),
+            VitPreset::Uni2H => VitConfig {
+                // timm: mlp_ratio 2.66667 * 2 → int(1536 * 5.33334) = 8192, halved by the gate.
+                mlp: VitMlp::SwiGlu { hidden: 4096 },
+                reg_tokens: 8,
+                layer_scale: true,
+                pos_embed_covers_prefix: false,
+                ..VitConfig::plain(14, 1536, 24, 24)
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for VitPreset {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.to_ascii_lowercase().replace(['_', '/'], "-");
+        Self::ALL.into_iter().find(|p| p.name() == wanted).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|p| p.name()).collect();
+            format!("unknown ViT {s:?}: use one of {}", names.join(", "))
+        })
+    }
+}
+
+/// How a cell's embedding is read from the transformer's output tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TokenReadout {
+    ClassToken,
+    /// Mean of the `k` patch tokens whose centres are nearest the nucleus (the patch centre).
+    NucleusTokens {
+        k: usize,
+    },
+}
+
+impl Default for TokenReadout {
+    fn default() -> Self {
+        TokenReadout::NucleusTokens { k: 4 }
+    }
+}
+
+impl TokenReadout {
+    pub fn describe(self) -> String {
+        match self {
+            TokenReadout::ClassToken => "class token".into(),
+            TokenReadout::NucleusTokens { k } => format!("mean of the {k} patch tokens nearest the nucleus"),
+        }
+    }
+
+    /// Token indices (into the full token sequence) the readout averages.
+    pub fn token_indices(self, config: &VitConfig) -> Vec<usize> {
+        match self {
+            TokenReadout::ClassToken => vec![0],
+            TokenReadout::NucleusTokens { k } => {
+                let grid = config.grid();
+                let centre = config.img_size as f64 / 2.0;
+                let p = config.patch_size as f64;
+                let mut patches: Vec<(f64, usize)> = (0..grid * grid)
+                    .map(|i| {
+                        let dx = ((i % grid) as f64 + 0.5) * p - centre;
+                        let dy = ((i / grid) as f64 + 0.5) * p - centre;
+                        (dx * dx + dy * dy, i)
+                    })
+                    .collect();
+                patches.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                patches
+                    .into_iter()
+                    .take(k.clamp(1, grid * grid))
+                    .map(|(_, i)| config.n_prefix() + i)
+                    .collect()
+            }
+        }
+    }
+}
+
+impl std::str::FromStr for TokenReadout {
+    type Err = String;
+    /// `cls`, `nucleus` (k = 4) or `nucleus:K`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "cls" => Ok(TokenReadout::ClassToken),
+            None if s == "nucleus" => Ok(TokenReadout::default()),
+            Some(("nucleus", k)) => match k.parse::<usize>() {
+                Ok(k) if k > 0 => Ok(TokenReadout::NucleusTokens { k }),
+                _ => Err(format!("nucleus:{k}: k must be a whole number above 0")),
+            },
+            _ => Err(format!("unknown readout {s:?}: use cls, nucleus or nucleus:K")),
+        }
+    }
+}
+
+/// A linear layer; `weight` is [in, out] (PyTorch's transpose).
+struct Linear {
+    weight: Tensor<2>,
+    bias: Tensor<1>,
+}
+
+impl Linear {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, tokens, d_in] = x.dims();
+        let d_out = self.weight.dims()[1];
+        let y = x.reshape([batch * tokens, d_in]).matmul(self.weight.clone());
+        y.reshape([batch, tokens, d_out]) + self.bias.clone().reshape([1, 1, d_out])
+    }
+}
+
+struct LayerNorm {
+    gamma: Tensor<1>,
+    beta: Tensor<1>,
+}
+
+impl LayerNorm {
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let d = x.dims()[2];
+        let centred = x.clone() - x.mean_dim(2);
+        let variance = centred.clone().powi_scalar(2).mean_dim(2);
+        let normed = centred / (variance + NORM_EPS).sqrt();
+        normed * self.gamma.clone().reshape([1, 1, d]) + self.beta.clone().reshape([1, 1, d])
+    }
+}
+
+struct Block {
+    norm1: LayerNorm,
+    q: Linear,
+    k: Linear,
+    v: Linear,
+    proj: Linear,
+    ls1: Option<Tensor<1>>,
+    norm2: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+    ls2: Option<Tensor<1>>,
+}
+
+fn scaled(x: Tensor<3>, gamma: &Option<Tensor<1>>) -> Tensor<3> {
+    match gamma {
+        Some(g) => {
+            let d = g.dims()[0];
+            x * g.clone().reshape([1, 1, d])
+        }
+        None => x,
+    }
+}
+
+/// A ViT's weights on a device.
+pub struct VitModel {
+    config: VitConfig,
+    device: Device,
+    /// The patch-embedding convolution as a linear map from (channel, row, column) pixels.
+    patch_embed: Linear,
+    cls_token: Tensor<3>,
+    reg_tokens: Option<Tensor<3>>,
+    pos_embed: Tensor<3>,
+    blocks: Vec<Block>,
+    norm: LayerNorm,
+}
+
+/// Reads tensors by name with shape checks, naming the file in every error.
+struct WeightReader<'a> {
+    file: &'a SafeTensors,
+    device: &'a Device,
+    preset: &'a str,
+}
+
+impl WeightReader<'_> {
+    fn error(&self, reason: String) -> ModelError {
+        ModelError::File {
+            path: self.file.path().to_path_buf(),
+            reason: format!("{reason} (expected weights for {})", self.preset),
+        }
+    }
+
+    fn values(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, ModelError> {
+        let Some(info) = self.file.info(name) else {
+            return Err(self.error(format!("has no tensor {name:?}")));
+        };
+        if info.shape != shape {
+            return Err(self.error(format!("{name} has shape {:?}, the model needs {shape:?}", info.shape)));
+        }
+        let (values, _) = self.file.read_f32(name)?;
+        if let Some(bad) = values.iter().position(|v| !v.is_finite()) {
+            return Err(self.error(format!("{name} holds a non-finite value at {bad}")));
+        }
+        Ok(values)
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Tensor<1>, ModelError> {
+        let values = self.values(name, &[len])?;
+        Ok(Tensor::from_data(TensorData::new(values, [len]), self.device))
+    }
+
+    fn tokens(&self, name: &str, count: usize, dim: usize) -> Result<Tensor<3>, ModelError> {
+        let values = self.values(name, &[1, count, dim])?;
+        Ok(Tensor::from_data(TensorData::new(values, [1, count, dim]), self.device))
+    }
+
+    /// PyTorch `Linear` weights [out, in] and bias, transposed to [in, out].
+    fn linear(&self, prefix: &str, d_in: usize, d_out: usize) -> Result<Linear, ModelError> {
+        let weight = self.values(&format!("{prefix}.weight"), &[d_out, d_in])?;
+        Ok(Linear {
+            weight: Tensor::<2>::from_data(TensorData::new(weight, [d_out, d_in]), self.device).transpose(),
+            bias: self.vector(&format!("{prefix}.bias"), d_out)?,
+        })
+    }
+
+    fn layer_norm(&self, prefix: &str, dim: usize) -> Result<LayerNorm, ModelError> {
+        Ok(LayerNorm {
+            gamma: self.vector(&format!("{prefix}.weight"), dim)?,
+            beta: self.vector(&format!("{prefix}.bias"), dim)?,
+        })
+    }
+}
+
+impl VitModel {
+    /// Loads weights saved from timm (`state_dict` → safetensors) for `config`. Register tokens,
+    /// layer scale and the position table's layout are taken from the file; everything else must
+    /// match the config, or the error says which tensor differs.
+    pub fn load(mut config: VitConfig, preset: &str, path: &Path, device: &Device) -> Result<Self, ModelError> {
+        if config.patch_size == 0
+            || !config.img_size.is_multiple_of(config.patch_size)
+            || config.num_heads == 0
+            || !config.embed_dim.is_multiple_of(config.num_heads)
+        {
+            return Err(ModelError::Input(format!(
+                "{preset}: inconsistent ViT config {config:?}"
+            )));
+        }
+        let file = SafeTensors::open(path)?;
+        let reader = WeightReader {
+            file: &file,
+            device,
+            preset,
+        };
+        let d = config.embed_dim;
+        config.reg_tokens = file
+            .info("reg_token")
+            .map_or(0, |t| t.shape.get(1).copied().unwrap_or(0));
+        config.layer_scale = file.info("blocks.0.ls1.gamma").is_some();
+        let pos_rows = file
+            .info("pos_embed")
+            .map(|t| t.shape.get(1).copied().unwrap_or(0))
+            .ok_or_else(|| reader.error("has no tensor \"pos_embed\"".into()))?;
+        config.pos_embed_covers_prefix = if pos_rows == config.n_patches() {
+            false
+        } else if pos_rows == config.n_tokens() {
+            true
+        } else {
+            return Err(reader.error(format!(
+                "pos_embed has {pos_rows} positions; a {}-px input in {}-px patches needs {} (or {} with the prefix tokens)",
+                config.img_size,
+                config.patch_size,
+                config.n_patches(),
+                config.n_tokens()
+            )));
+        };
+        let p = config.patch_size;
+        let conv = reader.values("patch_embed.proj.weight", &[d, 3, p, p])?;
+        let patch_embed = Linear {
+            weight: Tensor::<2>::from_data(TensorData::new(conv, [d, 3 * p * p]), device).transpose(),
+            bias: reader.vector("patch_embed.proj.bias", d)?,
+        };
+        let (fc1_out, fc2_in) = match config.mlp {
+            VitMlp::Gelu { hidden } => (hidden, hidden),
+            VitMlp::SwiGlu { hidden } => (2 * hidden, hidden),
+        };
+        let mut blocks = Vec::with_capacity(config.depth);
+        for i in 0..config.depth {
+            let prefix = format!("blocks.{i}");
+            let qkv = reader.values(&format!("{prefix}.attn.qkv.weight"), &[3 * d, d])?;
+            let qkv_bias = reader.values(&format!("{prefix}.attn.qkv.bias"), &[3 * d])?;
+            let part = |j: usize| Linear {
+                weight: Tensor::<2>::from_data(
+                    TensorData::new(qkv[j * d * d..(j + 1) * d * d].to_vec(), [d, d]),
+                    device,
+                )
+                .transpose(),
+                bias: Tensor::from_data(TensorData::new(qkv_bias[j * d..(j + 1) * d].to_vec(), [d]), device),
+            };
+            let gamma = |name: &str| -> Result<Option<Tensor<1>>, ModelError> {
+                if config.layer_scale {
+                    reader.vector(&format!("{prefix}.{name}.gamma"), d).map(Some)
+                } else {
+                    Ok(None)
+                }
+            };
+            blocks.push(Block {
+                norm1: reader.layer_norm(&format!("{prefix}.norm1"), d)?,
+                q: part(0),
+                k: part(1),
+                v: part(2),
+                proj: reader.linear(&format!("{prefix}.attn.proj"), d, d)?,
+                ls1: gamma("ls1")?,
+                norm2: reader.layer_norm(&format!("{prefix}.norm2"), d)?,
+                fc1: reader.linear(&format!("{prefix}.mlp.fc1"), d, fc1_out)?,
+                fc2: reader.linear(&format!("{prefix}.mlp.fc2"), fc2_in, d)?,
+                ls2: gamma("ls2")?,
+            });
+        }
+        if file.info(&format!("blocks.{}.norm1.weight", config.depth)).is_some() {
+            return Err(reader.error(format!("has more than the {} blocks the model has", config.depth)));
+        }
+        let reg_tokens = match config.reg_tokens {
+            0 => None,
+            r => Some(reader.tokens("reg_token", r, d)?),
+        };
+        Ok(Self {
+            cls_token: reader.tokens("cls_token", 1, d)?,
+            pos_embed: reader.tokens("pos_embed", pos_rows, d)?,
+            norm: reader.layer_norm("norm", d)?,
+            reg_tokens,
+            patch_embed,
+            blocks,
+            device: device.clone(),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &VitConfig {
+        &self.config
+    }
+
+    /// Normalised pixels of `images` (RGB bytes, `img_size`² each) cut into patches, as the
+    /// patch-embedding convolution sees them: [images, patches, channel × row × column].
+    fn patchify(&self, images: &[u8]) -> Tensor<3> {
+        let c = &self.config;
+        let (size, p, grid) = (c.img_size, c.patch_size, c.grid());
+        let n = images.len() / (size * size * 3);
+        let per_patch = 3 * p * p;
+        let mut values = vec![0f32; n * grid * grid * per_patch];
+        for (image, out) in images
+            .chunks_exact(size * size * 3)
+            .zip(values.chunks_exact_mut(grid * grid * per_patch))
+        {
+            for (patch, out) in out.chunks_exact_mut(per_patch).enumerate() {
+                let (row0, col0) = ((patch / grid) * p, (patch % grid) * p);
+                for channel in 0..3 {
+                    for dy in 0..p {
+                        for dx in 0..p {
+                            let byte = image[((row0 + dy) * size + col0 + dx) * 3 + channel];
+                            out[(channel * p + dy) * p + dx] =
+                                (f32::from(byte) / 255.0 - c.mean[channel]) / c.std[channel];
+                        }
+                    }
+                }
+            }
+        }
+        Tensor::from_data(TensorData::new(values, [n, grid * grid, per_patch]), &self.device)
+    }
+
+    /// timm's `forward_features`: every output token after the final norm, [images, tokens, dim].
+    pub fn forward_features(&self, images: &[u8]) -> Tensor<3> {
+        let c = &self.config;
+        let x = self.patch_embed.forward(self.patchify(images));
+        let [batch, _, d] = x.dims();
+        let mut prefix = vec![self.cls_token.clone().expand([batch, 1, d])];
+        if let Some(reg) = &self.reg_tokens {
+            prefix.push(reg.clone().expand([batch, c.reg_tokens, d]));
+        }
+        let mut x = if c.pos_embed_covers_prefix {
+            prefix.push(x);
+            Tensor::cat(prefix, 1) + self.pos_embed.clone()
+        } else {
+            prefix.push(x + self.pos_embed.clone());
+            Tensor::cat(prefix, 1)
+        };
+        let heads = c.num_heads;
+        let head_dim = d / heads;
+        let scale = (head_dim as f64).powf(-0.5);
+        for block in &self.blocks {
+            let h = block.norm1.forward(x.clone());
+            let tokens = h.dims()[1];
+            let split = |t: Tensor<3>| t.reshape([batch, tokens, heads, head_dim]).swap_dims(1, 2);
+            let q = split(block.q.forward(h.clone())) * scale;
+            let k = split(block.k.forward(h.clone()));
+            let v = split(block.v.forward(h));
+            let attention = softmax(q.matmul(k.swap_dims(2, 3)), 3);
+            let o = attention.matmul(v).swap_dims(1, 2).reshape([batch, tokens, d]);
+            x = x + scaled(block.proj.forward(o), &block.ls1);
+            let h = block.fc1.forward(block.norm2.forward(x.clone()));
+            let h = match c.mlp {
+                VitMlp::Gelu { .. } => gelu(h),
+                VitMlp::SwiGlu { hidden } => {
+                    let gate = h.clone().narrow(2, 0, hidden);
+                    let value = h.narrow(2, hidden, hidden);
+                    silu(gate) * value
+                }
+            };
+            x = x + scaled(block.fc2.forward(h), &block.ls2);
+        }
+        self.norm.forward(x)
+    }
+
+    /// One embedding per image: the mean of the readout's tokens, [images, dim].
+    pub fn embed(&self, images: &[u8], readout: TokenReadout) -> Tensor<2> {
+        let tokens = self.forward_features(images);
+        let indices = readout.token_indices(&self.config);
+        let count = indices.len();
+        let index = Tensor::<1, Int>::from_data(
+            TensorData::new(indices.into_iter().map(|i| i as i64).collect::<Vec<_>>(), [count]),
+            &self.device,
+        );
+        let [batch, _, d] = tokens.dims();
+        tokens.select(1, index).mean_dim(1).reshape([batch, d])
+    }
+}
+
+/// Where a ViT encoder comes from: its architecture, weights file and readout (saved with models).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VitEncoderSpec {
+    pub preset: VitPreset,
+    pub weights: PathBuf,
+    pub readout: TokenReadout,
+}
+
+impl VitEncoderSpec {
+    pub fn describe(&self) -> String {
+        let file = self.weights.file_name().map_or_else(
+            || self.weights.display().to_string(),
+            |f| f.to_string_lossy().into_owned(),
+        );
+        format!("{} from {file}, {}", self.preset.label(), self.readout.describe())
+    }
+}
+
+/// A ViT run over each cell's 224-px patch at 0.5 µm/px.
+pub struct VitMorphologyEncoder {
+    name: String,
+    readout: TokenReadout,
+    // One forward pass at a time: the patch reading around it runs in parallel, the
+    // transformer's memory is not multiplied by the number of threads.
+    model: Mutex<VitModel>,
+}
+
+impl VitMorphologyEncoder {
+    pub fn open(spec: &VitEncoderSpec, device: &Device) -> Result<Self, ModelError> {
+        let model = VitModel::load(spec.preset.config(), spec.preset.name(), &spec.weights, device)?;
+        Ok(Self {
+            name: spec.preset.name().replace('-', "_"),
+            readout: spec.readout,
+            model: Mutex::new(model),
+        })
+    }
+
+    fn with_model<T>(&self, f: impl FnOnce(&VitModel) -> T) -> Result<T, ModelError> {
+        let model = self
+            .model
+            .lock()
+            .map_err(|_| ModelError::Input("the ViT encoder failed in another thread".into()))?;
+        Ok(f(&model))
+    }
+}
+
+impl MorphologyEncoder for VitMorphologyEncoder {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn dim(&self) -> usize {
+        self.with_model(|m| m.config.embed_dim).unwrap_or(0)
+    }
+
+    fn patch(&self) -> PatchGeometry {
+        let size = self
+            .with_model(|m| m.config.img_size)
+            .unwrap_or(FOUNDATION_PATCH.size_px as usize);
+        PatchGeometry {
+            size_px: size as u32,
+            um_per_px: FOUNDATION_PATCH.um_per_px,
+        }
+    }
+
+    fn encode(&self, patches: &[u8], shapes: &[CellShape]) -> Result<Vec<f32>, ModelError> {
+        self.with_model(|model| {
+            let size = model.config.img_size;
+            let bytes_per_patch = size * size * 3;
+            if patches.len() != shapes.len() * bytes_per_patch {
+                return Err(ModelError::Input(
+                    "the ViT encoder needs the H&E slide: open the slide and its alignment first".into(),
+                ));
+            }
+            let mut out = Vec::with_capacity(shapes.len() * model.config.embed_dim);
+            for batch in patches.chunks(BATCH * bytes_per_patch) {
+                let embedding = model.embed(batch, self.readout);
+                let values = embedding
+                    .into_data()
+                    .try_to_vec::<f32>()
+                    .map_err(|e| ModelError::Input(format!("reading the ViT output: {e:?}")))?;
+                out.extend(values);
+            }
+            Ok(out)
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_have_the_published_shapes() {
+        let uni2 = VitPreset::Uni2H.config();
+        assert_eq!(
+            (uni2.grid(), uni2.n_tokens(), uni2.embed_dim / uni2.num_heads),
+            (16, 265, 64)
+        );
+        let large = VitPreset::VitL16.config();
+        assert_eq!((large.grid(), large.n_tokens(), large.embed_dim), (14, 197, 1024));
+        for preset in VitPreset::ALL {
+            assert_eq!(preset.name().parse::<VitPreset>(), Ok(preset));
+        }
+        assert!("vit-x".parse::<VitPreset>().is_err());
+    }
+
+    #[test]
+    fn nucleus_readout_takes_the_central_tokens() {
+        let config = VitPreset::VitS16.config(); // 14 x 14 patches of 16 px; centre at 112 px.
+        let four = TokenReadout::NucleusTokens { k: 4 }.token_indices(&config);
+        let central: Vec<usize> = [6 * 14 + 6, 6 * 14 + 7, 7 * 14 + 6, 7 * 14 + 7]
+            .iter()
+            .map(|i| i + 1)
+            .collect();
+        assert_eq!(four, central);
+        assert_eq!(TokenReadout::ClassToken.token_indices(&config), [0]);
+        let uni2 = VitPreset::Uni2H.config(); // 16 x 16 patches of 14 px, 9 prefix tokens.
+        let one = TokenReadout::NucleusTokens { k: 1 }.token_indices(&uni2);
+        assert_eq!(one, [9 + 7 * 16 + 7]);
+        assert_eq!("nucleus:9".parse(), Ok(TokenReadout::NucleusTokens { k: 9 }));
+        assert_eq!("cls".parse(), Ok(TokenReadout::ClassToken));
+        assert!("nucleus:0".parse::<TokenReadout>().is_err());
+    }
+}
