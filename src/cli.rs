@@ -200,22 +200,9 @@ pub fn parse_graph_kind(text: &str) -> anyhow::Result<cs_analysis::GraphKind> {
 /// `cellsymphony enrich`: composition of a selection against the rest (with Fisher exact p and
 /// BH q) and neighbourhood enrichment (squidpy-compatible z-scores), as JSON or text.
 pub fn enrich(options: &EnrichOptions, json: bool) -> anyhow::Result<String> {
-    use anyhow::Context as _;
     let bundle = XeniumBundle::open(&options.xenium)?;
     let cells = &bundle.cells;
-    let column = cells.categorical_column(&options.labels).with_context(|| {
-        format!(
-            "{} has no categorical column {:?} (it has: {})",
-            options.xenium.display(),
-            options.labels,
-            cells
-                .categorical
-                .iter()
-                .map(|(n, _)| n.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
-    })?;
+    let column = crate::models::categorical_column(&bundle, &options.labels)?;
     let n_classes = column.categories.len();
     let mut out = serde_json::json!({
         "bundle": options.xenium.display().to_string(),

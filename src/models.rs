@@ -18,7 +18,7 @@ use cs_models::pca::GenePca;
 use cs_models::pipeline::{CellFeatures, CellInputs, FeaturePipeline, SlideInput, fit_features};
 use cs_models::train::{Prediction, TrainedClassifier, TrainingSettings, predict, train_classifier};
 use cs_models::{GeneExpression, Matrix, Progress};
-use cs_xenium::XeniumBundle;
+use cs_xenium::{Categorical, XeniumBundle};
 use glam::DAffine2;
 
 /// Model inputs for every cell of a bundle: log1p(CP10k) over the gene-expression features,
@@ -162,19 +162,7 @@ impl LabelSource {
                 Ok(score_markers(expression, &markers, MarkerScoring::default())?.labels)
             }
             LabelSource::Column(name) => {
-                let column = bundle.cells.categorical_column(name).with_context(|| {
-                    format!(
-                        "{} has no categorical column {name:?} (it has: {})",
-                        bundle.dir.display(),
-                        bundle
-                            .cells
-                            .categorical
-                            .iter()
-                            .map(|(n, _)| n.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })?;
+                let column = categorical_column(bundle, name)?;
                 Ok(labels_from_codes(&column.categories, &column.codes))
             }
             LabelSource::Csv(path) => Ok(read_label_csv(path, &bundle.cells.ids)?),
@@ -411,6 +399,23 @@ pub fn cluster_enrichment(clusters: &[u32], k: usize, labels: &Labels) -> Cluste
         counts,
         log2_enrichment,
     }
+}
+
+/// A categorical column of the bundle's cells, or an error naming the bundle and the columns it has.
+pub(crate) fn categorical_column<'a>(bundle: &'a XeniumBundle, name: &str) -> anyhow::Result<&'a Categorical> {
+    bundle.cells.categorical_column(name).with_context(|| {
+        format!(
+            "{} has no categorical column {name:?} (it has: {})",
+            bundle.dir.display(),
+            bundle
+                .cells
+                .categorical
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    })
 }
 
 #[cfg(test)]
