@@ -559,6 +559,8 @@ impl VitEncoderSpec {
 pub struct VitMorphologyEncoder {
     name: String,
     readout: TokenReadout,
+    dim: usize,
+    patch: PatchGeometry,
     // One forward pass at a time: the patch reading around it runs in parallel, the
     // transformer's memory is not multiplied by the number of threads.
     model: Mutex<VitModel>,
@@ -570,6 +572,11 @@ impl VitMorphologyEncoder {
         Ok(Self {
             name: spec.preset.name().replace('-', "_"),
             readout: spec.readout,
+            dim: model.config.embed_dim,
+            patch: PatchGeometry {
+                size_px: model.config.img_size as u32,
+                um_per_px: FOUNDATION_PATCH.um_per_px,
+            },
             model: Mutex::new(model),
         })
     }
@@ -589,17 +596,11 @@ impl MorphologyEncoder for VitMorphologyEncoder {
     }
 
     fn dim(&self) -> usize {
-        self.with_model(|m| m.config.embed_dim).unwrap_or(0)
+        self.dim
     }
 
     fn patch(&self) -> PatchGeometry {
-        let size = self
-            .with_model(|m| m.config.img_size)
-            .unwrap_or(FOUNDATION_PATCH.size_px as usize);
-        PatchGeometry {
-            size_px: size as u32,
-            um_per_px: FOUNDATION_PATCH.um_per_px,
-        }
+        self.patch
     }
 
     fn encode(&self, patches: &[u8], shapes: &[CellShape]) -> Result<Vec<f32>, ModelError> {
