@@ -165,6 +165,7 @@ pub enum DialogPurpose {
     ImportSelections,
     /// A cell_id,label CSV for training the classifier.
     ModelLabels,
+    VitWeights,
     ExportGeoJson,
     ExportCellsCsv,
     ExportStatsCsv,
@@ -572,6 +573,10 @@ impl ViewerApp {
                     .set_title("Training labels (CSV with cell_id and label columns)")
                     .add_filter("CSV", &["csv"])
                     .pick_file(),
+                DialogPurpose::VitWeights => dialog
+                    .set_title("ViT weights (.safetensors saved from timm)")
+                    .add_filter("safetensors", &["safetensors"])
+                    .pick_file(),
                 DialogPurpose::ExportGeoJson => dialog
                     .set_title("Export selections as GeoJSON (QuPath)")
                     .add_filter("GeoJSON", &["geojson"])
@@ -897,6 +902,7 @@ impl ViewerApp {
                             DialogPurpose::ModelLabels => {
                                 self.models.settings.labels = crate::model_runs::LabelChoice::Csv(path);
                             }
+                            DialogPurpose::VitWeights => self.choose_vit_weights(path),
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv

@@ -1,7 +1,9 @@
 //! `cellsymphony bench models`: throughput of the model pipeline on a synthetic tissue (or a
 //! given bundle and slide): patch extraction + the built-in morphology encoder (cells/s), gene
 //! PCA, one training epoch of the dual-modality classifier, prediction (cells/s), and k-means
-//! (k = 8) on N x 128 points, on the chosen device.
+//! (k = 8) on N x 128 points, on the chosen device. With a ViT (the user's weights, or seeded
+//! random weights of a preset: throughput does not depend on the values), also patch extraction
+//! + the ViT (cells/s).
 
 use std::time::Instant;
 
@@ -10,8 +12,10 @@ use cs_models::Matrix;
 use cs_models::classifier::{ClassifierInput, FusionClassifierConfig, Variant};
 use cs_models::device::describe;
 use cs_models::kmeans::{KMeansSettings, kmeans};
-use cs_models::pipeline::fit_features;
+use cs_models::morphology::encode_cells;
+use cs_models::pipeline::{MorphologyChoice, fit_features};
 use cs_models::train::{TrainingSettings, predict, train_classifier};
+use cs_models::vit::{VitEncoderSpec, VitMorphologyEncoder, VitPreset};
 
 use crate::cli_models::BundleArgs;
 
@@ -24,6 +28,19 @@ pub struct ModelBenchOptions {
     /// Points for the k-means benchmark (128-d).
     pub kmeans_points: usize,
     pub device: String,
+    /// Also time this ViT with seeded random weights (when the bundle names no ViT of its own).
+    pub vit_seeded: Option<VitPreset>,
+    /// Cells the ViT encodes.
+    pub vit_cells: usize,
+}
+
+/// Patch extraction + a ViT.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VitBenchReport {
+    pub encoder: String,
+    pub cells: usize,
+    pub load_s: f64,
+    pub cells_per_s: f64,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -39,6 +56,7 @@ pub struct ModelBenchReport {
     pub kmeans_points: usize,
     pub kmeans_s: f64,
     pub kmeans_iterations: usize,
+    pub vit: Option<VitBenchReport>,
 }
 
 pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
@@ -61,6 +79,7 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
                 slide: summary.slide_path,
                 alignment: summary.alignment_csv,
                 gene_embeddings: None,
+                morphology: options.bundle.morphology.clone(),
             }
         }
     };
@@ -70,10 +89,18 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
 
     // Features: PCA alone, then PCA + morphology (the difference is the morphology).
     let started = Instant::now();
-    let _ = fit_features(&opened.inputs, None, false, 0, &progress)?;
+    let _ = fit_features(&opened.inputs, None, None, &device, 0, &progress)?;
     let gene_pca_s = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let (_, features) = fit_features(&opened.inputs, opened.slide_input(), true, 0, &progress)?;
+    let builtin = MorphologyChoice::Builtin;
+    let (_, features) = fit_features(
+        &opened.inputs,
+        opened.slide_input(),
+        Some(&builtin),
+        &device,
+        0,
+        &progress,
+    )?;
     let morphology_s = (started.elapsed().as_secs_f64() - gene_pca_s).max(1e-9);
 
     // One epoch of the dual-modality classifier on the ground-truth types (or marker labels).
@@ -118,6 +145,7 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
         &progress,
     )?;
     let kmeans_s = started.elapsed().as_secs_f64();
+    let vit = vit_bench(options, &opened, &device)?;
     Ok(ModelBenchReport {
         device: describe(&device),
         cells: n,
@@ -130,7 +158,52 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
         kmeans_points: options.kmeans_points,
         kmeans_s,
         kmeans_iterations: clustered.iterations,
+        vit,
     })
+}
+
+/// Patch extraction + the ViT on the first `vit_cells` cells (None: no ViT asked for).
+fn vit_bench(
+    options: &ModelBenchOptions,
+    opened: &crate::cli_models::OpenedInputs,
+    device: &cs_models::burn::tensor::Device,
+) -> anyhow::Result<Option<VitBenchReport>> {
+    let spec = match (&options.bundle.morphology, options.vit_seeded) {
+        (MorphologyChoice::Vit(spec), _) => spec.clone(),
+        (MorphologyChoice::Builtin, Some(preset)) => {
+            let weights = crate::demo::cache_root().join(format!("bench-{}-seeded.safetensors", preset.name()));
+            if VitPreset::detect(&weights) != Some(preset) {
+                log::info!("writing seeded {} weights to {}", preset.label(), weights.display());
+                preset.config().write_seeded_weights(&weights, 1)?;
+            }
+            VitEncoderSpec {
+                preset,
+                weights,
+                readout: Default::default(),
+            }
+        }
+        (MorphologyChoice::Builtin, None) => return Ok(None),
+    };
+    let slide = opened.slide_input().context("a ViT benchmark needs the H&E slide")?;
+    let started = Instant::now();
+    let encoder = VitMorphologyEncoder::open(&spec, device)?;
+    let load_s = started.elapsed().as_secs_f64();
+    let n = options.vit_cells.min(opened.inputs.n_cells());
+    let started = Instant::now();
+    encode_cells(
+        Some((slide.slide, slide.slide_px_from_world)),
+        &opened.inputs.centres_um[..n],
+        &opened.inputs.shapes[..n],
+        &encoder,
+        &cs_models::Progress::silent(),
+    )?;
+    let seconds = started.elapsed().as_secs_f64();
+    Ok(Some(VitBenchReport {
+        encoder: spec.describe(),
+        cells: n,
+        load_s,
+        cells_per_s: n as f64 / seconds.max(1e-9),
+    }))
 }
 
 /// A mixture of `k` Gaussian blobs in `dim` dimensions (deterministic).
@@ -158,7 +231,13 @@ fn synthetic_points(n: usize, dim: usize, k: usize) -> Matrix {
 }
 
 pub fn format_report(r: &ModelBenchReport) -> String {
-    format!(
+    let vit = r.vit.as_ref().map_or(String::new(), |v| {
+        format!(
+            "\n  morphology (patches + {}): {:.1} cells/s on {} cells (weights loaded in {:.1} s)",
+            v.encoder, v.cells_per_s, v.cells, v.load_s
+        )
+    });
+    let text = format!(
         "models on {} ({} cells{})\n  morphology (patches + built-in encoder): {:.0} cells/s\n  gene PCA (50 components): {:.2} s\n  dual-modality training, one epoch: {:.2} s ({:.0} cells/s)\n  prediction: {:.0} cells/s\n  k-means k=8 on {} x 128: {:.2} s ({} iterations)",
         r.device,
         r.cells,
@@ -175,5 +254,6 @@ pub fn format_report(r: &ModelBenchReport) -> String {
         r.kmeans_points,
         r.kmeans_s,
         r.kmeans_iterations
-    )
+    );
+    text + &vit
 }

@@ -10,7 +10,7 @@ use cs_models::burn::tensor::Device;
 use cs_models::classifier::{ClassifierInput, Variant};
 use cs_models::device::{ComputeDevice, describe, standalone_device};
 use cs_models::model_file::{self, ContrastiveSummary, TrainingSummary};
-use cs_models::pipeline::{CellInputs, FeaturePipeline, GENE_COMPONENTS, SlideInput, fit_features};
+use cs_models::pipeline::{CellInputs, FeaturePipeline, GENE_COMPONENTS, MorphologyChoice, SlideInput, fit_features};
 use cs_models::train::{TrainingSettings, predict};
 use cs_models::{ColumnScaling, Progress};
 use cs_slide::{OpenSlideSource, SlideSource};
@@ -31,6 +31,9 @@ pub struct BundleArgs {
     pub alignment: Option<PathBuf>,
     /// Per-cell gene embeddings (parquet/CSV keyed by cell_id) to use instead of the gene PCA.
     pub gene_embeddings: Option<PathBuf>,
+    /// The morphology encoder to fit with (for `predict`, a ViT here says where the model's
+    /// weights file is now).
+    pub morphology: MorphologyChoice,
 }
 
 pub(crate) struct OpenedInputs {
@@ -101,11 +104,23 @@ fn stderr_progress() -> Progress {
     )
 }
 
-/// `embed`: gene PCA and built-in morphology features of every cell, as parquet.
-pub fn embed(args: &BundleArgs, out: &Path, seed: u64, json_out: bool) -> anyhow::Result<String> {
+/// `embed`: gene features (PCA or imported) and morphology features (built-in or a ViT) of
+/// every cell, as parquet. The device is only opened for a ViT.
+pub fn embed(args: &BundleArgs, out: &Path, seed: u64, device_name: &str, json_out: bool) -> anyhow::Result<String> {
     let started = Instant::now();
+    let device = match &args.morphology {
+        MorphologyChoice::Builtin => cs_models::cpu_device(),
+        MorphologyChoice::Vit(_) => device(device_name)?,
+    };
     let opened = open_inputs(args)?;
-    let (pipeline, features) = fit_features(&opened.inputs, opened.slide_input(), true, seed, &stderr_progress())?;
+    let (pipeline, features) = fit_features(
+        &opened.inputs,
+        opened.slide_input(),
+        Some(&args.morphology),
+        &device,
+        seed,
+        &stderr_progress(),
+    )?;
     let mut columns = Vec::new();
     let imported = opened.inputs.gene_embedding.as_ref().map(|e| e.columns.clone());
     for c in 0..features.genes.cols {
@@ -119,8 +134,11 @@ pub fn embed(args: &BundleArgs, out: &Path, seed: u64, json_out: bool) -> anyhow
         ));
     }
     let morphology = features.morphology.as_ref().context("no morphology features")?;
-    let names =
-        cs_models::morphology::MorphologyEncoder::feature_names(&cs_models::morphology::BuiltinMorphologyEncoder);
+    let names = pipeline
+        .morphology
+        .as_ref()
+        .context("no morphology pipeline")?
+        .feature_names();
     for (c, name) in names.iter().enumerate() {
         columns.push((
             format!("morph_{name}"),
@@ -132,7 +150,9 @@ pub fn embed(args: &BundleArgs, out: &Path, seed: u64, json_out: bool) -> anyhow
         "cells": opened.inputs.n_cells(),
         "gene_features": pipeline.gene_encoder.describe(),
         "morphology_features": names,
+        "morphology_encoder": args.morphology.describe(),
         "morphology_from_slide": opened.slide.is_some(),
+        "device": describe(&device),
         "out": out.display().to_string(),
         "seconds": started.elapsed().as_secs_f64(),
     });
@@ -140,10 +160,11 @@ pub fn embed(args: &BundleArgs, out: &Path, seed: u64, json_out: bool) -> anyhow
         serde_json::to_string_pretty(&summary)?
     } else {
         format!(
-            "{} cells: {} gene PCs + {} morphology features{} -> {} ({:.1} s)",
+            "{} cells: {} + {} morphology features of {}{} -> {} ({:.1} s)",
             opened.inputs.n_cells(),
             pipeline.gene_encoder.describe(),
             names.len(),
+            args.morphology.describe(),
             if opened.slide.is_some() {
                 " (from the H&E)"
             } else {
@@ -180,6 +201,7 @@ pub fn train(args: &TrainArgs, json_out: bool) -> anyhow::Result<String> {
         training: args.training.clone(),
         d_model: args.d_model,
         n_layers: args.n_layers,
+        morphology: args.bundle.morphology.clone(),
     };
     let progress = stderr_progress();
     let (outcome, label_source, n_cells) = if let Some(h5ad) = &args.h5ad {
@@ -277,13 +299,31 @@ pub fn predict_cmd(
 ) -> anyhow::Result<String> {
     let started = Instant::now();
     let device = device(device_name)?;
-    let loaded = model_file::load_classifier(model_dir, &device)?;
+    let mut loaded = model_file::load_classifier(model_dir, &device)?;
+    if let MorphologyChoice::Vit(spec) = &args.morphology {
+        let fitted = loaded
+            .manifest
+            .features
+            .morphology
+            .as_ref()
+            .and_then(|m| m.vit.as_ref());
+        if let Some(fitted) = fitted
+            && (fitted.preset != spec.preset || fitted.readout != spec.readout)
+        {
+            anyhow::bail!(
+                "{} was trained with {}; --morphology and --readout must match it (give only where its weights are now)",
+                model_dir.display(),
+                fitted.describe()
+            );
+        }
+        loaded.manifest.features.relocate_vit_weights(spec.weights.clone())?;
+    }
     let opened = open_inputs(args)?;
     let progress = stderr_progress();
     let features = loaded
         .manifest
         .features
-        .apply(&opened.inputs, opened.slide_input(), &progress)?;
+        .apply(&opened.inputs, opened.slide_input(), &device, &progress)?;
     let input = ClassifierInput {
         genes: &features.genes,
         morphology: features.morphology.as_ref(),
@@ -362,6 +402,7 @@ pub fn cluster(a: &ClusterArgs, json_out: bool) -> anyhow::Result<String> {
     let out = &a.out;
     let mut run = NicheRun {
         k: a.k,
+        morphology: a.bundle.morphology.clone(),
         ..Default::default()
     };
     run.contrastive.epochs = a.epochs;
@@ -413,6 +454,7 @@ pub fn cluster(a: &ClusterArgs, json_out: bool) -> anyhow::Result<String> {
         "k": outcome.k,
         "device": describe(&device),
         "morphology_from_slide": opened.slide.is_some(),
+        "morphology_encoder": a.bundle.morphology.describe(),
         "infonce_epoch_losses": t.epoch_losses,
         "retrieval_top1": t.retrieval_top1,
         "retrieval_chance": t.retrieval_chance,

@@ -81,8 +81,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Per-cell features: 50 gene PCs (log1p CP10k) and the built-in morphology encoder
-    /// (from the H&E when --slide is given, else from shapes), as parquet keyed by cell_id.
+    /// Per-cell features: 50 gene PCs (log1p CP10k) or imported embeddings, and morphology from
+    /// the built-in encoder (from the H&E when --slide is given, else from shapes) or a ViT, as
+    /// parquet keyed by cell_id.
     Embed {
         #[command(flatten)]
         bundle: BundleFlags,
@@ -90,6 +91,9 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Where a ViT encoder runs: gpu or cpu (the built-in encoder runs on the CPU).
+        #[arg(long, default_value = "gpu")]
+        device: String,
         #[arg(long)]
         json: bool,
     },
@@ -193,16 +197,31 @@ struct BundleFlags {
     /// Per-cell gene embeddings (e.g. scGPT; parquet or CSV with cell_id) instead of the gene PCA.
     #[arg(long)]
     gene_embeddings: Option<PathBuf>,
+    /// Morphology encoder: builtin (needs no weights) or a ViT on the H&E: vit-s16, vit-b16,
+    /// vit-l16 (also UNI) or uni2-h, with --morphology-weights.
+    #[arg(long, default_value = "builtin")]
+    morphology: String,
+    /// The ViT's weights: a .safetensors file saved from timm (for predict: where the model's
+    /// weights file is now, if it moved).
+    #[arg(long)]
+    morphology_weights: Option<PathBuf>,
+    /// A ViT's per-cell readout: nucleus:K (mean of the K patch tokens nearest the nucleus, as in
+    /// the paper) or cls (the class token).
+    #[arg(long, default_value = "nucleus:4")]
+    readout: String,
 }
 
-impl From<BundleFlags> for cellsymphony::cli_models::BundleArgs {
-    fn from(f: BundleFlags) -> Self {
-        Self {
+impl TryFrom<BundleFlags> for cellsymphony::cli_models::BundleArgs {
+    type Error = anyhow::Error;
+    fn try_from(f: BundleFlags) -> anyhow::Result<Self> {
+        let readout = f.readout.parse().map_err(anyhow::Error::msg)?;
+        Ok(Self {
             xenium: f.xenium,
             slide: f.slide,
             alignment: f.alignment,
             gene_embeddings: f.gene_embeddings,
-        }
+            morphology: cs_models::pipeline::MorphologyChoice::parse(&f.morphology, f.morphology_weights, readout)?,
+        })
     }
 }
 
@@ -218,6 +237,14 @@ enum BenchCommand {
         cells: usize,
         #[arg(long, default_value_t = 500_000)]
         kmeans_points: usize,
+        /// Also time a ViT encoder with seeded random weights of this architecture (vit-s16,
+        /// vit-b16, vit-l16, uni2-h), written once to the cache; --morphology with
+        /// --morphology-weights times your own file instead.
+        #[arg(long)]
+        vit_seeded: Option<String>,
+        /// Cells the ViT encodes.
+        #[arg(long, default_value_t = 512)]
+        vit_cells: usize,
         #[arg(long, default_value = "gpu")]
         device: String,
         #[arg(long)]
@@ -332,15 +359,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     bundle,
                     cells,
                     kmeans_points,
+                    vit_seeded,
+                    vit_cells,
                     device,
                     json,
                 },
         }) => {
             let options = cellsymphony::bench_models::ModelBenchOptions {
-                bundle: bundle.into(),
+                bundle: bundle.try_into()?,
                 cells,
                 kmeans_points,
                 device,
+                vit_seeded: vit_seeded.map(|v| v.parse()).transpose().map_err(anyhow::Error::msg)?,
+                vit_cells,
             };
             let report = cellsymphony::bench_models::models(&options)?;
             if json {
@@ -376,9 +407,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             bundle,
             out,
             seed,
+            device,
             json,
         }) => {
-            println!("{}", cellsymphony::cli_models::embed(&bundle.into(), &out, seed, json)?);
+            println!(
+                "{}",
+                cellsymphony::cli_models::embed(&bundle.try_into()?, &out, seed, &device, json)?
+            );
             Ok(())
         }
         Some(Command::Train {
@@ -399,7 +434,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         }) => {
             let args = cellsymphony::cli_models::TrainArgs {
-                bundle: bundle.into(),
+                bundle: bundle.try_into()?,
                 h5ad,
                 h5ad_raw: raw,
                 labels,
@@ -429,7 +464,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             println!(
                 "{}",
-                cellsymphony::cli_models::predict_cmd(&bundle.into(), &model, &out, &device, json)?
+                cellsymphony::cli_models::predict_cmd(&bundle.try_into()?, &model, &out, &device, json)?
             );
             Ok(())
         }
@@ -445,7 +480,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             json,
         }) => {
             let args = cellsymphony::cli_models::ClusterArgs {
-                bundle: bundle.into(),
+                bundle: bundle.try_into()?,
                 k,
                 labels,
                 model_out,

@@ -15,7 +15,8 @@ use cs_models::classifier::Variant;
 use cs_models::device::ComputeDevice;
 use cs_models::labels::Labels;
 use cs_models::metrics::ClassificationReport;
-use cs_models::pipeline::{CellInputs, SlideInput};
+use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput};
+use cs_models::vit::{TokenReadout, VitEncoderSpec, VitPreset};
 use cs_models::{ModelError, Progress};
 use cs_slide::SlideSource;
 use cs_xenium::{CellColumn, XeniumBundle};
@@ -65,6 +66,32 @@ pub struct ModelSettings {
     pub selection_only: bool,
     pub k: usize,
     pub niche_epochs: usize,
+    /// The ViT morphology encoder (None: the built-in one, which needs no weights).
+    pub vit_preset: Option<VitPreset>,
+    pub vit_weights: Option<PathBuf>,
+    pub readout: TokenReadout,
+}
+
+impl ModelSettings {
+    /// The morphology encoder chosen; a ViT without its weights file is refused with a reason.
+    pub fn morphology(&self) -> anyhow::Result<MorphologyChoice> {
+        match self.vit_preset {
+            None => Ok(MorphologyChoice::Builtin),
+            Some(preset) => {
+                let weights = self.vit_weights.clone().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "{} needs its weights: choose the .safetensors file (Models tab, Weights...)",
+                        preset.label()
+                    )
+                })?;
+                Ok(MorphologyChoice::Vit(VitEncoderSpec {
+                    preset,
+                    weights,
+                    readout: self.readout,
+                }))
+            }
+        }
+    }
 }
 
 impl Default for ModelSettings {
@@ -79,6 +106,9 @@ impl Default for ModelSettings {
             selection_only: false,
             k: 8,
             niche_epochs: 20,
+            vit_preset: None,
+            vit_weights: None,
+            readout: TokenReadout::default(),
         }
     }
 }
@@ -368,14 +398,22 @@ fn start_run<T: CachedResult>(
 }
 
 /// Starts a classifier run (or returns the cached result through the same path).
+/// `morphology` is the encoder for the variants that use it (resolved from the settings by the
+/// caller, so a missing weights file is reported before anything starts).
 pub fn start_classifier(
     data: RunData,
     settings: &ModelSettings,
+    morphology: MorphologyChoice,
     device: Device,
     ctx: &egui::Context,
 ) -> std::io::Result<ModelRun<ClassifierResult>> {
+    let morphology_key = if settings.variant.uses_morphology() {
+        format!(" morphology={morphology:?}")
+    } else {
+        String::new()
+    };
     let parameters = format!(
-        "classifier {:?} labels={} epochs={} lr={} seed={}",
+        "classifier {:?} labels={} epochs={} lr={} seed={}{morphology_key}",
         settings.variant,
         settings.labels.label(),
         settings.epochs,
@@ -402,6 +440,7 @@ pub fn start_classifier(
                     seed: settings.seed,
                     ..Default::default()
                 },
+                morphology,
                 ..Default::default()
             };
             let outcome = run_classifier(&inputs, data.slide_input(), &labels, &run, &device, progress)?;
@@ -440,11 +479,12 @@ pub fn start_classifier(
 pub fn start_niches(
     data: RunData,
     settings: &ModelSettings,
+    morphology: MorphologyChoice,
     device: Device,
     ctx: &egui::Context,
 ) -> std::io::Result<ModelRun<NicheResult>> {
     let parameters = format!(
-        "niches k={} epochs={} seed={}",
+        "niches k={} epochs={} seed={} morphology={morphology:?}",
         settings.k, settings.niche_epochs, settings.seed
     );
     let settings = settings.clone();
@@ -459,6 +499,7 @@ pub fn start_niches(
             let inputs = if data.scope.is_some() { all.subset(&rows) } else { all };
             let mut run = NicheRun {
                 k: settings.k,
+                morphology,
                 ..Default::default()
             };
             run.contrastive.epochs = settings.niche_epochs;

@@ -15,7 +15,7 @@ use cs_models::labels::{
 };
 use cs_models::morphology::{CellShape, SlidePxFromWorld};
 use cs_models::pca::GenePca;
-use cs_models::pipeline::{CellFeatures, CellInputs, FeaturePipeline, SlideInput, fit_features};
+use cs_models::pipeline::{CellFeatures, CellInputs, FeaturePipeline, MorphologyChoice, SlideInput, fit_features};
 use cs_models::train::{Prediction, TrainedClassifier, TrainingSettings, predict, train_classifier};
 use cs_models::{GeneExpression, Matrix, Progress};
 use cs_xenium::{Categorical, XeniumBundle};
@@ -210,6 +210,8 @@ pub struct ClassifierRun {
     pub training: TrainingSettings,
     pub d_model: usize,
     pub n_layers: usize,
+    /// The morphology encoder, for the variants that use morphology.
+    pub morphology: MorphologyChoice,
 }
 
 impl Default for ClassifierRun {
@@ -219,6 +221,7 @@ impl Default for ClassifierRun {
             training: TrainingSettings::default(),
             d_model: 64,
             n_layers: 6,
+            morphology: MorphologyChoice::Builtin,
         }
     }
 }
@@ -243,7 +246,8 @@ pub fn run_classifier(
     let (pipeline, features) = fit_features(
         inputs,
         slide,
-        run.variant.uses_morphology(),
+        run.variant.uses_morphology().then_some(&run.morphology),
+        device,
         run.training.seed,
         progress,
     )?;
@@ -290,6 +294,7 @@ pub fn classify_features(
 pub struct NicheRun {
     pub k: usize,
     pub contrastive: ContrastiveSettings,
+    pub morphology: MorphologyChoice,
 }
 
 impl Default for NicheRun {
@@ -297,6 +302,7 @@ impl Default for NicheRun {
         Self {
             k: 8,
             contrastive: ContrastiveSettings::default(),
+            morphology: MorphologyChoice::Builtin,
         }
     }
 }
@@ -323,7 +329,14 @@ pub fn run_niches(
     device: &Device,
     progress: &Progress,
 ) -> anyhow::Result<NicheOutcome> {
-    let (pipeline, features) = fit_features(inputs, slide, true, run.contrastive.seed, progress)?;
+    let (pipeline, features) = fit_features(
+        inputs,
+        slide,
+        Some(&run.morphology),
+        device,
+        run.contrastive.seed,
+        progress,
+    )?;
     let morphology = features
         .morphology
         .as_ref()

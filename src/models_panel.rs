@@ -8,6 +8,8 @@ use std::sync::Arc;
 use cs_models::burn::tensor::Device;
 use cs_models::classifier::Variant;
 use cs_models::device::ComputeDevice;
+use cs_models::pipeline::MorphologyChoice;
+use cs_models::vit::{TokenReadout, VitPreset};
 use egui::{Color32, RichText};
 
 use crate::app::ViewerApp;
@@ -22,6 +24,15 @@ pub const CONFIDENCE_COLUMN: &str = "prediction confidence";
 pub const CLUSTER_COLUMN: &str = "morphology cluster";
 
 const DEVICE_KEY: &str = "model_device";
+const MORPHOLOGY_KEY: &str = "model_morphology";
+
+/// The morphology encoder choice, kept between sessions (the weights file stays where it is).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MorphologyPreference {
+    vit_preset: Option<VitPreset>,
+    vit_weights: Option<std::path::PathBuf>,
+    readout: TokenReadout,
+}
 
 /// eframe's wgpu device, for burn to share.
 #[derive(Clone)]
@@ -103,10 +114,22 @@ impl ModelsState {
         {
             self.settings.device = device;
         }
+        let morphology: Option<MorphologyPreference> = storage.and_then(|s| eframe::get_value(s, MORPHOLOGY_KEY));
+        if let Some(m) = morphology {
+            self.settings.vit_preset = m.vit_preset;
+            self.settings.vit_weights = m.vit_weights;
+            self.settings.readout = m.readout;
+        }
     }
 
     pub fn save_preferences(&self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, DEVICE_KEY, &self.settings.device);
+        let morphology = MorphologyPreference {
+            vit_preset: self.settings.vit_preset,
+            vit_weights: self.settings.vit_weights.clone(),
+            readout: self.settings.readout,
+        };
+        eframe::set_value(storage, MORPHOLOGY_KEY, &morphology);
     }
 
     pub fn is_running(&self) -> bool {
@@ -139,17 +162,23 @@ impl ViewerApp {
         })
     }
 
-    /// What a run needs before it starts: the open data and the device (None: a toast said why).
-    fn run_inputs(&mut self) -> Option<(RunData, Device)> {
+    /// What a run needs before it starts: the open data, the morphology encoder (when
+    /// `with_morphology`) and the device (None: a toast said why).
+    fn run_inputs(&mut self, with_morphology: bool) -> Option<(RunData, MorphologyChoice, Device)> {
         let Some(data) = self.run_data() else {
             self.toasts
                 .error("Open a Xenium bundle (and select a region, if 'active selection only') first.");
             return None;
         };
-        match self.models.device() {
-            Ok(device) => {
+        let morphology = if with_morphology {
+            self.models.settings.morphology()
+        } else {
+            Ok(MorphologyChoice::Builtin)
+        };
+        match morphology.and_then(|m| Ok((m, self.models.device()?))) {
+            Ok((morphology, device)) => {
                 self.models.error = None;
-                Some((data, device))
+                Some((data, morphology, device))
             }
             Err(e) => {
                 self.toasts.error(format!("{e:#}"));
@@ -160,10 +189,11 @@ impl ViewerApp {
 
     /// Starts the cell-type classifier on the chosen cells.
     pub fn run_classifier(&mut self) {
-        let Some((data, device)) = self.run_inputs() else {
+        let with_morphology = self.models.settings.variant.uses_morphology();
+        let Some((data, morphology, device)) = self.run_inputs(with_morphology) else {
             return;
         };
-        match start_classifier(data, &self.models.settings, device, &self.ctx) {
+        match start_classifier(data, &self.models.settings, morphology, device, &self.ctx) {
             Ok(run) => self.models.classifier_run = Some(run),
             Err(e) => self.toasts.error(format!("Could not start the model thread: {e}")),
         }
@@ -171,12 +201,34 @@ impl ViewerApp {
 
     /// Starts contrastive alignment + k-means on the chosen cells.
     pub fn run_niches(&mut self) {
-        let Some((data, device)) = self.run_inputs() else {
+        let Some((data, morphology, device)) = self.run_inputs(true) else {
             return;
         };
-        match start_niches(data, &self.models.settings, device, &self.ctx) {
+        match start_niches(data, &self.models.settings, morphology, device, &self.ctx) {
             Ok(run) => self.models.niche_run = Some(run),
             Err(e) => self.toasts.error(format!("Could not start the model thread: {e}")),
+        }
+    }
+
+    /// A ViT weights file the user picked: checked against the chosen architecture from its
+    /// header (instant), so a wrong file is named now rather than when a run starts.
+    pub fn choose_vit_weights(&mut self, path: std::path::PathBuf) {
+        let settings = &mut self.models.settings;
+        let Some(preset) = settings.vit_preset else { return };
+        match preset.check_weights(&path) {
+            Ok(()) => settings.vit_weights = Some(path),
+            Err(e) => match VitPreset::detect(&path) {
+                Some(found) => {
+                    self.toasts.note(format!(
+                        "{} holds {} weights: switched the encoder to it.",
+                        path.display(),
+                        found.label()
+                    ));
+                    settings.vit_preset = Some(found);
+                    settings.vit_weights = Some(path);
+                }
+                None => self.toasts.error(format!("{e}")),
+            },
         }
     }
 
@@ -313,6 +365,7 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         format!("burn-wgpu on the viewer's own device: {}{software}", info.name)
     });
 
+    let mut choose_weights = false;
     egui::Grid::new("model-settings")
         .num_columns(2)
         .spacing([8.0, 4.0])
@@ -343,10 +396,24 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 });
             });
             ui.end_row();
+            ui.label("Morphology");
+            choose_weights = morphology_encoder_ui(ui, settings);
+            ui.end_row();
         });
     if settings.selection_only && active.is_none() {
         settings.selection_only = false;
     }
+    if settings.vit_preset.is_some() && !has_slide {
+        ui.label(
+            RichText::new("A ViT encoder reads the H&E: open the slide (and its alignment) to use it.")
+                .small()
+                .color(ui.visuals().warn_fg_color),
+        );
+    }
+    if choose_weights {
+        app.ask_for_file(crate::app::DialogPurpose::VitWeights);
+    }
+    let settings = &mut app.models.settings;
 
     let mut choose_labels = false;
     ui.separator();
@@ -412,7 +479,7 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
             });
             ui.end_row();
         });
-    if settings.variant.uses_morphology() && !has_slide {
+    if settings.variant.uses_morphology() && !has_slide && settings.vit_preset.is_none() {
         ui.label(
             RichText::new("No slide is open: morphology comes from the cell and nucleus shapes only.")
                 .small()
@@ -473,6 +540,63 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     if let Some(result) = app.models.niches.clone() {
         niches_result_ui(ui, app, &result);
     }
+}
+
+/// The morphology encoder: built-in or a ViT with its weights file and readout. Returns whether
+/// the user asked to choose the weights file.
+fn morphology_encoder_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> bool {
+    const BUILTIN: &str = "built-in (no weights)";
+    let mut choose_weights = false;
+    ui.vertical(|ui| {
+        egui::ComboBox::from_id_salt("morphology-encoder")
+            .selected_text(settings.vit_preset.map_or(BUILTIN, VitPreset::label))
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut settings.vit_preset, None, BUILTIN)
+                    .on_hover_text(MorphologyChoice::Builtin.describe());
+                for preset in VitPreset::ALL {
+                    ui.selectable_value(&mut settings.vit_preset, Some(preset), preset.label())
+                        .on_hover_text("timm weights you have, as .safetensors; nothing is downloaded");
+                }
+            });
+        if settings.vit_preset.is_none() {
+            return;
+        }
+        ui.horizontal(|ui| {
+            choose_weights = ui
+                .button("Weights...")
+                .on_hover_text("The .safetensors file saved from timm's VisionTransformer")
+                .clicked();
+            match &settings.vit_weights {
+                Some(path) => {
+                    let name = path
+                        .file_name()
+                        .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+                    ui.label(name).on_hover_text(path.display().to_string());
+                }
+                None => {
+                    ui.colored_label(ui.visuals().warn_fg_color, "no weights file");
+                }
+            }
+        });
+        ui.horizontal(|ui| {
+            let k = match settings.readout {
+                TokenReadout::NucleusTokens { k } => k,
+                TokenReadout::ClassToken => cs_models::vit::DEFAULT_NUCLEUS_TOKENS,
+            };
+            ui.radio_value(
+                &mut settings.readout,
+                TokenReadout::NucleusTokens { k },
+                "nucleus tokens",
+            )
+            .on_hover_text("The paper's per-cell readout: the mean of the k patch tokens nearest the nucleus");
+            if let TokenReadout::NucleusTokens { k } = &mut settings.readout {
+                ui.add(egui::DragValue::new(k).range(1..=64).prefix("k = "));
+            }
+            ui.radio_value(&mut settings.readout, TokenReadout::ClassToken, "class token")
+                .on_hover_text("The image-level token");
+        });
+    });
+    choose_weights
 }
 
 fn classifier_result_ui(ui: &mut egui::Ui, app: &mut ViewerApp, result: &ClassifierResult) {

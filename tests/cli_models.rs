@@ -257,3 +257,142 @@ fn h5ad_reference_trains_and_bad_inputs_are_named() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A ViT encoder end to end on the CPU with seeded ViT-S/16 weights (throughput and wiring, not
+/// accuracy: real weights are the user's): embed writes its 384 features per cell, a dual model
+/// trained on them predicts, a moved weights file is found again with --morphology-weights, and
+/// wrong or missing weights and a missing slide are refused with the reason.
+#[test]
+fn vit_encoder_embeds_trains_and_bad_weights_are_named() {
+    let dir = std::env::temp_dir().join(format!("cli_models_vit_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 16,
+        seed: 4,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let bundle = summary.bundle_dir.to_str().unwrap().to_owned();
+    let slide = summary.slide_path.as_ref().unwrap().to_str().unwrap().to_owned();
+    let alignment = summary.alignment_csv.as_ref().unwrap().to_str().unwrap().to_owned();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+    let weights = path("vit_s16.safetensors");
+    cs_models::vit::VitPreset::VitS16
+        .config()
+        .write_seeded_weights(Path::new(&weights), 7)
+        .unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--xenium",
+            &bundle,
+            "--slide",
+            &slide,
+            "--alignment",
+            &alignment,
+            "--device",
+            "cpu",
+        ];
+        args.splice(0..0, extra.iter().copied());
+        cellsymphony(&args)
+    };
+    let vit = [
+        "--morphology",
+        "vit-s16",
+        "--morphology-weights",
+        &weights,
+        "--readout",
+        "nucleus:4",
+    ];
+
+    let out_embed = path("embed.parquet");
+    let mut args = vec!["embed", "--out", &out_embed, "--json"];
+    args.extend(vit);
+    let embed = json_of(&run(&args));
+    let names = embed["morphology_features"].as_array().unwrap();
+    assert_eq!(names.len(), 384);
+    assert_eq!(names[0], "vit_s16_0");
+    assert!(embed["morphology_encoder"].as_str().unwrap().contains("ViT-S/16"));
+    let table = cs_xenium::read_cell_features(Path::new(&out_embed)).unwrap();
+    assert_eq!(table.cell_ids.len(), 16);
+    assert!(table.values.iter().all(|v| v.is_finite()));
+
+    let model = path("model");
+    let mut args = vec![
+        "train",
+        "--labels",
+        "synthetic_cell_type",
+        "--variant",
+        "dual",
+        "--epochs",
+        "1",
+        "--layers",
+        "1",
+        "--out",
+        &model,
+        "--json",
+    ];
+    args.extend(vit);
+    json_of(&run(&args));
+    let manifest = std::fs::read_to_string(dir.join("model/model.json")).unwrap();
+    assert!(
+        manifest.contains("vit-s16") && manifest.contains("vit_s16.safetensors"),
+        "{manifest}"
+    );
+
+    // The weights move: the model names the old place, and predicts once told the new one.
+    let moved = path("moved.safetensors");
+    std::fs::rename(&weights, &moved).unwrap();
+    let predictions = path("predicted.parquet");
+    let out = run(&["predict", "--model", &model, "--out", &predictions]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("vit_s16.safetensors"),
+        "{stderr}"
+    );
+    let predicted = json_of(&run(&[
+        "predict",
+        "--model",
+        &model,
+        "--out",
+        &predictions,
+        "--morphology",
+        "vit-s16",
+        "--morphology-weights",
+        &moved,
+        "--json",
+    ]));
+    assert_eq!(predicted["cells"], 16);
+
+    // Weights of another architecture, no weights, no slide.
+    let out = run(&[
+        "embed",
+        "--out",
+        &out_embed,
+        "--morphology",
+        "vit-b16",
+        "--morphology-weights",
+        &moved,
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("moved.safetensors") && stderr.contains("ViT-B/16"),
+        "{stderr}"
+    );
+    let out = run(&["embed", "--out", &out_embed, "--morphology", "uni2-h"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs its weights"));
+    let out = cellsymphony(&[
+        "embed",
+        "--xenium",
+        &bundle,
+        "--out",
+        &out_embed,
+        "--morphology",
+        "vit-s16",
+        "--morphology-weights",
+        &moved,
+        "--device",
+        "cpu",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("open the slide"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

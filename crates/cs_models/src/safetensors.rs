@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::ModelError;
@@ -224,6 +224,45 @@ fn f16_to_f32(half: u16) -> f32 {
     f32::from_bits(bits)
 }
 
+/// Writes `tensors` (name, shape, values) as an F32 safetensors file; the header is padded to
+/// 8 bytes as the format asks. Used to make weights files of a given architecture (benchmarks,
+/// tests) and readable by the Python `safetensors` package.
+pub fn write_f32(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) -> Result<(), ModelError> {
+    let error = |reason: String| ModelError::File {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let mut header = serde_json::Map::new();
+    let mut offset = 0usize;
+    for (name, shape, values) in tensors {
+        if shape.iter().product::<usize>() != values.len() {
+            return Err(error(format!(
+                "tensor {name:?} has {} values for shape {shape:?}",
+                values.len()
+            )));
+        }
+        let end = offset + values.len() * 4;
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut header = serde_json::Value::Object(header).to_string().into_bytes();
+    header.resize(header.len().next_multiple_of(8), b' ');
+    let file = File::create(path).map_err(|e| error(e.to_string()))?;
+    let mut out = std::io::BufWriter::new(file);
+    let mut write = |bytes: &[u8]| out.write_all(bytes).map_err(|e| error(e.to_string()));
+    write(&(header.len() as u64).to_le_bytes())?;
+    write(&header)?;
+    for (_, _, values) in tensors {
+        for v in values {
+            write(&v.to_le_bytes())?;
+        }
+    }
+    out.flush().map_err(|e| error(e.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -297,5 +336,20 @@ mod tests {
         std::fs::write(&path.0, [1u8, 2, 3]).unwrap();
         let message = SafeTensors::open(&path.0).err().unwrap().to_string();
         assert!(message.contains("too short"), "{message}");
+    }
+
+    #[test]
+    fn written_files_read_back() {
+        let path = tempfile_path::TempPath::new("written");
+        let tensors = vec![
+            ("w".to_string(), vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]),
+            ("b".to_string(), vec![1], vec![-0.25]),
+        ];
+        write_f32(&path.0, &tensors).unwrap();
+        let st = SafeTensors::open(&path.0).unwrap();
+        assert_eq!(st.read_f32("w").unwrap(), (tensors[0].2.clone(), vec![2, 3]));
+        assert_eq!(st.read_f32("b").unwrap(), (vec![-0.25], vec![1]));
+        let bad = vec![("x".to_string(), vec![2], vec![1.0])];
+        assert!(write_f32(&path.0, &bad).err().unwrap().to_string().contains("\"x\""));
     }
 }

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
 use crate::morphology::{CellShape, FOUNDATION_PATCH, MorphologyEncoder, PatchGeometry};
+use crate::rng::SeededRng;
 use crate::safetensors::SafeTensors;
 
 /// ImageNet normalisation, which timm's ViTs and UNI use.
@@ -70,6 +71,79 @@ impl VitConfig {
 
     pub fn n_tokens(&self) -> usize {
         self.n_prefix() + self.n_patches()
+    }
+
+    /// The tensors of this architecture in a timm `state_dict`, by name, with their shapes.
+    pub fn timm_tensors(&self) -> Vec<(String, Vec<usize>)> {
+        let (d, p) = (self.embed_dim, self.patch_size);
+        let pos_rows = if self.pos_embed_covers_prefix {
+            self.n_tokens()
+        } else {
+            self.n_patches()
+        };
+        let mut tensors = vec![
+            ("cls_token".to_string(), vec![1, 1, d]),
+            ("pos_embed".to_string(), vec![1, pos_rows, d]),
+            ("patch_embed.proj.weight".to_string(), vec![d, 3, p, p]),
+            ("patch_embed.proj.bias".to_string(), vec![d]),
+        ];
+        if self.reg_tokens > 0 {
+            tensors.push(("reg_token".to_string(), vec![1, self.reg_tokens, d]));
+        }
+        let (fc1_out, fc2_in) = match self.mlp {
+            VitMlp::Gelu { hidden } => (hidden, hidden),
+            VitMlp::SwiGlu { hidden } => (2 * hidden, hidden),
+        };
+        for i in 0..self.depth {
+            let mut add = |name: &str, shape: Vec<usize>| tensors.push((format!("blocks.{i}.{name}"), shape));
+            for norm in ["norm1", "norm2"] {
+                add(&format!("{norm}.weight"), vec![d]);
+                add(&format!("{norm}.bias"), vec![d]);
+            }
+            add("attn.qkv.weight", vec![3 * d, d]);
+            add("attn.qkv.bias", vec![3 * d]);
+            add("attn.proj.weight", vec![d, d]);
+            add("attn.proj.bias", vec![d]);
+            add("mlp.fc1.weight", vec![fc1_out, d]);
+            add("mlp.fc1.bias", vec![fc1_out]);
+            add("mlp.fc2.weight", vec![d, fc2_in]);
+            add("mlp.fc2.bias", vec![d]);
+            if self.layer_scale {
+                add("ls1.gamma", vec![d]);
+                add("ls2.gamma", vec![d]);
+            }
+        }
+        tensors.push(("norm.weight".to_string(), vec![d]));
+        tensors.push(("norm.bias".to_string(), vec![d]));
+        tensors
+    }
+
+    /// Writes seeded random weights of this architecture as safetensors, initialised the way
+    /// timm does it (truncated-normal-like weights of scale 0.02, unit norms, zero biases): a
+    /// file to benchmark the encoder's throughput with, or to test loading, with no download.
+    pub fn write_seeded_weights(&self, path: &Path, seed: u64) -> Result<(), ModelError> {
+        let mut rng = SeededRng::new(seed);
+        let tensors: Vec<(String, Vec<usize>, Vec<f32>)> = self
+            .timm_tensors()
+            .into_iter()
+            .map(|(name, shape)| {
+                let len = shape.iter().product::<usize>();
+                let values =
+                    if name.ends_with("norm1.weight") || name.ends_with("norm2.weight") || name == "norm.weight" {
+                        vec![1.0; len]
+                    } else if name.ends_with(".gamma") {
+                        vec![0.1; len]
+                    } else if name.ends_with(".bias") {
+                        vec![0.0; len]
+                    } else {
+                        (0..len)
+                            .map(|_| (0.02 * rng.normal().clamp(-2.0, 2.0)) as f32)
+                            .collect()
+                    };
+                (name, shape, values)
+            })
+            .collect();
+        crate::safetensors::write_f32(path, &tensors)
     }
 
     fn plain(patch_size: usize, embed_dim: usize, depth: usize, num_heads: usize) -> Self {
@@ -144,6 +218,28 @@ impl VitPreset {
     }
 }
 
+impl VitPreset {
+    /// Checks from the header alone (nothing is loaded) that a weights file holds this
+    /// architecture; the error names the file and the first tensor that differs.
+    pub fn check_weights(self, path: &Path) -> Result<(), ModelError> {
+        let file = SafeTensors::open(path)?;
+        let device = crate::cpu_device();
+        let reader = WeightReader {
+            file: &file,
+            device: &device,
+            preset: self.label(),
+        };
+        let mut config = self.config();
+        reader.read_layout(&mut config)?;
+        reader.check_tensors(&config)
+    }
+
+    /// The architecture a weights file holds, if it is one of the presets.
+    pub fn detect(path: &Path) -> Option<VitPreset> {
+        Self::ALL.into_iter().find(|p| p.check_weights(path).is_ok())
+    }
+}
+
 impl std::str::FromStr for VitPreset {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -166,9 +262,15 @@ pub enum TokenReadout {
     },
 }
 
+/// The paper's readout averages the patch tokens around the nucleus; 4 is the 2 x 2 block at the
+/// centre of an even grid.
+pub const DEFAULT_NUCLEUS_TOKENS: usize = 4;
+
 impl Default for TokenReadout {
     fn default() -> Self {
-        TokenReadout::NucleusTokens { k: 4 }
+        TokenReadout::NucleusTokens {
+            k: DEFAULT_NUCLEUS_TOKENS,
+        }
     }
 }
 
@@ -317,6 +419,55 @@ impl WeightReader<'_> {
         Ok(values)
     }
 
+    /// Takes register tokens, layer scale and the position table's layout from the file into
+    /// `config`; returns the position table's rows.
+    fn read_layout(&self, config: &mut VitConfig) -> Result<usize, ModelError> {
+        let file = self.file;
+        config.reg_tokens = file
+            .info("reg_token")
+            .map_or(0, |t| t.shape.get(1).copied().unwrap_or(0));
+        config.layer_scale = file.info("blocks.0.ls1.gamma").is_some();
+        let pos_rows = file
+            .info("pos_embed")
+            .map(|t| t.shape.get(1).copied().unwrap_or(0))
+            .ok_or_else(|| self.error("has no tensor \"pos_embed\"".into()))?;
+        config.pos_embed_covers_prefix = if pos_rows == config.n_patches() {
+            false
+        } else if pos_rows == config.n_tokens() {
+            true
+        } else {
+            return Err(self.error(format!(
+                "pos_embed has {pos_rows} positions; a {}-px input in {}-px patches needs {} (or {} with the prefix tokens)",
+                config.img_size,
+                config.patch_size,
+                config.n_patches(),
+                config.n_tokens()
+            )));
+        };
+        Ok(pos_rows)
+    }
+
+    /// Every tensor of `config` is in the file with its shape, and there are no further blocks.
+    fn check_tensors(&self, config: &VitConfig) -> Result<(), ModelError> {
+        for (name, shape) in config.timm_tensors() {
+            match self.file.info(&name) {
+                None => return Err(self.error(format!("has no tensor {name:?}"))),
+                Some(info) if info.shape != shape => {
+                    return Err(self.error(format!("{name} has shape {:?}, the model needs {shape:?}", info.shape)));
+                }
+                Some(_) => {}
+            }
+        }
+        if self
+            .file
+            .info(&format!("blocks.{}.norm1.weight", config.depth))
+            .is_some()
+        {
+            return Err(self.error(format!("has more than the {} blocks the model has", config.depth)));
+        }
+        Ok(())
+    }
+
     fn vector(&self, name: &str, len: usize) -> Result<Tensor<1>, ModelError> {
         let values = self.values(name, &[len])?;
         Ok(Tensor::from_data(TensorData::new(values, [len]), self.device))
@@ -365,27 +516,9 @@ impl VitModel {
             preset,
         };
         let d = config.embed_dim;
-        config.reg_tokens = file
-            .info("reg_token")
-            .map_or(0, |t| t.shape.get(1).copied().unwrap_or(0));
-        config.layer_scale = file.info("blocks.0.ls1.gamma").is_some();
-        let pos_rows = file
-            .info("pos_embed")
-            .map(|t| t.shape.get(1).copied().unwrap_or(0))
-            .ok_or_else(|| reader.error("has no tensor \"pos_embed\"".into()))?;
-        config.pos_embed_covers_prefix = if pos_rows == config.n_patches() {
-            false
-        } else if pos_rows == config.n_tokens() {
-            true
-        } else {
-            return Err(reader.error(format!(
-                "pos_embed has {pos_rows} positions; a {}-px input in {}-px patches needs {} (or {} with the prefix tokens)",
-                config.img_size,
-                config.patch_size,
-                config.n_patches(),
-                config.n_tokens()
-            )));
-        };
+        let pos_rows = reader.read_layout(&mut config)?;
+        // From the header alone, before a gigabyte is read.
+        reader.check_tensors(&config)?;
         let p = config.patch_size;
         let conv = reader.values("patch_embed.proj.weight", &[d, 3, p, p])?;
         let patch_embed = Linear {
@@ -428,9 +561,6 @@ impl VitModel {
                 fc2: reader.linear(&format!("{prefix}.mlp.fc2"), fc2_in, d)?,
                 ls2: gamma("ls2")?,
             });
-        }
-        if file.info(&format!("blocks.{}.norm1.weight", config.depth)).is_some() {
-            return Err(reader.error(format!("has more than the {} blocks the model has", config.depth)));
         }
         let reg_tokens = match config.reg_tokens {
             0 => None,
@@ -568,7 +698,7 @@ pub struct VitMorphologyEncoder {
 
 impl VitMorphologyEncoder {
     pub fn open(spec: &VitEncoderSpec, device: &Device) -> Result<Self, ModelError> {
-        let model = VitModel::load(spec.preset.config(), spec.preset.name(), &spec.weights, device)?;
+        let model = VitModel::load(spec.preset.config(), spec.preset.label(), &spec.weights, device)?;
         Ok(Self {
             name: spec.preset.name().replace('-', "_"),
             readout: spec.readout,
@@ -661,5 +791,38 @@ mod tests {
         assert_eq!("nucleus:9".parse(), Ok(TokenReadout::NucleusTokens { k: 9 }));
         assert_eq!("cls".parse(), Ok(TokenReadout::ClassToken));
         assert!("nucleus:0".parse::<TokenReadout>().is_err());
+    }
+
+    #[test]
+    fn seeded_weights_load_into_their_architecture_only() {
+        let config = VitConfig {
+            img_size: 32,
+            mlp: VitMlp::SwiGlu { hidden: 24 },
+            reg_tokens: 2,
+            layer_scale: true,
+            pos_embed_covers_prefix: false,
+            ..VitConfig::plain(8, 16, 2, 2)
+        };
+        let path = std::env::temp_dir().join(format!("cs_models_vit_seeded_{}.safetensors", std::process::id()));
+        config.write_seeded_weights(&path, 3).unwrap();
+        let device = crate::cpu_device();
+        let model = VitModel::load(config.clone(), "tiny", &path, &device).unwrap();
+        assert_eq!(model.config(), &config);
+        let images = vec![128u8; 2 * 32 * 32 * 3];
+        let embedding = model.embed(&images, TokenReadout::NucleusTokens { k: 4 });
+        assert_eq!(embedding.dims(), [2, 16]);
+        assert_eq!(VitPreset::detect(&path), None);
+        let message = VitPreset::VitS16.check_weights(&path).err().unwrap().to_string();
+        assert!(message.contains("ViT-S/16") && message.contains("pos_embed has 16 positions"), "{message}");
+        let deeper = VitConfig { depth: 3, ..config };
+        let message = VitModel::load(deeper, "tiny-deeper", &path, &device)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            message.contains("blocks.2") && message.contains("tiny-deeper"),
+            "{message}"
+        );
+        let _ = std::fs::remove_file(&path);
     }
 }
