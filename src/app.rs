@@ -166,6 +166,7 @@ pub enum DialogPurpose {
     /// A cell_id,label CSV for training the classifier.
     ModelLabels,
     VitWeights,
+    GeneEmbeddings,
     ExportGeoJson,
     ExportCellsCsv,
     ExportStatsCsv,
@@ -573,6 +574,10 @@ impl ViewerApp {
                     .set_title("Training labels (CSV with cell_id and label columns)")
                     .add_filter("CSV", &["csv"])
                     .pick_file(),
+                DialogPurpose::GeneEmbeddings => dialog
+                    .set_title("Per-cell gene embeddings (cell_id + numeric columns, or .npy + NAME.cell_ids.txt)")
+                    .add_filter("embeddings", &["parquet", "csv", "gz", "npy"])
+                    .pick_file(),
                 DialogPurpose::VitWeights => dialog
                     .set_title("ViT weights (.safetensors saved from timm)")
                     .add_filter("safetensors", &["safetensors"])
@@ -903,6 +908,7 @@ impl ViewerApp {
                                 self.models.settings.labels = crate::model_runs::LabelChoice::Csv(path);
                             }
                             DialogPurpose::VitWeights => self.choose_vit_weights(path),
+                            DialogPurpose::GeneEmbeddings => self.models.settings.gene_embeddings = Some(path),
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv

@@ -29,7 +29,8 @@ pub struct BundleArgs {
     pub xenium: Option<PathBuf>,
     pub slide: Option<PathBuf>,
     pub alignment: Option<PathBuf>,
-    /// Per-cell gene embeddings (parquet/CSV keyed by cell_id) to use instead of the gene PCA.
+    /// Per-cell gene embeddings (parquet/CSV keyed by cell_id, or .npy with NAME.cell_ids.txt) to
+    /// use instead of the gene PCA.
     pub gene_embeddings: Option<PathBuf>,
     /// The morphology encoder to fit with (for `predict`, a ViT here says where the model's
     /// weights file is now).

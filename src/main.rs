@@ -194,7 +194,8 @@ struct BundleFlags {
     /// Xenium Explorer alignment CSV for the slide.
     #[arg(long)]
     alignment: Option<PathBuf>,
-    /// Per-cell gene embeddings (e.g. scGPT; parquet or CSV with cell_id) instead of the gene PCA.
+    /// Per-cell gene embeddings (e.g. scGPT; parquet or CSV with cell_id, or a .npy matrix with its
+    /// ids one per line in NAME.cell_ids.txt) instead of the gene PCA.
     #[arg(long)]
     gene_embeddings: Option<PathBuf>,
     /// Morphology encoder: builtin (needs no weights) or a ViT on the H&E: vit-s16, vit-b16,

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::{Job, JobStatus, spawn_job};
 use crate::models::{
-    ClassifierRun, LabelSource, NicheRun, cell_inputs, run_classifier, run_niches, slide_px_from_world,
+    ClassifierRun, LabelSource, NicheRun, cell_inputs, read_gene_embedding, run_classifier, run_niches,
+    slide_px_from_world,
 };
 
 /// Where training labels come from, as chosen in the panel.
@@ -66,6 +67,8 @@ pub struct ModelSettings {
     pub selection_only: bool,
     pub k: usize,
     pub niche_epochs: usize,
+    /// Gene embeddings computed elsewhere (None: the gene PCA).
+    pub gene_embeddings: Option<PathBuf>,
     /// The ViT morphology encoder (None: the built-in one, which needs no weights).
     pub vit_preset: Option<VitPreset>,
     pub vit_weights: Option<PathBuf>,
@@ -106,6 +109,7 @@ impl Default for ModelSettings {
             selection_only: false,
             k: 8,
             niche_epochs: 20,
+            gene_embeddings: None,
             vit_preset: None,
             vit_weights: None,
             readout: TokenReadout::default(),
@@ -213,10 +217,17 @@ pub struct RunData {
     pub selections: Vec<(String, CellSet)>,
     /// Where finished runs are cached (None: not cached).
     pub cache_dir: Option<PathBuf>,
+    /// Per-cell gene embeddings to use instead of the gene PCA (parquet, CSV or .npy).
+    pub gene_embeddings: Option<PathBuf>,
 }
 
 impl RunData {
-    fn key(&self, parameters: String) -> RunKey {
+    fn key(&self, mut parameters: String) -> RunKey {
+        if let Some(path) = &self.gene_embeddings {
+            // The file's time too: a rewritten embedding is a new run.
+            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+            parameters += &format!(" genes={} {modified:?}", path.display());
+        }
         let scope = self.scope.as_ref().map_or(0, |s| {
             let mut h = DefaultHasher::new();
             for cell in s.iter() {
@@ -379,7 +390,11 @@ fn start_run<T: CachedResult>(
             }
             let progress = progress_for(&worker_progress, cancel, worker_ctx);
             progress.report("Reading expression and shapes", 0.0);
-            let all = cell_inputs(&data.bundle)?;
+            let mut all = cell_inputs(&data.bundle)?;
+            if let Some(path) = &data.gene_embeddings {
+                progress.report("Reading gene embeddings", 0.0);
+                all.gene_embedding = Some(read_gene_embedding(path, &all.cell_ids)?);
+            }
             let rows = data.rows();
             let (result, cell_ids, columns) = work(&data, all, rows, &progress).map_err(|e| {
                 if e.downcast_ref::<ModelError>()

@@ -159,6 +159,7 @@ impl ViewerApp {
                 .map(|s| (s.name.clone(), s.cells.clone()))
                 .collect(),
             cache_dir: self.models.cache_dir.clone(),
+            gene_embeddings: self.models.settings.gene_embeddings.clone(),
         })
     }
 
@@ -365,7 +366,7 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         format!("burn-wgpu on the viewer's own device: {}{software}", info.name)
     });
 
-    let mut choose_weights = false;
+    let (mut choose_weights, mut choose_embeddings) = (false, false);
     egui::Grid::new("model-settings")
         .num_columns(2)
         .spacing([8.0, 4.0])
@@ -396,6 +397,9 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 });
             });
             ui.end_row();
+            ui.label("Genes");
+            choose_embeddings = gene_features_ui(ui, settings);
+            ui.end_row();
             ui.label("Morphology");
             choose_weights = morphology_encoder_ui(ui, settings);
             ui.end_row();
@@ -412,6 +416,9 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     }
     if choose_weights {
         app.ask_for_file(crate::app::DialogPurpose::VitWeights);
+    }
+    if choose_embeddings {
+        app.ask_for_file(crate::app::DialogPurpose::GeneEmbeddings);
     }
     let settings = &mut app.models.settings;
 
@@ -540,6 +547,43 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     if let Some(result) = app.models.niches.clone() {
         niches_result_ui(ui, app, &result);
     }
+}
+
+/// The gene modality: the built-in PCA or embeddings imported from a file. Returns whether the
+/// user asked to choose the file.
+fn gene_features_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> bool {
+    let mut choose = false;
+    ui.horizontal(|ui| {
+        match &settings.gene_embeddings {
+            None => {
+                ui.label(format!(
+                    "PCA of log1p(CP10k), {} components",
+                    cs_models::pipeline::GENE_COMPONENTS
+                ));
+            }
+            Some(path) => {
+                let name = path
+                    .file_name()
+                    .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
+                ui.label(name).on_hover_text(path.display().to_string());
+                if ui
+                    .small_button("PCA")
+                    .on_hover_text("Back to the built-in gene PCA")
+                    .clicked()
+                {
+                    settings.gene_embeddings = None;
+                }
+            }
+        }
+        choose = ui
+            .button("Embeddings...")
+            .on_hover_text(
+                "Per-cell gene embeddings computed elsewhere (e.g. scGPT): parquet or CSV with a cell_id column, \
+                 or a .npy matrix with its ids in NAME.cell_ids.txt",
+            )
+            .clicked();
+    });
+    choose
 }
 
 /// The morphology encoder: built-in or a ViT with its weights file and readout. Returns whether

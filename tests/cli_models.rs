@@ -362,6 +362,38 @@ fn vit_encoder_embeds_trains_and_bad_weights_are_named() {
     ]));
     assert_eq!(predicted["cells"], 16);
 
+    // Gene embeddings from a .npy matrix, rows in reverse order, ids beside it: matched by id.
+    let npy = dir.join("scgpt.npy");
+    let ids: Vec<String> = table.cell_ids.iter().rev().cloned().collect();
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    let header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, 2), }}\n",
+        ids.len()
+    );
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for i in (0..ids.len()).rev() {
+        for v in [i as f32, -(i as f32)] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(&npy, bytes).unwrap();
+    std::fs::write(dir.join("scgpt.cell_ids.txt"), ids.join("\n")).unwrap();
+    let out_npy = path("embed_npy.parquet");
+    let npy = npy.to_str().unwrap().to_owned();
+    let embedded = json_of(&run(&["embed", "--out", &out_npy, "--gene-embeddings", &npy, "--json"]));
+    assert!(
+        embedded["gene_features"].as_str().unwrap().contains("scgpt.npy"),
+        "{embedded}"
+    );
+    let with_npy = cs_xenium::read_cell_features(Path::new(&out_npy)).unwrap();
+    assert_eq!(with_npy.cell_ids, table.cell_ids);
+    assert_eq!(with_npy.columns[..2], ["gene_emb_0", "gene_emb_1"]);
+    // Scaled per column, so the first column rises with the row and the second falls.
+    let width = with_npy.columns.len();
+    let first: Vec<f32> = (0..16).map(|r| with_npy.values[r * width]).collect();
+    assert!(first.windows(2).all(|w| w[0] < w[1]), "{first:?}");
+
     // Weights of another architecture, no weights, no slide.
     let out = run(&[
         "embed",

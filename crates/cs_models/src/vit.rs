@@ -813,7 +813,10 @@ mod tests {
         assert_eq!(embedding.dims(), [2, 16]);
         assert_eq!(VitPreset::detect(&path), None);
         let message = VitPreset::VitS16.check_weights(&path).err().unwrap().to_string();
-        assert!(message.contains("ViT-S/16") && message.contains("pos_embed has 16 positions"), "{message}");
+        assert!(
+            message.contains("ViT-S/16") && message.contains("pos_embed has 16 positions"),
+            "{message}"
+        );
         let deeper = VitConfig { depth: 3, ..config };
         let message = VitModel::load(deeper, "tiny-deeper", &path, &device)
             .err()

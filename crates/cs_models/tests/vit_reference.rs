@@ -108,7 +108,7 @@ fn wrong_weights_name_the_file_and_the_tensor() {
     let message = VitModel::load(wide, "wide", &path, &device).err().unwrap().to_string();
     assert!(message.contains("tiny_plain.safetensors"), "{message}");
     assert!(
-        message.contains("has shape [48, 3, 8, 8], the model needs [64, 3, 8, 8]"),
+        message.contains("cls_token has shape [1, 1, 48], the model needs [1, 1, 64]"),
         "{message}"
     );
     // A different patch grid.
