@@ -556,16 +556,15 @@ fn gene_features_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> bool {
     ui.horizontal(|ui| {
         match &settings.gene_embeddings {
             None => {
-                ui.label(format!(
-                    "PCA of log1p(CP10k), {} components",
-                    cs_models::pipeline::GENE_COMPONENTS
-                ));
+                ui.label(format!("PCA, {} components", cs_models::pipeline::GENE_COMPONENTS))
+                    .on_hover_text("PCA of log1p(CP10k) expression, fitted on the cells of the run");
             }
             Some(path) => {
                 let name = path
                     .file_name()
                     .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
-                ui.label(name).on_hover_text(path.display().to_string());
+                ui.add(egui::Label::new(name).truncate())
+                    .on_hover_text(path.display().to_string());
                 if ui
                     .small_button("PCA")
                     .on_hover_text("Back to the built-in gene PCA")
@@ -576,7 +575,7 @@ fn gene_features_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> bool {
             }
         }
         choose = ui
-            .button("Embeddings...")
+            .small_button("Import...")
             .on_hover_text(
                 "Per-cell gene embeddings computed elsewhere (e.g. scGPT): parquet or CSV with a cell_id column, \
                  or a .npy matrix with its ids in NAME.cell_ids.txt",
@@ -615,7 +614,8 @@ fn morphology_encoder_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> boo
                     let name = path
                         .file_name()
                         .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
-                    ui.label(name).on_hover_text(path.display().to_string());
+                    ui.add(egui::Label::new(name).truncate())
+                        .on_hover_text(path.display().to_string());
                 }
                 None => {
                     ui.colored_label(ui.visuals().warn_fg_color, "no weights file");
@@ -627,17 +627,25 @@ fn morphology_encoder_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> boo
                 TokenReadout::NucleusTokens { k } => k,
                 TokenReadout::ClassToken => cs_models::vit::DEFAULT_NUCLEUS_TOKENS,
             };
-            ui.radio_value(
-                &mut settings.readout,
-                TokenReadout::NucleusTokens { k },
-                "nucleus tokens",
-            )
-            .on_hover_text("The paper's per-cell readout: the mean of the k patch tokens nearest the nucleus");
+            let nucleus = TokenReadout::NucleusTokens { k };
+            let selected = match settings.readout {
+                TokenReadout::NucleusTokens { .. } => "nucleus tokens",
+                TokenReadout::ClassToken => "class token",
+            };
+            egui::ComboBox::from_id_salt("vit-readout")
+                .selected_text(selected)
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut settings.readout, nucleus, "nucleus tokens")
+                        .on_hover_text(
+                            "The paper's per-cell readout: the mean of the k patch tokens nearest the nucleus",
+                        );
+                    ui.selectable_value(&mut settings.readout, TokenReadout::ClassToken, "class token")
+                        .on_hover_text("The image-level token");
+                });
             if let TokenReadout::NucleusTokens { k } = &mut settings.readout {
-                ui.add(egui::DragValue::new(k).range(1..=64).prefix("k = "));
+                ui.add(egui::DragValue::new(k).range(1..=64).prefix("k = "))
+                    .on_hover_text("Patch tokens averaged around the nucleus");
             }
-            ui.radio_value(&mut settings.readout, TokenReadout::ClassToken, "class token")
-                .on_hover_text("The image-level token");
         });
     });
     choose_weights
