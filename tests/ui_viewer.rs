@@ -740,5 +740,33 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
         selected
     );
     harness.get_by_label_contains("matched-pair retrieval");
+
+    // A ViT encoder from the Morphology row: without weights a run is refused with the reason; a
+    // weights file of another architecture switches the choice to the one it holds.
+    harness.get_by_value("built-in (no weights)").click();
+    harness.run_steps(2);
+    harness.get_by_label("ViT-B/16").click();
+    harness.run_steps(2);
+    harness.get_by_label("no weights file");
+    harness.state_mut().run_niches();
+    let last_toast = |app: &ViewerApp| app.toasts.items().last().map(|t| t.text.clone()).unwrap_or_default();
+    assert!(last_toast(harness.state()).contains("needs its weights"));
+    let weights = dir.join("vit_s16.safetensors");
+    cs_models::vit::VitPreset::VitS16
+        .config()
+        .write_seeded_weights(&weights, 1)
+        .unwrap();
+    harness.state_mut().choose_vit_weights(weights.clone());
+    let app = harness.state();
+    assert_eq!(app.models.settings.vit_preset, Some(cs_models::vit::VitPreset::VitS16));
+    assert_eq!(app.models.settings.vit_weights.as_deref(), Some(weights.as_path()));
+    assert!(last_toast(app).contains("ViT-S/16"), "{}", last_toast(app));
+    let not_weights = summary.slide_path.clone().unwrap();
+    harness.state_mut().choose_vit_weights(not_weights);
+    let app = harness.state();
+    assert!(last_toast(app).contains("he.tiff"), "{}", last_toast(app));
+    assert_eq!(app.models.settings.vit_weights.as_deref(), Some(weights.as_path()));
+    harness.run_steps(2);
+    harness.get_by_label("vit_s16.safetensors");
     let _ = std::fs::remove_dir_all(&dir);
 }
