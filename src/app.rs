@@ -167,6 +167,7 @@ pub enum DialogPurpose {
     ModelLabels,
     VitWeights,
     GeneEmbeddings,
+    SaveModel,
     ExportGeoJson,
     ExportCellsCsv,
     ExportStatsCsv,
@@ -578,6 +579,10 @@ impl ViewerApp {
                     .set_title("Per-cell gene embeddings (cell_id + numeric columns, or .npy + NAME.cell_ids.txt)")
                     .add_filter("embeddings", &["parquet", "csv", "gz", "npy"])
                     .pick_file(),
+                DialogPurpose::SaveModel => dialog
+                    .set_title("Save the classifier as a model folder")
+                    .set_file_name("cellsymphony-model")
+                    .save_file(),
                 DialogPurpose::VitWeights => dialog
                     .set_title("ViT weights (.safetensors saved from timm)")
                     .add_filter("safetensors", &["safetensors"])
@@ -909,6 +914,7 @@ impl ViewerApp {
                             }
                             DialogPurpose::VitWeights => self.choose_vit_weights(path),
                             DialogPurpose::GeneEmbeddings => self.models.settings.gene_embeddings = Some(path),
+                            DialogPurpose::SaveModel => self.save_model(path),
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv

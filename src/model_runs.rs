@@ -15,6 +15,7 @@ use cs_models::classifier::Variant;
 use cs_models::device::ComputeDevice;
 use cs_models::labels::Labels;
 use cs_models::metrics::ClassificationReport;
+use cs_models::model_file::{self, TrainingSummary};
 use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput};
 use cs_models::vit::{TokenReadout, VitEncoderSpec, VitPreset};
 use cs_models::{ModelError, Progress};
@@ -186,6 +187,10 @@ pub struct ClassifierResult {
     pub n_validation: usize,
     pub seconds: f64,
     pub device: String,
+    /// The trained model's folder (model.json + weights.bpk) beside the cached run, for
+    /// *Save model…* and `cellsymphony predict` (None: not cached, or saving failed).
+    #[serde(default)]
+    pub model_dir: Option<PathBuf>,
     #[serde(skip)]
     pub from_cache: bool,
 }
@@ -435,6 +440,10 @@ pub fn start_classifier(
         settings.learning_rate,
         settings.seed
     );
+    let model_dir = data
+        .cache_dir
+        .as_ref()
+        .map(|dir| dir.join(format!("{}.model", data.key(parameters.clone()).file_stem())));
     let settings = settings.clone();
     start_run(
         "model-classifier",
@@ -460,6 +469,22 @@ pub fn start_classifier(
             };
             let outcome = run_classifier(&inputs, data.slide_input(), &labels, &run, &device, progress)?;
             let t = &outcome.trained;
+            let summary = TrainingSummary {
+                label_source: settings.labels.label(),
+                settings: run.training.clone(),
+                report: t.report.clone(),
+                epoch_losses: t.epoch_losses.clone(),
+                n_train: t.n_train,
+                n_validation: t.n_validation,
+            };
+            let model_dir = model_dir.filter(|dir| {
+                let saved =
+                    model_file::save_classifier(dir, &t.model, &t.class_names, &t.config, &outcome.pipeline, summary);
+                if let Err(e) = &saved {
+                    log::warn!("the trained model was not kept: {e}");
+                }
+                saved.is_ok()
+            });
             let result = ClassifierResult {
                 variant: settings.variant,
                 label_source: settings.labels.label(),
@@ -474,6 +499,7 @@ pub fn start_classifier(
                 n_validation: t.n_validation,
                 seconds: started.elapsed().as_secs_f64(),
                 device: cs_models::device::describe(&device),
+                model_dir,
                 from_cache: false,
             };
             let names = result
@@ -538,6 +564,18 @@ pub fn start_niches(
             Ok((result, inputs.cell_ids, columns))
         },
     )
+}
+
+/// Copies a model folder (model.json + weights.bpk) to `to`, which is created; existing model
+/// files there are replaced, other files are left alone.
+pub fn copy_model_dir(from: &std::path::Path, to: &std::path::Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
+    for name in [model_file::MANIFEST_FILE, model_file::WEIGHTS_FILE] {
+        let source = from.join(name);
+        std::fs::copy(&source, to.join(name))
+            .with_context(|| format!("copying {} to {}", source.display(), to.display()))?;
+    }
+    Ok(())
 }
 
 /// A categorical column over all cells from per-row classes (cells outside the run are missing).

@@ -211,6 +211,23 @@ impl ViewerApp {
         }
     }
 
+    /// Copies the current classifier's kept model folder to `to`.
+    pub fn save_model(&mut self, to: std::path::PathBuf) {
+        let Some(from) = self.models.classifier.as_ref().and_then(|r| r.model_dir.clone()) else {
+            self.toasts
+                .error("No trained classifier to save: run Train and predict first.");
+            return;
+        };
+        match crate::model_runs::copy_model_dir(&from, &to) {
+            Ok(()) => self.toasts.note(format!(
+                "Model saved to {} (cellsymphony predict --model {} ...)",
+                to.display(),
+                to.display()
+            )),
+            Err(e) => self.toasts.error(format!("Saving the model: {e:#}")),
+        }
+    }
+
     /// A ViT weights file the user picked: checked against the chosen architecture from its
     /// header (instant), so a wrong file is named now rather than when a run starts.
     pub fn choose_vit_weights(&mut self, path: std::path::PathBuf) {
@@ -697,6 +714,15 @@ fn classifier_result_ui(ui: &mut egui::Ui, app: &mut ViewerApp, result: &Classif
             ui.label(format!("acc {:.2}", result.report.accuracy));
             ui.end_row();
         });
+    let kept = result.model_dir.as_ref().filter(|dir| dir.is_dir());
+    let save = ui
+        .add_enabled(kept.is_some(), egui::Button::new("Save model..."))
+        .on_hover_text("A model folder (model.json + weights.bpk) for cellsymphony predict --model")
+        .on_disabled_hover_text("The trained model was not kept (the run cache is off or could not be written)")
+        .clicked();
+    if save {
+        app.ask_for_file(crate::app::DialogPurpose::SaveModel);
+    }
     ui.label(
         RichText::new("Confusion matrix (rows: label, columns: prediction)")
             .small()

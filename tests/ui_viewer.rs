@@ -668,7 +668,7 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
         let app = harness.state_mut();
         // Lavapipe is the GPU here; the CPU backend is the one the tab picks for it.
         assert_eq!(app.models.settings.device, cs_models::ComputeDevice::Cpu);
-        app.models.cache_dir = None;
+        app.models.cache_dir = Some(dir.join("run-cache"));
         app.models.settings.epochs = 4;
         app.models.settings.learning_rate = 1e-3;
         app.models.settings.labels = cellsymphony::model_runs::LabelChoice::Column("synthetic_cell_type".into());
@@ -701,6 +701,13 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
             .all(|&c| (c as usize) < predicted.categories.len())
     );
     harness.get_by_label("macro");
+    // The trained model is kept beside the cached run; Save model copies it to a folder that
+    // loads as a model.
+    harness.get_by_label("Save model...");
+    let saved = dir.join("saved-model");
+    harness.state_mut().save_model(saved.clone());
+    let loaded = cs_models::model_file::load_classifier(&saved, &cs_models::cpu_device()).unwrap();
+    assert_eq!(loaded.class_names, result_class_names(harness.state()));
 
     // Niches on a selection only: cells outside it stay unassigned.
     {
@@ -769,4 +776,12 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     harness.run_steps(2);
     harness.get_by_label("vit_s16.safetensors");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn result_class_names(app: &ViewerApp) -> Vec<String> {
+    app.models
+        .classifier
+        .as_ref()
+        .map(|r| r.class_names.clone())
+        .unwrap_or_default()
 }
