@@ -155,7 +155,7 @@ pub enum RightTab {
 }
 
 /// What a file dialog was opened for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialogPurpose {
     Slide,
     Bundle,
@@ -167,7 +167,10 @@ pub enum DialogPurpose {
     ModelLabels,
     VitWeights,
     GeneEmbeddings,
-    SaveModel,
+    /// Save the model folder `from` (the classifier shown when the button was pressed).
+    SaveModel {
+        from: PathBuf,
+    },
     ExportGeoJson,
     ExportCellsCsv,
     ExportStatsCsv,
@@ -541,7 +544,9 @@ impl ViewerApp {
             .first()
             .and_then(|p| p.parent())
             .map(Path::to_path_buf);
+        let dialog_purpose = purpose.clone();
         let job = spawn_job("file-dialog", "Choosing a file", self.repaint_callback(), move |_| {
+            let purpose = dialog_purpose;
             let mut dialog = rfd::FileDialog::new();
             if let Some(dir) = start_dir {
                 dialog = dialog.set_directory(dir);
@@ -579,7 +584,7 @@ impl ViewerApp {
                     .set_title("Per-cell gene embeddings (cell_id + numeric columns, or .npy + NAME.cell_ids.txt)")
                     .add_filter("embeddings", &["parquet", "csv", "gz", "npy"])
                     .pick_file(),
-                DialogPurpose::SaveModel => dialog
+                DialogPurpose::SaveModel { .. } => dialog
                     .set_title("Save the classifier as a model folder")
                     .set_file_name("cellsymphony-model")
                     .save_file(),
@@ -897,7 +902,7 @@ impl ViewerApp {
         }
         self.apply_model_runs();
         if let Some((purpose, job)) = &self.file_dialog {
-            let purpose = *purpose;
+            let purpose = purpose.clone();
             match job.poll() {
                 JobStatus::Running => {}
                 JobStatus::Done(choice) => {
@@ -914,7 +919,7 @@ impl ViewerApp {
                             }
                             DialogPurpose::VitWeights => self.choose_vit_weights(path),
                             DialogPurpose::GeneEmbeddings => self.models.settings.gene_embeddings = Some(path),
-                            DialogPurpose::SaveModel => self.save_model(path),
+                            DialogPurpose::SaveModel { from } => self.save_model(&from, path),
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv

@@ -84,6 +84,11 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
         }
     };
     let opened = crate::cli_models::open_inputs(&bundle_args)?;
+    let wants_vit = options.vit_seeded.is_some() || options.bundle.morphology.needs_slide();
+    anyhow::ensure!(
+        !wants_vit || opened.slide.is_some(),
+        "a ViT benchmark needs the H&E slide: give --slide (and --alignment)"
+    );
     let n = opened.inputs.n_cells();
     let progress = cs_models::Progress::silent();
 
@@ -171,7 +176,9 @@ fn vit_bench(
     let spec = match (&options.bundle.morphology, options.vit_seeded) {
         (MorphologyChoice::Vit(spec), _) => spec.clone(),
         (MorphologyChoice::Builtin, Some(preset)) => {
-            let weights = crate::demo::cache_root().join(format!("bench-{}-seeded.safetensors", preset.name()));
+            let root = crate::demo::cache_root();
+            std::fs::create_dir_all(&root).with_context(|| format!("creating {}", root.display()))?;
+            let weights = root.join(format!("bench-{}-seeded.safetensors", preset.name()));
             if VitPreset::detect(&weights) != Some(preset) {
                 log::info!("writing seeded {} weights to {}", preset.label(), weights.display());
                 preset.config().write_seeded_weights(&weights, 1)?;

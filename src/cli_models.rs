@@ -309,15 +309,20 @@ pub fn predict_cmd(
             .as_ref()
             .and_then(|m| m.vit.as_ref());
         if let Some(fitted) = fitted
-            && (fitted.preset != spec.preset || fitted.readout != spec.readout)
+            && fitted.preset != spec.preset
         {
             anyhow::bail!(
-                "{} was trained with {}; --morphology and --readout must match it (give only where its weights are now)",
+                "{} was trained with {}; --morphology must name the same architecture (it only says where the weights are now)",
                 model_dir.display(),
                 fitted.describe()
             );
         }
-        loaded.manifest.features.relocate_vit_weights(spec.weights.clone())?;
+        // The model's own readout is kept: only the weights file moves.
+        loaded
+            .manifest
+            .features
+            .relocate_vit_weights(spec.weights.clone())
+            .with_context(|| model_dir.display().to_string())?;
     }
     let opened = open_inputs(args)?;
     let progress = stderr_progress();

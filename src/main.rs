@@ -207,7 +207,7 @@ struct BundleFlags {
     #[arg(long)]
     morphology_weights: Option<PathBuf>,
     /// A ViT's per-cell readout: nucleus:K (mean of the K patch tokens nearest the nucleus, as in
-    /// the paper) or cls (the class token).
+    /// the paper) or cls (the class token). predict keeps the model's own.
     #[arg(long, default_value = "nucleus:4")]
     readout: String,
 }
@@ -215,7 +215,10 @@ struct BundleFlags {
 impl TryFrom<BundleFlags> for cellsymphony::cli_models::BundleArgs {
     type Error = anyhow::Error;
     fn try_from(f: BundleFlags) -> anyhow::Result<Self> {
-        let readout = f.readout.parse().map_err(anyhow::Error::msg)?;
+        let readout = f
+            .readout
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--readout: {e}"))?;
         Ok(Self {
             xenium: f.xenium,
             slide: f.slide,
@@ -371,7 +374,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 cells,
                 kmeans_points,
                 device,
-                vit_seeded: vit_seeded.map(|v| v.parse()).transpose().map_err(anyhow::Error::msg)?,
+                vit_seeded: vit_seeded
+                    .map(|v| v.parse())
+                    .transpose()
+                    .map_err(|e: String| anyhow::anyhow!("--vit-seeded: {e}"))?,
                 vit_cells,
             };
             let report = cellsymphony::bench_models::models(&options)?;

@@ -138,6 +138,15 @@ impl RunKey {
     }
 }
 
+/// A file's modification time and size for a cache key (empty when there is no file), so a
+/// file rewritten in place makes a new key.
+fn file_stamp(path: Option<&std::path::Path>) -> String {
+    match path.and_then(|p| std::fs::metadata(p).ok()) {
+        Some(m) => format!(" [{:?} {} bytes]", m.modified().ok(), m.len()),
+        None => String::new(),
+    }
+}
+
 /// Progress shared with the worker.
 #[derive(Debug, Clone, Default)]
 pub struct RunProgress {
@@ -229,9 +238,13 @@ pub struct RunData {
 impl RunData {
     fn key(&self, mut parameters: String) -> RunKey {
         if let Some(path) = &self.gene_embeddings {
-            // The file's time too: a rewritten embedding is a new run.
-            let modified = std::fs::metadata(path).and_then(|m| m.modified()).ok();
-            parameters += &format!(" genes={} {modified:?}", path.display());
+            // The file's time and size too (and its ids' for .npy): a rewritten embedding is a new run.
+            parameters += &format!(
+                " genes={}{}{}",
+                path.display(),
+                file_stamp(Some(path)),
+                file_stamp(Some(&cs_xenium::npy_cell_ids_path(path)))
+            );
         }
         let scope = self.scope.as_ref().map_or(0, |s| {
             let mut h = DefaultHasher::new();
@@ -374,11 +387,10 @@ fn start_run<T: CachedResult>(
     thread: &str,
     label: &str,
     data: RunData,
-    parameters: String,
+    key: RunKey,
     ctx: &egui::Context,
     work: impl FnOnce(&RunData, CellInputs, Vec<usize>, &Progress) -> anyhow::Result<RunOutput<T>> + Send + 'static,
 ) -> std::io::Result<ModelRun<T>> {
-    let key = data.key(parameters);
     let progress = Arc::new(Mutex::new(RunProgress {
         stage: "Starting".into(),
         fraction: 0.0,
@@ -428,7 +440,7 @@ pub fn start_classifier(
     ctx: &egui::Context,
 ) -> std::io::Result<ModelRun<ClassifierResult>> {
     let morphology_key = if settings.variant.uses_morphology() {
-        format!(" morphology={morphology:?}")
+        format!(" morphology={morphology:?}{}", file_stamp(morphology.weights()))
     } else {
         String::new()
     };
@@ -440,16 +452,17 @@ pub fn start_classifier(
         settings.learning_rate,
         settings.seed
     );
+    let key = data.key(parameters);
     let model_dir = data
         .cache_dir
         .as_ref()
-        .map(|dir| dir.join(format!("{}.model", data.key(parameters.clone()).file_stem())));
+        .map(|dir| dir.join(format!("{}.model", key.file_stem())));
     let settings = settings.clone();
     start_run(
         "model-classifier",
         "cell-type classifier",
         data,
-        parameters,
+        key,
         ctx,
         move |data, all, rows, progress| {
             let started = std::time::Instant::now();
@@ -525,15 +538,19 @@ pub fn start_niches(
     ctx: &egui::Context,
 ) -> std::io::Result<ModelRun<NicheResult>> {
     let parameters = format!(
-        "niches k={} epochs={} seed={} morphology={morphology:?}",
-        settings.k, settings.niche_epochs, settings.seed
+        "niches k={} epochs={} seed={} morphology={morphology:?}{}",
+        settings.k,
+        settings.niche_epochs,
+        settings.seed,
+        file_stamp(morphology.weights())
     );
+    let data_key = data.key(parameters);
     let settings = settings.clone();
     start_run(
         "model-niches",
         "morphology niches",
         data,
-        parameters,
+        data_key,
         ctx,
         move |data, all, rows, progress| {
             let started = std::time::Instant::now();

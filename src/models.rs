@@ -67,8 +67,7 @@ pub fn cell_inputs(bundle: &XeniumBundle) -> anyhow::Result<CellInputs> {
 
 /// Per-cell gene embeddings computed elsewhere (scGPT and the like): a parquet or CSV table with
 /// a `cell_id` column and numeric columns, or a `.npy` matrix with `NAME.cell_ids.txt`, matched
-/// to the bundle's cells by id. Every cell must
-/// have a row.
+/// to the bundle's cells by id. Every cell must have a row.
 pub fn read_gene_embedding(path: &Path, cell_ids: &[String]) -> anyhow::Result<cs_models::pipeline::ImportedEmbedding> {
     let table = cs_xenium::read_cell_features(path)?;
     let width = table.columns.len();

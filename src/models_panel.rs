@@ -211,14 +211,10 @@ impl ViewerApp {
         }
     }
 
-    /// Copies the current classifier's kept model folder to `to`.
-    pub fn save_model(&mut self, to: std::path::PathBuf) {
-        let Some(from) = self.models.classifier.as_ref().and_then(|r| r.model_dir.clone()) else {
-            self.toasts
-                .error("No trained classifier to save: run Train and predict first.");
-            return;
-        };
-        match crate::model_runs::copy_model_dir(&from, &to) {
+    /// Copies a kept model folder (`from`, the classifier shown when *Save model…* was pressed)
+    /// to `to`.
+    pub fn save_model(&mut self, from: &std::path::Path, to: std::path::PathBuf) {
+        match crate::model_runs::copy_model_dir(from, &to) {
             Ok(()) => self.toasts.note(format!(
                 "Model saved to {} (cellsymphony predict --model {} ...)",
                 to.display(),
@@ -228,25 +224,34 @@ impl ViewerApp {
         }
     }
 
-    /// A ViT weights file the user picked: checked against the chosen architecture from its
-    /// header (instant), so a wrong file is named now rather than when a run starts.
+    /// A ViT weights file the user picked: checked from its header (instant) against the chosen
+    /// architecture, so a wrong file is named now rather than when a run starts; a file of
+    /// another preset switches the choice to it.
     pub fn choose_vit_weights(&mut self, path: std::path::PathBuf) {
+        let file = match cs_models::safetensors::SafeTensors::open(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                self.toasts.error(format!("{e}"));
+                return;
+            }
+        };
         let settings = &mut self.models.settings;
-        let Some(preset) = settings.vit_preset else { return };
-        match preset.check_weights(&path) {
-            Ok(()) => settings.vit_weights = Some(path),
-            Err(e) => match VitPreset::detect(&path) {
-                Some(found) => {
-                    self.toasts.note(format!(
-                        "{} holds {} weights: switched the encoder to it.",
-                        path.display(),
-                        found.label()
-                    ));
-                    settings.vit_preset = Some(found);
-                    settings.vit_weights = Some(path);
-                }
-                None => self.toasts.error(format!("{e}")),
-            },
+        let checked = match settings.vit_preset {
+            Some(preset) => preset.check_file(&file),
+            None => Err(cs_models::ModelError::Input("no ViT chosen".into())),
+        };
+        match (checked, VitPreset::detect_in(&file)) {
+            (Ok(()), _) => settings.vit_weights = Some(path),
+            (Err(_), Some(found)) => {
+                self.toasts.note(format!(
+                    "{} holds {} weights: switched the encoder to it.",
+                    path.display(),
+                    found.label()
+                ));
+                settings.vit_preset = Some(found);
+                settings.vit_weights = Some(path);
+            }
+            (Err(e), None) => self.toasts.error(format!("{e}")),
         }
     }
 
@@ -714,14 +719,16 @@ fn classifier_result_ui(ui: &mut egui::Ui, app: &mut ViewerApp, result: &Classif
             ui.label(format!("acc {:.2}", result.report.accuracy));
             ui.end_row();
         });
-    let kept = result.model_dir.as_ref().filter(|dir| dir.is_dir());
+    let kept = result.model_dir.clone().filter(|dir| dir.is_dir());
     let save = ui
         .add_enabled(kept.is_some(), egui::Button::new("Save model..."))
         .on_hover_text("A model folder (model.json + weights.bpk) for cellsymphony predict --model")
-        .on_disabled_hover_text("The trained model was not kept (the run cache is off or could not be written)")
+        .on_disabled_hover_text(
+            "The trained model was not kept (a run cached before models were kept, or the cache is off): train again",
+        )
         .clicked();
-    if save {
-        app.ask_for_file(crate::app::DialogPurpose::SaveModel);
+    if save && let Some(from) = kept {
+        app.ask_for_file(crate::app::DialogPurpose::SaveModel { from });
     }
     ui.label(
         RichText::new("Confusion matrix (rows: label, columns: prediction)")

@@ -565,7 +565,7 @@ fn a_selection_shows_its_composition_against_the_rest() {
         (DialogPurpose::ExportGeoJson, dir.join("selections.geojson")),
     ];
     for (purpose, path) in &exports {
-        harness.state_mut().export(*purpose, path.clone());
+        harness.state_mut().export(purpose.clone(), path.clone());
         step_until(&mut harness, "export written", |app| app.is_opening().is_none());
         assert!(
             path.exists(),
@@ -705,7 +705,16 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     // loads as a model.
     harness.get_by_label("Save model...");
     let saved = dir.join("saved-model");
-    harness.state_mut().save_model(saved.clone());
+    let kept = harness
+        .state()
+        .models
+        .classifier
+        .as_ref()
+        .unwrap()
+        .model_dir
+        .clone()
+        .unwrap();
+    harness.state_mut().save_model(&kept, saved.clone());
     let loaded = cs_models::model_file::load_classifier(&saved, &cs_models::cpu_device()).unwrap();
     assert_eq!(loaded.class_names, result_class_names(harness.state()));
 

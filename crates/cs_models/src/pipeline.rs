@@ -159,6 +159,15 @@ impl MorphologyChoice {
         }))
     }
 
+    /// The ViT's weights file (None for the built-in encoder).
+    pub fn weights(&self) -> Option<&std::path::Path> {
+        match self {
+            MorphologyChoice::Builtin => None,
+            MorphologyChoice::Vit(spec) => Some(&spec.weights),
+        }
+    }
+
+    /// One line for messages and summaries: the encoder, its weights file and readout.
     pub fn describe(&self) -> String {
         match self {
             MorphologyChoice::Builtin => "built-in morphology (H&E deconvolution, texture, shape)".into(),

@@ -222,10 +222,14 @@ impl VitPreset {
     /// Checks from the header alone (nothing is loaded) that a weights file holds this
     /// architecture; the error names the file and the first tensor that differs.
     pub fn check_weights(self, path: &Path) -> Result<(), ModelError> {
-        let file = SafeTensors::open(path)?;
+        self.check_file(&SafeTensors::open(path)?)
+    }
+
+    /// As [`VitPreset::check_weights`], on a file already open.
+    pub fn check_file(self, file: &SafeTensors) -> Result<(), ModelError> {
         let device = crate::cpu_device();
         let reader = WeightReader {
-            file: &file,
+            file,
             device: &device,
             preset: self.label(),
         };
@@ -236,7 +240,13 @@ impl VitPreset {
 
     /// The architecture a weights file holds, if it is one of the presets.
     pub fn detect(path: &Path) -> Option<VitPreset> {
-        Self::ALL.into_iter().find(|p| p.check_weights(path).is_ok())
+        let file = SafeTensors::open(path).ok()?;
+        Self::detect_in(&file)
+    }
+
+    /// As [`VitPreset::detect`], on a file already open.
+    pub fn detect_in(file: &SafeTensors) -> Option<VitPreset> {
+        Self::ALL.into_iter().find(|p| p.check_file(file).is_ok())
     }
 }
 

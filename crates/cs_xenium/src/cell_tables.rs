@@ -208,6 +208,7 @@ pub fn read_npy_matrix(path: &Path) -> Result<(usize, usize, Vec<f32>), XeniumEr
             u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
             12,
         ),
+        2 | 3 => return Err(corrupt("the file ends inside its header (truncated?)".into())),
         v => return Err(corrupt(format!("unsupported format version {v}"))),
     };
     let data_start = header_start + header_len;
@@ -250,12 +251,18 @@ pub fn read_npy_matrix(path: &Path) -> Result<(usize, usize, Vec<f32>), XeniumEr
             )));
         }
     };
+    if cols == 0 {
+        return Err(corrupt(format!("the array has shape {shape_text}: no feature columns")));
+    }
     let data = &bytes[data_start..];
-    let needed = rows * cols * width;
-    if data.len() < needed {
+    let Some(needed) = rows.checked_mul(cols).and_then(|n| n.checked_mul(width)) else {
+        return Err(corrupt(format!("the shape {shape_text} is too large")));
+    };
+    if data.len() != needed {
         return Err(corrupt(format!(
-            "{} data bytes for a {rows} x {cols} {descr} array, which needs {needed} (truncated?)",
-            data.len()
+            "{} data bytes for a {rows} x {cols} {descr} array, which needs {needed}{}",
+            data.len(),
+            if data.len() < needed { " (truncated?)" } else { "" }
         )));
     }
     let stored: Vec<f32> = data[..needed]
@@ -368,6 +375,8 @@ mod tests {
         assert!(read_cell_features(&path).unwrap_err().to_string().contains("float32"));
         std::fs::write(&path, npy_bytes("<f4", false, "(6,)", &f32s)).unwrap();
         assert!(read_cell_features(&path).unwrap_err().to_string().contains("2-D"));
+        std::fs::write(&path, npy_bytes("<f4", false, "(2, 4611686018427387904)", &f32s)).unwrap();
+        assert!(read_cell_features(&path).unwrap_err().to_string().contains("too large"));
         std::fs::write(&path, b"hello").unwrap();
         assert!(read_cell_features(&path).unwrap_err().to_string().contains("magic"));
         std::fs::write(&path, npy_bytes("<f4", false, "(2, 3)", &f32s)).unwrap();
