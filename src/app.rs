@@ -167,6 +167,7 @@ pub enum DialogPurpose {
     ModelLabels,
     VitWeights,
     GeneEmbeddings,
+    ApplyModel,
     /// Save the model folder `from` (the classifier shown when the button was pressed).
     SaveModel {
         from: PathBuf,
@@ -584,6 +585,9 @@ impl ViewerApp {
                     .set_title("Per-cell gene embeddings (cell_id + numeric columns, or .npy + NAME.cell_ids.txt)")
                     .add_filter("embeddings", &["parquet", "csv", "gz", "npy"])
                     .pick_file(),
+                DialogPurpose::ApplyModel => dialog
+                    .set_title("A saved classifier (the folder with model.json and weights.bpk)")
+                    .pick_folder(),
                 DialogPurpose::SaveModel { .. } => dialog
                     .set_title("Save the classifier as a model folder")
                     .set_file_name("cellsymphony-model")
@@ -920,6 +924,7 @@ impl ViewerApp {
                             DialogPurpose::VitWeights => self.choose_vit_weights(path),
                             DialogPurpose::GeneEmbeddings => self.models.settings.gene_embeddings = Some(path),
                             DialogPurpose::SaveModel { from } => self.save_model(&from, path),
+                            DialogPurpose::ApplyModel => self.apply_saved_model(path),
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv

@@ -515,18 +515,98 @@ pub fn start_classifier(
                 model_dir,
                 from_cache: false,
             };
-            let names = result
-                .predicted
-                .iter()
-                .map(|&c| result.class_names[c as usize].clone())
-                .collect();
-            let columns = vec![
-                ("predicted_type".into(), CellColumn::Text(names)),
-                ("confidence".into(), CellColumn::Number(result.confidence.clone())),
-            ];
+            let columns = prediction_columns(&result);
             Ok((result, inputs.cell_ids, columns))
         },
     )
+}
+
+/// Starts applying a saved classifier (a model folder from *Save model…* or `cellsymphony
+/// train`) to the run's cells: its own feature pipeline, then prediction. The report shown is the
+/// one from the model's training.
+pub fn start_saved_model(
+    data: RunData,
+    model_dir: PathBuf,
+    device: Device,
+    ctx: &egui::Context,
+) -> std::io::Result<ModelRun<ClassifierResult>> {
+    let parameters = format!(
+        "apply model {}{}{}",
+        model_dir.display(),
+        file_stamp(Some(&model_dir.join(model_file::MANIFEST_FILE))),
+        file_stamp(Some(&model_dir.join(model_file::WEIGHTS_FILE)))
+    );
+    let key = data.key(parameters);
+    start_run(
+        "model-apply",
+        "saved classifier",
+        data,
+        key,
+        ctx,
+        move |data, all, rows, progress| {
+            let started = std::time::Instant::now();
+            progress.report("Loading the model", 0.0);
+            let loaded = model_file::load_classifier(&model_dir, &device)?;
+            let model_file::ModelKind::Classifier { training, .. } = &loaded.manifest.kind else {
+                anyhow::bail!("{}: not a classifier", model_dir.display());
+            };
+            let inputs = if data.scope.is_some() { all.subset(&rows) } else { all };
+            let features = loaded
+                .manifest
+                .features
+                .apply(&inputs, data.slide_input(), &device, progress)
+                .with_context(|| format!("applying {}", model_dir.display()))?;
+            let input = cs_models::classifier::ClassifierInput {
+                genes: &features.genes,
+                morphology: features.morphology.as_ref(),
+                positions_um: loaded
+                    .config
+                    .variant
+                    .uses_position()
+                    .then_some(inputs.centres_um.as_slice()),
+            };
+            let local: Vec<usize> = (0..inputs.n_cells()).collect();
+            let predictions = cs_models::train::predict(&loaded.model, &input, &local, &device, 1024, progress)?;
+            let name = model_dir
+                .file_name()
+                .map_or_else(|| model_dir.display().to_string(), |f| f.to_string_lossy().into_owned());
+            let result = ClassifierResult {
+                variant: loaded.config.variant,
+                label_source: format!(
+                    "saved model {name} (trained on {}; report from its training)",
+                    training.label_source
+                ),
+                class_names: loaded.class_names.clone(),
+                rows: rows.iter().map(|&r| r as u32).collect(),
+                predicted: predictions.iter().map(|p| p.class).collect(),
+                confidence: predictions.iter().map(|p| p.confidence).collect(),
+                report: training.report.clone(),
+                epoch_losses: training.epoch_losses.clone(),
+                n_labelled: training.n_train + training.n_validation,
+                n_train: training.n_train,
+                n_validation: training.n_validation,
+                seconds: started.elapsed().as_secs_f64(),
+                device: cs_models::device::describe(&device),
+                model_dir: Some(model_dir.clone()),
+                from_cache: false,
+            };
+            let columns = prediction_columns(&result);
+            Ok((result, inputs.cell_ids, columns))
+        },
+    )
+}
+
+/// The per-cell table of a classifier result: predicted type and confidence.
+fn prediction_columns(result: &ClassifierResult) -> Vec<(String, CellColumn)> {
+    let names = result
+        .predicted
+        .iter()
+        .map(|&c| result.class_names[c as usize].clone())
+        .collect();
+    vec![
+        ("predicted_type".into(), CellColumn::Text(names)),
+        ("confidence".into(), CellColumn::Number(result.confidence.clone())),
+    ]
 }
 
 /// Starts a niche run (contrastive projection + k-means).

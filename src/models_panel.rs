@@ -200,6 +200,17 @@ impl ViewerApp {
         }
     }
 
+    /// Starts applying a saved classifier folder to the chosen cells.
+    pub fn apply_saved_model(&mut self, model_dir: std::path::PathBuf) {
+        let Some((data, _, device)) = self.run_inputs(false) else {
+            return;
+        };
+        match crate::model_runs::start_saved_model(data, model_dir, device, &self.ctx) {
+            Ok(run) => self.models.classifier_run = Some(run),
+            Err(e) => self.toasts.error(format!("Could not start the model thread: {e}")),
+        }
+    }
+
     /// Starts contrastive alignment + k-means on the chosen cells.
     pub fn run_niches(&mut self) {
         let Some((data, morphology, device)) = self.run_inputs(true) else {
@@ -518,20 +529,32 @@ pub fn models_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     if choose_labels {
         app.ask_for_file(crate::app::DialogPurpose::ModelLabels);
     }
-    let mut start = false;
+    let (mut start, mut choose_model) = (false, false);
     match &app.models.classifier_run {
         Some(run) => {
             progress_ui(ui, run);
         }
         None => {
-            start = ui
-                .button("Train and predict")
-                .on_hover_text("AdamW, class-weighted cross-entropy, batch 64, weight decay 0.01, seeded 80/20 split")
-                .clicked();
+            ui.horizontal(|ui| {
+                start = ui
+                    .button("Train and predict")
+                    .on_hover_text("AdamW, class-weighted cross-entropy, batch 64, weight decay 0.01, seeded 80/20 split")
+                    .clicked();
+                if ui
+                    .button("Apply a saved model...")
+                    .on_hover_text("Predict with a model folder saved here or by cellsymphony train (its own genes, morphology and variant)")
+                    .clicked()
+                {
+                    choose_model = true;
+                }
+            });
         }
     }
     if start {
         app.run_classifier();
+    }
+    if choose_model {
+        app.ask_for_file(crate::app::DialogPurpose::ApplyModel);
     }
     if let Some(error) = &app.models.error {
         ui.colored_label(ui.visuals().error_fg_color, error);

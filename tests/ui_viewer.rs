@@ -717,6 +717,33 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     harness.state_mut().save_model(&kept, saved.clone());
     let loaded = cs_models::model_file::load_classifier(&saved, &cs_models::cpu_device()).unwrap();
     assert_eq!(loaded.class_names, result_class_names(harness.state()));
+    // Applying the saved folder predicts every cell again, with the model's training report.
+    let trained_predictions = harness.state().models.classifier.as_ref().unwrap().predicted.clone();
+    harness.get_by_label("Apply a saved model...");
+    harness.state_mut().apply_saved_model(saved.clone());
+    step_until(&mut harness, "saved model applied", |app| {
+        app.models.error.is_some()
+            || app
+                .models
+                .classifier
+                .as_ref()
+                .is_some_and(|r| r.label_source.starts_with("saved model saved-model"))
+    });
+    let app = harness.state();
+    assert!(app.models.error.is_none(), "{:?}", app.models.error);
+    let applied = app.models.classifier.as_ref().unwrap();
+    assert_eq!(applied.rows.len(), 2000);
+    assert_eq!(applied.class_names, loaded.class_names);
+    let same = applied
+        .predicted
+        .iter()
+        .zip(&trained_predictions)
+        .filter(|(a, b)| a == b)
+        .count();
+    assert!(
+        same >= 1990,
+        "{same} of 2000 predictions agree with the run that trained the model"
+    );
 
     // Niches on a selection only: cells outside it stay unassigned.
     {
