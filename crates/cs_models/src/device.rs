@@ -80,12 +80,16 @@ pub fn standalone_device(choice: ComputeDevice) -> Result<Device, ModelError> {
     }
 }
 
+/// Whether `device` is the CPU backend (burn-ndarray).
+pub fn is_cpu(device: &Device) -> bool {
+    format!("{:?}", device.as_dispatch()).contains("NdArray")
+}
+
 /// A short name for messages and benchmark tables ("cpu (ndarray)", "gpu (wgpu)").
 pub fn describe(device: &Device) -> String {
-    let debug = format!("{:?}", device.as_dispatch());
-    if debug.contains("NdArray") {
+    if is_cpu(device) {
         "cpu (ndarray)".into()
     } else {
-        format!("gpu (wgpu) {debug}")
+        format!("gpu (wgpu) {:?}", device.as_dispatch())
     }
 }

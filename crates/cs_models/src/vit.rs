@@ -8,7 +8,7 @@
 //! which sits at the centre of every patch.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Condvar, Mutex};
 
 use burn::tensor::activation::{gelu, silu, softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
@@ -701,9 +701,43 @@ pub struct VitMorphologyEncoder {
     readout: TokenReadout,
     dim: usize,
     patch: PatchGeometry,
-    // One forward pass at a time: the patch reading around it runs in parallel, the
-    // transformer's memory is not multiplied by the number of threads.
-    model: Mutex<VitModel>,
+    model: VitModel,
+    /// Forward passes that may run at once: one on a GPU (it is busy with one already, and its
+    /// memory is not multiplied), one per core on the CPU (burn-ndarray's matrix products use one
+    /// core each), so the blocks read in parallel are also encoded in parallel.
+    slots: ForwardSlots,
+}
+
+/// A counting semaphore over forward passes.
+struct ForwardSlots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+impl ForwardSlots {
+    fn new(n: usize) -> Self {
+        Self {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Runs `f` once a slot is free.
+    fn run<T>(&self, f: impl FnOnce() -> T) -> Result<T, ModelError> {
+        let poisoned = || ModelError::Input("the ViT encoder failed in another thread".into());
+        {
+            let mut free = self.free.lock().map_err(|_| poisoned())?;
+            while *free == 0 {
+                free = self.freed.wait(free).map_err(|_| poisoned())?;
+            }
+            *free -= 1;
+        }
+        let result = f();
+        let mut free = self.free.lock().map_err(|_| poisoned())?;
+        *free += 1;
+        self.freed.notify_one();
+        Ok(result)
+    }
 }
 
 impl VitMorphologyEncoder {
@@ -717,16 +751,13 @@ impl VitMorphologyEncoder {
                 size_px: model.config.img_size as u32,
                 um_per_px: FOUNDATION_PATCH.um_per_px,
             },
-            model: Mutex::new(model),
+            model,
+            slots: ForwardSlots::new(if crate::device::is_cpu(device) {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
+            } else {
+                1
+            }),
         })
-    }
-
-    fn with_model<T>(&self, f: impl FnOnce(&VitModel) -> T) -> Result<T, ModelError> {
-        let model = self
-            .model
-            .lock()
-            .map_err(|_| ModelError::Input("the ViT encoder failed in another thread".into()))?;
-        Ok(f(&model))
     }
 }
 
@@ -744,25 +775,32 @@ impl MorphologyEncoder for VitMorphologyEncoder {
     }
 
     fn encode(&self, patches: &[u8], shapes: &[CellShape]) -> Result<Vec<f32>, ModelError> {
-        self.with_model(|model| {
-            let size = model.config.img_size;
-            let bytes_per_patch = size * size * 3;
-            if patches.len() != shapes.len() * bytes_per_patch {
-                return Err(ModelError::Input(
-                    "the ViT encoder needs the H&E slide: open the slide and its alignment first".into(),
-                ));
-            }
-            let mut out = Vec::with_capacity(shapes.len() * model.config.embed_dim);
-            for batch in patches.chunks(BATCH * bytes_per_patch) {
-                let embedding = model.embed(batch, self.readout);
-                let values = embedding
-                    .into_data()
-                    .try_to_vec::<f32>()
-                    .map_err(|e| ModelError::Input(format!("reading the ViT output: {e:?}")))?;
-                out.extend(values);
-            }
-            Ok(out)
-        })?
+        use rayon::prelude::*;
+        let size = self.model.config.img_size;
+        let bytes_per_patch = size * size * 3;
+        if patches.len() != shapes.len() * bytes_per_patch {
+            return Err(ModelError::Input(
+                "the ViT encoder needs the H&E slide: open the slide and its alignment first".into(),
+            ));
+        }
+        // Batches in parallel, as many at once as there are forward slots.
+        let batches: Vec<Result<Vec<f32>, ModelError>> = patches
+            .par_chunks(BATCH * bytes_per_patch)
+            .map(|batch| {
+                self.slots.run(|| {
+                    self.model
+                        .embed(batch, self.readout)
+                        .into_data()
+                        .try_to_vec::<f32>()
+                        .map_err(|e| ModelError::Input(format!("reading the ViT output: {e:?}")))
+                })?
+            })
+            .collect();
+        let mut out = Vec::with_capacity(shapes.len() * self.dim);
+        for batch in batches {
+            out.extend(batch?);
+        }
+        Ok(out)
     }
 }
 
