@@ -7,11 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use cs_models::burn::tensor::Device;
-use cs_models::classifier::{ClassifierInput, Variant};
+use cs_models::classifier::Variant;
 use cs_models::device::{ComputeDevice, describe, standalone_device};
 use cs_models::model_file::{self, ContrastiveSummary, TrainingSummary};
 use cs_models::pipeline::{CellInputs, FeaturePipeline, GENE_COMPONENTS, MorphologyChoice, SlideInput, fit_features};
-use cs_models::train::{TrainingSettings, predict};
+use cs_models::train::TrainingSettings;
 use cs_models::{ColumnScaling, Progress};
 use cs_slide::{OpenSlideSource, SlideSource};
 use cs_xenium::{CellColumn, XeniumBundle, write_cell_parquet};
@@ -20,7 +20,7 @@ use serde_json::json;
 
 use crate::models::{
     ClassifierRun, LabelSource, NicheRun, cell_inputs, classify_features, cluster_enrichment, h5ad_inputs,
-    run_classifier, run_niches, slide_px_from_world,
+    predict_with_saved, run_classifier, run_niches, slide_px_from_world,
 };
 
 /// Inputs shared by the commands: a bundle, optionally its slide and alignment, and a device.
@@ -326,21 +326,7 @@ pub fn predict_cmd(
     }
     let opened = open_inputs(args)?;
     let progress = stderr_progress();
-    let features = loaded
-        .manifest
-        .features
-        .apply(&opened.inputs, opened.slide_input(), &device, &progress)?;
-    let input = ClassifierInput {
-        genes: &features.genes,
-        morphology: features.morphology.as_ref(),
-        positions_um: loaded
-            .config
-            .variant
-            .uses_position()
-            .then_some(opened.inputs.centres_um.as_slice()),
-    };
-    let rows: Vec<usize> = (0..features.genes.rows).collect();
-    let predictions = predict(&loaded.model, &input, &rows, &device, 1024, &progress)?;
+    let predictions = predict_with_saved(&loaded, &opened.inputs, opened.slide_input(), &device, &progress)?;
     let names: Vec<String> = predictions
         .iter()
         .map(|p| loaded.class_names[p.class as usize].clone())

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::jobs::{Job, JobStatus, spawn_job};
 use crate::models::{
-    ClassifierRun, LabelSource, NicheRun, cell_inputs, read_gene_embedding, run_classifier, run_niches,
-    slide_px_from_world,
+    ClassifierRun, LabelSource, NicheRun, cell_inputs, predict_with_saved, read_gene_embedding, run_classifier,
+    run_niches, slide_px_from_world,
 };
 
 /// Where training labels come from, as chosen in the panel.
@@ -45,11 +45,7 @@ impl LabelChoice {
         match self {
             LabelChoice::Markers => "marker genes".into(),
             LabelChoice::Column(c) => format!("column {c}"),
-            LabelChoice::Csv(p) => format!(
-                "CSV {}",
-                p.file_name()
-                    .map_or_else(|| p.display().to_string(), |f| f.to_string_lossy().into_owned())
-            ),
+            LabelChoice::Csv(p) => format!("CSV {}", crate::app::display_name(p)),
             LabelChoice::Selections => "my selections".into(),
         }
     }
@@ -551,25 +547,9 @@ pub fn start_saved_model(
                 anyhow::bail!("{}: not a classifier", model_dir.display());
             };
             let inputs = if data.scope.is_some() { all.subset(&rows) } else { all };
-            let features = loaded
-                .manifest
-                .features
-                .apply(&inputs, data.slide_input(), &device, progress)
+            let predictions = predict_with_saved(&loaded, &inputs, data.slide_input(), &device, progress)
                 .with_context(|| format!("applying {}", model_dir.display()))?;
-            let input = cs_models::classifier::ClassifierInput {
-                genes: &features.genes,
-                morphology: features.morphology.as_ref(),
-                positions_um: loaded
-                    .config
-                    .variant
-                    .uses_position()
-                    .then_some(inputs.centres_um.as_slice()),
-            };
-            let local: Vec<usize> = (0..inputs.n_cells()).collect();
-            let predictions = cs_models::train::predict(&loaded.model, &input, &local, &device, 1024, progress)?;
-            let name = model_dir
-                .file_name()
-                .map_or_else(|| model_dir.display().to_string(), |f| f.to_string_lossy().into_owned());
+            let name = crate::app::display_name(&model_dir);
             let result = ClassifierResult {
                 variant: loaded.config.variant,
                 label_source: format!(

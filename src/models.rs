@@ -13,6 +13,7 @@ use cs_models::kmeans::{KMeansSettings, kmeans};
 use cs_models::labels::{
     Labels, MarkerScoring, default_marker_table, parse_marker_table, read_label_csv, score_markers,
 };
+use cs_models::model_file::LoadedClassifier;
 use cs_models::morphology::{CellShape, SlidePxFromWorld};
 use cs_models::pca::GenePca;
 use cs_models::pipeline::{CellFeatures, CellInputs, FeaturePipeline, MorphologyChoice, SlideInput, fit_features};
@@ -92,9 +93,7 @@ pub fn read_gene_embedding(path: &Path, cell_ids: &[String]) -> anyhow::Result<c
         cell_ids.len()
     );
     Ok(cs_models::pipeline::ImportedEmbedding {
-        source: path
-            .file_name()
-            .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned()),
+        source: crate::app::display_name(path),
         columns: table.columns,
         values: Matrix::new(cell_ids.len(), width, values)?,
     })
@@ -287,6 +286,29 @@ pub fn classify_features(
         predictions,
         n_labelled: labels.n_labelled(),
     })
+}
+
+/// Predictions of a saved classifier for every cell of `inputs`, through the model's own feature
+/// pipeline (`cellsymphony predict` and the app's *Apply a saved model…*).
+pub fn predict_with_saved(
+    loaded: &LoadedClassifier,
+    inputs: &CellInputs,
+    slide: Option<SlideInput<'_>>,
+    device: &Device,
+    progress: &Progress,
+) -> anyhow::Result<Vec<Prediction>> {
+    let features = loaded.manifest.features.apply(inputs, slide, device, progress)?;
+    let input = ClassifierInput {
+        genes: &features.genes,
+        morphology: features.morphology.as_ref(),
+        positions_um: loaded
+            .config
+            .variant
+            .uses_position()
+            .then_some(inputs.centres_um.as_slice()),
+    };
+    let rows: Vec<usize> = (0..inputs.n_cells()).collect();
+    Ok(predict(&loaded.model, &input, &rows, device, 1024, progress)?)
 }
 
 /// Settings of a niche (morphology cluster) run.

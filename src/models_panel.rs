@@ -304,10 +304,12 @@ impl ViewerApp {
             .is_some_and(|c| c.bundle.dir == key.bundle && c.bundle.cells.len() == key.n_cells)
     }
 
-    fn apply_classifier(&mut self, key: &crate::model_runs::RunKey, result: ClassifierResult) {
+    fn apply_classifier(&mut self, key: &crate::model_runs::RunKey, mut result: ClassifierResult) {
         if !self.current_bundle_matches(key) {
             return; // the bundle changed while the model ran
         }
+        // Checked once here, not every frame: a cached run's model folder may have been removed.
+        result.model_dir = result.model_dir.filter(|dir| dir.is_dir());
         let Some(cells) = &mut self.cells else { return };
         let n = cells.len();
         match column_for_rows(n, &result.rows, &result.predicted, &result.class_names) {
@@ -605,10 +607,7 @@ fn gene_features_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> bool {
                     .on_hover_text("PCA of log1p(CP10k) expression, fitted on the cells of the run");
             }
             Some(path) => {
-                let name = path
-                    .file_name()
-                    .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
-                ui.add(egui::Label::new(name).truncate())
+                ui.add(egui::Label::new(crate::app::display_name(path)).truncate())
                     .on_hover_text(path.display().to_string());
                 if ui
                     .small_button("PCA")
@@ -656,10 +655,7 @@ fn morphology_encoder_ui(ui: &mut egui::Ui, settings: &mut ModelSettings) -> boo
                 .clicked();
             match &settings.vit_weights {
                 Some(path) => {
-                    let name = path
-                        .file_name()
-                        .map_or_else(|| path.display().to_string(), |f| f.to_string_lossy().into_owned());
-                    ui.add(egui::Label::new(name).truncate())
+                    ui.add(egui::Label::new(crate::app::display_name(path)).truncate())
                         .on_hover_text(path.display().to_string());
                 }
                 None => {
@@ -742,7 +738,7 @@ fn classifier_result_ui(ui: &mut egui::Ui, app: &mut ViewerApp, result: &Classif
             ui.label(format!("acc {:.2}", result.report.accuracy));
             ui.end_row();
         });
-    let kept = result.model_dir.clone().filter(|dir| dir.is_dir());
+    let kept = result.model_dir.clone();
     let save = ui
         .add_enabled(kept.is_some(), egui::Button::new("Save model..."))
         .on_hover_text("A model folder (model.json + weights.bpk) for cellsymphony predict --model")

@@ -159,12 +159,17 @@ impl MorphologyChoice {
         }))
     }
 
-    /// The ViT's weights file (None for the built-in encoder).
-    pub fn weights(&self) -> Option<&std::path::Path> {
+    /// The ViT (None for the built-in encoder).
+    pub fn vit(&self) -> Option<&VitEncoderSpec> {
         match self {
             MorphologyChoice::Builtin => None,
-            MorphologyChoice::Vit(spec) => Some(&spec.weights),
+            MorphologyChoice::Vit(spec) => Some(spec),
         }
+    }
+
+    /// The ViT's weights file (None for the built-in encoder).
+    pub fn weights(&self) -> Option<&std::path::Path> {
+        self.vit().map(|spec| spec.weights.as_path())
     }
 
     /// One line for messages and summaries: the encoder, its weights file and readout.
@@ -177,7 +182,7 @@ impl MorphologyChoice {
 
     /// Whether the encoder reads the H&E (a ViT has nothing to look at without it).
     pub fn needs_slide(&self) -> bool {
-        matches!(self, MorphologyChoice::Vit(_))
+        self.vit().is_some()
     }
 
     /// Opens the encoder; a ViT's weights are loaded onto `device`.
@@ -285,10 +290,7 @@ pub fn fit_features(
             dim: encoder.dim(),
             with_slide: slide.is_some(),
             scaling,
-            vit: match choice {
-                MorphologyChoice::Builtin => None,
-                MorphologyChoice::Vit(spec) => Some(spec.clone()),
-            },
+            vit: choice.vit().cloned(),
         };
         (Some(pipeline), Some(m))
     } else {
