@@ -38,6 +38,8 @@ pub struct ModelBenchOptions {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VitBenchReport {
     pub encoder: String,
+    /// Where patches were resampled: "cpu" or "device".
+    pub resampling: &'static str,
     pub cells: usize,
     pub load_s: f64,
     pub cells_per_s: f64,
@@ -207,6 +209,7 @@ fn vit_bench(
     let seconds = started.elapsed().as_secs_f64();
     Ok(Some(VitBenchReport {
         encoder: spec.describe(),
+        resampling: if encoder.resamples_on_device() { "device" } else { "cpu" },
         cells: n,
         load_s,
         cells_per_s: n as f64 / seconds.max(1e-9),
@@ -240,8 +243,8 @@ fn synthetic_points(n: usize, dim: usize, k: usize) -> Matrix {
 pub fn format_report(r: &ModelBenchReport) -> String {
     let vit = r.vit.as_ref().map_or(String::new(), |v| {
         format!(
-            "\n  morphology (patches + {}): {:.1} cells/s on {} cells (weights loaded in {:.1} s)",
-            v.encoder, v.cells_per_s, v.cells, v.load_s
+            "\n  morphology (patches resampled on the {} + {}): {:.1} cells/s on {} cells (weights loaded in {:.1} s)",
+            v.resampling, v.encoder, v.cells_per_s, v.cells, v.load_s
         )
     });
     let text = format!(

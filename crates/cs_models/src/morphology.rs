@@ -111,6 +111,67 @@ pub trait MorphologyEncoder: Send + Sync {
     }
     /// `patches` holds one patch per shape, or is empty when there is no slide.
     fn encode(&self, patches: &[u8], shapes: &[CellShape]) -> Result<Vec<f32>, ModelError>;
+    /// Encodes the cells of one block of the slide. By default the patches are resampled here,
+    /// on the CPU, and passed to [`MorphologyEncoder::encode`]; an encoder that runs on a GPU
+    /// resamples there instead (one upload of the block, no patch bytes through the CPU).
+    fn encode_block(
+        &self,
+        block: &BlockImage<'_>,
+        sampling: &PatchSampling,
+        shapes: &[CellShape],
+    ) -> Result<Vec<f32>, ModelError> {
+        self.encode(&sampling.resample(block), shapes)
+    }
+}
+
+/// A straight-alpha RGBA8 block read from one pyramid level, rows top to bottom.
+#[derive(Clone, Copy, Debug)]
+pub struct BlockImage<'a> {
+    pub pixels: &'a [u8],
+    pub width: usize,
+    pub height: usize,
+}
+
+/// Where the pixels of each cell's patch lie in a block, in block pixels (pixel centres at
+/// integer + 0.5 are at integer positions here, as bilinear sampling indexes them): pixel
+/// (column `i`, row `j`) of cell `k`'s patch samples
+/// `origins_px[k] + (i + 0.5) column_step_px + (j + 0.5) row_step_px`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PatchSampling {
+    pub size_px: usize,
+    pub origins_px: Vec<[f64; 2]>,
+    pub column_step_px: [f64; 2],
+    pub row_step_px: [f64; 2],
+}
+
+impl PatchSampling {
+    /// Position in the block of pixel (`column`, `row`) of cell `cell`'s patch.
+    pub fn position(&self, cell: usize, column: usize, row: usize) -> [f64; 2] {
+        let o = self.origins_px[cell];
+        let (i, j) = (column as f64 + 0.5, row as f64 + 0.5);
+        [
+            o[0] + i * self.column_step_px[0] + j * self.row_step_px[0],
+            o[1] + i * self.column_step_px[1] + j * self.row_step_px[1],
+        ]
+    }
+
+    /// Every patch resampled bilinearly on the CPU: RGB bytes, row-major, patch after patch.
+    /// Outside the block and transparent pixels read as white.
+    pub fn resample(&self, block: &BlockImage<'_>) -> Vec<u8> {
+        let size = self.size_px;
+        let mut patches = vec![255u8; self.origins_px.len() * size * size * 3];
+        for (cell, patch) in patches.chunks_exact_mut(size * size * 3).enumerate() {
+            for row in 0..size {
+                for column in 0..size {
+                    let [x, y] = self.position(cell, column, row);
+                    let rgb = bilinear_rgb(block.pixels, block.width, block.height, x, y);
+                    let at = (row * size + column) * 3;
+                    patch[at..at + 3].copy_from_slice(&rgb);
+                }
+            }
+        }
+        patches
+    }
 }
 
 /// The built-in encoder: no weights, 64 x 64 patches at 0.5 µm/px (32 µm across).
@@ -390,24 +451,36 @@ pub fn encode_cells(
                     path: slide.path().to_path_buf(),
                     reason: e.to_string(),
                 })?;
-            let mut patches = vec![255u8; cells.len() * size * size * 3];
-            for (k, &cell) in cells.iter().enumerate() {
-                let patch = &mut patches[k * size * size * 3..(k + 1) * size * size * 3];
-                let c = centres_um[cell];
-                for py in 0..size {
-                    for px in 0..size {
-                        let offset = |i: usize| (i as f32 + 0.5 - size as f32 / 2.0) * geometry.um_per_px;
-                        let world = [f64::from(c[0] + offset(px)), f64::from(c[1] + offset(py))];
-                        let l0 = slide_px_from_world.apply(world);
-                        let lx = l0[0] / downsample - x0 as f64 - 0.5;
-                        let ly = l0[1] / downsample - y0 as f64 - 0.5;
-                        let rgb = bilinear_rgb(&region.pixels, region.width as usize, region.height as usize, lx, ly);
-                        patch[(py * size + px) * 3..(py * size + px) * 3 + 3].copy_from_slice(&rgb);
-                    }
-                }
-            }
+            // Patch pixel (i, j) of a cell centred at c (µm) lies at world c + (i + 0.5 - size/2) u
+            // (x) and likewise in y, u = µm per patch pixel; in block pixels that is an affine map.
+            let u = f64::from(geometry.um_per_px);
+            let m = &slide_px_from_world.0;
+            let column_step_px = [u * m[0] / downsample, u * m[3] / downsample];
+            let row_step_px = [u * m[1] / downsample, u * m[4] / downsample];
+            let half = size as f64 / 2.0;
+            let origins_px = cells
+                .iter()
+                .map(|&cell| {
+                    let [cx, cy] = centres_px[cell];
+                    [
+                        cx / downsample - x0 as f64 - 0.5 - half * (column_step_px[0] + row_step_px[0]),
+                        cy / downsample - y0 as f64 - 0.5 - half * (column_step_px[1] + row_step_px[1]),
+                    ]
+                })
+                .collect();
+            let sampling = PatchSampling {
+                size_px: size,
+                origins_px,
+                column_step_px,
+                row_step_px,
+            };
+            let block = BlockImage {
+                pixels: &region.pixels,
+                width: region.width as usize,
+                height: region.height as usize,
+            };
             let shapes_here: Vec<CellShape> = cells.iter().map(|&c| shapes[c]).collect();
-            let features = encoder.encode(&patches, &shapes_here)?;
+            let features = encoder.encode_block(&block, &sampling, &shapes_here)?;
             let finished = done.fetch_add(cells.len(), Ordering::Relaxed) + cells.len();
             progress.report("Encoding morphology", finished as f32 / n.max(1) as f32);
             Ok((cells.clone(), features))
@@ -486,6 +559,33 @@ mod tests {
             e_purple / h_purple
         );
         assert!(f.iter().all(|v| v.is_finite()));
+    }
+
+    #[test]
+    fn patch_sampling_steps_through_the_block_along_the_affine() {
+        // 4x4 block whose red channel is 10 x column and green 10 x row, opaque.
+        let mut pixels = Vec::new();
+        for row in 0..4u8 {
+            for column in 0..4u8 {
+                pixels.extend_from_slice(&[10 * column, 10 * row, 0, 255]);
+            }
+        }
+        let block = BlockImage {
+            pixels: &pixels,
+            width: 4,
+            height: 4,
+        };
+        // A 2x2 patch, a quarter turn: patch columns run down the block, rows run left.
+        let sampling = PatchSampling {
+            size_px: 2,
+            origins_px: vec![[2.5, 0.5]],
+            column_step_px: [0.0, 1.0],
+            row_step_px: [-1.0, 0.0],
+        };
+        assert_eq!(sampling.position(0, 1, 0), [2.0, 2.0]);
+        let patch = sampling.resample(&block);
+        // (col 0,row 0) at (2,1); (1,0) at (2,2); (0,1) at (1,1); (1,1) at (1,2).
+        assert_eq!(patch, [20, 10, 0, 20, 20, 0, 10, 10, 0, 10, 20, 0]);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::ModelError;
-use crate::morphology::{CellShape, FOUNDATION_PATCH, MorphologyEncoder, PatchGeometry};
+use crate::morphology::{BlockImage, CellShape, FOUNDATION_PATCH, MorphologyEncoder, PatchGeometry, PatchSampling};
 use crate::rng::SeededRng;
 use crate::safetensors::SafeTensors;
 
@@ -620,10 +620,88 @@ impl VitModel {
         Tensor::from_data(TensorData::new(values, [n, grid * grid, per_patch]), &self.device)
     }
 
+    /// A block of the slide on the device: RGB values 0–255 per pixel, [height × width, 3];
+    /// transparent pixels read as white, as on the CPU.
+    pub fn upload_block(&self, block: &BlockImage<'_>) -> Tensor<2> {
+        let mut values = Vec::with_capacity(block.width * block.height * 3);
+        for pixel in block.pixels.chunks_exact(4).take(block.width * block.height) {
+            if pixel[3] > 0 {
+                values.extend(pixel[..3].iter().map(|&v| f32::from(v)));
+            } else {
+                values.extend([255.0; 3]);
+            }
+        }
+        values.resize(block.width * block.height * 3, 255.0);
+        Tensor::from_data(TensorData::new(values, [block.width * block.height, 3]), &self.device)
+    }
+
+    /// The patches of `cells` resampled on the device from a block uploaded by
+    /// [`VitModel::upload_block`] (bilinear, clamped to the block's edges, rounded to whole
+    /// values as the CPU's bytes are): RGB 0–255, [cells, rows, columns, 3].
+    pub fn resample_on_device(
+        &self,
+        block: &Tensor<2>,
+        (width, height): (usize, usize),
+        sampling: &PatchSampling,
+        cells: std::ops::Range<usize>,
+    ) -> Tensor<4> {
+        let size = sampling.size_px;
+        let (n, samples) = (cells.len(), size * size);
+        let device = &self.device;
+        // Column and row (+ 0.5) of every sample, [1, samples].
+        let (columns, rows): (Vec<f32>, Vec<f32>) = (0..samples)
+            .map(|s| ((s % size) as f32 + 0.5, (s / size) as f32 + 0.5))
+            .unzip();
+        let columns = Tensor::<2>::from_data(TensorData::new(columns, [1, samples]), device);
+        let rows = Tensor::<2>::from_data(TensorData::new(rows, [1, samples]), device);
+        let origins = &sampling.origins_px[cells];
+        let axis = |a: usize, limit: usize| {
+            let origin: Vec<f32> = origins.iter().map(|o| o[a] as f32).collect();
+            let origin = Tensor::<2>::from_data(TensorData::new(origin, [n, 1]), device);
+            let along = origin
+                + columns.clone() * sampling.column_step_px[a] as f32
+                + rows.clone() * sampling.row_step_px[a] as f32;
+            let along = along.clamp(0.0, limit.saturating_sub(1) as f32).reshape([n * samples]);
+            let low = along.clone().floor();
+            let fraction = (along - low.clone()).reshape([n * samples, 1]);
+            let low = low.int();
+            let high = (low.clone() + 1).clamp_max(limit.saturating_sub(1) as i64);
+            (low, high, fraction)
+        };
+        let (x0, x1, fx) = axis(0, width);
+        let (y0, y1, fy) = axis(1, height);
+        let at = |y: &Tensor<1, Int>, x: &Tensor<1, Int>| block.clone().select(0, y.clone() * width as i64 + x.clone());
+        let top = at(&y0, &x0) * (fx.clone().neg() + 1.0) + at(&y0, &x1) * fx.clone();
+        let bottom = at(&y1, &x0) * (fx.clone().neg() + 1.0) + at(&y1, &x1) * fx;
+        let rgb = top * (fy.clone().neg() + 1.0) + bottom * fy;
+        rgb.round().clamp(0.0, 255.0).reshape([n, size, size, 3])
+    }
+
+    /// RGB patches 0–255 [images, rows, columns, 3] on the device, normalised and cut into
+    /// patch tokens as [`VitModel::patchify`] does: [images, patches, channel × row × column].
+    pub fn patchify_on_device(&self, images: Tensor<4>) -> Tensor<3> {
+        let c = &self.config;
+        let [n, size, _, _] = images.dims();
+        let (p, grid) = (c.patch_size, size / c.patch_size);
+        let device = &self.device;
+        let mean = Tensor::<4>::from_data(TensorData::new(c.mean.to_vec(), [1, 1, 1, 3]), device);
+        let std = Tensor::<4>::from_data(TensorData::new(c.std.to_vec(), [1, 1, 1, 3]), device);
+        let normalised = (images / 255.0 - mean) / std;
+        normalised
+            .reshape([n, grid, p, grid, p, 3])
+            .permute([0, 1, 3, 5, 2, 4])
+            .reshape([n, grid * grid, 3 * p * p])
+    }
+
     /// timm's `forward_features`: every output token after the final norm, [images, tokens, dim].
     pub fn forward_features(&self, images: &[u8]) -> Tensor<3> {
+        self.forward_patches(self.patchify(images))
+    }
+
+    /// [`VitModel::forward_features`] from patch tokens [images, patches, 3 × p × p].
+    fn forward_patches(&self, patches: Tensor<3>) -> Tensor<3> {
         let c = &self.config;
-        let x = self.patch_embed.forward(self.patchify(images));
+        let x = self.patch_embed.forward(patches);
         let [batch, _, d] = x.dims();
         let mut prefix = vec![self.cls_token.clone().expand([batch, 1, d])];
         if let Some(reg) = &self.reg_tokens {
@@ -665,7 +743,12 @@ impl VitModel {
 
     /// One embedding per image: the mean of the readout's tokens, [images, dim].
     pub fn embed(&self, images: &[u8], readout: TokenReadout) -> Tensor<2> {
-        let tokens = self.forward_features(images);
+        self.embed_patches(self.patchify(images), readout)
+    }
+
+    /// [`VitModel::embed`] from patch tokens [images, patches, 3 × p × p].
+    pub fn embed_patches(&self, patches: Tensor<3>, readout: TokenReadout) -> Tensor<2> {
+        let tokens = self.forward_patches(patches);
         let indices = readout.token_indices(&self.config);
         let count = indices.len();
         let index = Tensor::<1, Int>::from_data(
@@ -706,6 +789,8 @@ pub struct VitMorphologyEncoder {
     /// memory is not multiplied), one per core on the CPU (burn-ndarray's matrix products use one
     /// core each), so the blocks read in parallel are also encoded in parallel.
     slots: ForwardSlots,
+    /// Resample patches on the device (a GPU) rather than on the CPU.
+    resample_on_device: bool,
 }
 
 /// A counting semaphore over forward passes.
@@ -741,23 +826,44 @@ impl ForwardSlots {
 }
 
 impl VitMorphologyEncoder {
+    /// Loads the spec's weights onto `device`. On a GPU the patches are resampled there too.
     pub fn open(spec: &VitEncoderSpec, device: &Device) -> Result<Self, ModelError> {
         let model = VitModel::load(spec.preset.config(), spec.preset.label(), &spec.weights, device)?;
-        Ok(Self {
-            name: spec.preset.name().replace('-', "_"),
-            readout: spec.readout,
+        let on_cpu = crate::device::is_cpu(device);
+        Ok(Self::from_model(spec.preset.name(), model, spec.readout, !on_cpu))
+    }
+
+    /// An encoder around a loaded model; `resample_on_device` chooses where patches are resampled.
+    pub fn from_model(name: &str, model: VitModel, readout: TokenReadout, resample_on_device: bool) -> Self {
+        let on_cpu = crate::device::is_cpu(&model.device);
+        Self {
+            name: name.replace('-', "_"),
+            readout,
             dim: model.config.embed_dim,
             patch: PatchGeometry {
                 size_px: model.config.img_size as u32,
                 um_per_px: FOUNDATION_PATCH.um_per_px,
             },
             model,
-            slots: ForwardSlots::new(if crate::device::is_cpu(device) {
+            slots: ForwardSlots::new(if on_cpu {
                 std::thread::available_parallelism().map_or(1, |n| n.get().min(8))
             } else {
                 1
             }),
-        })
+            resample_on_device,
+        }
+    }
+
+    /// Whether patches are resampled on the device (a GPU) rather than on the CPU.
+    pub fn resamples_on_device(&self) -> bool {
+        self.resample_on_device
+    }
+
+    fn output(embedding: Tensor<2>) -> Result<Vec<f32>, ModelError> {
+        embedding
+            .into_data()
+            .try_to_vec::<f32>()
+            .map_err(|e| ModelError::Input(format!("reading the ViT output: {e:?}")))
     }
 }
 
@@ -786,21 +892,49 @@ impl MorphologyEncoder for VitMorphologyEncoder {
         // Batches in parallel, as many at once as there are forward slots.
         let batches: Vec<Result<Vec<f32>, ModelError>> = patches
             .par_chunks(BATCH * bytes_per_patch)
-            .map(|batch| {
-                self.slots.run(|| {
-                    self.model
-                        .embed(batch, self.readout)
-                        .into_data()
-                        .try_to_vec::<f32>()
-                        .map_err(|e| ModelError::Input(format!("reading the ViT output: {e:?}")))
-                })?
-            })
+            .map(|batch| self.slots.run(|| Self::output(self.model.embed(batch, self.readout)))?)
             .collect();
         let mut out = Vec::with_capacity(shapes.len() * self.dim);
         for batch in batches {
             out.extend(batch?);
         }
         Ok(out)
+    }
+
+    fn encode_block(
+        &self,
+        block: &BlockImage<'_>,
+        sampling: &PatchSampling,
+        shapes: &[CellShape],
+    ) -> Result<Vec<f32>, ModelError> {
+        if !self.resample_on_device {
+            return self.encode(&sampling.resample(block), shapes);
+        }
+        if sampling.size_px != self.model.config.img_size || sampling.origins_px.len() != shapes.len() {
+            return Err(ModelError::Shape(format!(
+                "{} patches of {} px for {} cells; the ViT takes {} px",
+                sampling.origins_px.len(),
+                sampling.size_px,
+                shapes.len(),
+                self.model.config.img_size
+            )));
+        }
+        // The block goes to the device once; each batch's patches are resampled there.
+        self.slots.run(|| {
+            let on_device = self.model.upload_block(block);
+            let mut out = Vec::with_capacity(shapes.len() * self.dim);
+            for start in (0..shapes.len()).step_by(BATCH) {
+                let cells = start..(start + BATCH).min(shapes.len());
+                let images = self
+                    .model
+                    .resample_on_device(&on_device, (block.width, block.height), sampling, cells);
+                out.extend(Self::output(
+                    self.model
+                        .embed_patches(self.model.patchify_on_device(images), self.readout),
+                )?);
+            }
+            Ok(out)
+        })?
     }
 }
 
@@ -839,6 +973,78 @@ mod tests {
         assert_eq!("nucleus:9".parse(), Ok(TokenReadout::NucleusTokens { k: 9 }));
         assert_eq!("cls".parse(), Ok(TokenReadout::ClassToken));
         assert!("nucleus:0".parse::<TokenReadout>().is_err());
+    }
+
+    #[test]
+    fn patches_resampled_on_the_device_match_the_cpu() {
+        let config = VitConfig {
+            img_size: 32,
+            ..VitConfig::plain(8, 16, 1, 2)
+        };
+        let path = std::env::temp_dir().join(format!("cs_models_vit_resample_{}.safetensors", std::process::id()));
+        config.write_seeded_weights(&path, 5).unwrap();
+        let device = crate::cpu_device();
+        // A 50 x 40 block: smooth colour ramps plus a transparent corner.
+        let (width, height) = (50usize, 40usize);
+        let mut pixels = Vec::with_capacity(width * height * 4);
+        for y in 0..height {
+            for x in 0..width {
+                let alpha = if x > 40 && y > 30 { 0 } else { 255 };
+                pixels.extend_from_slice(&[(x * 5) as u8, (y * 6) as u8, ((x * y) % 251) as u8, alpha]);
+            }
+        }
+        let block = BlockImage {
+            pixels: &pixels,
+            width,
+            height,
+        };
+        // Three cells, the patch turned by 30° and scaled by 0.7, one running off the block.
+        let (sin, cos) = (0.5f64, 0.75f64.sqrt());
+        let sampling = PatchSampling {
+            size_px: 32,
+            origins_px: vec![[10.0, 3.0], [25.5, 8.25], [40.0, 30.0]],
+            column_step_px: [0.7 * cos, 0.7 * sin],
+            row_step_px: [-0.7 * sin, 0.7 * cos],
+        };
+        let shapes = vec![CellShape::default(); 3];
+        let on_cpu_bytes = sampling.resample(&block);
+        let model = VitModel::load(config.clone(), "tiny", &path, &device).unwrap();
+        let uploaded = model.upload_block(&block);
+        let on_device = model.resample_on_device(&uploaded, (width, height), &sampling, 0..3);
+        assert_eq!(on_device.dims(), [3, 32, 32, 3]);
+        let on_device: Vec<f32> = on_device.into_data().try_to_vec().unwrap();
+        let worst = on_cpu_bytes
+            .iter()
+            .zip(&on_device)
+            .map(|(&a, &b)| (f32::from(a) - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(worst <= 1.0, "device and CPU resampling differ by {worst}");
+        let differing = on_cpu_bytes
+            .iter()
+            .zip(&on_device)
+            .filter(|(a, b)| f32::from(**a) != **b)
+            .count();
+        assert!(differing * 1000 < on_device.len(), "{differing} values differ");
+        // Patchify on the device is the CPU's patchify.
+        let cpu_tokens: Vec<f32> = model.patchify(&on_cpu_bytes).into_data().try_to_vec().unwrap();
+        let rounded = Tensor::<4>::from_data(
+            TensorData::new(on_cpu_bytes.iter().map(|&v| f32::from(v)).collect(), [3, 32, 32, 3]),
+            &device,
+        );
+        let device_tokens: Vec<f32> = model.patchify_on_device(rounded).into_data().try_to_vec().unwrap();
+        assert_eq!(cpu_tokens.len(), device_tokens.len());
+        assert!(cpu_tokens.iter().zip(&device_tokens).all(|(a, b)| (a - b).abs() < 1e-5));
+        // And the two encoders agree.
+        let readout = TokenReadout::NucleusTokens { k: 4 };
+        let on_cpu = VitMorphologyEncoder::from_model("tiny", model, readout, false);
+        let model = VitModel::load(config, "tiny", &path, &device).unwrap();
+        let on_device = VitMorphologyEncoder::from_model("tiny", model, readout, true);
+        let a = on_cpu.encode_block(&block, &sampling, &shapes).unwrap();
+        let b = on_device.encode_block(&block, &sampling, &shapes).unwrap();
+        assert_eq!(a.len(), 3 * 16);
+        let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "embeddings differ by {worst}");
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]
