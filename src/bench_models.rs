@@ -122,11 +122,7 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
         morphology.cols,
         labels.class_names.len(),
     );
-    let input = ClassifierInput {
-        genes: &features.genes,
-        morphology: Some(morphology),
-        positions_um: None,
-    };
+    let input = ClassifierInput::new(&features.genes, Some(morphology), None);
     let settings = TrainingSettings {
         epochs: 1,
         validation_fraction: 0.2,

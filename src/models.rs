@@ -272,11 +272,11 @@ pub fn classify_features(
     config.d_model = run.d_model;
     config.n_layers = run.n_layers;
     config.d_ff = run.d_model * 2;
-    let input = ClassifierInput {
-        genes: &features.genes,
-        morphology: features.morphology.as_ref(),
-        positions_um: run.variant.uses_position().then_some(centres_um),
-    };
+    let input = ClassifierInput::new(
+        &features.genes,
+        features.morphology.as_ref(),
+        run.variant.uses_position().then_some(centres_um),
+    );
     let trained = train_classifier(&config, &input, labels, &run.training, device, progress)?;
     let rows: Vec<usize> = (0..features.genes.rows).collect();
     let predictions = predict(&trained.model, &input, &rows, device, 1024, progress)?;
@@ -298,15 +298,15 @@ pub fn predict_with_saved(
     progress: &Progress,
 ) -> anyhow::Result<Vec<Prediction>> {
     let features = loaded.manifest.features.apply(inputs, slide, device, progress)?;
-    let input = ClassifierInput {
-        genes: &features.genes,
-        morphology: features.morphology.as_ref(),
-        positions_um: loaded
+    let input = ClassifierInput::new(
+        &features.genes,
+        features.morphology.as_ref(),
+        loaded
             .config
             .variant
             .uses_position()
             .then_some(inputs.centres_um.as_slice()),
-    };
+    );
     let rows: Vec<usize> = (0..inputs.n_cells()).collect();
     Ok(predict(&loaded.model, &input, &rows, device, 1024, progress)?)
 }

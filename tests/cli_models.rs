@@ -47,10 +47,11 @@ fn models_recover_synthetic_cell_types_and_niches() {
     assert_eq!(table.cell_ids.len(), 2500);
     assert!(table.values.iter().all(|v| v.is_finite()));
 
-    // train: genes alone, then genes + morphology, on the ground-truth types (2 layers to keep
-    // the debug-build test short; the paper's 6 layers are the default).
+    // train: genes alone, genes + morphology, and genes + morphology + position + neighbours
+    // (relative-position attention), on the ground-truth types (2 layers to keep the debug-build
+    // test short; the paper's 6 layers are the default).
     let mut f1 = Vec::new();
-    for variant in ["unimodal", "dual"] {
+    for variant in ["unimodal", "dual", "multi"] {
         let model = path(&format!("model_{variant}"));
         let mut args = vec!["train"];
         args.extend(inputs);
@@ -87,6 +88,7 @@ fn models_recover_synthetic_cell_types_and_niches() {
         f1[1],
         f1[0]
     );
+    assert!(f1[2] > 0.8, "multi-input recovers the types: macro-F1 {}", f1[2]);
 
     // predict with the saved dual model: every cell gets a type and a confidence.
     let predictions = path("predictions.parquet");

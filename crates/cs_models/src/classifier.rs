@@ -1,15 +1,22 @@
 //! The CellSymphony fusion classifier: each input (gene embedding, morphology embedding, a
 //! sinusoidal x,y token) is projected to a shared width and tagged with a modality embedding; a
 //! transformer encoder fuses the tokens; the mean of its outputs goes through a linear head.
+//! The multi-input variant also takes one token per nearest neighbouring cell and fuses with
+//! relative-position attention ([`crate::relative_attention`]).
 
 use burn::module::Module;
 use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
 use burn::nn::{Embedding, EmbeddingConfig, Linear, LinearConfig};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 use crate::ModelError;
 use crate::matrix::Matrix;
+use crate::relative_attention::{AttentionContext, NeighbourTable, RelativeEncoder};
+
+/// Neighbouring cells a multi-input classifier sees by default.
+pub const DEFAULT_NEIGHBOURS: usize = 6;
 
 /// Which inputs the classifier fuses (the paper's four variants).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -20,7 +27,8 @@ pub enum Variant {
     Spatial,
     /// Gene + morphology embeddings, each tagged with a modality embedding (the paper's best).
     DualModality,
-    /// Gene + morphology + x,y token.
+    /// Gene + morphology + x,y token, plus a token per nearest neighbouring cell, fused with
+    /// relative-position (distance-biased) attention.
     MultiInput,
 }
 
@@ -45,7 +53,7 @@ impl Variant {
             Variant::Unimodal => "unimodal (genes)",
             Variant::Spatial => "spatial (genes + x,y)",
             Variant::DualModality => "dual-modality (genes + morphology)",
-            Variant::MultiInput => "multi-input (genes + morphology + x,y)",
+            Variant::MultiInput => "multi-input (genes + morphology + x,y + neighbours)",
         }
     }
 }
@@ -80,6 +88,11 @@ pub struct FusionClassifierConfig {
     pub dropout: f64,
     /// Wavelength scale of the x,y encoding in µm: the longest wavelength is about 2π times this.
     pub position_scale_um: f32,
+    /// Nearest neighbouring cells a multi-input classifier attends over (0 for other variants;
+    /// absent in multi-input models from before relative-position attention, which must be
+    /// trained again).
+    #[serde(default)]
+    pub neighbours: usize,
 }
 
 impl FusionClassifierConfig {
@@ -95,6 +108,11 @@ impl FusionClassifierConfig {
             d_ff: 128,
             dropout: 0.1,
             position_scale_um: 1000.0,
+            neighbours: if variant == Variant::MultiInput {
+                DEFAULT_NEIGHBOURS
+            } else {
+                0
+            },
         }
     }
 
@@ -108,6 +126,13 @@ impl FusionClassifierConfig {
                 "the {} variant needs morphology features",
                 self.variant.label()
             ));
+        }
+        if self.variant == Variant::MultiInput && self.neighbours == 0 {
+            return bad(
+                "a multi-input classifier needs at least one neighbour; a multi-input model \
+                 saved before relative-position attention has none: train it again"
+                    .into(),
+            );
         }
         if self.n_classes < 2 {
             return bad(format!("need at least 2 classes, got {}", self.n_classes));
@@ -124,7 +149,10 @@ impl FusionClassifierConfig {
     pub fn init(&self, device: &Device) -> Result<FusionClassifier, ModelError> {
         self.validate()?;
         let d = self.d_model;
-        let n_tokens = 1 + usize::from(self.variant.uses_morphology()) + usize::from(self.variant.uses_position());
+        let own_tokens = 1 + usize::from(self.variant.uses_morphology()) + usize::from(self.variant.uses_position());
+        let relative = self.variant == Variant::MultiInput;
+        // Multi-input tags its neighbour tokens with one more modality.
+        let modalities = own_tokens + usize::from(relative);
         Ok(FusionClassifier {
             gene_projection: LinearConfig::new(self.gene_dim, d).init(device),
             morphology_projection: self
@@ -135,13 +163,18 @@ impl FusionClassifierConfig {
                 .variant
                 .uses_position()
                 .then(|| LinearConfig::new(d, d).init(device)),
-            modality_embedding: EmbeddingConfig::new(n_tokens, d).init(device),
-            encoder: TransformerEncoderConfig::new(d, self.d_ff, self.n_heads, self.n_layers)
-                .with_dropout(self.dropout)
-                .with_norm_first(true)
-                .init(device),
+            modality_embedding: EmbeddingConfig::new(modalities, d).init(device),
+            encoder: (!relative).then(|| {
+                TransformerEncoderConfig::new(d, self.d_ff, self.n_heads, self.n_layers)
+                    .with_dropout(self.dropout)
+                    .with_norm_first(true)
+                    .init(device)
+            }),
+            relative_encoder: relative
+                .then(|| RelativeEncoder::new(d, self.d_ff, self.n_heads, self.n_layers, self.dropout, device)),
             head: LinearConfig::new(d, self.n_classes).init(device),
-            n_tokens,
+            n_tokens: own_tokens + if relative { self.neighbours } else { 0 },
+            neighbours: if relative { self.neighbours } else { 0 },
             d_model: d,
             position_scale_um: self.position_scale_um,
         })
@@ -155,22 +188,57 @@ pub struct FusionClassifier {
     morphology_projection: Option<Linear>,
     position_projection: Option<Linear>,
     modality_embedding: Embedding,
-    encoder: TransformerEncoder,
+    /// The fusing encoder of the unimodal, spatial and dual-modality variants.
+    encoder: Option<TransformerEncoder>,
+    /// The multi-input variant's distance-biased encoder.
+    relative_encoder: Option<RelativeEncoder>,
     head: Linear,
     #[module(skip)]
     n_tokens: usize,
+    #[module(skip)]
+    neighbours: usize,
     #[module(skip)]
     d_model: usize,
     #[module(skip)]
     position_scale_um: f32,
 }
 
-/// One batch of inputs, rows aligned: the classifier uses what its variant needs.
+/// The classifier's inputs, rows aligned: the classifier uses what its variant needs.
 pub struct ClassifierInput<'a> {
     pub genes: &'a Matrix,
     pub morphology: Option<&'a Matrix>,
     /// Cell centroids in µm (world space), one row of (x, y) per cell.
     pub positions_um: Option<&'a [[f32; 2]]>,
+    /// Each cell's nearest cells among these rows, found once for the first multi-input model.
+    neighbours: OnceLock<Result<NeighbourTable, String>>,
+}
+
+impl<'a> ClassifierInput<'a> {
+    pub fn new(genes: &'a Matrix, morphology: Option<&'a Matrix>, positions_um: Option<&'a [[f32; 2]]>) -> Self {
+        Self {
+            genes,
+            morphology,
+            positions_um,
+            neighbours: OnceLock::new(),
+        }
+    }
+
+    /// The `k` nearest cells of every row (computed on first use).
+    fn neighbours(&self, k: usize) -> Result<std::borrow::Cow<'_, NeighbourTable>, ModelError> {
+        let positions = self
+            .positions_um
+            .ok_or_else(|| ModelError::Input("this classifier needs cell positions".into()))?;
+        let table = self
+            .neighbours
+            .get_or_init(|| NeighbourTable::nearest(positions, k).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| ModelError::Input(e.clone()))?;
+        if table.k == k {
+            Ok(std::borrow::Cow::Borrowed(table))
+        } else {
+            Ok(std::borrow::Cow::Owned(NeighbourTable::nearest(positions, k)?))
+        }
+    }
 }
 
 impl FusionClassifier {
@@ -198,12 +266,59 @@ impl FusionClassifier {
             (Some(_), None) => return Err(ModelError::Input("this classifier needs cell positions".into())),
             (None, _) => None,
         };
-        Ok(self.forward(genes, morphology, position))
+        let tokens = self.own_tokens(genes, morphology, position);
+        let Some(relative_encoder) = &self.relative_encoder else {
+            return Ok(self.fuse(tokens));
+        };
+        // Multi-input: one token per neighbour (its genes and morphology, projected and summed,
+        // tagged as a neighbour), attended over with the distance between cells as a bias.
+        let k = self.neighbours;
+        let table = input.neighbours(k)?;
+        let (Some(positions), Some(morphology_projection), Some(morphology)) =
+            (input.positions_um, &self.morphology_projection, input.morphology)
+        else {
+            return Err(ModelError::Input(
+                "the multi-input classifier needs morphology features and cell positions".into(),
+            ));
+        };
+        let mut neighbour_rows = Vec::with_capacity(rows.len() * k);
+        let mut offsets_um = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let [x, y] = positions[r];
+            let found = table.of(r);
+            // Empty slots take the cell's own row; the attention mask hides them.
+            neighbour_rows.extend(found.iter().map(|n| n.map_or(r, |n| n as usize)));
+            offsets_um.push(
+                found
+                    .iter()
+                    .map(|n| n.map(|n| [positions[n as usize][0] - x, positions[n as usize][1] - y]))
+                    .collect::<Vec<_>>(),
+            );
+        }
+        let batch = rows.len();
+        let d = self.d_model;
+        let neighbour_tokens = (self
+            .gene_projection
+            .forward(matrix_rows_tensor(input.genes, &neighbour_rows, device))
+            + morphology_projection.forward(matrix_rows_tensor(morphology, &neighbour_rows, device)))
+        .reshape([batch, k, d]);
+        let own = tokens.dims()[1];
+        let neighbour_id = Tensor::<2, Int>::from_data(TensorData::new(vec![own as i64], [1, 1]), device);
+        let neighbour_tokens = neighbour_tokens + self.modality_embedding.forward(neighbour_id);
+        let context = AttentionContext::new(own, &offsets_um, device);
+        let fused = relative_encoder.forward(Tensor::cat(vec![tokens, neighbour_tokens], 1), &context);
+        Ok(self.head.forward(context.mean_pool(fused)))
     }
 
     /// genes `[batch, gene_dim]`, morphology `[batch, morphology_dim]`, position encodings
-    /// `[batch, d_model]` -> logits `[batch, n_classes]`.
+    /// `[batch, d_model]` -> logits `[batch, n_classes]` (variants without neighbours).
     pub fn forward(&self, genes: Tensor<2>, morphology: Option<Tensor<2>>, position: Option<Tensor<2>>) -> Tensor<2> {
+        let tokens = self.own_tokens(genes, morphology, position);
+        self.fuse(tokens)
+    }
+
+    /// The cell's own tokens, projected and tagged with their modality: [batch, tokens, d].
+    fn own_tokens(&self, genes: Tensor<2>, morphology: Option<Tensor<2>>, position: Option<Tensor<2>>) -> Tensor<3> {
         let device = genes.device();
         let mut tokens = vec![self.gene_projection.forward(genes)];
         if let (Some(proj), Some(m)) = (&self.morphology_projection, morphology) {
@@ -216,8 +331,15 @@ impl FusionClassifier {
         let tokens: Tensor<3> = Tensor::stack(tokens, 1); // [batch, tokens, d]
         let ids: Vec<i64> = (0..n_tokens as i64).collect();
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [1, n_tokens]), &device);
-        let tagged = tokens + self.modality_embedding.forward(ids); // broadcast over the batch
-        let fused = self.encoder.forward(TransformerEncoderInput::new(tagged));
+        tokens + self.modality_embedding.forward(ids) // broadcast over the batch
+    }
+
+    /// The plain encoder, mean pool and head.
+    fn fuse(&self, tokens: Tensor<3>) -> Tensor<2> {
+        let fused = match &self.encoder {
+            Some(encoder) => encoder.forward(TransformerEncoderInput::new(tokens)),
+            None => tokens,
+        };
         let pooled: Tensor<2> = fused.mean_dim(1).squeeze_dim(1);
         self.head.forward(pooled)
     }
@@ -268,24 +390,77 @@ mod tests {
         let genes = Matrix::new(5, 3, (0..15).map(|v| v as f32 * 0.1).collect()).unwrap();
         let morph = Matrix::new(5, 2, (0..10).map(|v| v as f32 * -0.1).collect()).unwrap();
         let positions: Vec<[f32; 2]> = (0..5).map(|i| [i as f32 * 10.0, 3.0]).collect();
-        let input = ClassifierInput {
-            genes: &genes,
-            morphology: Some(&morph),
-            positions_um: Some(&positions),
-        };
+        let input = ClassifierInput::new(&genes, Some(&morph), Some(&positions));
         for variant in Variant::ALL {
             let mut config = FusionClassifierConfig::new(variant, 3, 2, 4);
             config.n_layers = 2;
             let model = config.init(&device).unwrap();
             assert_eq!(
                 model.n_tokens(),
-                1 + usize::from(variant.uses_morphology()) + usize::from(variant.uses_position())
+                1 + usize::from(variant.uses_morphology())
+                    + usize::from(variant.uses_position())
+                    + if variant == Variant::MultiInput {
+                        DEFAULT_NEIGHBOURS
+                    } else {
+                        0
+                    }
             );
             let logits = model.forward_rows(&input, &[0, 2, 4], &device).unwrap();
             assert_eq!(logits.dims(), [3, 4], "{variant:?}");
             let values: Vec<f32> = logits.into_data().try_to_vec().unwrap();
             assert!(values.iter().all(|v| v.is_finite()));
         }
+    }
+
+    #[test]
+    fn multi_input_sees_its_neighbours_and_its_weights_round_trip() {
+        let device = cpu_device();
+        let genes = Matrix::new(6, 2, (0..12).map(|v| (v as f32 * 0.7).sin()).collect()).unwrap();
+        let morph = Matrix::new(6, 2, (0..12).map(|v| (v as f32 * 0.3).cos()).collect()).unwrap();
+        let positions: Vec<[f32; 2]> = (0..6).map(|i| [i as f32 * 5.0, 0.0]).collect();
+        let mut config = FusionClassifierConfig::new(Variant::MultiInput, 2, 2, 3);
+        (
+            config.n_layers,
+            config.d_model,
+            config.d_ff,
+            config.neighbours,
+            config.dropout,
+        ) = (2, 8, 16, 2, 0.0);
+        let model = config.init(&device).unwrap();
+        let input = ClassifierInput::new(&genes, Some(&morph), Some(&positions));
+        let logits = |model: &FusionClassifier, input: &ClassifierInput<'_>| -> Vec<f32> {
+            model
+                .forward_rows(input, &[0, 3], &device)
+                .unwrap()
+                .into_data()
+                .try_to_vec()
+                .unwrap()
+        };
+        let before = logits(&model, &input);
+        // A neighbour's genes change cell 3's logits (cells 2 and 4 are its neighbours), not
+        // those of cell 0 (neighbours 1 and 2).
+        let mut other_genes = genes.clone();
+        other_genes.row_mut(4).copy_from_slice(&[3.0, -3.0]);
+        let changed = logits(
+            &model,
+            &ClassifierInput::new(&other_genes, Some(&morph), Some(&positions)),
+        );
+        assert!(before[..3].iter().zip(&changed[..3]).all(|(a, b)| (a - b).abs() < 1e-6));
+        assert!(before[3..].iter().zip(&changed[3..]).any(|(a, b)| (a - b).abs() > 1e-5));
+
+        let path = std::env::temp_dir().join(format!("cs_models_multi_{}.bpk", std::process::id()));
+        model.clone().save_file(&path).unwrap();
+        let loaded = config.init(&device).unwrap().try_load_file(&path).unwrap();
+        assert_eq!(logits(&loaded, &input), before);
+        // Weights of a dual-modality model do not fit a multi-input one.
+        let dual = FusionClassifierConfig {
+            variant: Variant::DualModality,
+            neighbours: 0,
+            ..config.clone()
+        };
+        dual.init(&device).unwrap().save_file(&path).unwrap();
+        assert!(config.init(&device).unwrap().try_load_file(&path).is_err());
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`morphology`]: the built-in morphology encoder (colour deconvolution, texture, shape);
 //! - [`labels`]: marker-gene scoring and the label sets training takes;
 //! - [`classifier`]: the fusion transformer (unimodal, spatial, dual-modality, multi-input);
+//! - [`relative_attention`]: the multi-input variant's neighbour tokens and distance-biased attention;
 //! - [`train`]: seeded split, class-weighted training with AdamW, prediction;
 //! - [`metrics`]: per-class precision/recall/F1 and the confusion matrix;
 //! - [`contrastive`]: the two projection networks and symmetric InfoNCE;
@@ -26,6 +27,7 @@ pub mod morphology;
 pub mod pca;
 pub mod pipeline;
 mod progress;
+pub mod relative_attention;
 mod rng;
 pub mod safetensors;
 pub mod train;

@@ -278,11 +278,7 @@ mod tests {
     #[test]
     fn training_separates_two_blobs_and_loss_falls() {
         let (genes, labels) = two_blobs(200);
-        let input = ClassifierInput {
-            genes: &genes,
-            morphology: None,
-            positions_um: None,
-        };
+        let input = ClassifierInput::new(&genes, None, None);
         let mut config = FusionClassifierConfig::new(Variant::Unimodal, 4, 0, 2);
         config.n_layers = 1;
         config.d_model = 16;

@@ -27,11 +27,7 @@ fn pbmc_bulk_labels_are_learned_from_genes() {
     let pca = GenePca::fit(&expression, 50, 0).unwrap();
     let mut genes = pca.transform(&expression).unwrap();
     ColumnScaling::fit(&genes).apply(&mut genes).unwrap();
-    let input = ClassifierInput {
-        genes: &genes,
-        morphology: None,
-        positions_um: None,
-    };
+    let input = ClassifierInput::new(&genes, None, None);
     let config = FusionClassifierConfig::new(Variant::Unimodal, genes.cols, 0, labels.class_names.len());
     let settings = TrainingSettings {
         learning_rate: 3e-4,
