@@ -36,6 +36,10 @@ pub struct StartupOptions {
     pub alignment: Option<PathBuf>,
     /// Generate (once, cached) and open the synthetic demo tissue.
     pub demo: bool,
+    /// A session file to open.
+    pub session: Option<PathBuf>,
+    /// Where sessions are autosaved (None: no autosave and no crash recovery).
+    pub autosave_dir: Option<PathBuf>,
 }
 
 /// A slide as read by the open job, before it reaches the UI thread.
@@ -150,6 +154,7 @@ impl Default for NhoodSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RightTab {
     Selections,
+    Annotations,
     Models,
     Slide,
 }
@@ -157,12 +162,17 @@ pub enum RightTab {
 /// What a file dialog was opened for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DialogPurpose {
+    OpenSession,
+    SaveSession,
     Slide,
     Bundle,
     Alignment,
     SaveAlignment,
     /// GeoJSON (QuPath) or a Xenium Explorer coordinates CSV.
     ImportSelections,
+    /// Annotations as GeoJSON (QuPath).
+    ImportAnnotations,
+    ExportAnnotations,
     /// A cell_id,label CSV for training the classifier.
     ModelLabels,
     VitWeights,
@@ -171,6 +181,16 @@ pub enum DialogPurpose {
     /// Save the model folder `from` (the classifier shown when the button was pressed).
     SaveModel {
         from: PathBuf,
+    },
+    /// The view as PNG at `scale` times its size on screen.
+    ExportViewPng {
+        scale: u32,
+        legend: bool,
+    },
+    /// Every bookmark as PNG, with an HTML index, into a folder.
+    ExportTour {
+        scale: u32,
+        legend: bool,
     },
     ExportGeoJson,
     ExportCellsCsv,
@@ -248,13 +268,36 @@ pub struct ViewerApp {
     pub nhood_settings: NhoodSettings,
     /// Model settings, runs and results (the Models tab).
     pub models: crate::models_panel::ModelsState,
+    /// The session file, autosave and restore.
+    pub session: crate::session::SessionState,
+    /// Points, lines, areas and labels drawn on the slide.
+    pub annotations: crate::annotations::Annotations,
+    /// Named views in tour order, the window that lists them, and the presentation.
+    pub bookmarks: crate::bookmarks::Bookmarks,
+    pub show_bookmarks: bool,
+    pub presentation: Option<crate::presentation::Presentation>,
+    /// The animated move to a bookmark in progress.
+    pub transition: Option<crate::presentation::Transition>,
+    /// A PNG export of the view (or of the tour) in progress, and the export window's choices.
+    pub view_export: Option<crate::view_export::ViewExport>,
+    /// The renderers still hold the last export's draw data (dropped at the next frame).
+    pub(crate) forget_export_frames: bool,
+    /// Annotations being read from a file.
+    pub(crate) annotation_import: Option<(PathBuf, Job<anyhow::Result<crate::annotations::AnnotationImport>>)>,
+    pub preferences: crate::preferences::Preferences,
+    pub show_preferences: bool,
+    /// The keyboard shortcuts window.
+    pub show_shortcuts: bool,
+    /// Two panes side by side with linked pan and zoom (None: one view).
+    pub split: Option<crate::viewer::SplitView>,
+    pub export_choice: crate::view_export::ExportChoice,
     opening: Option<(PathBuf, Job<Result<OpenedSlide, SlideError>>)>,
     bundle_job: Option<(PathBuf, BundleJob)>,
     gene_job: Option<(u32, Job<Vec<f64>>)>,
     transcripts_job: Option<Job<Result<Option<TranscriptLayer>, XeniumError>>>,
     demo_job: Option<DemoJob>,
     file_dialog: Option<(DialogPurpose, Job<Option<PathBuf>>)>,
-    export_job: Option<Job<anyhow::Result<String>>>,
+    pub(crate) export_job: Option<Job<anyhow::Result<String>>>,
     /// Where each plot of the panel was drawn last frame (for PNG export from a screenshot).
     pub plot_rects: std::collections::HashMap<PlotKind, egui::Rect>,
     /// PNG exports report back from the screenshot callback through this channel.
@@ -319,6 +362,20 @@ impl ViewerApp {
             de: None,
             nhood: None,
             nhood_settings: NhoodSettings::default(),
+            session: crate::session::SessionState::new(options.autosave_dir.as_deref()),
+            annotations: Default::default(),
+            bookmarks: Default::default(),
+            show_bookmarks: false,
+            presentation: None,
+            transition: None,
+            view_export: None,
+            forget_export_frames: false,
+            annotation_import: None,
+            split: None,
+            preferences: crate::preferences::Preferences::load(cc.storage),
+            show_preferences: false,
+            show_shortcuts: false,
+            export_choice: Default::default(),
             models: crate::models_panel::ModelsState::new(cc.wgpu_render_state.as_ref().map(|r| {
                 crate::models_panel::GpuShare {
                     instance: r.instance.clone(),
@@ -343,6 +400,7 @@ impl ViewerApp {
             ctx: cc.egui_ctx.clone(),
         };
         app.models.load_preferences(cc.storage);
+        app.apply_preferences(&cc.egui_ctx);
         if !gpu_ready {
             app.toasts
                 .error("No GPU device is available to eframe (wgpu): slides and cells cannot be drawn.");
@@ -359,18 +417,63 @@ impl ViewerApp {
         if let Some(path) = options.alignment {
             app.load_alignment(&path);
         }
+        if let Some(path) = options.session {
+            app.open_session(&path);
+        }
         app
     }
 
-    fn repaint_callback(&self) -> impl Fn() + Send + 'static {
+    /// Cancels the opening of a slide or bundle, transcripts and gene counts being read, and
+    /// model runs (a session is being replaced); their results are dropped with them.
+    pub fn cancel_background_loads(&mut self) {
+        if let Some((_, job)) = self.opening.take() {
+            job.cancel();
+        }
+        if let Some((_, job)) = self.bundle_job.take() {
+            job.cancel();
+        }
+        if let Some(job) = self.transcripts_job.take() {
+            job.cancel();
+        }
+        self.gene_job = None;
+        if let Some(run) = self.models.classifier_run.take() {
+            run.job.cancel();
+        }
+        if let Some(run) = self.models.niche_run.take() {
+            run.job.cancel();
+        }
+        self.models.classifier = None;
+        self.models.niches = None;
+        self.models.classifier_key = None;
+        self.models.niches_key = None;
+    }
+
+    /// Whether a bundle, a slide or transcripts are being read.
+    pub fn is_opening_bundle(&self) -> bool {
+        self.bundle_job.is_some()
+    }
+
+    pub fn is_opening_slide(&self) -> bool {
+        self.opening.is_some()
+    }
+
+    pub fn is_loading_transcripts(&self) -> bool {
+        self.transcripts_job.is_some()
+    }
+
+    pub(crate) fn repaint_callback(&self) -> impl Fn() + Send + 'static {
         let ctx = self.ctx.clone();
         move || ctx.request_repaint()
     }
 
-    /// Opens whatever `path` is: a folder is a Xenium bundle, a `.csv` an alignment, anything
-    /// else a slide. Runs in the background; what is open stays until the new data is ready.
+    /// Opens whatever `path` is: a folder is a Xenium bundle, a `.csv` an alignment, a
+    /// `.cellsymphony` file a session, anything else a slide. Runs in the background; what is
+    /// open stays until the new data is ready.
     pub fn open_path(&mut self, path: PathBuf) {
-        if path.is_dir() {
+        let extension_is = |ext: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
+        if extension_is(crate::session_file::SESSION_EXTENSION) {
+            self.open_session(&path);
+        } else if path.is_dir() {
             self.open_bundle(path);
         } else if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             self.load_alignment(&path);
@@ -552,7 +655,17 @@ impl ViewerApp {
             if let Some(dir) = start_dir {
                 dialog = dialog.set_directory(dir);
             }
+            let session_filter = ("CellSymphony session", [crate::session_file::SESSION_EXTENSION]);
             match purpose {
+                DialogPurpose::OpenSession => dialog
+                    .set_title("Open session")
+                    .add_filter(session_filter.0, &session_filter.1)
+                    .pick_file(),
+                DialogPurpose::SaveSession => dialog
+                    .set_title("Save session as")
+                    .add_filter(session_filter.0, &session_filter.1)
+                    .set_file_name("session.cellsymphony")
+                    .save_file(),
                 DialogPurpose::Slide => dialog
                     .set_title("Open whole-slide image")
                     .add_filter(
@@ -577,6 +690,15 @@ impl ViewerApp {
                     .set_title("Import selections (GeoJSON, Xenium Explorer CSV)")
                     .add_filter("Selections", &["geojson", "json", "csv"])
                     .pick_file(),
+                DialogPurpose::ImportAnnotations => dialog
+                    .set_title("Import annotations (GeoJSON, e.g. from QuPath)")
+                    .add_filter("GeoJSON", &["geojson", "json"])
+                    .pick_file(),
+                DialogPurpose::ExportAnnotations => dialog
+                    .set_title("Export annotations as GeoJSON (QuPath)")
+                    .add_filter("GeoJSON", &["geojson"])
+                    .set_file_name("annotations.geojson")
+                    .save_file(),
                 DialogPurpose::ModelLabels => dialog
                     .set_title("Training labels (CSV with cell_id and label columns)")
                     .add_filter("CSV", &["csv"])
@@ -596,6 +718,14 @@ impl ViewerApp {
                     .set_title("ViT weights (.safetensors saved from timm)")
                     .add_filter("safetensors", &["safetensors"])
                     .pick_file(),
+                DialogPurpose::ExportViewPng { .. } => dialog
+                    .set_title("Export the view as PNG")
+                    .add_filter("PNG", &["png"])
+                    .set_file_name("view.png")
+                    .save_file(),
+                DialogPurpose::ExportTour { .. } => dialog
+                    .set_title("Export the tour into a folder (PNGs and index.html)")
+                    .pick_folder(),
                 DialogPurpose::ExportGeoJson => dialog
                     .set_title("Export selections as GeoJSON (QuPath)")
                     .add_filter("GeoJSON", &["geojson"])
@@ -727,7 +857,7 @@ impl ViewerApp {
             .selections
             .compared()
             .map_or("rest of the cells".to_owned(), |s| s.name.clone());
-        let job = spawn_job("export", "Exporting", self.repaint_callback(), move |_| {
+        self.start_export(move || {
             crate::selection_io::export(
                 purpose,
                 &path,
@@ -744,7 +874,11 @@ impl ViewerApp {
                 },
             )
         });
-        match job {
+    }
+
+    /// Runs an export on the `export` thread; its message or error becomes a toast.
+    pub(crate) fn start_export(&mut self, work: impl FnOnce() -> anyhow::Result<String> + Send + 'static) {
+        match spawn_job("export", "Exporting", self.repaint_callback(), move |_| work()) {
             Ok(job) => self.export_job = Some(job),
             Err(error) => self.toasts.error(format!("Cannot start the export: {error}")),
         }
@@ -905,6 +1039,7 @@ impl ViewerApp {
             run.poll("neighbourhood enrichment");
         }
         self.apply_model_runs();
+        self.apply_annotation_import();
         if let Some((purpose, job)) = &self.file_dialog {
             let purpose = purpose.clone();
             match job.poll() {
@@ -913,11 +1048,15 @@ impl ViewerApp {
                     self.file_dialog = None;
                     if let Some(path) = choice {
                         match purpose {
+                            DialogPurpose::OpenSession => self.open_session(&path),
+                            DialogPurpose::SaveSession => self.save_session_as(path),
                             DialogPurpose::Slide => self.open_slide_path(path),
                             DialogPurpose::Bundle => self.open_bundle(path),
                             DialogPurpose::Alignment => self.load_alignment(&path),
                             DialogPurpose::SaveAlignment => self.save_alignment(&path),
                             DialogPurpose::ImportSelections => self.import_selections(&path),
+                            DialogPurpose::ImportAnnotations => self.import_annotations(&path),
+                            DialogPurpose::ExportAnnotations => self.export_annotations(path),
                             DialogPurpose::ModelLabels => {
                                 self.models.settings.labels = crate::model_runs::LabelChoice::Csv(path);
                             }
@@ -925,6 +1064,10 @@ impl ViewerApp {
                             DialogPurpose::GeneEmbeddings => self.models.settings.gene_embeddings = Some(path),
                             DialogPurpose::SaveModel { from } => self.save_model(&from, path),
                             DialogPurpose::ApplyModel => self.apply_saved_model(path),
+                            DialogPurpose::ExportViewPng { scale, legend } => self.export_view_png(path, scale, legend),
+                            DialogPurpose::ExportTour { scale, legend } => {
+                                self.export_tour(crate::view_export::tour_dir(&path), scale, legend);
+                            }
                             DialogPurpose::ExportGeoJson
                             | DialogPurpose::ExportCellsCsv
                             | DialogPurpose::ExportStatsCsv
@@ -1009,6 +1152,8 @@ impl ViewerApp {
                 self.pinned_cell = None;
                 self.models.classifier = None;
                 self.models.niches = None;
+                self.models.classifier_key = None;
+                self.models.niches_key = None;
                 self.gene_job = None;
                 self.transcripts_job = None;
                 self.recent.add(&dir);
@@ -1120,7 +1265,10 @@ impl ViewerApp {
             source_id,
             Arc::new(move || repaint_ctx.request_repaint()),
         ) {
-            Ok(layer) => layer,
+            Ok(mut layer) => {
+                layer.set_ram_budget(self.preferences.tile_cache_bytes());
+                layer
+            }
             Err(error) => {
                 self.toasts.error(format!(
                     "Cannot start tile loading for {}: {error}",
@@ -1261,22 +1409,31 @@ impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
         self.apply_finished_jobs(&ctx);
+        self.tick_session(&ctx);
+        crate::presentation::presentation_keys(&ctx, self);
+        crate::presentation::tour_keys(&ctx, self);
+        crate::help::help_keys(&ctx, self);
+        self.tick_transition(&ctx);
+        self.step_view_export(frame);
+        let presenting = self.presentation.is_some();
         self.handle_dropped_files(&ctx);
         self.flush_gpu_evictions(frame);
         if let Some(slide) = &mut self.slide {
             slide.layer.receive_tiles();
         }
 
-        crate::panels::top_bar_ui(ui, self);
-        crate::panels::status_bar_ui(ui, self);
+        if !presenting {
+            crate::panels::top_bar_ui(ui, self);
+            crate::panels::status_bar_ui(ui, self);
+        }
         let has_data = self.slide.is_some() || self.cells.is_some();
-        if self.show_layers && has_data {
+        if self.show_layers && has_data && !presenting {
             // Fixed width: its layout must not depend on whether the slide or the cells came first.
             egui::Panel::left("layers")
                 .exact_size(290.0)
                 .show(ui, |ui| crate::layers_panel::layers_ui(ui, self));
         }
-        if self.show_properties && has_data {
+        if self.show_properties && has_data && !presenting {
             egui::Panel::right("properties")
                 .exact_size(360.0)
                 .show(ui, |ui| crate::selection_panel::right_panel_ui(ui, self));
@@ -1285,8 +1442,10 @@ impl eframe::App for ViewerApp {
         egui::CentralPanel::default()
             .frame(egui::Frame::NONE.fill(egui::Color32::from_gray(40)))
             .show(ui, |ui| {
-                if has_data {
-                    crate::viewer::viewer_ui(ui, self);
+                if has_data && self.split.is_some() && !presenting {
+                    crate::viewer::split_view_ui(ui, self);
+                } else if has_data {
+                    crate::viewer::viewer_ui(ui, self, crate::viewer::Pane::SINGLE);
                 } else {
                     crate::panels::start_screen_ui(ui, self);
                 }
@@ -1294,6 +1453,13 @@ impl eframe::App for ViewerApp {
         crate::panels::associated_window_ui(&ctx, self);
         crate::layers_panel::landmark_window_ui(&ctx, self);
         crate::panels::drop_hint_ui(&ctx);
+        crate::session::session_prompts_ui(&ctx, self);
+        crate::presentation::bookmarks_window_ui(&ctx, self);
+        crate::presentation::presentation_overlay_ui(&ctx, self);
+        crate::view_export::export_window_ui(&ctx, self);
+        crate::view_export::export_progress_ui(&ctx, self);
+        crate::preferences::preferences_window_ui(&ctx, self);
+        crate::help::shortcuts_window_ui(&ctx, self);
         self.toasts.show(&ctx);
 
         if !self.busy_jobs().is_empty() || self.file_dialog.is_some() {
@@ -1304,6 +1470,11 @@ impl eframe::App for ViewerApp {
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         self.recent.save(storage);
         self.models.save_preferences(storage);
+        self.preferences.save(storage);
+    }
+
+    fn on_exit(&mut self) {
+        self.close_session_cleanly();
     }
 }
 

@@ -116,7 +116,7 @@ pub fn nice_scale_bar_um(max_um: f64) -> f64 {
 
 /// Formats a length in um with a unit that reads well (nm, um, mm).
 pub fn format_length_um(length_um: f64) -> String {
-    if length_um >= 1000.0 {
+    if length_um >= 1000.0 && !crate::preferences::always_micrometres() {
         format!("{} mm", trim_number(length_um / 1000.0))
     } else if length_um >= 1.0 {
         format!("{} µm", trim_number(length_um))

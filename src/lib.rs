@@ -2,15 +2,20 @@
 //! Libraries with one job each live in `crates/`; this crate wires them to the UI.
 
 pub mod analysis_jobs;
+pub mod annotations;
+pub mod annotations_ui;
 pub mod app;
 pub mod bench;
 pub mod bench_cells;
 pub mod bench_models;
+pub mod bookmarks;
 pub mod camera;
 pub mod cell_layer;
 pub mod cli;
 pub mod cli_models;
 pub mod demo;
+pub mod help;
+pub mod history;
 pub mod jobs;
 pub mod landmarks;
 pub mod layers_panel;
@@ -19,14 +24,19 @@ pub mod models;
 pub mod models_panel;
 pub mod palettes;
 pub mod panels;
+pub mod preferences;
+pub mod presentation;
 pub mod recent;
 pub mod selection_io;
 pub mod selection_panel;
 pub mod selection_tools_ui;
 pub mod selections;
+pub mod session;
+pub mod session_file;
 pub mod slide_layer;
 pub mod toasts;
 pub mod tools;
+pub mod view_export;
 pub mod viewer;
 
 pub use app::{StartupOptions, ViewerApp};

@@ -15,7 +15,7 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Slide to open in the viewer.
+    /// Slide (or session file, `.cellsymphony`) to open in the viewer.
     slide: Option<PathBuf>,
     /// Slide to open (same as the positional argument).
     #[arg(long = "slide", value_name = "FILE", conflicts_with = "slide")]
@@ -29,6 +29,12 @@ struct Cli {
     /// Open the built-in synthetic demo tissue (generated once into the cache folder).
     #[arg(long)]
     demo: bool,
+    /// Session file to open (saved from the viewer's File menu).
+    #[arg(long, value_name = "FILE")]
+    session: Option<PathBuf>,
+    /// Do not autosave the session (nor offer to restore one after a crash).
+    #[arg(long)]
+    no_autosave: bool,
 }
 
 #[derive(Subcommand)]
@@ -519,11 +525,26 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
+            let positional = cli.slide.or(cli.slide_flag);
+            let is_session = |p: &PathBuf| {
+                p.extension()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(cellsymphony::session_file::SESSION_EXTENSION))
+            };
+            let (session, slide) = match positional {
+                Some(p) if is_session(&p) => (Some(p), None),
+                other => (cli.session, other),
+            };
             let startup = cellsymphony::StartupOptions {
-                slide: cli.slide.or(cli.slide_flag),
+                slide,
                 xenium: cli.xenium,
                 alignment: cli.alignment,
                 demo: cli.demo,
+                session,
+                autosave_dir: if cli.no_autosave {
+                    None
+                } else {
+                    eframe::storage_dir("cellsymphony").map(|dir| dir.join("autosave"))
+                },
             };
             eframe::run_native(
                 "CellSymphony Viewer",

@@ -425,6 +425,38 @@ fn start_run<T: CachedResult>(
     Ok(ModelRun { key, job, progress })
 }
 
+/// Reads a finished run back from the cache on a named thread (a session being restored): the
+/// result arrives through the same path as a run's, under `key` (the bundle as open now); it is
+/// looked up under `cached_as` (the key it was cached with, which names the bundle where it was
+/// then). An error says when it is no longer cached.
+pub fn start_from_cache<T: CachedResult>(
+    thread: &str,
+    what: &str,
+    key: RunKey,
+    cached_as: RunKey,
+    cache_dir: Option<PathBuf>,
+    ctx: &egui::Context,
+) -> std::io::Result<ModelRun<T>> {
+    let progress = Arc::new(Mutex::new(RunProgress {
+        stage: "Reading the cache".into(),
+        fraction: 0.0,
+    }));
+    let (worker_key, repaint, what) = (cached_as, ctx.clone(), what.to_owned());
+    let job = spawn_job(
+        thread,
+        format!("Restoring {what}"),
+        move || repaint.request_repaint(),
+        move |_| {
+            let mut cached = read_cached::<T>(cache_dir.as_deref(), &worker_key).ok_or_else(|| {
+                anyhow::anyhow!("the session's {what} are no longer in the cache: run the model again")
+            })?;
+            cached.mark_cached();
+            Ok(cached)
+        },
+    )?;
+    Ok(ModelRun { key, job, progress })
+}
+
 /// Starts a classifier run (or returns the cached result through the same path).
 /// `morphology` is the encoder for the variants that use it (resolved from the settings by the
 /// caller, so a missing weights file is reported before anything starts).

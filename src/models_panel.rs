@@ -52,6 +52,9 @@ pub struct ModelsState {
     pub niche_run: Option<ModelRun<NicheResult>>,
     pub classifier: Option<Arc<ClassifierResult>>,
     pub niches: Option<Arc<NicheResult>>,
+    /// The runs whose results are on the slide (saved with a session, read back from the cache).
+    pub classifier_key: Option<crate::model_runs::RunKey>,
+    pub niches_key: Option<crate::model_runs::RunKey>,
     pub error: Option<String>,
     /// A cell hovered in the embedding scatter (highlighted on the slide).
     pub map_hover_cell: Option<u32>,
@@ -329,6 +332,7 @@ impl ViewerApp {
                     if result.from_cache { " (from the cache)" } else { "" }
                 ));
                 self.models.classifier = Some(Arc::new(result));
+                self.models.classifier_key = Some(key.clone());
                 self.models.niche_enrichment = None;
             }
             Err(e) => self.toasts.error(format!("Predictions could not be applied: {e:#}")),
@@ -359,6 +363,7 @@ impl ViewerApp {
                     if result.from_cache { " (from the cache)" } else { "" }
                 ));
                 self.models.niches = Some(Arc::new(result));
+                self.models.niches_key = Some(key.clone());
                 self.models.niche_enrichment = None;
             }
             Err(e) => self.toasts.error(format!("Clusters could not be applied: {e:#}")),

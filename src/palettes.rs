@@ -51,6 +51,14 @@ impl ColourMap {
         }
     }
 
+    /// The colour a fraction `t` (0–1) of the way up the map.
+    pub fn colour(self, t: f64) -> Color32 {
+        let colours = self.colours();
+        let last = colours.len().saturating_sub(1);
+        let i = (t.clamp(0.0, 1.0) * last as f64).round() as usize;
+        colours.get(i).copied().unwrap_or(Color32::GRAY)
+    }
+
     /// The 256 colours, low to high (parsed once).
     pub fn colours(self) -> &'static [Color32] {
         static VIRIDIS_COLOURS: OnceLock<Vec<Color32>> = OnceLock::new();

@@ -9,9 +9,46 @@ use crate::app::{DialogPurpose, ViewerApp, display_name};
 pub const MAGNIFICATION_PRESETS: [f64; 6] = [1.0, 2.0, 5.0, 10.0, 20.0, 40.0];
 
 pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
+    let (save_as, save, open) = ui.input_mut(|i| {
+        (
+            i.consume_key(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::S),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::S),
+            i.consume_key(egui::Modifiers::COMMAND, egui::Key::O),
+        )
+    });
+    if save_as {
+        app.ask_for_file(DialogPurpose::SaveSession);
+    } else if save {
+        app.save_session();
+    }
+    if open {
+        app.ask_for_file(DialogPurpose::OpenSession);
+    }
     egui::Panel::top("menu_bar").show(ui, |ui| {
         egui::MenuBar::new().ui(ui, |ui| {
             ui.menu_button("File", |ui| {
+                if ui
+                    .add(egui::Button::new("Open session…").shortcut_text("Ctrl+O"))
+                    .clicked()
+                {
+                    app.ask_for_file(DialogPurpose::OpenSession);
+                    ui.close();
+                }
+                if ui
+                    .add(egui::Button::new("Save session").shortcut_text("Ctrl+S"))
+                    .clicked()
+                {
+                    app.save_session();
+                    ui.close();
+                }
+                if ui
+                    .add(egui::Button::new("Save session as…").shortcut_text("Ctrl+Shift+S"))
+                    .clicked()
+                {
+                    app.ask_for_file(DialogPurpose::SaveSession);
+                    ui.close();
+                }
+                ui.separator();
                 if ui.button("Open slide…").clicked() {
                     app.ask_for_file(DialogPurpose::Slide);
                     ui.close();
@@ -67,13 +104,56 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                     ui.close();
                 }
                 ui.separator();
+                if ui
+                    .add_enabled(
+                        app.slide.is_some() || app.cells.is_some(),
+                        egui::Button::new("Export view as PNG…"),
+                    )
+                    .clicked()
+                {
+                    app.export_choice.open = true;
+                    ui.close();
+                }
+                if ui.button("Preferences…").clicked() {
+                    app.show_preferences = true;
+                    ui.close();
+                }
+                ui.separator();
                 if ui.button("Quit").clicked() {
                     ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
                 }
             });
             ui.menu_button("View", |ui| {
+                if ui
+                    .add(egui::Button::new("Bookmarks and tour…").shortcut_text("Ctrl+B adds"))
+                    .clicked()
+                {
+                    app.show_bookmarks = true;
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(
+                        !app.bookmarks.items.is_empty(),
+                        egui::Button::new("Present the tour").shortcut_text("F5"),
+                    )
+                    .clicked()
+                {
+                    app.start_presentation(ui.ctx());
+                    ui.close();
+                }
+                ui.separator();
                 ui.checkbox(&mut app.show_layers, "Layers panel");
                 ui.checkbox(&mut app.show_properties, "Slide properties panel");
+                let mut split = app.split.is_some();
+                if ui
+                    .checkbox(&mut split, "Split view")
+                    .on_hover_text(
+                        "Two panes side by side with linked pan and zoom: H&E on the left, cell types on the right",
+                    )
+                    .changed()
+                {
+                    app.split = split.then(crate::viewer::SplitView::default);
+                }
                 ui.checkbox(&mut app.view.pan_inertia, "Pan inertia")
                     .on_hover_text("Keep gliding after a drag is released");
                 if ui
@@ -84,6 +164,15 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                     .clicked()
                 {
                     app.view.fit_requested = true;
+                    ui.close();
+                }
+            });
+            ui.menu_button("Help", |ui| {
+                if ui
+                    .add(egui::Button::new("Keyboard shortcuts").shortcut_text("F1"))
+                    .clicked()
+                {
+                    app.show_shortcuts = true;
                     ui.close();
                 }
             });
@@ -339,8 +428,15 @@ pub fn start_screen_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         );
         ui.add_space(24.0);
         ui.horizontal(|ui| {
-            // Centre the three buttons as a row.
-            ui.add_space((ui.available_width() - 470.0).max(0.0) / 2.0);
+            // Centre the four buttons as a row.
+            ui.add_space((ui.available_width() - 610.0).max(0.0) / 2.0);
+            if ui
+                .add(egui::Button::new(RichText::new("Open session…").size(18.0)))
+                .on_hover_text("A session saved from File > Save session (.cellsymphony)")
+                .clicked()
+            {
+                app.ask_for_file(DialogPurpose::OpenSession);
+            }
             if ui
                 .add(egui::Button::new(RichText::new("Open slide…").size(18.0)))
                 .clicked()
@@ -364,8 +460,8 @@ pub fn start_screen_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         ui.add_space(6.0);
         ui.label(
             RichText::new(
-                "or drop a slide file (SVS, NDPI, MRXS, SCN, TIFF, BIF…), a Xenium output folder \
-                 or an alignment CSV anywhere in this window",
+                "or drop a slide file (SVS, NDPI, MRXS, SCN, TIFF, BIF…), a Xenium output folder, \
+                 an alignment CSV or a session file anywhere in this window",
             )
             .color(egui::Color32::GRAY),
         );

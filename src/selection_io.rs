@@ -143,7 +143,7 @@ fn geometry_steps(geometry: &Value, world_from_file: &DAffine2, steps: &mut Vec<
 }
 
 /// QuPath colours: `classification.color` as [r, g, b], or the older packed `colorRGB` integer.
-fn feature_colour(properties: &Value) -> Option<Color32> {
+pub(crate) fn feature_colour(properties: &Value) -> Option<Color32> {
     let rgb = properties
         .get("classification")
         .and_then(|c| c.get("color"))
@@ -173,23 +173,7 @@ fn feature_colour(properties: &Value) -> Option<Color32> {
 /// Reads polygons from a GeoJSON Feature, FeatureCollection or bare geometry (QuPath exports any
 /// of these). Features with a name or classification become separate selections.
 pub fn read_geojson(path: &Path, world_from_file: &DAffine2) -> anyhow::Result<Vec<ImportedSelection>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not valid GeoJSON", path.display()))?;
-    let features: Vec<Value> = match value.get("type").and_then(Value::as_str) {
-        Some("FeatureCollection") => value
-            .get("features")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
-        Some("Feature") => vec![value.clone()],
-        Some(_) => vec![json!({"type": "Feature", "geometry": value, "properties": {}})],
-        None => match value.as_array() {
-            // QuPath's "Export as array" writes a bare list of features.
-            Some(list) => list.clone(),
-            None => anyhow::bail!("{} has no GeoJSON \"type\"", path.display()),
-        },
-    };
+    let features = read_geojson_features(path)?;
     let stem = crate::app::display_name(path);
     let mut out = Vec::new();
     for (i, feature) in features.iter().enumerate() {
@@ -225,6 +209,33 @@ pub fn read_geojson(path: &Path, world_from_file: &DAffine2) -> anyhow::Result<V
         );
     }
     Ok(out)
+}
+
+/// The features of a GeoJSON file: a FeatureCollection's, a Feature, a bare geometry, or QuPath's
+/// "export as array" list of features.
+pub fn read_geojson_features(path: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        if e.is_eof() {
+            anyhow::anyhow!("{} is truncated: it ends in the middle of the JSON", path.display())
+        } else {
+            anyhow::anyhow!("{} is not valid GeoJSON ({e})", path.display())
+        }
+    })?;
+    Ok(match value.get("type").and_then(Value::as_str) {
+        Some("FeatureCollection") => value
+            .get("features")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
+        Some("Feature") => vec![value.clone()],
+        Some(_) => vec![json!({"type": "Feature", "geometry": value, "properties": {}})],
+        None => match value.as_array() {
+            // QuPath's "Export as array" writes a bare list of features.
+            Some(list) => list.clone(),
+            None => anyhow::bail!("{} has no GeoJSON \"type\"", path.display()),
+        },
+    })
 }
 
 /// Reads Xenium Explorer's selection coordinates CSV: two `#` lines (name, area), then `X,Y` in

@@ -72,25 +72,43 @@ pub fn stars(q: f64) -> &'static str {
 }
 
 pub fn right_panel_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
-    // Without cells there is nothing to select: the panel is the slide's.
-    if app.cells.is_none() {
-        crate::panels::properties_ui(ui, app);
-        return;
-    }
+    // Without cells there is nothing to select or model: the slide's properties show instead,
+    // and the chosen tab comes back when cells arrive (whichever finished opening first).
+    let has_cells = app.cells.is_some();
+    let shown = match app.right_tab {
+        RightTab::Selections | RightTab::Models if !has_cells => RightTab::Slide,
+        tab => tab,
+    };
+    let tab = |text: &str| RichText::new(text).size(16.0).strong();
+    let mut chosen = None;
     ui.horizontal(|ui| {
-        ui.selectable_value(
-            &mut app.right_tab,
-            RightTab::Selections,
-            RichText::new("Selections").heading(),
-        );
-        ui.selectable_value(&mut app.right_tab, RightTab::Models, RichText::new("Models").heading());
+        let mut item = |ui: &mut egui::Ui, value: RightTab, text: &str| {
+            if ui.selectable_label(shown == value, tab(text)).clicked() {
+                chosen = Some(value);
+            }
+        };
+        if has_cells {
+            item(ui, RightTab::Selections, "Selections");
+        }
+        item(ui, RightTab::Annotations, "Annotations");
+        if has_cells {
+            item(ui, RightTab::Models, "Models");
+        }
         if app.slide.is_some() {
-            ui.selectable_value(&mut app.right_tab, RightTab::Slide, RichText::new("Slide").heading());
+            item(ui, RightTab::Slide, "Slide");
         }
     });
+    if let Some(tab) = chosen {
+        app.right_tab = tab;
+    }
     ui.separator();
-    match app.right_tab {
+    match if chosen.is_some() { app.right_tab } else { shown } {
         RightTab::Slide if app.slide.is_some() => crate::panels::properties_ui(ui, app),
+        RightTab::Annotations => {
+            egui::ScrollArea::vertical()
+                .id_salt("annotations-scroll")
+                .show(ui, |ui| crate::annotations_ui::annotations_panel_ui(ui, app));
+        }
         RightTab::Models => {
             egui::ScrollArea::vertical()
                 .id_salt("models-scroll")
@@ -272,7 +290,7 @@ fn heatmap_ui(ui: &mut egui::Ui, result: &cs_analysis::NhoodEnrichment, names: &
 /// The tool buttons (also in the toolbar's place when cells are open).
 pub fn tools_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     ui.horizontal_wrapped(|ui| {
-        for tool in Tool::ALL {
+        for tool in Tool::SELECTION {
             let selected = app.tools.tool == tool;
             if ui
                 .selectable_label(selected, tool.label())

@@ -53,20 +53,22 @@ pub fn selection_keys(ui: &egui::Ui, app: &mut ViewerApp) {
             app.tools.tool = Tool::Navigate;
         }
     }
-    if backspace && let Some(Drawing::Polygon(points)) = &mut app.tools.drawing {
+    if backspace && let Some(Drawing::Polygon(points) | Drawing::Line(points)) = &mut app.tools.drawing {
         points.pop();
     }
-    if enter && matches!(app.tools.drawing, Some(Drawing::Polygon(_))) {
-        let modifiers = ui.input(|i| i.modifiers);
-        finish_drawing(app, combine_from_modifiers(modifiers));
+    if enter && matches!(app.tools.drawing, Some(Drawing::Polygon(_) | Drawing::Line(_))) {
+        if app.tools.tool.is_annotation() {
+            crate::annotations_ui::finish_annotation(app);
+        } else {
+            let modifiers = ui.input(|i| i.modifiers);
+            finish_drawing(app, combine_from_modifiers(modifiers));
+        }
     }
-    if let Some(cells) = &app.cells {
-        if undo {
-            app.selections.undo(&cells.index, cells.len());
-        }
-        if redo {
-            app.selections.redo(&cells.index, cells.len());
-        }
+    if undo {
+        app.undo_edit();
+    }
+    if redo {
+        app.redo_edit();
     }
 }
 
@@ -92,7 +94,7 @@ pub fn selection_input(
     points_per_um: f64,
 ) -> bool {
     let tool = app.tools.tool;
-    if tool == Tool::Navigate || app.cells.is_none() || app.landmarks.is_some() {
+    if tool == Tool::Navigate || tool.is_annotation() || app.cells.is_none() || app.landmarks.is_some() {
         return false;
     }
     let to_world = |pos: Pos2| world_from_screen.transform_point2(to_dvec(pos - rect.min));
@@ -101,8 +103,10 @@ pub fn selection_input(
     let step_um = PATH_STEP_POINTS / points_per_um.max(1e-12);
     match tool {
         Tool::Lasso | Tool::Rectangle | Tool::Brush => {
+            // A drag is recognised once the pointer has moved a little: it starts where pressed.
+            let press_origin = ui.input(|i| i.pointer.press_origin()).or(pointer);
             if response.drag_started_by(egui::PointerButton::Primary)
-                && let Some(pos) = pointer
+                && let Some(pos) = press_origin
             {
                 let start = to_world(pos);
                 app.tools.drawing = Some(match tool {
@@ -142,7 +146,12 @@ pub fn selection_input(
             edit_vertices_input(app, response, &to_world, world_from_screen, rect);
             true
         }
-        Tool::Navigate => false,
+        Tool::Navigate
+        | Tool::AnnotatePoint
+        | Tool::AnnotateLine
+        | Tool::AnnotatePolygon
+        | Tool::AnnotateRectangle
+        | Tool::AnnotateText => false,
     }
 }
 
@@ -269,6 +278,13 @@ pub fn selections_overlay_ui(
     match drawing {
         Drawing::Lasso(points) => {
             let screen: Vec<Pos2> = points.iter().map(|p| to_screen(*p)).collect();
+            painter.add(egui::Shape::line(screen, ink));
+        }
+        Drawing::Line(points) => {
+            let screen: Vec<Pos2> = points.iter().map(|p| to_screen(*p)).collect();
+            for p in &screen {
+                painter.circle_filled(*p, 3.0, ink.color);
+            }
             painter.add(egui::Shape::line(screen, ink));
         }
         Drawing::Polygon(points) => {

@@ -6,6 +6,7 @@ use cs_analysis::{CellSet, Combine, GridIndex, Shape, Step, cells_in_steps, regi
 use egui::Color32;
 
 use crate::palettes::class_colour;
+use crate::session_file::{StoredCombine, StoredSelection, StoredSelections, StoredShape, StoredStep};
 
 /// How many edits undo can take back.
 const HISTORY_LIMIT: usize = 100;
@@ -38,6 +39,8 @@ impl NamedSelection {
 struct Saved {
     items: Vec<(String, Color32, bool, Vec<Step>)>,
     active: Option<usize>,
+    /// When the edit was made (see [`crate::history`]).
+    edit: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -63,8 +66,9 @@ impl Selections {
             .and_then(|i| self.items.get(i))
     }
 
-    fn save(&self) -> Saved {
+    fn save(&self, edit: u64) -> Saved {
         Saved {
+            edit,
             items: self
                 .items
                 .iter()
@@ -76,7 +80,7 @@ impl Selections {
 
     /// Call before an edit, so that undo can take it back.
     pub fn remember(&mut self) {
-        self.undo.push(self.save());
+        self.undo.push(self.save(crate::history::next_edit_number()));
         if self.undo.len() > HISTORY_LIMIT {
             self.undo.remove(0);
         }
@@ -101,16 +105,30 @@ impl Selections {
         !self.redo.is_empty()
     }
 
+    /// When the edit undo would take back was made (None: nothing to undo).
+    pub fn last_undo_edit(&self) -> Option<u64> {
+        self.undo.last().map(|s| s.edit)
+    }
+
+    pub fn last_redo_edit(&self) -> Option<u64> {
+        self.redo.last().map(|s| s.edit)
+    }
+
+    /// Forgets what redo could make again (an edit elsewhere came after it).
+    pub fn clear_redo(&mut self) {
+        self.redo.clear();
+    }
+
     pub fn undo(&mut self, index: &GridIndex, cell_count: usize) {
         if let Some(saved) = self.undo.pop() {
-            self.redo.push(self.save());
+            self.redo.push(self.save(saved.edit));
             self.restore(saved, index, cell_count);
         }
     }
 
     pub fn redo(&mut self, index: &GridIndex, cell_count: usize) {
         if let Some(saved) = self.redo.pop() {
-            self.undo.push(self.save());
+            self.undo.push(self.save(saved.edit));
             self.restore(saved, index, cell_count);
         }
     }
@@ -213,11 +231,91 @@ impl Selections {
         self.active = Some(self.items.len() - 1);
     }
 
+    /// The selections as a session file stores them (shapes, names, colours; not the cells).
+    pub fn to_stored(&self) -> StoredSelections {
+        StoredSelections {
+            items: self
+                .items
+                .iter()
+                .map(|s| StoredSelection {
+                    name: s.name.clone(),
+                    colour: s.colour.to_srgba_unmultiplied(),
+                    visible: s.visible,
+                    steps: s.steps.iter().map(stored_step).collect(),
+                })
+                .collect(),
+            active: self.active,
+            compare: self.compare,
+        }
+    }
+
+    /// Replaces every selection with a session's (undo history starts afresh).
+    pub fn restore_stored(&mut self, stored: &StoredSelections, index: &GridIndex, cell_count: usize) {
+        *self = Selections::default();
+        self.items = stored
+            .items
+            .iter()
+            .map(|s| {
+                let [r, g, b, a] = s.colour;
+                let steps = s.steps.iter().map(step_from_stored).collect();
+                make_selection(
+                    s.name.clone(),
+                    Color32::from_rgba_unmultiplied(r, g, b, a),
+                    s.visible,
+                    steps,
+                    index,
+                    cell_count,
+                )
+            })
+            .collect();
+        self.active = stored.active.filter(|&a| a < self.items.len());
+        self.compare = stored.compare.filter(|&c| c < self.items.len());
+        self.next_number = self.items.len();
+    }
+
     /// Recomputes every selection's cells (e.g. after the bundle changed).
     pub fn refresh_all(&mut self, index: &GridIndex, cell_count: usize) {
         for selection in &mut self.items {
             refresh(selection, index, cell_count);
         }
+    }
+}
+
+fn stored_step(step: &Step) -> StoredStep {
+    StoredStep {
+        combine: match step.combine {
+            Combine::Replace => StoredCombine::Replace,
+            Combine::Add => StoredCombine::Add,
+            Combine::Subtract => StoredCombine::Subtract,
+            Combine::Intersect => StoredCombine::Intersect,
+        },
+        shape: match &step.shape {
+            Shape::Polygon(points) => StoredShape::Polygon {
+                points_um: points.clone(),
+            },
+            Shape::Brush { centers_um, radius_um } => StoredShape::Brush {
+                centers_um: centers_um.clone(),
+                radius_um: *radius_um,
+            },
+        },
+    }
+}
+
+fn step_from_stored(step: &StoredStep) -> Step {
+    Step {
+        combine: match step.combine {
+            StoredCombine::Replace => Combine::Replace,
+            StoredCombine::Add => Combine::Add,
+            StoredCombine::Subtract => Combine::Subtract,
+            StoredCombine::Intersect => Combine::Intersect,
+        },
+        shape: match &step.shape {
+            StoredShape::Polygon { points_um } => Shape::Polygon(points_um.clone()),
+            StoredShape::Brush { centers_um, radius_um } => Shape::Brush {
+                centers_um: centers_um.clone(),
+                radius_um: *radius_um,
+            },
+        },
     }
 }
 

@@ -55,6 +55,15 @@ pub struct SlideLayer {
 }
 
 impl SlideLayer {
+    /// The RAM tile cache's size (tiles beyond it are dropped, oldest first).
+    pub fn set_ram_budget(&mut self, bytes: usize) {
+        self.ram_cache.set_budget(bytes);
+    }
+
+    pub fn ram_budget_bytes(&self) -> usize {
+        self.ram_cache.budget_bytes()
+    }
+
     /// `notify` is called from loader threads whenever a tile is ready (the app passes `request_repaint`).
     pub fn new(
         source: Arc<dyn SlideSource>,

@@ -1,7 +1,10 @@
-//! Selection tools: which tool is armed, the shape being drawn (in world µm), and how modifier keys
-//! combine it with the active selection. No widgets; the viewer feeds pointer positions in.
+//! Pointer tools: which tool is armed (selection tools that pick cells, annotation tools that
+//! draw points, lines, areas and labels), the shape being drawn (in world µm), and how modifier
+//! keys combine it with the active selection. No widgets; the viewer feeds pointer positions in.
 
 use cs_analysis::{CellSet, Combine, GridIndex, Shape, cells_in_shape};
+
+use crate::annotations::AnnotationShape;
 use glam::DVec2;
 
 /// The viewer's pointer tool.
@@ -19,10 +22,21 @@ pub enum Tool {
     Brush,
     /// Drag the vertices of the active selection's polygons.
     EditVertices,
+    /// Annotation: click to place a point.
+    AnnotatePoint,
+    /// Annotation: drag a ruler, or click vertices of a path (double-click or Enter ends it).
+    AnnotateLine,
+    /// Annotation: click vertices of an area (double-click or Enter closes it).
+    AnnotatePolygon,
+    /// Annotation: drag a rectangle.
+    AnnotateRectangle,
+    /// Annotation: click to place a text label.
+    AnnotateText,
 }
 
 impl Tool {
-    pub const ALL: [Tool; 6] = [
+    /// The tools of the Selections tab.
+    pub const SELECTION: [Tool; 6] = [
         Tool::Navigate,
         Tool::Lasso,
         Tool::Polygon,
@@ -30,6 +44,40 @@ impl Tool {
         Tool::Brush,
         Tool::EditVertices,
     ];
+    /// The tools of the Annotations tab.
+    pub const ANNOTATION: [Tool; 6] = [
+        Tool::Navigate,
+        Tool::AnnotatePoint,
+        Tool::AnnotateLine,
+        Tool::AnnotatePolygon,
+        Tool::AnnotateRectangle,
+        Tool::AnnotateText,
+    ];
+    pub const ALL: [Tool; 11] = [
+        Tool::Navigate,
+        Tool::Lasso,
+        Tool::Polygon,
+        Tool::Rectangle,
+        Tool::Brush,
+        Tool::EditVertices,
+        Tool::AnnotatePoint,
+        Tool::AnnotateLine,
+        Tool::AnnotatePolygon,
+        Tool::AnnotateRectangle,
+        Tool::AnnotateText,
+    ];
+
+    /// Annotation tools draw without cells; selection tools need them.
+    pub fn is_annotation(self) -> bool {
+        matches!(
+            self,
+            Tool::AnnotatePoint
+                | Tool::AnnotateLine
+                | Tool::AnnotatePolygon
+                | Tool::AnnotateRectangle
+                | Tool::AnnotateText
+        )
+    }
 
     pub fn label(self) -> &'static str {
         match self {
@@ -39,6 +87,11 @@ impl Tool {
             Tool::Rectangle => "Rectangle",
             Tool::Brush => "Brush",
             Tool::EditVertices => "Edit",
+            Tool::AnnotatePoint => "Point",
+            Tool::AnnotateLine => "Ruler",
+            Tool::AnnotatePolygon => "Area",
+            Tool::AnnotateRectangle => "Box",
+            Tool::AnnotateText => "Text",
         }
     }
 
@@ -51,6 +104,11 @@ impl Tool {
             Tool::Rectangle => egui::Key::R,
             Tool::Brush => egui::Key::B,
             Tool::EditVertices => egui::Key::E,
+            Tool::AnnotatePoint => egui::Key::O,
+            Tool::AnnotateLine => egui::Key::M,
+            Tool::AnnotatePolygon => egui::Key::G,
+            Tool::AnnotateRectangle => egui::Key::X,
+            Tool::AnnotateText => egui::Key::T,
         }
     }
 
@@ -65,6 +123,13 @@ impl Tool {
             Tool::Rectangle => "Drag from corner to corner. Shift adds, Alt subtracts, Shift+Alt intersects",
             Tool::Brush => "Paint over cells. Shift adds, Alt subtracts, Shift+Alt intersects",
             Tool::EditVertices => "Drag a vertex of the active selection",
+            Tool::AnnotatePoint => "Click to place a point annotation",
+            Tool::AnnotateLine => {
+                "Drag to measure a distance, or click the vertices of a path (double-click or Enter ends it)"
+            }
+            Tool::AnnotatePolygon => "Click the vertices of an area; double-click or Enter closes it",
+            Tool::AnnotateRectangle => "Drag a box from corner to corner",
+            Tool::AnnotateText => "Click to place the text typed in the Annotations tab",
         }
     }
 }
@@ -83,9 +148,14 @@ pub fn combine_from_modifiers(modifiers: egui::Modifiers) -> Combine {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Drawing {
     Lasso(Vec<DVec2>),
+    /// An annotation path or ruler (open).
+    Line(Vec<DVec2>),
     Polygon(Vec<DVec2>),
     Rectangle(DVec2, DVec2),
-    Brush { centers: Vec<DVec2>, radius_um: f64 },
+    Brush {
+        centers: Vec<DVec2>,
+        radius_um: f64,
+    },
 }
 
 fn to_f32(points: &[DVec2]) -> Vec<[f32; 2]> {
@@ -109,6 +179,34 @@ impl Drawing {
                 centers_um: to_f32(centers),
                 radius_um: *radius_um as f32,
             }),
+            Drawing::Line(_) => None,
+        }
+    }
+
+    /// The finished annotation, or None when there is too little of it.
+    pub fn to_annotation(&self) -> Option<AnnotationShape> {
+        let arrays = |points: &[DVec2]| points.iter().map(|p| p.to_array()).collect::<Vec<_>>();
+        match self {
+            Drawing::Line(points) => {
+                let mut points = points.clone();
+                points.dedup();
+                (points.len() >= 2).then(|| AnnotationShape::Line {
+                    points_um: arrays(&points),
+                })
+            }
+            Drawing::Polygon(points) | Drawing::Lasso(points) => {
+                (points.len() >= 3).then(|| AnnotationShape::Polygon {
+                    points_um: arrays(points),
+                })
+            }
+            Drawing::Rectangle(a, b) => {
+                let (min, max) = (a.min(*b), a.max(*b));
+                (max.x > min.x && max.y > min.y).then(|| AnnotationShape::Rectangle {
+                    min_um: min.to_array(),
+                    max_um: max.to_array(),
+                })
+            }
+            Drawing::Brush { .. } => None,
         }
     }
 
@@ -132,6 +230,11 @@ impl Drawing {
             }
             Drawing::Rectangle(_, corner) => *corner = pos_in_world,
             Drawing::Polygon(_) => {}
+            Drawing::Line(points) => {
+                if let Some(last) = points.last_mut() {
+                    *last = pos_in_world;
+                }
+            }
         }
     }
 }
@@ -147,6 +250,8 @@ pub struct ToolState {
     pub dragged_vertex: Option<(usize, usize)>,
     /// Dim the cells outside the active selection.
     pub dim_outside: bool,
+    /// What the text tool places.
+    pub label_text: String,
     /// The cells under `drawing`, computed once per change of the drawing (the live count in the
     /// viewer and the live statistics in the panel both read it).
     drawn_cells: Option<(Drawing, CellSet)>,
@@ -155,7 +260,7 @@ pub struct ToolState {
 impl ToolState {
     /// The cells under the shape being drawn (None when nothing with an inside is being drawn).
     pub fn drawn_cells(&mut self, index: &GridIndex, cell_count: usize) -> Option<&CellSet> {
-        let Some(drawing) = &self.drawing else {
+        let Some(drawing) = self.drawing.as_ref().filter(|_| !self.tool.is_annotation()) else {
             self.drawn_cells = None;
             return None;
         };
@@ -180,6 +285,7 @@ impl Default for ToolState {
             drawing: None,
             dragged_vertex: None,
             dim_outside: true,
+            label_text: "Label".to_owned(),
             drawn_cells: None,
         }
     }

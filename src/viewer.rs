@@ -26,7 +26,89 @@ fn to_dvec(v: Vec2) -> DVec2 {
     DVec2::new(f64::from(v.x), f64::from(v.y))
 }
 
-pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
+/// Which layers a pane of the split view shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaneLayers {
+    pub slide: bool,
+    pub cells: bool,
+}
+
+/// One view of the viewer: the whole central area, or a pane of the split view. Keyboard input
+/// (tools, arrow keys, undo) goes to the primary pane only; the camera is shared, so the panes'
+/// pan and zoom are linked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pane {
+    pub primary: bool,
+    /// None: the single view, which shows whatever the layers panel shows.
+    pub layers: Option<PaneLayers>,
+}
+
+impl Pane {
+    pub const SINGLE: Pane = Pane {
+        primary: true,
+        layers: None,
+    };
+
+    fn shows_slide(&self) -> bool {
+        self.layers.is_none_or(|l| l.slide)
+    }
+
+    fn shows_cells(&self) -> bool {
+        self.layers.is_none_or(|l| l.cells)
+    }
+}
+
+/// The split view: two panes side by side with linked pan and zoom (H&E on the left, cell types
+/// on the right by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitView {
+    pub left: PaneLayers,
+    pub right: PaneLayers,
+}
+
+impl Default for SplitView {
+    fn default() -> Self {
+        Self {
+            left: PaneLayers {
+                slide: true,
+                cells: false,
+            },
+            right: PaneLayers {
+                slide: true,
+                cells: true,
+            },
+        }
+    }
+}
+
+/// The two panes, each with its layer switches above it.
+pub fn split_view_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
+    let Some(mut split) = app.split else { return };
+    // Each pane sets the cursor and the hovered cell only while the pointer is over it.
+    app.view.cursor_in_world = None;
+    app.view.cursor_in_slide_px = None;
+    app.hovered_cell = None;
+    ui.columns(2, |columns| {
+        for (i, column) in columns.iter_mut().enumerate() {
+            let layers = if i == 0 { &mut split.left } else { &mut split.right };
+            column.horizontal(|ui| {
+                ui.label(if i == 0 { "Left:" } else { "Right:" });
+                ui.checkbox(&mut layers.slide, "Slide");
+                ui.checkbox(&mut layers.cells, "Cells");
+            });
+            let pane = Pane {
+                primary: i == 0,
+                layers: Some(*layers),
+            };
+            column.push_id(("viewer-pane", i), |ui| viewer_ui(ui, app, pane));
+        }
+    });
+    if app.split.is_some() {
+        app.split = Some(split);
+    }
+}
+
+pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp, pane: Pane) {
     let (rect, response) = ui.allocate_exact_size(ui.available_size(), Sense::click_and_drag());
     let viewport = Viewport {
         size_in_points: to_dvec(rect.size()),
@@ -55,9 +137,13 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     let minimap_response = minimap.map(|r| ui.interact(r, response.id.with("minimap"), Sense::click_and_drag()));
     let on_minimap = minimap_response.as_ref().is_some_and(|r| r.hovered() || r.dragged());
 
-    crate::selection_tools_ui::selection_keys(ui, app);
-    let tool_armed = app.tools.tool != Tool::Navigate && app.cells.is_some() && app.landmarks.is_none();
-    navigation_input(ui, app, &response, rect, &viewport, on_minimap, tool_armed);
+    if pane.primary {
+        crate::selection_tools_ui::selection_keys(ui, app);
+    }
+    let tool_armed = app.tools.tool != Tool::Navigate
+        && app.landmarks.is_none()
+        && (app.cells.is_some() || app.tools.tool.is_annotation());
+    navigation_input(ui, app, &response, rect, &viewport, on_minimap, tool_armed, pane);
 
     // Minimap navigation: click or drag moves the view centre there.
     if let (Some(mini), Some(mini_response), Some(slide)) = (minimap, &minimap_response, &app.slide)
@@ -79,18 +165,24 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         .hover_pos()
         .filter(|_| !on_minimap)
         .map(|pos| to_dvec(pos - rect.min));
-    app.view.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
-    app.view.cursor_in_slide_px = match (&app.slide, app.view.cursor_in_world) {
-        (Some(slide), Some(world)) => Some(slide.layer.world_from_slide.inverse().transform_point2(world)),
-        _ => None,
-    };
     let dragging = response.dragged();
-    app.hovered_cell = match (&app.cells, app.view.cursor_in_world) {
-        (Some(cells), Some(world)) if !dragging && !tool_armed => cells.pick(world, camera.um_per_screen_px(&viewport)),
-        _ => None,
-    };
+    // A pane of the split view leaves the cursor to the pane the pointer is over.
+    if pane.layers.is_none() || hover_in_screen.is_some() {
+        app.view.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
+        app.view.cursor_in_slide_px = match (&app.slide, app.view.cursor_in_world) {
+            (Some(slide), Some(world)) => Some(slide.layer.world_from_slide.inverse().transform_point2(world)),
+            _ => None,
+        };
+        app.hovered_cell = match (&app.cells, app.view.cursor_in_world) {
+            (Some(cells), Some(world)) if !dragging && !tool_armed && pane.shows_cells() => {
+                cells.pick(world, camera.um_per_screen_px(&viewport))
+            }
+            _ => None,
+        };
+    }
     let tool_used =
-        crate::selection_tools_ui::selection_input(ui, app, &response, &world_from_screen, rect, camera.points_per_um);
+        crate::selection_tools_ui::selection_input(ui, app, &response, &world_from_screen, rect, camera.points_per_um)
+            || crate::annotations_ui::annotation_input(app, &response, &world_from_screen, rect, camera.points_per_um);
     if response.clicked() && !tool_used {
         match (&mut app.landmarks, app.view.cursor_in_world) {
             (Some(tool), Some(world)) => {
@@ -105,7 +197,9 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     // The slide, then the cells, drawn by the GPU renderers.
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::from_gray(40));
-    if let Some(slide) = &mut app.slide {
+    // While the view is exported, its tiles are the ones being loaded: the viewer waits.
+    let exporting = app.view_export.is_some();
+    if let Some(slide) = app.slide.as_mut().filter(|_| !exporting && pane.shows_slide()) {
         let list = slide.layer.frame(&camera, &viewport);
         if slide.layer.visible {
             painter.add(egui_wgpu::Callback::new_paint_callback(
@@ -115,7 +209,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         }
     }
     let highlight = app.hovered_cell.or(app.models.map_hover_cell).or(app.pinned_cell);
-    if let Some(cells) = &mut app.cells
+    if let Some(cells) = app.cells.as_mut().filter(|_| pane.shows_cells())
         && let Some(list) = cells.frame(&camera, &viewport, highlight)
     {
         painter.add(egui_wgpu::Callback::new_paint_callback(
@@ -135,6 +229,13 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
         rect,
         response.hover_pos(),
         drawn_count,
+    );
+    crate::annotations_ui::annotations_overlay_ui(
+        &painter,
+        app,
+        &camera.screen_from_world(&viewport),
+        rect,
+        response.hover_pos(),
     );
     if app.tools.tool == Tool::Brush
         && tool_armed
@@ -201,7 +302,9 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
     }
 }
 
-/// Zoom (wheel, pinch, double-click, keys), drag pan with optional inertia.
+/// Zoom (wheel, pinch, double-click, keys), drag pan with optional inertia (the single view
+/// only). Keys move the view from the primary pane only.
+#[allow(clippy::too_many_arguments)]
 fn navigation_input(
     ui: &egui::Ui,
     app: &mut ViewerApp,
@@ -210,6 +313,7 @@ fn navigation_input(
     viewport: &Viewport,
     on_minimap: bool,
     tool_armed: bool,
+    pane: Pane,
 ) {
     let camera = &mut app.view.camera;
     if let Some(pos) = response.hover_pos().filter(|_| !on_minimap) {
@@ -233,6 +337,9 @@ fn navigation_input(
         camera.pan_by_screen(delta);
         // Smoothed release velocity, used only when inertia is on.
         app.view.pan_velocity = app.view.pan_velocity * 0.5 + (delta / dt) * 0.5;
+    } else if pane.layers.is_some() {
+        // The split view's panes share the camera: no inertia there (each pane would glide it).
+        app.view.pan_velocity = DVec2::ZERO;
     } else if app.view.pan_inertia && app.view.pan_velocity.length() > INERTIA_STOP_POINTS_PER_S {
         camera.pan_by_screen(app.view.pan_velocity * dt);
         app.view.pan_velocity *= (-INERTIA_DECAY_PER_S * dt).exp();
@@ -242,7 +349,7 @@ fn navigation_input(
     }
 
     // Keyboard, unless a text field has focus.
-    if !ui.ctx().egui_wants_keyboard_input() {
+    if pane.primary && !ui.ctx().egui_wants_keyboard_input() {
         let center = viewport.size_in_points * 0.5;
         let pan = viewport.size_in_points * KEY_PAN_FRACTION;
         ui.input(|i| {
@@ -410,7 +517,7 @@ fn minimap_ui(
     ));
 }
 
-fn scale_bar_ui(painter: &egui::Painter, viewer: Rect, points_per_um: f64, physical: bool) {
+pub(crate) fn scale_bar_ui(painter: &egui::Painter, viewer: Rect, points_per_um: f64, physical: bool) {
     const MAX_BAR_POINTS: f64 = 160.0;
     let length_um = nice_scale_bar_um(MAX_BAR_POINTS / points_per_um);
     if length_um <= 0.0 {

@@ -285,6 +285,7 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
         slide: summary.slide_path.clone(),
         alignment: summary.alignment_csv.clone(),
         demo: false,
+        ..Default::default()
     };
     let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "demo open and sharp", |app| {
@@ -655,6 +656,7 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
         slide: summary.slide_path.clone(),
         alignment: summary.alignment_csv.clone(),
         demo: false,
+        ..Default::default()
     };
     let mut harness = open_app((1280.0, 900.0), startup);
     step_until(&mut harness, "bundle and slide open", |app| {
@@ -820,4 +822,509 @@ fn result_class_names(app: &ViewerApp) -> Vec<String> {
         .as_ref()
         .map(|r| r.class_names.clone())
         .unwrap_or_default()
+}
+
+#[test]
+fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_autosave() {
+    use cs_analysis::{Combine, Shape};
+    let root = std::env::temp_dir().join(format!("ui_sessions_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let project = root.join("project");
+    let options = cs_synth::SynthOptions {
+        cells: 600,
+        seed: 8,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &project.join("data"), &|_, _| {}, &|| false).unwrap();
+    let autosave_dir = root.join("autosave");
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        alignment: summary.alignment_csv.clone(),
+        autosave_dir: Some(autosave_dir.clone()),
+        ..Default::default()
+    };
+    let mut harness = open_app((1280.0, 800.0), startup);
+    step_until(&mut harness, "tissue open", |app| {
+        cells_loaded(app) && app.slide.is_some() && app.alignment.is_some()
+    });
+    assert!(harness.state().session.offer.is_none(), "nothing crashed before");
+
+    // What a user makes: a selection, a recoloured class, a fainter slide, a view.
+    let app = harness.state_mut();
+    let cells = app.cells.as_mut().unwrap();
+    let (min, max) = cells.bounds_in_world();
+    let mid = (min + max) / 2.0;
+    let square: Vec<[f32; 2]> = [[min.x, min.y], [mid.x, min.y], [mid.x, mid.y], [min.x, mid.y]]
+        .iter()
+        .map(|p| [p[0] as f32, p[1] as f32])
+        .collect();
+    let classes = cells.active_classes_mut().unwrap();
+    classes[0].colour = egui::Color32::from_rgb(1, 2, 3);
+    classes[1].visible = false;
+    let first_class = classes[0].name.clone();
+    let (index, n) = (cells.index.clone(), cells.len());
+    app.selections
+        .apply(Combine::Replace, Shape::Polygon(square), &index, n);
+    app.selections.items[0].name = "lower left".into();
+    app.annotations.add(cellsymphony::annotations::AnnotationShape::Line {
+        points_um: vec![[min.x, min.y], [mid.x, mid.y]],
+    });
+    let selected = app.selections.items[0].cell_count();
+    assert!(selected > 0);
+    app.slide.as_mut().unwrap().layer.opacity = 0.4;
+    app.view.camera.center_in_world = mid;
+    app.view.camera.points_per_um = 2.5;
+    let session_path = project.join("study.cellsymphony");
+    app.save_session_as(session_path.clone());
+    step_until(&mut harness, "session saved", |app| {
+        !app.session.is_writing() && app.session.path.is_some()
+    });
+    assert!(!harness.state().has_unsaved_changes());
+    let text = std::fs::read_to_string(&session_path).unwrap();
+    assert!(text.contains("\"relative\": \"data/xenium\""), "{text}");
+    drop(harness);
+
+    // The project folder moves; the session still opens everything from its new place.
+    let moved = root.join("moved");
+    std::fs::rename(&project, &moved).unwrap();
+    let moved_session = moved.join("study.cellsymphony");
+    let startup = StartupOptions {
+        session: Some(moved_session.clone()),
+        autosave_dir: Some(autosave_dir.clone()),
+        ..Default::default()
+    };
+    let mut harness = open_app((1280.0, 800.0), startup);
+    step_until(&mut harness, "session restored", |app| {
+        !app.session.is_restoring() && cells_loaded(app) && app.slide.is_some()
+    });
+    let app = harness.state();
+    assert!(app.cells.as_ref().unwrap().dir.starts_with(&moved));
+    assert!(app.slide.as_ref().unwrap().path.starts_with(&moved));
+    assert_eq!(app.selections.items.len(), 1);
+    assert_eq!(app.selections.items[0].name, "lower left");
+    assert_eq!(app.selections.items[0].cell_count(), selected);
+    let classes = app.cells.as_ref().unwrap().active_classes().unwrap();
+    assert_eq!(classes[0].name, first_class);
+    assert_eq!(classes[0].colour, egui::Color32::from_rgb(1, 2, 3));
+    assert!(!classes[1].visible);
+    assert!((app.slide.as_ref().unwrap().layer.opacity - 0.4).abs() < 1e-6);
+    assert!((app.view.camera.points_per_um - 2.5).abs() < 1e-9);
+    assert!((app.view.camera.center_in_world - mid).length() < 1e-6);
+    assert!(app.alignment.is_some());
+    assert_eq!(app.annotations.items.len(), 1);
+    assert!((app.annotations.items[0].shape.length_um().unwrap() - min.distance(mid)).abs() < 1e-9);
+
+    // An edit, autosaved; then the session file is truncated: opening it names the problem and
+    // offers the autosave, which holds the edit.
+    let app = harness.state_mut();
+    app.selections.items[0].name = "edited".into();
+    app.session.autosave_soon();
+    step_until(&mut harness, "autosaved", |app| {
+        !app.session.is_writing()
+            && std::fs::read_to_string(&app.session.autosave.as_ref().unwrap().file).is_ok_and(|t| t.contains("edited"))
+    });
+    let bytes = std::fs::read(&moved_session).unwrap();
+    std::fs::write(&moved_session, &bytes[..bytes.len() / 2]).unwrap();
+    harness.state_mut().open_session_now(&moved_session);
+    harness.step();
+    let offer = harness.state().session.offer.clone().expect("the autosave is offered");
+    assert!(
+        offer.reason.contains("study.cellsymphony") && offer.reason.contains("truncated"),
+        "{}",
+        offer.reason
+    );
+    harness.step();
+    harness.get_by_label("Restore").click();
+    step_until(&mut harness, "autosave restored", |app| {
+        !app.session.is_restoring() && cells_loaded(app) && app.session.offer.is_none()
+    });
+    assert_eq!(harness.state().selections.items[0].name, "edited");
+    drop(harness);
+
+    // A session that did not close cleanly (its lock is stale) is offered at the next start.
+    let crashed = autosave_dir.join("session-999999999.json");
+    std::fs::copy(
+        autosave_dir.join(format!("session-{}.json", std::process::id())),
+        &crashed,
+    )
+    .unwrap();
+    let lock = autosave_dir.join("session-999999999.lock");
+    std::fs::write(&lock, "999999999").unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(600);
+    std::fs::File::options()
+        .write(true)
+        .open(&lock)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let startup = StartupOptions {
+        autosave_dir: Some(autosave_dir.clone()),
+        ..Default::default()
+    };
+    let mut harness = open_app((1280.0, 800.0), startup);
+    harness.step();
+    let offer = harness
+        .state()
+        .session
+        .offer
+        .clone()
+        .expect("the crashed session is offered");
+    assert!(offer.reason.contains("did not close cleanly"), "{}", offer.reason);
+    assert!(offer.summary.contains("1 selection"), "{}", offer.summary);
+    harness.get_by_label("Not now").click();
+    harness.step();
+    assert!(harness.state().session.offer.is_none());
+    assert!(!lock.exists(), "the stale lock is cleared once answered");
+    drop(harness);
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// A press and release at `pos` (a click).
+fn click_at(harness: &mut Harness<'_, ViewerApp>, pos: egui::Pos2) {
+    harness.hover_at(pos);
+    harness.step();
+    harness.drag_at(pos);
+    harness.step();
+    harness.drop_at(pos);
+    harness.step();
+    harness.step();
+}
+
+#[test]
+fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
+    use cellsymphony::annotations::AnnotationShape;
+    use cellsymphony::tools::Tool;
+    let dir = std::env::temp_dir().join(format!("ui_annotations_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 800,
+        seed: 9,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        alignment: summary.alignment_csv.clone(),
+        ..Default::default()
+    };
+    let mut harness = open_app((1280.0, 800.0), startup);
+    step_until(&mut harness, "tissue open", |app| {
+        cells_loaded(app) && app.slide.is_some() && app.alignment.is_some()
+    });
+    harness.get_by_label("Annotations").click();
+    harness.step();
+    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    let at = |fx: f64, fy: f64| glam::DVec2::new(min.x + fx * (max.x - min.x), min.y + fy * (max.y - min.y));
+
+    // M arms the ruler: a drag measures the distance between its ends, in µm.
+    harness.key_press(egui::Key::M);
+    harness.step();
+    assert_eq!(harness.state().tools.tool, Tool::AnnotateLine);
+    let (a, b) = (at(0.2, 0.3), at(0.6, 0.3));
+    let (pa, pb) = (
+        world_to_window(harness.state(), a.x, a.y),
+        world_to_window(harness.state(), b.x, b.y),
+    );
+    drag_path(&mut harness, &[pa, pa.lerp(pb, 0.5), pb], egui::Modifiers::NONE);
+    let app = harness.state();
+    assert_eq!(app.annotations.items.len(), 1);
+    let AnnotationShape::Line { points_um } = app.annotations.items[0].shape.clone() else {
+        panic!("the ruler gives a line")
+    };
+    let measured = app.annotations.items[0].shape.length_um().unwrap();
+    let expected = glam::DVec2::from_array(points_um[0]).distance(glam::DVec2::from_array(points_um[1]));
+    assert!((measured - expected).abs() < 1e-9);
+    // The screen is about a point per pixel: the ends land within a couple of points of the drag.
+    let um_per_point = 1.0 / app.view.camera.points_per_um;
+    assert!(
+        (measured - a.distance(b)).abs() < 3.0 * um_per_point,
+        "{measured} vs {}",
+        a.distance(b)
+    );
+    // The measurement is listed in the tab.
+    harness.get_by_label_contains(&cellsymphony::annotations::format_length(measured));
+
+    // X arms the box: its area is width x height.
+    harness.key_press(egui::Key::X);
+    harness.step();
+    let (c, d) = (at(0.1, 0.6), at(0.4, 0.9));
+    let (pc, pd) = (
+        world_to_window(harness.state(), c.x, c.y),
+        world_to_window(harness.state(), d.x, d.y),
+    );
+    drag_path(&mut harness, &[pc, pc.lerp(pd, 0.5), pd], egui::Modifiers::NONE);
+    let app = harness.state();
+    let AnnotationShape::Rectangle { min_um, max_um } = app.annotations.items[1].shape else {
+        panic!("the box gives a rectangle")
+    };
+    let area = app.annotations.items[1].shape.area_um2().unwrap();
+    assert!((area - (max_um[0] - min_um[0]) * (max_um[1] - min_um[1])).abs() < 1e-6);
+
+    // O places a point; T a label with the text typed in the tab.
+    harness.key_press(egui::Key::O);
+    harness.step();
+    let p = at(0.5, 0.5);
+    harness.get_by_label("Point"); // the armed tool's button is in the tab
+    let pp = world_to_window(harness.state(), p.x, p.y);
+    click_at(&mut harness, pp);
+    harness.state_mut().tools.label_text = "tumour front".into();
+    harness.key_press(egui::Key::T);
+    harness.step();
+    click_at(&mut harness, pp + egui::vec2(40.0, 0.0));
+    let app = harness.state();
+    assert_eq!(app.annotations.items.len(), 4);
+    assert!(matches!(&app.annotations.items[3].shape, AnnotationShape::Text { text, .. } if text == "tumour front"));
+
+    // A selection after the annotations: Ctrl+Z takes back the latest edit first (the selection),
+    // then the label; Ctrl+Shift+Z brings back the label.
+    let app = harness.state_mut();
+    let cells = app.cells.as_ref().unwrap();
+    let (index, n) = (cells.index.clone(), cells.len());
+    let square = vec![
+        [c.x as f32, c.y as f32],
+        [d.x as f32, c.y as f32],
+        [d.x as f32, d.y as f32],
+    ];
+    app.selections.apply(
+        cs_analysis::Combine::Replace,
+        cs_analysis::Shape::Polygon(square),
+        &index,
+        n,
+    );
+    harness.key_press(egui::Key::Escape); // back to Navigate, so keys reach the viewer
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.step();
+    assert!(harness.state().selections.items.is_empty());
+    assert_eq!(harness.state().annotations.items.len(), 4);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
+    harness.step();
+    assert_eq!(harness.state().annotations.items.len(), 3);
+    harness.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Z);
+    harness.step();
+    assert_eq!(harness.state().annotations.items.len(), 4);
+    // The note about the alignment fades after a while: dismiss it so the snapshot is stable.
+    harness.get_by_label("Dismiss").click();
+    for _ in 0..3 {
+        harness.step();
+    }
+    harness.snapshot("annotations_tab");
+
+    // GeoJSON in slide pixels (as QuPath works on the H&E), and back.
+    let path = dir.join("annotations.geojson");
+    harness.state_mut().export_annotations(path.clone());
+    step_until(&mut harness, "exported", |_| path.exists());
+    let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let first = &json["features"][0];
+    assert_eq!(first["geometry"]["type"], "LineString");
+    assert_eq!(first["properties"]["objectType"], "annotation");
+    let app = harness.state();
+    let slide_from_world = app.slide.as_ref().unwrap().layer.world_from_slide.inverse();
+    let end_in_slide_px = slide_from_world.transform_point2(glam::DVec2::from_array(points_um[0]));
+    let written = &first["geometry"]["coordinates"][0];
+    assert!((written[0].as_f64().unwrap() - end_in_slide_px.x).abs() < 0.01);
+    let before = app.annotations.items.clone();
+    harness.state_mut().import_annotations(&path);
+    step_until(&mut harness, "imported", |app| !app.is_importing_annotations());
+    let app = harness.state();
+    assert_eq!(app.annotations.items.len(), 8);
+    for (x, y) in before.iter().zip(&app.annotations.items[4..]) {
+        assert_eq!(x.shape.kind(), y.shape.kind());
+        assert_eq!(app.annotations.class_name(x), app.annotations.class_name(y));
+        for (p, q) in x.shape.vertices_um().iter().zip(y.shape.vertices_um()) {
+            assert!(glam::DVec2::from_array(*p).distance(glam::DVec2::from_array(q)) < 0.01);
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_tour_of_bookmarks_is_presented_full_screen_with_captions() {
+    let dir = std::env::temp_dir().join(format!("ui_tour_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 800,
+        seed: 4,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        alignment: summary.alignment_csv.clone(),
+        ..Default::default()
+    };
+    let mut harness = open_app((1280.0, 800.0), startup);
+    step_until(&mut harness, "tissue open and sharp", |app| {
+        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
+    });
+    harness.get_by_label("Dismiss").click();
+    harness.step();
+
+    // Two views bookmarked with Ctrl+B, named and captioned as a teacher would.
+    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::B);
+    harness.step();
+    let app = harness.state_mut();
+    assert!(app.show_bookmarks);
+    app.bookmarks.items[0].name = "Overview".into();
+    app.bookmarks.items[0].caption = "The whole section: tumour, stroma and a lymphoid aggregate".into();
+    app.view.camera.center_in_world = min + (max - min) * 0.3;
+    app.view.camera.points_per_um *= 4.0;
+    harness.step();
+    harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::B);
+    harness.step();
+    let app = harness.state_mut();
+    assert_eq!(app.bookmarks.items.len(), 2);
+    app.bookmarks.items[1].name = "Tumour front".into();
+    app.bookmarks.items[1].caption = "Epithelial cells meet fibroblasts here".into();
+    harness.step();
+    harness.get_by_label("Bookmarks and tour");
+
+    // F5 presents from the current bookmark; the panels go, the caption shows in large type.
+    harness.state_mut().bookmarks.current = Some(0);
+    harness.key_press(egui::Key::F5);
+    step_until(&mut harness, "at the first bookmark", |app| {
+        app.presentation.is_some() && app.transition.is_none()
+    });
+    assert!(harness.query_by_label("File").is_none(), "the menu bar is hidden");
+    harness.get_by_label("Overview");
+    harness.get_by_label("The whole section: tumour, stroma and a lymphoid aggregate");
+    let app = harness.state();
+    let viewport = app.view.last_viewport.unwrap();
+    let expected = app.bookmarks.items[0].camera_for(&viewport);
+    assert!((app.view.camera.center_in_world - expected.center_in_world).length() < 1e-6);
+    assert!((app.view.camera.points_per_um / expected.points_per_um - 1.0).abs() < 1e-9);
+
+    // → moves (animated) to the next bookmark; the step count follows.
+    harness.key_press(egui::Key::ArrowRight);
+    harness.step();
+    assert!(harness.state().transition.is_some(), "the move is animated");
+    step_until(&mut harness, "at the second bookmark", |app| app.transition.is_none());
+    let app = harness.state();
+    assert_eq!(app.presentation.map(|p| p.step), Some(1));
+    let expected = app.bookmarks.items[1].camera_for(&app.view.last_viewport.unwrap());
+    assert!((app.view.camera.center_in_world - expected.center_in_world).length() < 1e-6);
+    harness.get_by_label("Epithelial cells meet fibroblasts here");
+    harness.get_by_label_contains("2 / 2");
+    step_until(&mut harness, "tiles sharp", slide_is_sharp);
+    harness.snapshot("presentation_mode");
+
+    // Esc ends it: the panels are back, and the bookmarks go into the session.
+    harness.key_press(egui::Key::Escape);
+    harness.step();
+    harness.step();
+    assert!(harness.state().presentation.is_none());
+    harness.get_by_label("File");
+    assert_eq!(harness.state().capture_session(None).bookmarks.len(), 2);
+
+    // The view as PNG at twice its size on screen, with the legend; then the tour as PNGs and
+    // an index page.
+    let png = dir.join("view.png");
+    harness.state_mut().export_view_png(png.clone(), 2, true);
+    step_until(&mut harness, "view exported", |app| {
+        app.view_export.is_none() && png.exists()
+    });
+    let app = harness.state();
+    let viewport = app.view.last_viewport.unwrap();
+    let image = image::open(&png).unwrap().to_rgba8();
+    let expected = viewport.size_in_points * viewport.pixels_per_point * 2.0;
+    assert_eq!(
+        (image.width(), image.height()),
+        (expected.x.round() as u32, expected.y.round() as u32)
+    );
+    // Tissue (pink H&E, coloured cells) fills much of it; the legend box sits top right.
+    let coloured = image
+        .pixels()
+        .filter(|p| p[0].abs_diff(p[2]) > 30 || p[1].abs_diff(p[2]) > 30)
+        .count();
+    assert!(
+        coloured * 4 > (image.width() * image.height()) as usize,
+        "{coloured} coloured pixels"
+    );
+    let corner = image.get_pixel(image.width() - 30, 40);
+    assert!(corner[0] < 90 && corner[1] < 90, "the legend's dark box: {corner:?}");
+    let tour = dir.join("tour");
+    harness.state_mut().export_tour(tour.clone(), 1, false);
+    step_until(&mut harness, "tour exported", |app| {
+        app.view_export.is_none() && tour.join("index.html").exists()
+    });
+    let index = std::fs::read_to_string(tour.join("index.html")).unwrap();
+    assert!(index.contains("Tumour front") && index.contains("Epithelial cells meet fibroblasts here"));
+    assert!(index.contains("src=\"01-overview.png\"") && index.contains("src=\"02-tumour-front.png\""));
+    let first = image::open(tour.join("01-overview.png")).unwrap();
+    assert_eq!(first.width() * 2, image.width());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn split_view_links_the_panes_and_help_and_preferences_open() {
+    let dir = std::env::temp_dir().join(format!("ui_split_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 600,
+        seed: 6,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let startup = StartupOptions {
+        xenium: Some(summary.bundle_dir.clone()),
+        slide: summary.slide_path.clone(),
+        alignment: summary.alignment_csv.clone(),
+        ..Default::default()
+    };
+    let mut harness = open_app((1280.0, 800.0), startup);
+    step_until(&mut harness, "tissue open and sharp", |app| {
+        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
+    });
+    harness.get_by_label("Dismiss").click();
+    harness.step();
+
+    // View > Split view: H&E on the left, cell types on the right, one camera.
+    harness.state_mut().split = Some(cellsymphony::viewer::SplitView::default());
+    harness.step();
+    harness.get_by_label("Left:");
+    harness.get_by_label("Right:");
+    step_until(&mut harness, "both panes sharp", slide_is_sharp);
+    let before = harness.state().view.camera;
+    // A drag in the right pane pans both.
+    let rect = harness.state().view.viewer_rect.unwrap();
+    let start = rect.center();
+    drag_path(
+        &mut harness,
+        &[start, start + egui::vec2(-60.0, 0.0), start + egui::vec2(-120.0, 0.0)],
+        egui::Modifiers::NONE,
+    );
+    let after = harness.state().view.camera;
+    assert!(
+        after.center_in_world.x > before.center_in_world.x,
+        "dragging left moves the view right"
+    );
+    harness.state_mut().view.camera = before;
+    harness.step();
+    step_until(&mut harness, "both panes sharp again", slide_is_sharp);
+    harness.snapshot("split_view");
+
+    // F1 shows every shortcut; F1 again hides them.
+    harness.key_press(egui::Key::F1);
+    harness.step();
+    harness.get_by_label("Keyboard shortcuts");
+    harness.get_by_label_contains("Undo the latest edit");
+    harness.key_press(egui::Key::F1);
+    harness.step();
+    assert!(!harness.state().show_shortcuts);
+
+    // Preferences take effect at once: a smaller tile cache for the open slide, a light theme.
+    let ctx = harness.ctx.clone();
+    let app = harness.state_mut();
+    app.show_preferences = true;
+    app.preferences.tile_cache_mib = 64;
+    app.preferences.theme = cellsymphony::preferences::Theme::Light;
+    app.apply_preferences(&ctx);
+    harness.step();
+    harness.step();
+    harness.get_by_label("Slide tile cache");
+    let app = harness.state();
+    assert_eq!(app.slide.as_ref().unwrap().layer.ram_budget_bytes(), 64 * 1024 * 1024);
+    assert_eq!(ctx.options(|o| o.theme_preference), egui::ThemePreference::Light);
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -822,6 +822,11 @@ impl CellRenderer {
     }
 
     /// Uploads what is new and records the view's draws. Call once per frame per view.
+    /// Drops a view's prepared draw data, e.g. after a one-off offscreen render.
+    pub fn forget_view(&mut self, view: FrameId) {
+        self.views.remove(&view);
+    }
+
     pub fn prepare(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: FrameId, list: &CellDrawList) {
         self.ensure_data(device, queue, &list.geometry, &list.styles, true);
         if let Some(t) = &list.transcripts {

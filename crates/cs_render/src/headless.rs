@@ -50,7 +50,12 @@ pub struct HeadlessTarget {
 
 impl HeadlessTarget {
     pub fn new(device: &wgpu::Device, width: u32, height: u32) -> Self {
-        let format = wgpu::TextureFormat::Rgba8Unorm;
+        Self::with_format(device, width, height, wgpu::TextureFormat::Rgba8Unorm)
+    }
+
+    /// A target in `format` (the format of the pipelines that will draw into it: RGBA8 or BGRA8,
+    /// plain or sRGB); read back as RGBA8 all the same.
+    pub fn with_format(device: &wgpu::Device, width: u32, height: u32, format: wgpu::TextureFormat) -> Self {
         let texture = device.create_texture(&wgpu::TextureDescriptor {
             label: Some("headless_target"),
             size: wgpu::Extent3d {
@@ -131,6 +136,14 @@ impl HeadlessTarget {
         }
         drop(data);
         buffer.unmap();
+        if matches!(
+            self.format,
+            wgpu::TextureFormat::Bgra8Unorm | wgpu::TextureFormat::Bgra8UnormSrgb
+        ) {
+            for pixel in out.chunks_exact_mut(4) {
+                pixel.swap(0, 2);
+            }
+        }
         Ok(out)
     }
 }

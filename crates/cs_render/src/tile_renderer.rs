@@ -175,6 +175,12 @@ impl TileRenderer {
     }
 
     /// Forgets every texture of `source_id` (e.g. when its slide is closed).
+    /// Drops a view's prepared draw data (its bind groups and instance buffer), e.g. after a
+    /// one-off offscreen render.
+    pub fn forget_frame(&mut self, frame: FrameId) {
+        self.frames.remove(&frame);
+    }
+
     pub fn evict_source(&mut self, source_id: u64) {
         self.textures.retain(|key| key.source_id != source_id);
     }

@@ -35,6 +35,25 @@ impl<K: Hash + Eq + Clone, V> ByteLru<K, V> {
         self.budget_bytes
     }
 
+    /// Changes the budget, evicting least-recently-used entries until it holds. Returns them.
+    pub fn set_budget(&mut self, budget_bytes: usize) -> Vec<(K, V)> {
+        self.budget_bytes = budget_bytes;
+        let mut evicted = Vec::new();
+        while self.used_bytes > self.budget_bytes {
+            let Some((stamp, key)) = self.order.pop_front() else {
+                break;
+            };
+            if self.entries.get(&key).is_none_or(|e| e.stamp != stamp) {
+                continue;
+            }
+            if let Some(entry) = self.entries.remove(&key) {
+                self.used_bytes -= entry.size_bytes;
+                evicted.push((key, entry.value));
+            }
+        }
+        evicted
+    }
+
     pub fn used_bytes(&self) -> usize {
         self.used_bytes
     }
@@ -162,6 +181,18 @@ impl<K: Hash + Eq + Clone, V> ByteLru<K, V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_smaller_budget_evicts_the_oldest_at_once() {
+        let mut cache = ByteLru::new(30);
+        cache.insert("a", 1, 10);
+        cache.insert("b", 2, 10);
+        cache.insert("c", 3, 10);
+        cache.get(&"a");
+        let evicted = cache.set_budget(15);
+        assert_eq!(evicted, vec![("b", 2), ("c", 3)]);
+        assert_eq!((cache.used_bytes(), cache.budget_bytes()), (10, 15));
+    }
 
     #[test]
     fn evicts_least_recently_used_first() {
