@@ -1046,6 +1046,10 @@ impl ViewerApp {
                 JobStatus::Running => {}
                 JobStatus::Done(choice) => {
                     self.file_dialog = None;
+                    if choice.is_none() && purpose == DialogPurpose::SaveSession {
+                        // Save as… was cancelled: a quit waiting for it is called off.
+                        self.session.quit_after_save = false;
+                    }
                     if let Some(path) = choice {
                         match purpose {
                             DialogPurpose::OpenSession => self.open_session(&path),
@@ -1408,6 +1412,7 @@ pub fn display_name(path: &Path) -> String {
 impl eframe::App for ViewerApp {
     fn ui(&mut self, ui: &mut egui::Ui, frame: &mut eframe::Frame) {
         let ctx = ui.ctx().clone();
+        self.confirm_quit_if_unsaved(&ctx);
         self.apply_finished_jobs(&ctx);
         self.tick_session(&ctx);
         crate::presentation::presentation_keys(&ctx, self);

@@ -92,6 +92,12 @@ pub struct SessionState {
     pending_transcripts: Option<StoredTranscripts>,
     /// A Save asked for while another write ran.
     queued_save: Option<PathBuf>,
+    /// The window was asked to close with unsaved changes: the question is shown.
+    pub confirm_quit: bool,
+    /// Close the window once the Save under way has been written.
+    pub quit_after_save: bool,
+    /// The user chose to quit: the next close request goes through.
+    quit_confirmed: bool,
     /// The window title last set.
     title: String,
 }
@@ -699,11 +705,16 @@ impl ViewerApp {
                             self.session.path = Some(path);
                             self.session.saved = Some(session);
                             self.session.next_tick = None; // the title loses its mark now
+                            if std::mem::take(&mut self.session.quit_after_save) {
+                                self.session.quit_confirmed = true;
+                                self.ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+                            }
                         }
                         Ok(None) => {}
                         Err(error) => {
-                            // Try again at the next tick.
+                            // Try again at the next tick; a quit waiting for this save is off.
                             self.session.autosaved = None;
+                            self.session.quit_after_save = false;
                             self.toasts.error(format!("{error:#}"));
                         }
                     }
@@ -792,6 +803,22 @@ impl ViewerApp {
         let _ = std::fs::remove_file(&autosave.lock);
     }
 
+    /// A close request (window button, Quit) with unsaved changes is held back and the user asked.
+    pub fn confirm_quit_if_unsaved(&mut self, ctx: &egui::Context) {
+        if !ctx.input(|i| i.viewport().close_requested()) || self.session.quit_confirmed {
+            return;
+        }
+        let anything_open = self.slide.is_some()
+            || self.cells.is_some()
+            || !self.selections.items.is_empty()
+            || !self.annotations.items.is_empty()
+            || !self.bookmarks.items.is_empty();
+        if anything_open && self.has_unsaved_changes() {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.session.confirm_quit = true;
+        }
+    }
+
     /// Answers the restore offer: restore the autosave, or keep the current session.
     pub fn answer_restore_offer(&mut self, restore: bool) {
         let Some(offer) = self.session.offer.take() else { return };
@@ -825,6 +852,53 @@ fn touch(path: &Path) -> std::io::Result<()> {
 /// The restore offer, or the question before unsaved changes are dropped, as a window in the
 /// middle of the screen.
 pub fn session_prompts_ui(ctx: &egui::Context, app: &mut ViewerApp) {
+    if app.session.confirm_quit {
+        let mut answer = None;
+        egui::Window::new("Quit with unsaved changes?")
+            .collapsible(false)
+            .resizable(false)
+            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+            .show(ctx, |ui| {
+                ui.set_max_width(460.0);
+                ui.label("This session has changes that are not saved in a session file.");
+                ui.add_space(8.0);
+                ui.horizontal(|ui| {
+                    let save = if app.session.path.is_some() {
+                        "Save, then quit"
+                    } else {
+                        "Save as…, then quit"
+                    };
+                    if ui.button(save).clicked() {
+                        answer = Some(0);
+                    }
+                    if ui
+                        .button("Quit without saving")
+                        .on_hover_text("The autosave keeps this session's last state")
+                        .clicked()
+                    {
+                        answer = Some(1);
+                    }
+                    if ui.button("Cancel").clicked() {
+                        answer = Some(2);
+                    }
+                });
+            });
+        match answer {
+            Some(0) => {
+                app.session.confirm_quit = false;
+                app.session.quit_after_save = true;
+                app.save_session();
+            }
+            Some(1) => {
+                app.session.confirm_quit = false;
+                app.session.quit_confirmed = true;
+                ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            }
+            Some(_) => app.session.confirm_quit = false,
+            None => {}
+        }
+        return;
+    }
     if let Some(path) = app.session.confirm_open.clone() {
         let mut answer = None;
         egui::Window::new("Unsaved changes")

@@ -1326,5 +1326,21 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     let app = harness.state();
     assert_eq!(app.slide.as_ref().unwrap().layer.ram_budget_bytes(), 64 * 1024 * 1024);
     assert_eq!(ctx.options(|o| o.theme_preference), egui::ThemePreference::Light);
+
+    // Closing the window with work never saved asks first; Cancel keeps the app open.
+    harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    harness.step();
+    harness.step();
+    assert!(harness.state().session.confirm_quit);
+    harness.get_by_label("Quit without saving");
+    harness.get_by_label("Cancel").click();
+    harness.step();
+    assert!(!harness.state().session.confirm_quit);
     std::fs::remove_dir_all(&dir).ok();
 }
