@@ -168,6 +168,8 @@ pub enum DialogPurpose {
     Bundle,
     Alignment,
     SaveAlignment,
+    /// A second slide, compared with the first in the split view.
+    CompareSlide,
     /// GeoJSON (QuPath) or a Xenium Explorer coordinates CSV.
     ImportSelections,
     /// Annotations as GeoJSON (QuPath).
@@ -288,6 +290,9 @@ pub struct ViewerApp {
     pub show_preferences: bool,
     /// The keyboard shortcuts window.
     pub show_shortcuts: bool,
+    /// A second slide shown in a pane of the split view, and its opening.
+    pub compare: Option<crate::compare_slide::CompareSlide>,
+    pub(crate) compare_opening: Option<crate::compare_slide::CompareJob>,
     /// Two panes side by side with linked pan and zoom (None: one view).
     pub split: Option<crate::viewer::SplitView>,
     pub export_choice: crate::view_export::ExportChoice,
@@ -372,6 +377,8 @@ impl ViewerApp {
             forget_export_frames: false,
             annotation_import: None,
             split: None,
+            compare: None,
+            compare_opening: None,
             preferences: crate::preferences::Preferences::load(cc.storage),
             show_preferences: false,
             show_shortcuts: false,
@@ -427,6 +434,9 @@ impl ViewerApp {
     /// model runs (a session is being replaced); their results are dropped with them.
     pub fn cancel_background_loads(&mut self) {
         if let Some((_, job)) = self.opening.take() {
+            job.cancel();
+        }
+        if let Some((_, job)) = self.compare_opening.take() {
             job.cancel();
         }
         if let Some((_, job)) = self.bundle_job.take() {
@@ -611,6 +621,9 @@ impl ViewerApp {
         if let Some((_, job)) = &self.opening {
             jobs.push((job.label.clone(), job.elapsed()));
         }
+        if let Some((_, job)) = &self.compare_opening {
+            jobs.push((job.label.clone(), job.elapsed()));
+        }
         if let Some((_, job)) = &self.bundle_job {
             jobs.push((job.label.clone(), job.elapsed()));
         }
@@ -689,6 +702,16 @@ impl ViewerApp {
                 DialogPurpose::ImportSelections => dialog
                     .set_title("Import selections (GeoJSON, Xenium Explorer CSV)")
                     .add_filter("Selections", &["geojson", "json", "csv"])
+                    .pick_file(),
+                DialogPurpose::CompareSlide => dialog
+                    .set_title("Open a slide to compare (shown beside the first)")
+                    .add_filter(
+                        "Whole-slide images",
+                        &[
+                            "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "dcm",
+                        ],
+                    )
+                    .add_filter("All files", &["*"])
                     .pick_file(),
                 DialogPurpose::ImportAnnotations => dialog
                     .set_title("Import annotations (GeoJSON, e.g. from QuPath)")
@@ -1039,6 +1062,7 @@ impl ViewerApp {
             run.poll("neighbourhood enrichment");
         }
         self.apply_model_runs();
+        self.apply_compare_job();
         self.apply_annotation_import();
         if let Some((purpose, job)) = &self.file_dialog {
             let purpose = purpose.clone();
@@ -1060,6 +1084,7 @@ impl ViewerApp {
                             DialogPurpose::SaveAlignment => self.save_alignment(&path),
                             DialogPurpose::ImportSelections => self.import_selections(&path),
                             DialogPurpose::ImportAnnotations => self.import_annotations(&path),
+                            DialogPurpose::CompareSlide => self.open_compare_slide(path),
                             DialogPurpose::ExportAnnotations => self.export_annotations(path),
                             DialogPurpose::ModelLabels => {
                                 self.models.settings.labels = crate::model_runs::LabelChoice::Csv(path);
@@ -1348,6 +1373,17 @@ impl ViewerApp {
         self.pending_gpu_evictions.push(source_id);
     }
 
+    pub(crate) fn evict_slide_tiles(&mut self, source_id: u64) {
+        self.evict_gpu_tiles(source_id);
+    }
+
+    /// A new id for a tile or geometry source.
+    pub(crate) fn take_source_id(&mut self) -> u64 {
+        let id = self.next_source_id;
+        self.next_source_id += 1;
+        id
+    }
+
     pub fn close_slide(&mut self) {
         if let Some(old) = self.slide.take() {
             self.evict_gpu_tiles(old.layer.source_id);
@@ -1425,6 +1461,9 @@ impl eframe::App for ViewerApp {
         self.flush_gpu_evictions(frame);
         if let Some(slide) = &mut self.slide {
             slide.layer.receive_tiles();
+        }
+        if let Some(compare) = &mut self.compare {
+            compare.layer.receive_tiles();
         }
 
         if !presenting {

@@ -13,6 +13,7 @@ pub mod camera;
 pub mod cell_layer;
 pub mod cli;
 pub mod cli_models;
+pub mod compare_slide;
 pub mod demo;
 pub mod help;
 pub mod history;

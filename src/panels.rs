@@ -57,6 +57,14 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                     app.ask_for_file(DialogPurpose::Bundle);
                     ui.close();
                 }
+                if ui
+                    .add_enabled(app.slide.is_some(), egui::Button::new("Open slide to compare…"))
+                    .on_hover_text("A second slide beside the first in the split view, pan and zoom linked")
+                    .clicked()
+                {
+                    app.ask_for_file(DialogPurpose::CompareSlide);
+                    ui.close();
+                }
                 if ui.button("Open alignment…").clicked() {
                     app.ask_for_file(DialogPurpose::Alignment);
                     ui.close();
@@ -94,6 +102,13 @@ pub fn top_bar_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                     .clicked()
                 {
                     app.close_slide();
+                    ui.close();
+                }
+                if ui
+                    .add_enabled(app.compare.is_some(), egui::Button::new("Close the comparison slide"))
+                    .clicked()
+                {
+                    app.close_compare_slide();
                     ui.close();
                 }
                 if ui

@@ -281,6 +281,7 @@ impl ViewerApp {
         let mut session = SessionFile {
             slide: self.slide.as_ref().map(|s| StoredPath::new(&s.path, base_dir)),
             bundle: self.cells.as_ref().map(|c| StoredPath::new(&c.dir, base_dir)),
+            compare_slide: self.compare.as_ref().map(|c| StoredPath::new(&c.path, base_dir)),
             alignment: self.alignment.as_ref().map(|a| StoredAlignment {
                 file: a.path.as_deref().map(|p| StoredPath::new(p, base_dir)),
                 xenium_px_from_slide_px: a.xenium_px_from_slide_px.rows,
@@ -429,6 +430,8 @@ impl ViewerApp {
         let ctx = self.ctx.clone();
         self.end_presentation(&ctx);
         self.session.pending_transcripts = None;
+        self.close_compare_slide();
+        self.split = None;
         self.close_slide();
         self.close_cells();
         self.selections = Default::default();
@@ -453,6 +456,9 @@ impl ViewerApp {
         }
         if let Some(slide) = &slide {
             self.open_slide_path(slide.clone());
+        }
+        if let Some(compare) = &session.compare_slide {
+            self.open_compare_slide(compare.resolve(base));
         }
         self.session.path = path.map(Path::to_path_buf);
         // Saved state: a restored session file has no unsaved changes until the user makes some;

@@ -255,6 +255,9 @@ pub struct SessionFile {
     pub slide: Option<StoredPath>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle: Option<StoredPath>,
+    /// A second slide shown beside the first in the split view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_slide: Option<StoredPath>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alignment: Option<StoredAlignment>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -287,6 +290,7 @@ impl Default for SessionFile {
             version: SESSION_VERSION,
             slide: None,
             bundle: None,
+            compare_slide: None,
             alignment: None,
             view: None,
             slide_layer: None,

@@ -31,6 +31,8 @@ fn to_dvec(v: Vec2) -> DVec2 {
 pub struct PaneLayers {
     pub slide: bool,
     pub cells: bool,
+    /// The comparison slide instead of the first one (File > Open slide to compare).
+    pub compare: bool,
 }
 
 /// One view of the viewer: the whole central area, or a pane of the split view. Keyboard input
@@ -72,10 +74,12 @@ impl Default for SplitView {
             left: PaneLayers {
                 slide: true,
                 cells: false,
+                compare: false,
             },
             right: PaneLayers {
                 slide: true,
                 cells: true,
+                compare: false,
             },
         }
     }
@@ -95,6 +99,13 @@ pub fn split_view_ui(ui: &mut egui::Ui, app: &mut ViewerApp) {
                 ui.label(if i == 0 { "Left:" } else { "Right:" });
                 ui.checkbox(&mut layers.slide, "Slide");
                 ui.checkbox(&mut layers.cells, "Cells");
+                if let Some(compare) = &app.compare {
+                    ui.checkbox(
+                        &mut layers.compare,
+                        format!("Compare: {}", crate::app::display_name(&compare.path)),
+                    )
+                    .on_hover_text("Show the comparison slide in this pane instead of the first one");
+                }
             });
             let pane = Pane {
                 primary: i == 0,
@@ -130,9 +141,12 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp, pane: Pane) {
     }
 
     // Minimap first, so that its clicks do not also pan the view.
+    // A pane showing the comparison slide has no minimap (the minimap is the first slide's).
+    let compare_here = pane.layers.is_some_and(|l| l.compare) && app.compare.is_some();
     let minimap = app
         .slide
         .as_ref()
+        .filter(|_| !compare_here)
         .and_then(|slide| minimap_rect(rect, slide.overview.as_ref().map(|(_, size)| *size)));
     let minimap_response = minimap.map(|r| ui.interact(r, response.id.with("minimap"), Sense::click_and_drag()));
     let on_minimap = minimap_response.as_ref().is_some_and(|r| r.hovered() || r.dragged());
@@ -199,7 +213,15 @@ pub fn viewer_ui(ui: &mut egui::Ui, app: &mut ViewerApp, pane: Pane) {
     painter.rect_filled(rect, 0.0, Color32::from_gray(40));
     // While the view is exported, its tiles are the ones being loaded: the viewer waits.
     let exporting = app.view_export.is_some();
-    if let Some(slide) = app.slide.as_mut().filter(|_| !exporting && pane.shows_slide()) {
+    if compare_here {
+        if let Some(compare) = app.compare.as_mut().filter(|_| !exporting && pane.shows_slide()) {
+            let list = compare.layer.frame(&camera, &viewport);
+            painter.add(egui_wgpu::Callback::new_paint_callback(
+                rect,
+                RendererCallback::<TileRenderer>::new(response.id.value(), list),
+            ));
+        }
+    } else if let Some(slide) = app.slide.as_mut().filter(|_| !exporting && pane.shows_slide()) {
         let list = slide.layer.frame(&camera, &viewport);
         if slide.layer.visible {
             painter.add(egui_wgpu::Callback::new_paint_callback(

@@ -1304,6 +1304,38 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     step_until(&mut harness, "both panes sharp again", slide_is_sharp);
     harness.snapshot("split_view");
 
+    // Two samples: a second section's slide beside the first, same camera in micrometres.
+    let other = cs_synth::generate(
+        &cs_synth::SynthOptions {
+            cells: 300,
+            seed: 17,
+            ..Default::default()
+        },
+        &dir.join("other"),
+        &|_, _| {},
+        &|| false,
+    )
+    .unwrap();
+    harness
+        .state_mut()
+        .open_compare_slide(other.slide_path.clone().unwrap());
+    step_until(&mut harness, "comparison slide open and sharp", |app| {
+        !app.is_opening_compare_slide()
+            && app.compare.as_ref().is_some_and(|c| {
+                let f = c.layer.last_frame;
+                f.visible_tiles > 0 && f.ready_tiles == f.visible_tiles && !c.layer.is_loading()
+            })
+    });
+    let app = harness.state();
+    assert!(app.split.unwrap().right.compare);
+    assert!(app.capture_session(None).compare_slide.is_some());
+    assert_eq!(harness.query_all_by_label_contains("Compare: he.tiff").count(), 2, "a switch in each pane");
+    step_until(&mut harness, "first slide sharp", slide_is_sharp);
+    harness.snapshot("split_view_two_samples");
+    harness.state_mut().close_compare_slide();
+    harness.step();
+    assert!(!harness.state().split.unwrap().right.compare);
+
     // F1 shows every shortcut; F1 again hides them.
     harness.key_press(egui::Key::F1);
     harness.step();
