@@ -1329,7 +1329,11 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     let app = harness.state();
     assert!(app.split.unwrap().right.compare);
     assert!(app.capture_session(None).compare_slide.is_some());
-    assert_eq!(harness.query_all_by_label_contains("Compare: he.tiff").count(), 2, "a switch in each pane");
+    assert_eq!(
+        harness.query_all_by_label_contains("Compare: he.tiff").count(),
+        2,
+        "a switch in each pane"
+    );
     step_until(&mut harness, "first slide sharp", slide_is_sharp);
     harness.snapshot("split_view_two_samples");
     harness.state_mut().close_compare_slide();
