@@ -1217,6 +1217,19 @@ impl ViewerApp {
                     && values.len() == cells.len()
                 {
                     cells.set_gene_values(feature, values);
+                    // A restored session's colour map and range for this gene.
+                    if let Some((gene, map, range)) = self.session.pending_gene_style.take()
+                        && gene == feature
+                        && let Some(numeric) = &mut cells.numeric
+                    {
+                        if let Some(map) = map {
+                            numeric.colour_map = map;
+                        }
+                        if let Some([min, max]) = range.filter(|[a, b]| a.is_finite() && b > a) {
+                            (numeric.min, numeric.max) = (min, max);
+                        }
+                        cells.numeric_changed();
+                    }
                 }
             }
             JobStatus::Lost => {

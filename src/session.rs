@@ -92,6 +92,8 @@ pub struct SessionState {
     pending_transcripts: Option<StoredTranscripts>,
     /// A Save asked for while another write ran.
     queued_save: Option<PathBuf>,
+    /// A restored gene colouring's map and range, applied when the gene's counts arrive.
+    pub(crate) pending_gene_style: Option<(u32, Option<ColourMap>, Option<[f64; 2]>)>,
     /// The window was asked to close with unsaved changes: the question is shown.
     pub confirm_quit: bool,
     /// Close the window once the Save under way has been written.
@@ -430,6 +432,7 @@ impl ViewerApp {
         let ctx = self.ctx.clone();
         self.end_presentation(&ctx);
         self.session.pending_transcripts = None;
+        self.session.pending_gene_style = None;
         self.close_compare_slide();
         self.split = None;
         self.close_slide();
@@ -618,9 +621,8 @@ impl ViewerApp {
                     .and_then(|c| c.features.iter().position(|f| f.name == *name));
                 match feature {
                     Some(feature) => {
-                        if let (Some(numeric), Some(map)) = (&mut cells.numeric, colour_map) {
-                            numeric.colour_map = map;
-                        }
+                        // The gene's counts arrive later: its colour map and range wait for them.
+                        self.session.pending_gene_style = Some((feature as u32, colour_map, layers.numeric_range));
                         self.colour_by_gene(feature as u32);
                     }
                     None => missing = Some(format!("gene {name}")),

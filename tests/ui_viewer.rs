@@ -875,6 +875,17 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     app.slide.as_mut().unwrap().layer.opacity = 0.4;
     app.view.camera.center_in_world = mid;
     app.view.camera.points_per_um = 2.5;
+    // Cells coloured by a gene, with magma and a chosen range.
+    app.colour_by_gene(0);
+    step_until(&mut harness, "gene counts", |app| {
+        app.busy_jobs().is_empty() && app.cells.as_ref().unwrap().numeric.is_some()
+    });
+    let app = harness.state_mut();
+    let cells = app.cells.as_mut().unwrap();
+    let numeric = cells.numeric.as_mut().unwrap();
+    numeric.colour_map = cellsymphony::palettes::ColourMap::Magma;
+    (numeric.min, numeric.max) = (1.0, 5.0);
+    cells.numeric_changed();
     let session_path = project.join("study.cellsymphony");
     app.save_session_as(session_path.clone());
     step_until(&mut harness, "session saved", |app| {
@@ -896,15 +907,24 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     };
     let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "session restored", |app| {
-        !app.session.is_restoring() && cells_loaded(app) && app.slide.is_some()
+        !app.session.is_restoring() && cells_loaded(app) && app.slide.is_some() && app.busy_jobs().is_empty()
     });
+    let numeric = harness.state().cells.as_ref().unwrap().numeric.clone().unwrap();
+    assert!(matches!(
+        harness.state().cells.as_ref().unwrap().colour_by,
+        cellsymphony::cell_layer::ColourBy::Gene(0)
+    ));
+    assert_eq!(numeric.colour_map, cellsymphony::palettes::ColourMap::Magma);
+    assert_eq!((numeric.min, numeric.max), (1.0, 5.0));
+
     let app = harness.state();
     assert!(app.cells.as_ref().unwrap().dir.starts_with(&moved));
     assert!(app.slide.as_ref().unwrap().path.starts_with(&moved));
     assert_eq!(app.selections.items.len(), 1);
     assert_eq!(app.selections.items[0].name, "lower left");
     assert_eq!(app.selections.items[0].cell_count(), selected);
-    let classes = app.cells.as_ref().unwrap().active_classes().unwrap();
+    let cells = app.cells.as_ref().unwrap();
+    let (_, classes) = cells.classes.iter().find(|(c, _)| c == "synthetic_cell_type").unwrap();
     assert_eq!(classes[0].name, first_class);
     assert_eq!(classes[0].colour, egui::Color32::from_rgb(1, 2, 3));
     assert!(!classes[1].visible);
