@@ -366,22 +366,45 @@ impl ViewerApp {
     /// True when the session differs from what was last saved to its file (or, never saved,
     /// when anything is open or made).
     pub fn has_unsaved_changes(&self) -> bool {
-        let base_dir = self.session.path.as_deref().and_then(Path::parent);
-        let now = self.capture_session(base_dir);
+        self.differs_from_saved(&self.capture_session(self.session_dir()))
+    }
+
+    /// Whether `now` (captured relative to [`Self::session_dir`]) differs from what was saved.
+    fn differs_from_saved(&self, now: &SessionFile) -> bool {
         match &self.session.saved {
-            Some(saved) => *saved != now,
-            None => now != SessionFile::default(),
+            Some(saved) => saved != now,
+            None => *now != SessionFile::default(),
         }
+    }
+
+    /// The folder of the session's file (paths are stored relative to it).
+    fn session_dir(&self) -> Option<&Path> {
+        self.session.path.as_deref().and_then(Path::parent)
+    }
+
+    /// The session as its autosave stores it: tagged with the session file it belongs to.
+    fn capture_for_autosave(&self) -> SessionFile {
+        let mut session = self.capture_session(self.session_dir());
+        session.autosave_of = self
+            .session
+            .path
+            .as_deref()
+            .map(|p| crate::session_file::absolute(p).to_string_lossy().into_owned());
+        session
+    }
+
+    /// Whether anything is open or made that a prompt about unsaved changes would be about.
+    fn has_anything_open(&self) -> bool {
+        self.slide.is_some()
+            || self.cells.is_some()
+            || !self.selections.items.is_empty()
+            || !self.annotations.items.is_empty()
+            || !self.bookmarks.items.is_empty()
     }
 
     /// Opens a session file, first asking whether to drop the current session's unsaved changes.
     pub fn open_session(&mut self, path: &Path) {
-        let anything_open = self.slide.is_some()
-            || self.cells.is_some()
-            || !self.selections.items.is_empty()
-            || !self.annotations.items.is_empty()
-            || !self.bookmarks.items.is_empty();
-        if anything_open && self.has_unsaved_changes() {
+        if self.has_anything_open() && self.has_unsaved_changes() {
             self.session.confirm_open = Some(path.to_path_buf());
         } else {
             self.open_session_now(path);
@@ -758,7 +781,12 @@ impl ViewerApp {
         }
         self.session.next_tick = Some(now + AUTOSAVE_EVERY);
         ctx.request_repaint_after(AUTOSAVE_EVERY);
-        let unsaved = self.has_unsaved_changes();
+        // One capture a tick serves both the title's unsaved mark and the autosave.
+        let session = self.capture_for_autosave();
+        let unsaved = self.differs_from_saved(&SessionFile {
+            autosave_of: None,
+            ..session.clone()
+        });
         let title = self.session.title(unsaved);
         if title != self.session.title {
             ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
@@ -771,13 +799,6 @@ impl ViewerApp {
         if self.session.autosave.is_none() || !self.session.autosave_enabled || self.session.pending.is_some() {
             return;
         }
-        let base_dir = self.session.path.as_deref().and_then(Path::parent);
-        let mut session = self.capture_session(base_dir);
-        session.autosave_of = self
-            .session
-            .path
-            .as_deref()
-            .map(|p| crate::session_file::absolute(p).to_string_lossy().into_owned());
         let nothing_yet = self.session.autosaved.is_none() && session == SessionFile::default();
         if nothing_yet || self.session.autosaved.as_ref() == Some(&session) {
             return;
@@ -796,13 +817,7 @@ impl ViewerApp {
             let _ = std::fs::remove_file(&autosave.lock);
             return;
         }
-        let base_dir = self.session.path.as_deref().and_then(Path::parent);
-        let mut session = self.capture_session(base_dir);
-        session.autosave_of = self
-            .session
-            .path
-            .as_deref()
-            .map(|p| crate::session_file::absolute(p).to_string_lossy().into_owned());
+        let session = self.capture_for_autosave();
         if session != SessionFile::default()
             && let Err(error) = write_session(&autosave.file, &session)
         {
@@ -816,12 +831,7 @@ impl ViewerApp {
         if !ctx.input(|i| i.viewport().close_requested()) || self.session.quit_confirmed {
             return;
         }
-        let anything_open = self.slide.is_some()
-            || self.cells.is_some()
-            || !self.selections.items.is_empty()
-            || !self.annotations.items.is_empty()
-            || !self.bookmarks.items.is_empty();
-        if anything_open && self.has_unsaved_changes() {
+        if self.has_anything_open() && self.has_unsaved_changes() {
             ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
             self.session.confirm_quit = true;
         }
@@ -857,40 +867,44 @@ fn touch(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, std::process::id().to_string())
 }
 
+/// A fixed window in the middle of the screen for a question about the session.
+fn prompt_window(title: &str) -> egui::Window<'_> {
+    egui::Window::new(title)
+        .collapsible(false)
+        .resizable(false)
+        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
+}
+
 /// The restore offer, or the question before unsaved changes are dropped, as a window in the
 /// middle of the screen.
 pub fn session_prompts_ui(ctx: &egui::Context, app: &mut ViewerApp) {
     if app.session.confirm_quit {
         let mut answer = None;
-        egui::Window::new("Quit with unsaved changes?")
-            .collapsible(false)
-            .resizable(false)
-            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
-            .show(ctx, |ui| {
-                ui.set_max_width(460.0);
-                ui.label("This session has changes that are not saved in a session file.");
-                ui.add_space(8.0);
-                ui.horizontal(|ui| {
-                    let save = if app.session.path.is_some() {
-                        "Save, then quit"
-                    } else {
-                        "Save as…, then quit"
-                    };
-                    if ui.button(save).clicked() {
-                        answer = Some(0);
-                    }
-                    if ui
-                        .button("Quit without saving")
-                        .on_hover_text("The autosave keeps this session's last state")
-                        .clicked()
-                    {
-                        answer = Some(1);
-                    }
-                    if ui.button("Cancel").clicked() {
-                        answer = Some(2);
-                    }
-                });
+        prompt_window("Quit with unsaved changes?").show(ctx, |ui| {
+            ui.set_max_width(460.0);
+            ui.label("This session has changes that are not saved in a session file.");
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                let save = if app.session.path.is_some() {
+                    "Save, then quit"
+                } else {
+                    "Save as…, then quit"
+                };
+                if ui.button(save).clicked() {
+                    answer = Some(0);
+                }
+                if ui
+                    .button("Quit without saving")
+                    .on_hover_text("The autosave keeps this session's last state")
+                    .clicked()
+                {
+                    answer = Some(1);
+                }
+                if ui.button("Cancel").clicked() {
+                    answer = Some(2);
+                }
             });
+        });
         match answer {
             Some(0) => {
                 app.session.confirm_quit = false;
@@ -909,29 +923,25 @@ pub fn session_prompts_ui(ctx: &egui::Context, app: &mut ViewerApp) {
     }
     if let Some(path) = app.session.confirm_open.clone() {
         let mut answer = None;
-        egui::Window::new("Unsaved changes")
-            .collapsible(false)
-            .resizable(false)
-            .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
-            .show(ctx, |ui| {
-                ui.set_max_width(460.0);
-                ui.label(format!(
-                    "This session has changes that are not saved. Opening {} replaces it.",
-                    display_name(&path)
-                ));
-                ui.add_space(8.0);
-                ui.horizontal(|ui| {
-                    if ui.button("Save, then open").clicked() {
-                        answer = Some(Some(true));
-                    }
-                    if ui.button("Discard changes and open").clicked() {
-                        answer = Some(Some(false));
-                    }
-                    if ui.button("Cancel").clicked() {
-                        answer = Some(None);
-                    }
-                });
+        prompt_window("Unsaved changes").show(ctx, |ui| {
+            ui.set_max_width(460.0);
+            ui.label(format!(
+                "This session has changes that are not saved. Opening {} replaces it.",
+                display_name(&path)
+            ));
+            ui.add_space(8.0);
+            ui.horizontal(|ui| {
+                if ui.button("Save, then open").clicked() {
+                    answer = Some(Some(true));
+                }
+                if ui.button("Discard changes and open").clicked() {
+                    answer = Some(Some(false));
+                }
+                if ui.button("Cancel").clicked() {
+                    answer = Some(None);
+                }
             });
+        });
         match answer {
             Some(Some(save_first)) => {
                 app.session.confirm_open = None;
@@ -960,26 +970,22 @@ pub fn session_prompts_ui(ctx: &egui::Context, app: &mut ViewerApp) {
     }
     let Some(offer) = &app.session.offer else { return };
     let mut answer = None;
-    egui::Window::new("Restore the session?")
-        .collapsible(false)
-        .resizable(false)
-        .anchor(egui::Align2::CENTER_CENTER, egui::Vec2::ZERO)
-        .show(ctx, |ui| {
-            ui.set_max_width(460.0);
-            ui.label(&offer.reason);
-            ui.add_space(4.0);
-            ui.label(format!("The autosave holds: {}.", offer.summary));
-            ui.label(egui::RichText::new(offer.autosave.display().to_string()).small().weak());
-            ui.add_space(8.0);
-            ui.horizontal(|ui| {
-                if ui.button("Restore").clicked() {
-                    answer = Some(true);
-                }
-                if ui.button("Not now").clicked() {
-                    answer = Some(false);
-                }
-            });
+    prompt_window("Restore the session?").show(ctx, |ui| {
+        ui.set_max_width(460.0);
+        ui.label(&offer.reason);
+        ui.add_space(4.0);
+        ui.label(format!("The autosave holds: {}.", offer.summary));
+        ui.label(egui::RichText::new(offer.autosave.display().to_string()).small().weak());
+        ui.add_space(8.0);
+        ui.horizontal(|ui| {
+            if ui.button("Restore").clicked() {
+                answer = Some(true);
+            }
+            if ui.button("Not now").clicked() {
+                answer = Some(false);
+            }
         });
+    });
     if let Some(restore) = answer {
         app.answer_restore_offer(restore);
     }
