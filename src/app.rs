@@ -224,6 +224,26 @@ impl PlotKind {
 }
 
 type BundleJob = Job<Result<Option<LoadedBundle>, XeniumError>>;
+/// A slide being opened, and its file.
+pub type SlideOpening = (PathBuf, Job<Result<OpenedSlide, SlideError>>);
+
+/// How a slide opening ended: its file and the slide or the error (None: still running).
+pub(crate) fn slide_opening_outcome((path, job): &SlideOpening) -> Option<(PathBuf, Result<OpenedSlide, SlideError>)> {
+    let result = match job.poll() {
+        JobStatus::Running => return None,
+        JobStatus::Done(result) => result,
+        JobStatus::Lost => Err(SlideError::CannotOpen {
+            path: path.clone(),
+            reason: "the reader stopped unexpectedly".to_owned(),
+        }),
+    };
+    Some((path.clone(), result))
+}
+
+/// Whole-slide image extensions the file dialogs offer.
+const SLIDE_EXTENSIONS: [&str; 11] = [
+    "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "dcm",
+];
 /// Sender and receiver of the messages that PNG exports (done in a screenshot callback) send back.
 type ExportReports = (
     std::sync::mpsc::SyncSender<Result<String, String>>,
@@ -292,11 +312,11 @@ pub struct ViewerApp {
     pub show_shortcuts: bool,
     /// A second slide shown in a pane of the split view, and its opening.
     pub compare: Option<crate::compare_slide::CompareSlide>,
-    pub(crate) compare_opening: Option<crate::compare_slide::CompareJob>,
+    pub(crate) compare_opening: Option<SlideOpening>,
     /// Two panes side by side with linked pan and zoom (None: one view).
     pub split: Option<crate::viewer::SplitView>,
     pub export_choice: crate::view_export::ExportChoice,
-    opening: Option<(PathBuf, Job<Result<OpenedSlide, SlideError>>)>,
+    opening: Option<SlideOpening>,
     bundle_job: Option<(PathBuf, BundleJob)>,
     gene_job: Option<(u32, Job<Vec<f64>>)>,
     transcripts_job: Option<Job<Result<Option<TranscriptLayer>, XeniumError>>>,
@@ -494,18 +514,50 @@ impl ViewerApp {
 
     /// Starts opening a slide in the background; the current slide stays until it succeeds.
     pub fn open_slide_path(&mut self, path: PathBuf) {
-        if let Some((_, job)) = self.opening.take() {
+        let label = format!("Opening {}", display_name(&path));
+        let replaced = self.opening.take();
+        self.opening = self.start_slide_open(path, label, replaced);
+    }
+
+    /// Starts opening `path` on a `slide-open` thread, cancelling the opening it `replaces`.
+    /// None: it could not start (a toast said why).
+    pub(crate) fn start_slide_open(
+        &mut self,
+        path: PathBuf,
+        label: String,
+        replaces: Option<SlideOpening>,
+    ) -> Option<SlideOpening> {
+        if let Some((_, job)) = replaces {
             job.cancel();
         }
         let job_path = path.clone();
-        let label = format!("Opening {}", display_name(&path));
         match spawn_job("slide-open", label, self.repaint_callback(), move |_| {
             open_slide(&job_path)
         }) {
-            Ok(job) => self.opening = Some((path, job)),
-            Err(error) => self
-                .toasts
-                .error(format!("Cannot start opening {}: {error}", path.display())),
+            Ok(job) => Some((path, job)),
+            Err(error) => {
+                self.toasts
+                    .error(format!("Cannot start opening {}: {error}", path.display()));
+                None
+            }
+        }
+    }
+
+    /// A tile layer for a slide just opened, with the preferred RAM tile budget. None: tile
+    /// loading could not start (a toast said why).
+    pub(crate) fn new_slide_layer(&mut self, source: Arc<dyn SlideSource>, path: &Path) -> Option<SlideLayer> {
+        let source_id = self.take_source_id();
+        let ctx = self.ctx.clone();
+        match SlideLayer::new(source, source_id, Arc::new(move || ctx.request_repaint())) {
+            Ok(mut layer) => {
+                layer.set_ram_budget(self.preferences.tile_cache_bytes());
+                Some(layer)
+            }
+            Err(error) => {
+                self.toasts
+                    .error(format!("Cannot start tile loading for {}: {error}", path.display()));
+                None
+            }
         }
     }
 
@@ -514,8 +566,7 @@ impl ViewerApp {
         if let Some((_, job)) = self.bundle_job.take() {
             job.cancel();
         }
-        let geometry_id = self.next_source_id;
-        self.next_source_id += 1;
+        let geometry_id = self.take_source_id();
         let job_dir = dir.clone();
         let label = format!("Reading Xenium bundle {}", display_name(&dir));
         match spawn_job("bundle-open", label, self.repaint_callback(), move |cancel| {
@@ -681,12 +732,7 @@ impl ViewerApp {
                     .save_file(),
                 DialogPurpose::Slide => dialog
                     .set_title("Open whole-slide image")
-                    .add_filter(
-                        "Whole-slide images",
-                        &[
-                            "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "dcm",
-                        ],
-                    )
+                    .add_filter("Whole-slide images", &SLIDE_EXTENSIONS)
                     .add_filter("All files", &["*"])
                     .pick_file(),
                 DialogPurpose::Bundle => dialog.set_title("Open Xenium output folder").pick_folder(),
@@ -705,12 +751,7 @@ impl ViewerApp {
                     .pick_file(),
                 DialogPurpose::CompareSlide => dialog
                     .set_title("Open a slide to compare (shown beside the first)")
-                    .add_filter(
-                        "Whole-slide images",
-                        &[
-                            "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "dcm",
-                        ],
-                    )
+                    .add_filter("Whole-slide images", &SLIDE_EXTENSIONS)
                     .add_filter("All files", &["*"])
                     .pick_file(),
                 DialogPurpose::ImportAnnotations => dialog
@@ -810,8 +851,7 @@ impl ViewerApp {
             return;
         }
         let bundle = cells.bundle.clone();
-        let geometry_id = self.next_source_id;
-        self.next_source_id += 1;
+        let geometry_id = self.take_source_id();
         match spawn_job(
             "transcripts",
             "Reading transcripts",
@@ -1269,17 +1309,8 @@ impl ViewerApp {
     }
 
     fn apply_slide_job(&mut self, ctx: &egui::Context) {
-        let Some((path, job)) = &self.opening else {
+        let Some((path, result)) = self.opening.as_ref().and_then(slide_opening_outcome) else {
             return;
-        };
-        let path = path.clone();
-        let result = match job.poll() {
-            JobStatus::Running => return,
-            JobStatus::Done(result) => result,
-            JobStatus::Lost => Err(SlideError::CannotOpen {
-                path: path.clone(),
-                reason: "the reader stopped unexpectedly".to_owned(),
-            }),
         };
         self.opening = None;
         match result {
@@ -1299,25 +1330,8 @@ impl ViewerApp {
     }
 
     fn install_slide(&mut self, ctx: &egui::Context, opened: OpenedSlide) {
-        let repaint_ctx = ctx.clone();
-        let source_id = self.next_source_id;
-        self.next_source_id += 1;
-        let layer = match SlideLayer::new(
-            opened.source,
-            source_id,
-            Arc::new(move || repaint_ctx.request_repaint()),
-        ) {
-            Ok(mut layer) => {
-                layer.set_ram_budget(self.preferences.tile_cache_bytes());
-                layer
-            }
-            Err(error) => {
-                self.toasts.error(format!(
-                    "Cannot start tile loading for {}: {error}",
-                    opened.path.display()
-                ));
-                return;
-            }
+        let Some(layer) = self.new_slide_layer(opened.source.clone(), &opened.path) else {
+            return;
         };
         if let Some(old) = self.slide.take() {
             self.evict_gpu_tiles(old.layer.source_id);
@@ -1382,12 +1396,8 @@ impl ViewerApp {
     }
 
     /// The renderer lives in egui_wgpu's callback resources: evictions wait for the next frame.
-    fn evict_gpu_tiles(&mut self, source_id: u64) {
+    pub(crate) fn evict_gpu_tiles(&mut self, source_id: u64) {
         self.pending_gpu_evictions.push(source_id);
-    }
-
-    pub(crate) fn evict_slide_tiles(&mut self, source_id: u64) {
-        self.evict_gpu_tiles(source_id);
     }
 
     /// A new id for a tile or geometry source.

@@ -3,12 +3,8 @@
 //! the same camera, so pan and zoom stay linked in micrometres.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use cs_slide::SlideError;
-
-use crate::app::{OpenedSlide, ViewerApp, display_name, open_slide};
-use crate::jobs::{Job, JobStatus, spawn_job};
+use crate::app::{ViewerApp, display_name, slide_opening_outcome};
 use crate::slide_layer::SlideLayer;
 
 /// The comparison slide: its file and its tiles.
@@ -17,40 +13,18 @@ pub struct CompareSlide {
     pub layer: SlideLayer,
 }
 
-/// The comparison slide being opened.
-pub type CompareJob = (PathBuf, Job<Result<OpenedSlide, SlideError>>);
-
 impl ViewerApp {
     /// Opens `path` as the slide to compare with, and shows the split view with it on the right.
     pub fn open_compare_slide(&mut self, path: PathBuf) {
-        if let Some((_, job)) = self.compare_opening.take() {
-            job.cancel();
-        }
-        let job_path = path.clone();
         let label = format!("Opening {} to compare", display_name(&path));
-        match spawn_job("slide-open", label, self.repaint_callback(), move |_| {
-            open_slide(&job_path)
-        }) {
-            Ok(job) => self.compare_opening = Some((path, job)),
-            Err(error) => self
-                .toasts
-                .error(format!("Cannot start opening {}: {error}", path.display())),
-        }
+        let replaced = self.compare_opening.take();
+        self.compare_opening = self.start_slide_open(path, label, replaced);
     }
 
     /// Installs a finished comparison slide (once per frame).
     pub fn apply_compare_job(&mut self) {
-        let Some((path, job)) = &self.compare_opening else {
+        let Some((path, result)) = self.compare_opening.as_ref().and_then(slide_opening_outcome) else {
             return;
-        };
-        let path = path.clone();
-        let result = match job.poll() {
-            JobStatus::Running => return,
-            JobStatus::Done(result) => result,
-            JobStatus::Lost => Err(SlideError::CannotOpen {
-                path: path.clone(),
-                reason: "the reader stopped unexpectedly".to_owned(),
-            }),
         };
         self.compare_opening = None;
         let opened = match result {
@@ -61,17 +35,9 @@ impl ViewerApp {
                 return;
             }
         };
-        let source_id = self.take_source_id();
-        let ctx = self.ctx.clone();
-        let mut layer = match SlideLayer::new(opened.source, source_id, Arc::new(move || ctx.request_repaint())) {
-            Ok(layer) => layer,
-            Err(error) => {
-                self.toasts
-                    .error(format!("Cannot start tile loading for {}: {error}", path.display()));
-                return;
-            }
+        let Some(layer) = self.new_slide_layer(opened.source, &path) else {
+            return;
         };
-        layer.set_ram_budget(self.preferences.tile_cache_bytes());
         self.close_compare_slide();
         self.compare = Some(CompareSlide { path, layer });
         // The right pane shows the other sample: its slide, without this sample's cells on it.
@@ -82,7 +48,7 @@ impl ViewerApp {
 
     pub fn close_compare_slide(&mut self) {
         if let Some(old) = self.compare.take() {
-            self.evict_slide_tiles(old.layer.source_id);
+            self.evict_gpu_tiles(old.layer.source_id);
         }
         if let Some(split) = &mut self.split {
             split.left.compare = false;
