@@ -1011,14 +1011,14 @@ fn click_at(harness: &mut Harness<'_, ViewerApp>, pos: egui::Pos2) {
     harness.step();
 }
 
-#[test]
-fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
-    use cellsymphony::annotations::AnnotationShape;
-    use cellsymphony::tools::Tool;
-    let dir = std::env::temp_dir().join(format!("ui_annotations_{}", std::process::id()));
+/// A synthetic tissue (`cells`, `seed`) with its aligned H&E, generated into a fresh temp folder
+/// named after `name`, open in the app with its slide sharp and the alignment note dismissed (so
+/// snapshots do not depend on when it fades).
+fn open_synthetic_tissue(name: &str, cells: usize, seed: u64) -> (std::path::PathBuf, Harness<'static, ViewerApp>) {
+    let dir = std::env::temp_dir().join(format!("{name}_{}", std::process::id()));
     let options = cs_synth::SynthOptions {
-        cells: 800,
-        seed: 9,
+        cells,
+        seed,
         ..Default::default()
     };
     let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
@@ -1029,9 +1029,19 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
         ..Default::default()
     };
     let mut harness = open_app((1280.0, 800.0), startup);
-    step_until(&mut harness, "tissue open", |app| {
-        cells_loaded(app) && app.slide.is_some() && app.alignment.is_some()
+    step_until(&mut harness, "tissue open and sharp", |app| {
+        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
     });
+    harness.get_by_label("Dismiss").click();
+    harness.step();
+    (dir, harness)
+}
+
+#[test]
+fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
+    use cellsymphony::annotations::AnnotationShape;
+    use cellsymphony::tools::Tool;
+    let (dir, mut harness) = open_synthetic_tissue("ui_annotations", 800, 9);
     harness.get_by_label("Annotations").click();
     harness.step();
     let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
@@ -1124,8 +1134,6 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
     harness.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Z);
     harness.step();
     assert_eq!(harness.state().annotations.items.len(), 4);
-    // The note about the alignment fades after a while: dismiss it so the snapshot is stable.
-    harness.get_by_label("Dismiss").click();
     for _ in 0..3 {
         harness.step();
     }
@@ -1161,25 +1169,7 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
 
 #[test]
 fn a_tour_of_bookmarks_is_presented_full_screen_with_captions() {
-    let dir = std::env::temp_dir().join(format!("ui_tour_{}", std::process::id()));
-    let options = cs_synth::SynthOptions {
-        cells: 800,
-        seed: 4,
-        ..Default::default()
-    };
-    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
-    let startup = StartupOptions {
-        xenium: Some(summary.bundle_dir.clone()),
-        slide: summary.slide_path.clone(),
-        alignment: summary.alignment_csv.clone(),
-        ..Default::default()
-    };
-    let mut harness = open_app((1280.0, 800.0), startup);
-    step_until(&mut harness, "tissue open and sharp", |app| {
-        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
-    });
-    harness.get_by_label("Dismiss").click();
-    harness.step();
+    let (dir, mut harness) = open_synthetic_tissue("ui_tour", 800, 4);
 
     // Two views bookmarked with Ctrl+B, named and captioned as a teacher would.
     let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
@@ -1279,25 +1269,7 @@ fn a_tour_of_bookmarks_is_presented_full_screen_with_captions() {
 
 #[test]
 fn split_view_links_the_panes_and_help_and_preferences_open() {
-    let dir = std::env::temp_dir().join(format!("ui_split_{}", std::process::id()));
-    let options = cs_synth::SynthOptions {
-        cells: 600,
-        seed: 6,
-        ..Default::default()
-    };
-    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
-    let startup = StartupOptions {
-        xenium: Some(summary.bundle_dir.clone()),
-        slide: summary.slide_path.clone(),
-        alignment: summary.alignment_csv.clone(),
-        ..Default::default()
-    };
-    let mut harness = open_app((1280.0, 800.0), startup);
-    step_until(&mut harness, "tissue open and sharp", |app| {
-        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
-    });
-    harness.get_by_label("Dismiss").click();
-    harness.step();
+    let (dir, mut harness) = open_synthetic_tissue("ui_split", 600, 6);
 
     // View > Split view: H&E on the left, cell types on the right, one camera.
     harness.state_mut().split = Some(cellsymphony::viewer::SplitView::default());
