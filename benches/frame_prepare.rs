@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cellsymphony::camera::{Camera, Viewport};
-use cellsymphony::slide_layer::SlideLayer;
+use cellsymphony::layers::camera::{Camera, Viewport};
+use cellsymphony::layers::slide_layer::SlideLayer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use cs_slide::{LevelInfo, RgbaImage, SlideError, SlideMetadata, SlideSource};
 use glam::DVec2;

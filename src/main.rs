@@ -218,7 +218,7 @@ struct BundleFlags {
     readout: String,
 }
 
-impl TryFrom<BundleFlags> for cellsymphony::cli_models::BundleArgs {
+impl TryFrom<BundleFlags> for cellsymphony::cli::models::BundleArgs {
     type Error = anyhow::Error;
     fn try_from(f: BundleFlags) -> anyhow::Result<Self> {
         let readout = f
@@ -319,7 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 },
         }) => {
-            let options = cellsymphony::bench::ReplayOptions {
+            let options = cellsymphony::bench::replay::ReplayOptions {
                 slide,
                 frames: frames.max(3),
                 width: width.max(16),
@@ -327,11 +327,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prefer_cpu: cpu,
                 png,
             };
-            let report = cellsymphony::bench::replay(&options)?;
+            let report = cellsymphony::bench::replay::replay(&options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("{}", cellsymphony::bench::format_report(&report));
+                println!("{}", cellsymphony::bench::replay::format_report(&report));
             }
             Ok(())
         }
@@ -347,7 +347,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 },
         }) => {
-            let options = cellsymphony::bench_cells::CellBenchOptions {
+            let options = cellsymphony::bench::cells::CellBenchOptions {
                 xenium,
                 frames,
                 width: width.max(16),
@@ -355,11 +355,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 prefer_cpu: cpu,
                 png,
             };
-            let report = cellsymphony::bench_cells::cells(&options)?;
+            let report = cellsymphony::bench::cells::cells(&options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("{}", cellsymphony::bench_cells::format_report(&report));
+                println!("{}", cellsymphony::bench::cells::format_report(&report));
             }
             Ok(())
         }
@@ -375,7 +375,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     json,
                 },
         }) => {
-            let options = cellsymphony::bench_models::ModelBenchOptions {
+            let options = cellsymphony::bench::models::ModelBenchOptions {
                 bundle: bundle.try_into()?,
                 cells,
                 kmeans_points,
@@ -386,11 +386,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     .map_err(|e: String| anyhow::anyhow!("--vit-seeded: {e}"))?,
                 vit_cells,
             };
-            let report = cellsymphony::bench_models::models(&options)?;
+            let report = cellsymphony::bench::models::models(&options)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
-                println!("{}", cellsymphony::bench_models::format_report(&report));
+                println!("{}", cellsymphony::bench::models::format_report(&report));
             }
             Ok(())
         }
@@ -425,7 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             println!(
                 "{}",
-                cellsymphony::cli_models::embed(&bundle.try_into()?, &out, seed, &device, json)?
+                cellsymphony::cli::models::embed(&bundle.try_into()?, &out, seed, &device, json)?
             );
             Ok(())
         }
@@ -446,7 +446,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             device,
             json,
         }) => {
-            let args = cellsymphony::cli_models::TrainArgs {
+            let args = cellsymphony::cli::models::TrainArgs {
                 bundle: bundle.try_into()?,
                 h5ad,
                 h5ad_raw: raw,
@@ -465,7 +465,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 out,
                 device,
             };
-            println!("{}", cellsymphony::cli_models::train(&args, json)?);
+            println!("{}", cellsymphony::cli::models::train(&args, json)?);
             Ok(())
         }
         Some(Command::Predict {
@@ -477,7 +477,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }) => {
             println!(
                 "{}",
-                cellsymphony::cli_models::predict_cmd(&bundle.try_into()?, &model, &out, &device, json)?
+                cellsymphony::cli::models::predict_cmd(&bundle.try_into()?, &model, &out, &device, json)?
             );
             Ok(())
         }
@@ -492,7 +492,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             device,
             json,
         }) => {
-            let args = cellsymphony::cli_models::ClusterArgs {
+            let args = cellsymphony::cli::models::ClusterArgs {
                 bundle: bundle.try_into()?,
                 k,
                 labels,
@@ -502,7 +502,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 seed,
                 device,
             };
-            let text = cellsymphony::cli_models::cluster(&args, json)?;
+            let text = cellsymphony::cli::models::cluster(&args, json)?;
             println!("{text}");
             Ok(())
         }
@@ -528,7 +528,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let positional = cli.slide.or(cli.slide_flag);
             let is_session = |p: &PathBuf| {
                 p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(cellsymphony::session_file::SESSION_EXTENSION))
+                    .is_some_and(|e| e.eq_ignore_ascii_case(cellsymphony::io::session_file::SESSION_EXTENSION))
             };
             let (session, slide) = match positional {
                 Some(p) if is_session(&p) => (Some(p), None),

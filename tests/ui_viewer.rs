@@ -4,6 +4,9 @@
 
 use std::time::{Duration, Instant};
 
+use cellsymphony::ui::dialogs::DialogPurpose;
+use cellsymphony::ui::{Command, Window};
+use cellsymphony::work::jobs::JobKind;
 use cellsymphony::{StartupOptions, ViewerApp};
 use cs_testdata::shared_file;
 use egui_kittest::Harness;
@@ -33,7 +36,7 @@ fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&V
 
 fn slide_is_sharp(app: &ViewerApp) -> bool {
     app.is_opening().is_none()
-        && app.slide.as_ref().is_some_and(|s| {
+        && app.document().slide.as_ref().is_some_and(|s| {
             let f = s.layer.last_frame;
             f.visible_tiles > 0 && f.ready_tiles == f.visible_tiles && !s.layer.is_loading()
         })
@@ -56,8 +59,8 @@ fn viewer_shows_the_cmu_slide_and_keeps_it_when_a_bad_file_is_opened() {
     );
     step_until(&mut harness, "slide open and sharp", slide_is_sharp);
     let app = harness.state();
-    assert!(app.gpu_ready);
-    assert!(app.toasts.items().is_empty(), "{:?}", app.toasts.items());
+    assert!(app.gpu_ready());
+    assert!(app.toasts().items().is_empty(), "{:?}", app.toasts().items());
     harness.snapshot("viewer_cmu_fit");
 
     // Zoom to 20x with the toolbar preset, as a user would.
@@ -65,24 +68,24 @@ fn viewer_shows_the_cmu_slide_and_keeps_it_when_a_bad_file_is_opened() {
     harness.query_all_by_label("20x").next().unwrap().click();
     step_until(&mut harness, "20x sharp", slide_is_sharp);
     let app = harness.state();
-    let viewport = app.view.last_viewport.unwrap();
-    assert!((app.view.camera.magnification(&viewport) - 20.0).abs() < 1e-6);
+    let viewport = app.viewer().last_viewport.unwrap();
+    assert!((app.viewer().camera.magnification(&viewport) - 20.0).abs() < 1e-6);
     harness.snapshot("viewer_cmu_20x");
 
     // Keyboard: '-' zooms out, '0' fits again.
     harness.key_press(egui::Key::Minus);
     harness.step();
-    let zoomed_out = harness.state().view.camera.magnification(&viewport);
+    let zoomed_out = harness.state().viewer().camera.magnification(&viewport);
     assert!(zoomed_out < 20.0 - 1.0, "{zoomed_out}");
 
     // A file that cannot be opened: an error naming it, and the open slide stays.
-    harness.state_mut().open_path(bad);
+    harness.state_mut().run_command(Command::OpenPath(bad));
     step_until(&mut harness, "the failed open is reported", |app| {
         app.is_opening().is_none()
     });
     let app = harness.state();
     let error = app
-        .toasts
+        .toasts()
         .items()
         .iter()
         .map(|t| t.text.clone())
@@ -91,7 +94,8 @@ fn viewer_shows_the_cmu_slide_and_keeps_it_when_a_bad_file_is_opened() {
     assert!(error.contains("unopenable.tiff"), "{error}");
     assert!(error.contains("stays open"), "{error}");
     assert!(
-        app.slide
+        app.document()
+            .slide
             .as_ref()
             .is_some_and(|s| s.path.ends_with("CMU-1-Small-Region.svs"))
     );
@@ -110,12 +114,14 @@ fn unreadable_tiles_are_reported_and_the_app_keeps_working() {
         },
     );
     step_until(&mut harness, "tile failures reported", |app| {
-        app.slide
+        app.document()
+            .slide
             .as_ref()
             .is_some_and(|s| s.layer.failed_tile_count() > 0 && !s.layer.is_loading())
     });
     let app = harness.state();
     let message = app
+        .document()
         .slide
         .as_ref()
         .and_then(|s| s.layer.first_tile_error())
@@ -141,7 +147,7 @@ fn start_screen_offers_open_and_recent_files() {
 /// during the drag and in the 20 frames after release.
 fn drag_and_release(harness: &mut Harness<'_, ViewerApp>) -> (f64, f64) {
     let start = egui::pos2(500.0, 350.0);
-    let before = harness.state().view.camera.center_in_world;
+    let before = harness.state().viewer().camera.center_in_world;
     harness.hover_at(start);
     harness.step();
     harness.drag_at(start);
@@ -153,11 +159,11 @@ fn drag_and_release(harness: &mut Harness<'_, ViewerApp>) -> (f64, f64) {
     let end = start - egui::vec2(150.0, 0.0);
     harness.drop_at(end);
     harness.step();
-    let released = harness.state().view.camera.center_in_world;
+    let released = harness.state().viewer().camera.center_in_world;
     for _ in 0..20 {
         harness.step();
     }
-    let after = harness.state().view.camera.center_in_world;
+    let after = harness.state().viewer().camera.center_in_world;
     ((released - before).length(), (after - released).length())
 }
 
@@ -174,8 +180,8 @@ fn drag_pans_and_inertia_is_off_by_default() {
         },
     );
     step_until(&mut harness, "slide open and sharp", slide_is_sharp);
-    assert!(!harness.state().view.pan_inertia);
-    let points_per_um = harness.state().view.camera.points_per_um;
+    assert!(!harness.state().viewer().pan_inertia);
+    let points_per_um = harness.state().viewer().camera.points_per_um;
 
     let (during, after) = drag_and_release(&mut harness);
     let dragged_um = 150.0 / points_per_um;
@@ -186,13 +192,13 @@ fn drag_pans_and_inertia_is_off_by_default() {
     assert_eq!(after, 0.0, "the view glided without inertia");
 
     // View → Pan inertia: the view keeps gliding after release.
-    harness.state_mut().view.pan_inertia = true;
+    harness.state_mut().viewer_mut().pan_inertia = true;
     let (_, after) = drag_and_release(&mut harness);
     assert!(after > 0.05 * dragged_um, "no glide with inertia on: {after} µm");
 }
 
 fn cells_loaded(app: &ViewerApp) -> bool {
-    app.is_opening().is_none() && app.cells.is_some()
+    app.is_opening().is_none() && app.document().cells.is_some()
 }
 
 #[test]
@@ -209,7 +215,7 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
     );
     step_until(&mut harness, "bundle open", cells_loaded);
     let app = harness.state();
-    let cells = app.cells.as_ref().unwrap();
+    let cells = app.document().cells.as_ref().unwrap();
     assert_eq!(cells.len(), 526);
     assert!(harness.query_all_by_label_contains("526 cells").count() >= 1);
 
@@ -221,12 +227,12 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
     for _ in 0..3 {
         harness.step();
     }
-    assert_eq!(harness.state().hovered_cell, Some(0));
+    assert_eq!(harness.state().viewer().hovered_cell, Some(0));
     harness.get_by_label(&first_id);
     harness.drag_at(pos);
     harness.drop_at(pos);
     harness.step();
-    assert_eq!(harness.state().pinned_cell, Some(0));
+    assert_eq!(harness.state().viewer().pinned_cell, Some(0));
     harness.step();
     harness.get_by_label("Inspector");
 
@@ -235,11 +241,20 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
     harness.step();
     harness.get_by_label("AKT1").click();
     step_until(&mut harness, "gene colouring", |app| {
-        app.cells
+        app.document()
+            .cells
             .as_ref()
-            .is_some_and(|c| matches!(c.colour_by, cellsymphony::cell_layer::ColourBy::Gene(0)))
+            .is_some_and(|c| matches!(c.colour_by, cellsymphony::layers::cell_layer::ColourBy::Gene(0)))
     });
-    let numeric = harness.state().cells.as_ref().unwrap().numeric.clone().unwrap();
+    let numeric = harness
+        .state()
+        .document()
+        .cells
+        .as_ref()
+        .unwrap()
+        .numeric
+        .clone()
+        .unwrap();
     assert!(
         numeric.label.contains("AKT1") && numeric.max > numeric.min,
         "{numeric:?}"
@@ -248,9 +263,17 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
     // Transcripts: read in the background (qv >= 20), one point each, genes listed.
     harness.get_by_label("Show transcripts").click();
     step_until(&mut harness, "transcripts shown", |app| {
-        app.cells.as_ref().is_some_and(|c| c.transcripts.is_some())
+        app.document().cells.as_ref().is_some_and(|c| c.transcripts.is_some())
     });
-    let layer = harness.state().cells.as_ref().unwrap().transcripts.as_ref().unwrap();
+    let layer = harness
+        .state()
+        .document()
+        .cells
+        .as_ref()
+        .unwrap()
+        .transcripts
+        .as_ref()
+        .unwrap();
     assert_eq!(layer.transcripts.len(), 5260);
     assert_eq!(layer.gene_counts.iter().sum::<usize>(), 5260);
     assert!(
@@ -261,10 +284,10 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
 
 /// Window position of a world point (µm) in the viewer.
 fn world_to_window(app: &ViewerApp, x_um: f64, y_um: f64) -> egui::Pos2 {
-    let viewport = app.view.last_viewport.unwrap();
-    let rect = app.view.viewer_rect.unwrap();
+    let viewport = app.viewer().last_viewport.unwrap();
+    let rect = app.viewer().viewer_rect.unwrap();
     let p = app
-        .view
+        .viewer()
         .camera
         .screen_from_world(&viewport)
         .transform_point2(glam::DVec2::new(x_um, y_um));
@@ -289,13 +312,13 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
     };
     let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "demo open and sharp", |app| {
-        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
+        cells_loaded(app) && slide_is_sharp(app) && app.document().alignment.is_some()
     });
     let app = harness.state();
-    let cells = app.cells.as_ref().unwrap();
+    let cells = app.document().cells.as_ref().unwrap();
     assert_eq!(
         cells.colour_by,
-        cellsymphony::cell_layer::ColourBy::Category("synthetic_cell_type".into())
+        cellsymphony::layers::cell_layer::ColourBy::Category("synthetic_cell_type".into())
     );
     let legend: Vec<&str> = cells
         .active_classes()
@@ -310,11 +333,11 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
     for _ in 0..3 {
         harness.step();
     }
-    assert!(harness.state().toasts.items().is_empty());
+    assert!(harness.state().toasts().items().is_empty());
     harness.snapshot("demo_cell_types_fit");
 
     // 40x on the first B cell: polygons over the H&E, the nucleus under the cell's outline.
-    let cells = harness.state().cells.as_ref().unwrap();
+    let cells = harness.state().document().cells.as_ref().unwrap();
     let column = cells.bundle.cells.categorical_column("synthetic_cell_type").unwrap();
     let b_cell = column
         .codes
@@ -323,9 +346,9 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
         .unwrap();
     let center = glam::DVec2::new(cells.bundle.cells.x_um[b_cell], cells.bundle.cells.y_um[b_cell]);
     let app = harness.state_mut();
-    let viewport = app.view.last_viewport.unwrap();
-    app.view.camera.set_magnification(40.0, &viewport);
-    app.view.camera.center_in_world = center;
+    let viewport = app.viewer().last_viewport.unwrap();
+    app.viewer_mut().camera.set_magnification(40.0, &viewport);
+    app.viewer_mut().camera.center_in_world = center;
     // One frame plans the new view; then wait for its tiles.
     harness.step();
     step_until(&mut harness, "40x sharp", slide_is_sharp);
@@ -358,12 +381,12 @@ fn landmark_alignment_recovers_the_slide_placement() {
     step_until(&mut harness, "slide and cells open", |app| {
         cells_loaded(app) && slide_is_sharp(app)
     });
-    assert!(harness.state().alignment.is_none());
+    assert!(harness.state().document().alignment.is_none());
 
     harness.get_by_label("Align by landmarks…").click();
     harness.step();
     // Three cells far apart; the matching slide pixel is where the truth puts each centroid.
-    let cells = &harness.state().cells.as_ref().unwrap().bundle.cells;
+    let cells = &harness.state().document().cells.as_ref().unwrap().bundle.cells;
     let n = cells.len();
     let by = |key: &dyn Fn(usize) -> f64| (0..n).min_by(|&a, &b| key(a).total_cmp(&key(b))).unwrap();
     let picks = [by(&|i| cells.x_um[i]), by(&|i| -cells.x_um[i]), by(&|i| -cells.y_um[i])];
@@ -389,6 +412,7 @@ fn landmark_alignment_recovers_the_slide_placement() {
         // Where the slide feature is drawn now (placed by its µm per pixel, not aligned).
         let app = harness.state();
         let shown_at = app
+            .document()
             .slide
             .as_ref()
             .unwrap()
@@ -400,18 +424,18 @@ fn landmark_alignment_recovers_the_slide_placement() {
         click(&mut harness, a);
         click(&mut harness, b);
     }
-    let tool = harness.state().landmarks.clone().unwrap();
+    let tool = harness.state().viewer().landmarks.clone().unwrap();
     assert_eq!(tool.pairs.len(), 3, "{tool:?}");
     harness.get_by_label("Apply").click();
     for _ in 0..3 {
         harness.step();
     }
     let app = harness.state();
-    let alignment = app.alignment.as_ref().expect("applied");
-    assert!(alignment.path.is_none() && app.landmarks.is_none());
+    let alignment = app.document().alignment.as_ref().expect("applied");
+    assert!(alignment.path.is_none() && app.viewer().landmarks.is_none());
     // Clicks land on whole screen points (about 1.6 µm each at this zoom): the map agrees with
     // the truth to a few µm across the slide.
-    let placed = app.slide.as_ref().unwrap().layer.world_from_slide;
+    let placed = app.document().slide.as_ref().unwrap().layer.world_from_slide;
     for probe in [glam::DVec2::new(100.0, 100.0), glam::DVec2::new(2000.0, 1500.0)] {
         let error = (placed.transform_point2(probe) - world_from_slide(probe)).length();
         assert!(error < 8.0, "{probe}: {error} µm off");
@@ -453,8 +477,11 @@ fn lasso_and_rectangle_select_cells_and_undo_takes_them_back() {
     // L arms the lasso; a drag around the middle of the tissue selects the cells inside.
     harness.key_press(egui::Key::L);
     harness.step();
-    assert_eq!(harness.state().tools.tool, cellsymphony::tools::Tool::Lasso);
-    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    assert_eq!(
+        harness.state().viewer().tools.tool,
+        cellsymphony::viewer::tools::Tool::Lasso
+    );
+    let (min, max) = harness.state().document().cells.as_ref().unwrap().bounds_in_world();
     let center = (min + max) * 0.5;
     let r = (max - min).min_element() * 0.3;
     let lasso_world: Vec<glam::DVec2> = (0..=24)
@@ -469,8 +496,8 @@ fn lasso_and_rectangle_select_cells_and_undo_takes_them_back() {
         .collect();
     drag_path(&mut harness, &lasso, egui::Modifiers::NONE);
     let app = harness.state();
-    let selection = app.selections.active().expect("a selection");
-    let cells = &app.cells.as_ref().unwrap().bundle.cells;
+    let selection = app.document().selections.active().expect("a selection");
+    let cells = &app.document().cells.as_ref().unwrap().bundle.cells;
     // The same cells by an independent test on the path the lasso recorded.
     let cs_analysis::Shape::Polygon(recorded) = &selection.steps[0].shape else {
         panic!("lasso gives a polygon")
@@ -492,11 +519,14 @@ fn lasso_and_rectangle_select_cells_and_undo_takes_them_back() {
         min.y + 0.2 * (max.y - min.y),
     );
     drag_path(&mut harness, &[a, a.lerp(b, 0.5), b], egui::Modifiers::SHIFT);
-    let added = harness.state().selections.active().unwrap().cell_count();
+    let added = harness.state().document().selections.active().unwrap().cell_count();
     assert!(added > lassoed, "{added} after adding a rectangle to {lassoed}");
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     harness.step();
-    assert_eq!(harness.state().selections.active().unwrap().cell_count(), lassoed);
+    assert_eq!(
+        harness.state().document().selections.active().unwrap().cell_count(),
+        lassoed
+    );
 }
 
 #[test]
@@ -519,16 +549,17 @@ fn a_selection_shows_its_composition_against_the_rest() {
     step_until(&mut harness, "bundle open", cells_loaded);
     harness.key_press(egui::Key::R);
     harness.step();
-    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    let (min, max) = harness.state().document().cells.as_ref().unwrap().bounds_in_world();
     let a = world_to_window(harness.state(), min.x, min.y);
     let b = world_to_window(harness.state(), (min.x + max.x) / 2.0, (min.y + max.y) / 2.0);
     drag_path(&mut harness, &[a, a.lerp(b, 0.5), b], egui::Modifiers::NONE);
     harness.step();
     let app = harness.state();
-    let selection = app.selections.active().unwrap();
-    let composition = app.composition.result.clone().unwrap().unwrap();
+    let selection = app.document().selections.active().unwrap();
+    let composition = app.runtime().ui.selections.composition.result.clone().unwrap().unwrap();
     // Counts agree with counting the types of the selected cells directly.
     let column = app
+        .document()
         .cells
         .as_ref()
         .unwrap()
@@ -552,27 +583,23 @@ fn a_selection_shows_its_composition_against_the_rest() {
     let selected = selection.cell_count();
 
     // Exports run in the background; the GeoJSON comes back in as the same cells.
-    use cellsymphony::app::{DialogPurpose, PlotKind};
+    use cellsymphony::io::export::{ExportKind, PlotKind};
     let exports = [
-        (DialogPurpose::ExportStatsCsv, dir.join("stats.csv")),
-        (
-            DialogPurpose::ExportPlot {
-                plot: PlotKind::Composition,
-                png: false,
-            },
-            dir.join("chart.svg"),
-        ),
-        (DialogPurpose::ExportCellsCsv, dir.join("cells.csv")),
-        (DialogPurpose::ExportGeoJson, dir.join("selections.geojson")),
+        (ExportKind::StatsCsv, dir.join("stats.csv")),
+        (ExportKind::PlotSvg(PlotKind::Composition), dir.join("chart.svg")),
+        (ExportKind::CellsCsv, dir.join("cells.csv")),
+        (ExportKind::SelectionsGeoJson, dir.join("selections.geojson")),
     ];
-    for (purpose, path) in &exports {
-        harness.state_mut().export(purpose.clone(), path.clone());
+    for (kind, path) in &exports {
+        harness
+            .state_mut()
+            .file_chosen(DialogPurpose::Export(*kind), path.clone());
         step_until(&mut harness, "export written", |app| app.is_opening().is_none());
         assert!(
             path.exists(),
             "{} not written: {:?}",
             path.display(),
-            harness.state().toasts.items()
+            harness.state().toasts().items()
         );
     }
     let stats = std::fs::read_to_string(dir.join("stats.csv")).unwrap();
@@ -585,38 +612,40 @@ fn a_selection_shows_its_composition_against_the_rest() {
     let cells_csv = std::fs::read_to_string(dir.join("cells.csv")).unwrap();
     assert_eq!(cells_csv.lines().count(), 3 + selected);
     // The chart as shown, cut from a screenshot of the window.
-    harness
-        .state_mut()
-        .export_plot_png(PlotKind::Composition, dir.join("chart.png"));
+    harness.state_mut().file_chosen(
+        DialogPurpose::ExportPlotPng(PlotKind::Composition),
+        dir.join("chart.png"),
+    );
     for _ in 0..3 {
         harness.step();
     }
     let png = image::open(dir.join("chart.png"))
         .expect("chart.png written")
         .to_rgba8();
-    let shown = harness.state().plot_rects[&PlotKind::Composition];
+    let shown = harness.state().runtime().ui.selections.plot_rects[&PlotKind::Composition];
     assert_eq!(png.width(), shown.width().round() as u32, "{shown:?}");
 
     // Differential expression in the background, then its CSV.
     harness.get_by_label("Compute").click();
     step_until(&mut harness, "differential expression", |app| {
-        app.current_de_result().is_some()
+        app.document().current_de_result().is_some()
     });
-    let de = harness.state().current_de_result().unwrap();
+    let de = harness.state().document().current_de_result().unwrap();
     assert_eq!(de.len(), 63, "every gene of the panel is tested");
     assert!(de.windows(2).all(|w| w[0].result.score >= w[1].result.score));
     harness
         .state_mut()
-        .export(DialogPurpose::ExportDeCsv, dir.join("de.csv"));
+        .file_chosen(DialogPurpose::Export(ExportKind::DeCsv), dir.join("de.csv"));
     step_until(&mut harness, "DE CSV written", |app| app.is_opening().is_none());
     let de_csv = std::fs::read_to_string(dir.join("de.csv")).unwrap();
     assert_eq!(de_csv.lines().count(), 4 + 63);
 
     // Neighbourhood enrichment over all cells (radius 30 µm), in the background.
-    harness.state_mut().nhood_settings.n_perms = 100;
+    harness.state_mut().runtime_mut().ui.selections.nhood_settings.n_perms = 100;
     harness.get_by_label("Run");
     // (The button sits below the fold of the panel's scroll area; start it as the click would.)
-    harness.state_mut().run_nhood();
+    let settings = harness.state().runtime().ui.selections.nhood_settings.clone();
+    harness.state_mut().run_command(Command::RunNhood(settings));
     step_until(&mut harness, "neighbourhood enrichment", |app| {
         app.current_nhood_result().is_some()
     });
@@ -628,17 +657,19 @@ fn a_selection_shows_its_composition_against_the_rest() {
     for (plot, name) in [(PlotKind::Volcano, "volcano.svg"), (PlotKind::Heatmap, "heatmap.svg")] {
         harness
             .state_mut()
-            .export(DialogPurpose::ExportPlot { plot, png: false }, dir.join(name));
+            .file_chosen(DialogPurpose::Export(ExportKind::PlotSvg(plot)), dir.join(name));
         step_until(&mut harness, "plot written", |app| app.is_opening().is_none());
         let svg = std::fs::read_to_string(dir.join(name)).unwrap();
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}");
     }
 
-    harness.state_mut().import_selections(&dir.join("selections.geojson"));
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::ImportSelections, dir.join("selections.geojson"));
     harness.step();
     let app = harness.state();
-    assert_eq!(app.selections.items.len(), 2);
-    assert_eq!(app.selections.active().unwrap().cell_count(), selected);
+    assert_eq!(app.document().selections.items.len(), 2);
+    assert_eq!(app.document().selections.active().unwrap().cell_count(), selected);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -660,7 +691,7 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     };
     let mut harness = open_app((1280.0, 900.0), startup);
     step_until(&mut harness, "bundle and slide open", |app| {
-        cells_loaded(app) && app.alignment.is_some()
+        cells_loaded(app) && app.document().alignment.is_some()
     });
     harness.get_by_label("Models").click();
     harness.run_steps(2);
@@ -669,32 +700,37 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     {
         let app = harness.state_mut();
         // Lavapipe is the GPU here; the CPU backend is the one the tab picks for it.
-        assert_eq!(app.models.settings.device, cs_models::ComputeDevice::Cpu);
-        app.models.cache_dir = Some(dir.join("run-cache"));
-        app.models.settings.epochs = 4;
-        app.models.settings.learning_rate = 1e-3;
-        app.models.settings.labels = cellsymphony::model_runs::LabelChoice::Column("synthetic_cell_type".into());
-        app.run_classifier();
+        let models = &mut app.runtime_mut().ui.models;
+        assert_eq!(models.settings.device, cs_models::ComputeDevice::Cpu);
+        models.cache_dir = Some(dir.join("run-cache"));
+        models.settings.epochs = 4;
+        models.settings.learning_rate = 1e-3;
+        models.settings.labels = cellsymphony::work::model_runs::LabelChoice::Column("synthetic_cell_type".into());
+        app.run_command(Command::RunClassifier);
     }
     harness.run_steps(2);
     harness.get_by_label("Cancel");
     step_until(&mut harness, "classifier finished", |app| {
-        app.models.classifier.is_some() || app.models.error.is_some()
+        app.document().models.classifier.is_some() || app.runtime().ui.models.error.is_some()
     });
     let app = harness.state();
-    assert!(app.models.error.is_none(), "{:?}", app.models.error);
-    let result = app.models.classifier.as_ref().unwrap();
+    assert!(
+        app.runtime().ui.models.error.is_none(),
+        "{:?}",
+        app.runtime().ui.models.error
+    );
+    let result = app.document().models.classifier.as_ref().unwrap();
     assert_eq!(result.rows.len(), 2000);
     assert!(result.report.macro_f1 > 0.7, "macro-F1 {}", result.report.macro_f1);
-    let cells = app.cells.as_ref().unwrap();
+    let cells = app.document().cells.as_ref().unwrap();
     assert_eq!(
         cells.colour_by,
-        cellsymphony::cell_layer::ColourBy::Category(cellsymphony::models_panel::PREDICTED_COLUMN.into())
+        cellsymphony::layers::cell_layer::ColourBy::Category(cellsymphony::document::models::PREDICTED_COLUMN.into())
     );
     let predicted = cells
         .bundle
         .cells
-        .categorical_column(cellsymphony::models_panel::PREDICTED_COLUMN)
+        .categorical_column(cellsymphony::document::models::PREDICTED_COLUMN)
         .unwrap();
     assert!(
         predicted
@@ -709,6 +745,7 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     let saved = dir.join("saved-model");
     let kept = harness
         .state()
+        .document()
         .models
         .classifier
         .as_ref()
@@ -716,24 +753,42 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
         .model_dir
         .clone()
         .unwrap();
-    harness.state_mut().save_model(&kept, saved.clone());
+    harness.state_mut().run_command(Command::SaveModel {
+        from: kept,
+        to: saved.clone(),
+    });
     let loaded = cs_models::model_file::load_classifier(&saved, &cs_models::cpu_device()).unwrap();
     assert_eq!(loaded.class_names, result_class_names(harness.state()));
     // Applying the saved folder predicts every cell again, with the model's training report.
-    let trained_predictions = harness.state().models.classifier.as_ref().unwrap().predicted.clone();
+    let trained_predictions = harness
+        .state()
+        .document()
+        .models
+        .classifier
+        .as_ref()
+        .unwrap()
+        .predicted
+        .clone();
     harness.get_by_label("Apply a saved model...");
-    harness.state_mut().apply_saved_model(saved.clone());
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::ApplyModel, saved.clone());
     step_until(&mut harness, "saved model applied", |app| {
-        app.models.error.is_some()
+        app.runtime().ui.models.error.is_some()
             || app
+                .document()
                 .models
                 .classifier
                 .as_ref()
                 .is_some_and(|r| r.label_source.starts_with("saved model saved-model"))
     });
     let app = harness.state();
-    assert!(app.models.error.is_none(), "{:?}", app.models.error);
-    let applied = app.models.classifier.as_ref().unwrap();
+    assert!(
+        app.runtime().ui.models.error.is_none(),
+        "{:?}",
+        app.runtime().ui.models.error
+    );
+    let applied = app.document().models.classifier.as_ref().unwrap();
     assert_eq!(applied.rows.len(), 2000);
     assert_eq!(applied.class_names, loaded.class_names);
     let same = applied
@@ -750,35 +805,43 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     // Niches on a selection only: cells outside it stay unassigned.
     {
         let app = harness.state_mut();
-        let cells = app.cells.as_ref().unwrap();
+        let cells = app.document().cells.as_ref().unwrap();
         let (lo, hi) = cells.bounds_in_world();
-        let index = &cells.index;
+        let index = cells.index.clone();
         let n = cells.len();
         let (x0, y0, xm, y1) = (lo.x as f32, lo.y as f32, ((lo.x + hi.x) / 2.0) as f32, hi.y as f32);
         let shape = cs_analysis::Shape::Polygon(vec![[x0, y0], [xm, y0], [xm, y1], [x0, y1]]);
-        app.selections.create(n);
-        app.selections.apply(cs_analysis::Combine::Replace, shape, index, n);
-        app.models.settings.selection_only = true;
-        app.models.settings.k = 4;
-        app.models.settings.niche_epochs = 3;
-        app.run_niches();
+        app.document_mut().selections.create(n);
+        app.document_mut()
+            .selections
+            .apply(cs_analysis::Combine::Replace, shape, &index, n);
+        let settings = &mut app.runtime_mut().ui.models.settings;
+        settings.selection_only = true;
+        settings.k = 4;
+        settings.niche_epochs = 3;
+        app.run_command(Command::RunNiches);
     }
     step_until(&mut harness, "niches finished", |app| {
-        app.models.niches.is_some() || app.models.error.is_some()
+        app.document().models.niches.is_some() || app.runtime().ui.models.error.is_some()
     });
     let app = harness.state();
-    assert!(app.models.error.is_none(), "{:?}", app.models.error);
-    let niches = app.models.niches.as_ref().unwrap();
-    let selected = app.selections.active().unwrap().cells.count();
+    assert!(
+        app.runtime().ui.models.error.is_none(),
+        "{:?}",
+        app.runtime().ui.models.error
+    );
+    let niches = app.document().models.niches.as_ref().unwrap();
+    let selected = app.document().selections.active().unwrap().cells.count();
     assert_eq!(niches.rows.len(), selected);
     assert!(selected > 0 && selected < 2000);
     let column = app
+        .document()
         .cells
         .as_ref()
         .unwrap()
         .bundle
         .cells
-        .categorical_column(cellsymphony::models_panel::CLUSTER_COLUMN)
+        .categorical_column(cellsymphony::document::models::CLUSTER_COLUMN)
         .unwrap();
     assert_eq!(
         column.codes.iter().filter(|&&c| c != cs_xenium::MISSING_CODE).count(),
@@ -793,31 +856,43 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     harness.get_by_label("ViT-B/16").click();
     harness.run_steps(2);
     harness.get_by_label("no weights file");
-    harness.state_mut().run_niches();
-    let last_toast = |app: &ViewerApp| app.toasts.items().last().map(|t| t.text.clone()).unwrap_or_default();
+    harness.state_mut().run_command(Command::RunNiches);
+    let last_toast = |app: &ViewerApp| app.toasts().items().last().map(|t| t.text.clone()).unwrap_or_default();
     assert!(last_toast(harness.state()).contains("needs its weights"));
     let weights = dir.join("vit_s16.safetensors");
     cs_models::vit::VitPreset::VitS16
         .config()
         .write_seeded_weights(&weights, 1)
         .unwrap();
-    harness.state_mut().choose_vit_weights(weights.clone());
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::VitWeights, weights.clone());
     let app = harness.state();
-    assert_eq!(app.models.settings.vit_preset, Some(cs_models::vit::VitPreset::VitS16));
-    assert_eq!(app.models.settings.vit_weights.as_deref(), Some(weights.as_path()));
+    assert_eq!(
+        app.runtime().ui.models.settings.vit_preset,
+        Some(cs_models::vit::VitPreset::VitS16)
+    );
+    assert_eq!(
+        app.runtime().ui.models.settings.vit_weights.as_deref(),
+        Some(weights.as_path())
+    );
     assert!(last_toast(app).contains("ViT-S/16"), "{}", last_toast(app));
     let not_weights = summary.slide_path.clone().unwrap();
-    harness.state_mut().choose_vit_weights(not_weights);
+    harness.state_mut().file_chosen(DialogPurpose::VitWeights, not_weights);
     let app = harness.state();
     assert!(last_toast(app).contains("he.tiff"), "{}", last_toast(app));
-    assert_eq!(app.models.settings.vit_weights.as_deref(), Some(weights.as_path()));
+    assert_eq!(
+        app.runtime().ui.models.settings.vit_weights.as_deref(),
+        Some(weights.as_path())
+    );
     harness.run_steps(2);
     harness.get_by_label("vit_s16.safetensors");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 fn result_class_names(app: &ViewerApp) -> Vec<String> {
-    app.models
+    app.document()
+        .models
         .classifier
         .as_ref()
         .map(|r| r.class_names.clone())
@@ -846,13 +921,13 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     };
     let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "tissue open", |app| {
-        cells_loaded(app) && app.slide.is_some() && app.alignment.is_some()
+        cells_loaded(app) && app.document().slide.is_some() && app.document().alignment.is_some()
     });
-    assert!(harness.state().session.offer.is_none(), "nothing crashed before");
+    assert!(harness.state().session().offer.is_none(), "nothing crashed before");
 
     // What a user makes: a selection, a recoloured class, a fainter slide, a view.
     let app = harness.state_mut();
-    let cells = app.cells.as_mut().unwrap();
+    let cells = app.document_mut().cells.as_mut().unwrap();
     let (min, max) = cells.bounds_in_world();
     let mid = (min + max) / 2.0;
     let square: Vec<[f32; 2]> = [[min.x, min.y], [mid.x, min.y], [mid.x, mid.y], [min.x, mid.y]]
@@ -864,32 +939,33 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     classes[1].visible = false;
     let first_class = classes[0].name.clone();
     let (index, n) = (cells.index.clone(), cells.len());
-    app.selections
+    let doc = app.document_mut();
+    doc.selections
         .apply(Combine::Replace, Shape::Polygon(square), &index, n);
-    app.selections.items[0].name = "lower left".into();
-    app.annotations.add(cellsymphony::annotations::AnnotationShape::Line {
+    doc.selections.items[0].name = "lower left".into();
+    doc.annotations.add(cellsymphony::io::records::AnnotationShape::Line {
         points_um: vec![[min.x, min.y], [mid.x, mid.y]],
     });
-    let selected = app.selections.items[0].cell_count();
+    let selected = doc.selections.items[0].cell_count();
     assert!(selected > 0);
-    app.slide.as_mut().unwrap().layer.opacity = 0.4;
-    app.view.camera.center_in_world = mid;
-    app.view.camera.points_per_um = 2.5;
+    doc.slide.as_mut().unwrap().layer.opacity = 0.4;
+    app.viewer_mut().camera.center_in_world = mid;
+    app.viewer_mut().camera.points_per_um = 2.5;
     // Cells coloured by a gene, with magma and a chosen range.
-    app.colour_by_gene(0);
+    app.run_command(Command::ColourByGene(0));
     step_until(&mut harness, "gene counts", |app| {
-        app.busy_jobs().is_empty() && app.cells.as_ref().unwrap().numeric.is_some()
+        app.busy_jobs().is_empty() && app.document().cells.as_ref().unwrap().numeric.is_some()
     });
     let app = harness.state_mut();
-    let cells = app.cells.as_mut().unwrap();
+    let cells = app.document_mut().cells.as_mut().unwrap();
     let numeric = cells.numeric.as_mut().unwrap();
-    numeric.colour_map = cellsymphony::palettes::ColourMap::Magma;
+    numeric.colour_map = cellsymphony::layers::palettes::ColourMap::Magma;
     (numeric.min, numeric.max) = (1.0, 5.0);
     cells.numeric_changed();
     let session_path = project.join("study.cellsymphony");
-    app.save_session_as(session_path.clone());
+    app.file_chosen(DialogPurpose::SaveSession, session_path.clone());
     step_until(&mut harness, "session saved", |app| {
-        !app.session.is_writing() && app.session.path.is_some()
+        !app.is_running(JobKind::SessionWrite) && app.session().path.is_some()
     });
     assert!(!harness.state().has_unsaved_changes());
     let text = std::fs::read_to_string(&session_path).unwrap();
@@ -907,48 +983,72 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     };
     let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "session restored", |app| {
-        !app.session.is_restoring() && cells_loaded(app) && app.slide.is_some() && app.busy_jobs().is_empty()
+        !app.session().is_restoring()
+            && cells_loaded(app)
+            && app.document().slide.is_some()
+            && app.busy_jobs().is_empty()
     });
-    let numeric = harness.state().cells.as_ref().unwrap().numeric.clone().unwrap();
+    let numeric = harness
+        .state()
+        .document()
+        .cells
+        .as_ref()
+        .unwrap()
+        .numeric
+        .clone()
+        .unwrap();
     assert!(matches!(
-        harness.state().cells.as_ref().unwrap().colour_by,
-        cellsymphony::cell_layer::ColourBy::Gene(0)
+        harness.state().document().cells.as_ref().unwrap().colour_by,
+        cellsymphony::layers::cell_layer::ColourBy::Gene(0)
     ));
-    assert_eq!(numeric.colour_map, cellsymphony::palettes::ColourMap::Magma);
+    assert_eq!(numeric.colour_map, cellsymphony::layers::palettes::ColourMap::Magma);
     assert_eq!((numeric.min, numeric.max), (1.0, 5.0));
 
     let app = harness.state();
-    assert!(app.cells.as_ref().unwrap().dir.starts_with(&moved));
-    assert!(app.slide.as_ref().unwrap().path.starts_with(&moved));
-    assert_eq!(app.selections.items.len(), 1);
-    assert_eq!(app.selections.items[0].name, "lower left");
-    assert_eq!(app.selections.items[0].cell_count(), selected);
-    let cells = app.cells.as_ref().unwrap();
+    assert!(app.document().cells.as_ref().unwrap().dir.starts_with(&moved));
+    assert!(app.document().slide.as_ref().unwrap().path.starts_with(&moved));
+    assert_eq!(app.document().selections.items.len(), 1);
+    assert_eq!(app.document().selections.items[0].name, "lower left");
+    assert_eq!(app.document().selections.items[0].cell_count(), selected);
+    let cells = app.document().cells.as_ref().unwrap();
     let (_, classes) = cells.classes.iter().find(|(c, _)| c == "synthetic_cell_type").unwrap();
     assert_eq!(classes[0].name, first_class);
     assert_eq!(classes[0].colour, egui::Color32::from_rgb(1, 2, 3));
     assert!(!classes[1].visible);
-    assert!((app.slide.as_ref().unwrap().layer.opacity - 0.4).abs() < 1e-6);
-    assert!((app.view.camera.points_per_um - 2.5).abs() < 1e-9);
-    assert!((app.view.camera.center_in_world - mid).length() < 1e-6);
-    assert!(app.alignment.is_some());
-    assert_eq!(app.annotations.items.len(), 1);
-    assert!((app.annotations.items[0].shape.length_um().unwrap() - min.distance(mid)).abs() < 1e-9);
+    assert!((app.document().slide.as_ref().unwrap().layer.opacity - 0.4).abs() < 1e-6);
+    assert!((app.viewer().camera.points_per_um - 2.5).abs() < 1e-9);
+    assert!((app.viewer().camera.center_in_world - mid).length() < 1e-6);
+    assert!(app.document().alignment.is_some());
+    assert_eq!(app.document().annotations.items.len(), 1);
+    assert!((app.document().annotations.items[0].shape.length_um().unwrap() - min.distance(mid)).abs() < 1e-9);
 
     // An edit, autosaved; then the session file is truncated: opening it names the problem and
     // offers the autosave, which holds the edit.
     let app = harness.state_mut();
-    app.selections.items[0].name = "edited".into();
-    app.session.autosave_soon();
+    app.document_mut().selections.items[0].name = "edited".into();
+    app.session_mut().autosave_soon();
     step_until(&mut harness, "autosaved", |app| {
-        !app.session.is_writing()
-            && std::fs::read_to_string(&app.session.autosave.as_ref().unwrap().file).is_ok_and(|t| t.contains("edited"))
+        !app.is_running(JobKind::SessionWrite)
+            && std::fs::read_to_string(&app.session().autosave.as_ref().unwrap().file)
+                .is_ok_and(|t| t.contains("edited"))
     });
     let bytes = std::fs::read(&moved_session).unwrap();
     std::fs::write(&moved_session, &bytes[..bytes.len() / 2]).unwrap();
-    harness.state_mut().open_session_now(&moved_session);
+    // Opening it over the unsaved edit asks first; discarding the edit opens it.
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::OpenSession, moved_session.clone());
     harness.step();
-    let offer = harness.state().session.offer.clone().expect("the autosave is offered");
+    harness.step();
+    harness.get_by_label("Discard changes and open").click();
+    harness.step();
+    harness.step();
+    let offer = harness
+        .state()
+        .session()
+        .offer
+        .clone()
+        .expect("the autosave is offered");
     assert!(
         offer.reason.contains("study.cellsymphony") && offer.reason.contains("truncated"),
         "{}",
@@ -957,9 +1057,9 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     harness.step();
     harness.get_by_label("Restore").click();
     step_until(&mut harness, "autosave restored", |app| {
-        !app.session.is_restoring() && cells_loaded(app) && app.session.offer.is_none()
+        !app.session().is_restoring() && cells_loaded(app) && app.session().offer.is_none()
     });
-    assert_eq!(harness.state().selections.items[0].name, "edited");
+    assert_eq!(harness.state().document().selections.items[0].name, "edited");
     drop(harness);
 
     // A session that did not close cleanly (its lock is stale) is offered at the next start.
@@ -986,7 +1086,7 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     harness.step();
     let offer = harness
         .state()
-        .session
+        .session()
         .offer
         .clone()
         .expect("the crashed session is offered");
@@ -994,7 +1094,7 @@ fn sessions_round_trip_through_a_moved_folder_and_a_corrupt_file_offers_the_auto
     assert!(offer.summary.contains("1 selection"), "{}", offer.summary);
     harness.get_by_label("Not now").click();
     harness.step();
-    assert!(harness.state().session.offer.is_none());
+    assert!(harness.state().session().offer.is_none());
     assert!(!lock.exists(), "the stale lock is cleared once answered");
     drop(harness);
     std::fs::remove_dir_all(&root).ok();
@@ -1030,7 +1130,7 @@ fn open_synthetic_tissue(name: &str, cells: usize, seed: u64) -> (std::path::Pat
     };
     let mut harness = open_app((1280.0, 800.0), startup);
     step_until(&mut harness, "tissue open and sharp", |app| {
-        cells_loaded(app) && slide_is_sharp(app) && app.alignment.is_some()
+        cells_loaded(app) && slide_is_sharp(app) && app.document().alignment.is_some()
     });
     harness.get_by_label("Dismiss").click();
     harness.step();
@@ -1039,18 +1139,18 @@ fn open_synthetic_tissue(name: &str, cells: usize, seed: u64) -> (std::path::Pat
 
 #[test]
 fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
-    use cellsymphony::annotations::AnnotationShape;
-    use cellsymphony::tools::Tool;
+    use cellsymphony::io::records::AnnotationShape;
+    use cellsymphony::viewer::tools::Tool;
     let (dir, mut harness) = open_synthetic_tissue("ui_annotations", 800, 9);
     harness.get_by_label("Annotations").click();
     harness.step();
-    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    let (min, max) = harness.state().document().cells.as_ref().unwrap().bounds_in_world();
     let at = |fx: f64, fy: f64| glam::DVec2::new(min.x + fx * (max.x - min.x), min.y + fy * (max.y - min.y));
 
     // M arms the ruler: a drag measures the distance between its ends, in µm.
     harness.key_press(egui::Key::M);
     harness.step();
-    assert_eq!(harness.state().tools.tool, Tool::AnnotateLine);
+    assert_eq!(harness.state().viewer().tools.tool, Tool::AnnotateLine);
     let (a, b) = (at(0.2, 0.3), at(0.6, 0.3));
     let (pa, pb) = (
         world_to_window(harness.state(), a.x, a.y),
@@ -1058,22 +1158,25 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
     );
     drag_path(&mut harness, &[pa, pa.lerp(pb, 0.5), pb], egui::Modifiers::NONE);
     let app = harness.state();
-    assert_eq!(app.annotations.items.len(), 1);
-    let AnnotationShape::Line { points_um } = app.annotations.items[0].shape.clone() else {
+    assert_eq!(app.document().annotations.items.len(), 1);
+    let AnnotationShape::Line { points_um } = app.document().annotations.items[0].shape.clone() else {
         panic!("the ruler gives a line")
     };
-    let measured = app.annotations.items[0].shape.length_um().unwrap();
+    let measured = app.document().annotations.items[0].shape.length_um().unwrap();
     let expected = glam::DVec2::from_array(points_um[0]).distance(glam::DVec2::from_array(points_um[1]));
     assert!((measured - expected).abs() < 1e-9);
     // The screen is about a point per pixel: the ends land within a couple of points of the drag.
-    let um_per_point = 1.0 / app.view.camera.points_per_um;
+    let um_per_point = 1.0 / app.viewer().camera.points_per_um;
     assert!(
         (measured - a.distance(b)).abs() < 3.0 * um_per_point,
         "{measured} vs {}",
         a.distance(b)
     );
     // The measurement is listed in the tab.
-    harness.get_by_label_contains(&cellsymphony::annotations::format_length(measured));
+    harness.get_by_label_contains(&cellsymphony::util::format::format_length(
+        measured,
+        cellsymphony::util::format::LengthUnits::Automatic,
+    ));
 
     // X arms the box: its area is width x height.
     harness.key_press(egui::Key::X);
@@ -1085,10 +1188,10 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
     );
     drag_path(&mut harness, &[pc, pc.lerp(pd, 0.5), pd], egui::Modifiers::NONE);
     let app = harness.state();
-    let AnnotationShape::Rectangle { min_um, max_um } = app.annotations.items[1].shape else {
+    let AnnotationShape::Rectangle { min_um, max_um } = app.document().annotations.items[1].shape else {
         panic!("the box gives a rectangle")
     };
-    let area = app.annotations.items[1].shape.area_um2().unwrap();
+    let area = app.document().annotations.items[1].shape.area_um2().unwrap();
     assert!((area - (max_um[0] - min_um[0]) * (max_um[1] - min_um[1])).abs() < 1e-6);
 
     // O places a point; T a label with the text typed in the tab.
@@ -1098,25 +1201,27 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
     harness.get_by_label("Point"); // the armed tool's button is in the tab
     let pp = world_to_window(harness.state(), p.x, p.y);
     click_at(&mut harness, pp);
-    harness.state_mut().tools.label_text = "tumour front".into();
+    harness.state_mut().viewer_mut().tools.annotation.label_text = "tumour front".into();
     harness.key_press(egui::Key::T);
     harness.step();
     click_at(&mut harness, pp + egui::vec2(40.0, 0.0));
     let app = harness.state();
-    assert_eq!(app.annotations.items.len(), 4);
-    assert!(matches!(&app.annotations.items[3].shape, AnnotationShape::Text { text, .. } if text == "tumour front"));
+    assert_eq!(app.document().annotations.items.len(), 4);
+    assert!(
+        matches!(&app.document().annotations.items[3].shape, AnnotationShape::Text { text, .. } if text == "tumour front")
+    );
 
     // A selection after the annotations: Ctrl+Z takes back the latest edit first (the selection),
     // then the label; Ctrl+Shift+Z brings back the label.
     let app = harness.state_mut();
-    let cells = app.cells.as_ref().unwrap();
+    let cells = app.document().cells.as_ref().unwrap();
     let (index, n) = (cells.index.clone(), cells.len());
     let square = vec![
         [c.x as f32, c.y as f32],
         [d.x as f32, c.y as f32],
         [d.x as f32, d.y as f32],
     ];
-    app.selections.apply(
+    app.document_mut().selections.apply(
         cs_analysis::Combine::Replace,
         cs_analysis::Shape::Polygon(square),
         &index,
@@ -1126,14 +1231,14 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
     harness.step();
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     harness.step();
-    assert!(harness.state().selections.items.is_empty());
-    assert_eq!(harness.state().annotations.items.len(), 4);
+    assert!(harness.state().document().selections.items.is_empty());
+    assert_eq!(harness.state().document().annotations.items.len(), 4);
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::Z);
     harness.step();
-    assert_eq!(harness.state().annotations.items.len(), 3);
+    assert_eq!(harness.state().document().annotations.items.len(), 3);
     harness.key_press_modifiers(egui::Modifiers::COMMAND | egui::Modifiers::SHIFT, egui::Key::Z);
     harness.step();
-    assert_eq!(harness.state().annotations.items.len(), 4);
+    assert_eq!(harness.state().document().annotations.items.len(), 4);
     for _ in 0..3 {
         harness.step();
     }
@@ -1141,25 +1246,32 @@ fn annotation_tools_draw_measure_undo_and_round_trip_through_qupath_geojson() {
 
     // GeoJSON in slide pixels (as QuPath works on the H&E), and back.
     let path = dir.join("annotations.geojson");
-    harness.state_mut().export_annotations(path.clone());
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::ExportAnnotations, path.clone());
     step_until(&mut harness, "exported", |_| path.exists());
     let json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     let first = &json["features"][0];
     assert_eq!(first["geometry"]["type"], "LineString");
     assert_eq!(first["properties"]["objectType"], "annotation");
     let app = harness.state();
-    let slide_from_world = app.slide.as_ref().unwrap().layer.world_from_slide.inverse();
+    let slide_from_world = app.document().slide.as_ref().unwrap().layer.world_from_slide.inverse();
     let end_in_slide_px = slide_from_world.transform_point2(glam::DVec2::from_array(points_um[0]));
     let written = &first["geometry"]["coordinates"][0];
     assert!((written[0].as_f64().unwrap() - end_in_slide_px.x).abs() < 0.01);
-    let before = app.annotations.items.clone();
-    harness.state_mut().import_annotations(&path);
+    let before = app.document().annotations.items.clone();
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::ImportAnnotations, path.clone());
     step_until(&mut harness, "imported", |app| !app.is_importing_annotations());
     let app = harness.state();
-    assert_eq!(app.annotations.items.len(), 8);
-    for (x, y) in before.iter().zip(&app.annotations.items[4..]) {
+    assert_eq!(app.document().annotations.items.len(), 8);
+    for (x, y) in before.iter().zip(&app.document().annotations.items[4..]) {
         assert_eq!(x.shape.kind(), y.shape.kind());
-        assert_eq!(app.annotations.class_name(x), app.annotations.class_name(y));
+        assert_eq!(
+            app.document().annotations.class_name(x),
+            app.document().annotations.class_name(y)
+        );
         for (p, q) in x.shape.vertices_um().iter().zip(y.shape.vertices_um()) {
             assert!(glam::DVec2::from_array(*p).distance(glam::DVec2::from_array(q)) < 0.01);
         }
@@ -1172,49 +1284,52 @@ fn a_tour_of_bookmarks_is_presented_full_screen_with_captions() {
     let (dir, mut harness) = open_synthetic_tissue("ui_tour", 800, 4);
 
     // Two views bookmarked with Ctrl+B, named and captioned as a teacher would.
-    let (min, max) = harness.state().cells.as_ref().unwrap().bounds_in_world();
+    let (min, max) = harness.state().document().cells.as_ref().unwrap().bounds_in_world();
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::B);
     harness.step();
     let app = harness.state_mut();
-    assert!(app.show_bookmarks);
-    app.bookmarks.items[0].name = "Overview".into();
-    app.bookmarks.items[0].caption = "The whole section: tumour, stroma and a lymphoid aggregate".into();
-    app.view.camera.center_in_world = min + (max - min) * 0.3;
-    app.view.camera.points_per_um *= 4.0;
+    assert!(app.runtime().ui.windows.bookmarks);
+    let bookmarks = &mut app.document_mut().bookmarks;
+    bookmarks.items[0].name = "Overview".into();
+    bookmarks.items[0].caption = "The whole section: tumour, stroma and a lymphoid aggregate".into();
+    app.viewer_mut().camera.center_in_world = min + (max - min) * 0.3;
+    app.viewer_mut().camera.points_per_um *= 4.0;
     harness.step();
     harness.key_press_modifiers(egui::Modifiers::COMMAND, egui::Key::B);
     harness.step();
-    let app = harness.state_mut();
-    assert_eq!(app.bookmarks.items.len(), 2);
-    app.bookmarks.items[1].name = "Tumour front".into();
-    app.bookmarks.items[1].caption = "Epithelial cells meet fibroblasts here".into();
+    let bookmarks = &mut harness.state_mut().document_mut().bookmarks;
+    assert_eq!(bookmarks.items.len(), 2);
+    bookmarks.items[1].name = "Tumour front".into();
+    bookmarks.items[1].caption = "Epithelial cells meet fibroblasts here".into();
     harness.step();
     harness.get_by_label("Bookmarks and tour");
 
     // F5 presents from the current bookmark; the panels go, the caption shows in large type.
-    harness.state_mut().bookmarks.current = Some(0);
+    harness.state_mut().document_mut().bookmarks.current = Some(0);
     harness.key_press(egui::Key::F5);
     step_until(&mut harness, "at the first bookmark", |app| {
-        app.presentation.is_some() && app.transition.is_none()
+        app.viewer().presentation.is_some() && app.viewer().transition.is_none()
     });
     assert!(harness.query_by_label("File").is_none(), "the menu bar is hidden");
     harness.get_by_label("Overview");
     harness.get_by_label("The whole section: tumour, stroma and a lymphoid aggregate");
     let app = harness.state();
-    let viewport = app.view.last_viewport.unwrap();
-    let expected = app.bookmarks.items[0].camera_for(&viewport);
-    assert!((app.view.camera.center_in_world - expected.center_in_world).length() < 1e-6);
-    assert!((app.view.camera.points_per_um / expected.points_per_um - 1.0).abs() < 1e-9);
+    let viewport = app.viewer().last_viewport.unwrap();
+    let expected = app.document().bookmarks.items[0].camera_for(&viewport);
+    assert!((app.viewer().camera.center_in_world - expected.center_in_world).length() < 1e-6);
+    assert!((app.viewer().camera.points_per_um / expected.points_per_um - 1.0).abs() < 1e-9);
 
     // → moves (animated) to the next bookmark; the step count follows.
     harness.key_press(egui::Key::ArrowRight);
     harness.step();
-    assert!(harness.state().transition.is_some(), "the move is animated");
-    step_until(&mut harness, "at the second bookmark", |app| app.transition.is_none());
+    assert!(harness.state().viewer().transition.is_some(), "the move is animated");
+    step_until(&mut harness, "at the second bookmark", |app| {
+        app.viewer().transition.is_none()
+    });
     let app = harness.state();
-    assert_eq!(app.presentation.map(|p| p.step), Some(1));
-    let expected = app.bookmarks.items[1].camera_for(&app.view.last_viewport.unwrap());
-    assert!((app.view.camera.center_in_world - expected.center_in_world).length() < 1e-6);
+    assert_eq!(app.viewer().presentation.map(|p| p.step), Some(1));
+    let expected = app.document().bookmarks.items[1].camera_for(&app.viewer().last_viewport.unwrap());
+    assert!((app.viewer().camera.center_in_world - expected.center_in_world).length() < 1e-6);
     harness.get_by_label("Epithelial cells meet fibroblasts here");
     harness.get_by_label_contains("2 / 2");
     step_until(&mut harness, "tiles sharp", slide_is_sharp);
@@ -1224,19 +1339,21 @@ fn a_tour_of_bookmarks_is_presented_full_screen_with_captions() {
     harness.key_press(egui::Key::Escape);
     harness.step();
     harness.step();
-    assert!(harness.state().presentation.is_none());
+    assert!(harness.state().viewer().presentation.is_none());
     harness.get_by_label("File");
     assert_eq!(harness.state().capture_session(None).bookmarks.len(), 2);
 
     // The view as PNG at twice its size on screen, with the legend; then the tour as PNGs and
     // an index page.
     let png = dir.join("view.png");
-    harness.state_mut().export_view_png(png.clone(), 2, true);
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::ExportViewPng { scale: 2, legend: true }, png.clone());
     step_until(&mut harness, "view exported", |app| {
-        app.view_export.is_none() && png.exists()
+        app.runtime().view_export.is_none() && png.exists()
     });
     let app = harness.state();
-    let viewport = app.view.last_viewport.unwrap();
+    let viewport = app.viewer().last_viewport.unwrap();
     let image = image::open(&png).unwrap().to_rgba8();
     let expected = viewport.size_in_points * viewport.pixels_per_point * 2.0;
     assert_eq!(
@@ -1255,9 +1372,15 @@ fn a_tour_of_bookmarks_is_presented_full_screen_with_captions() {
     let corner = image.get_pixel(image.width() - 30, 40);
     assert!(corner[0] < 90 && corner[1] < 90, "the legend's dark box: {corner:?}");
     let tour = dir.join("tour");
-    harness.state_mut().export_tour(tour.clone(), 1, false);
+    harness.state_mut().file_chosen(
+        DialogPurpose::ExportTour {
+            scale: 1,
+            legend: false,
+        },
+        tour.clone(),
+    );
     step_until(&mut harness, "tour exported", |app| {
-        app.view_export.is_none() && tour.join("index.html").exists()
+        app.runtime().view_export.is_none() && tour.join("index.html").exists()
     });
     let index = std::fs::read_to_string(tour.join("index.html")).unwrap();
     assert!(index.contains("Tumour front") && index.contains("Epithelial cells meet fibroblasts here"));
@@ -1272,26 +1395,26 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     let (dir, mut harness) = open_synthetic_tissue("ui_split", 600, 6);
 
     // View > Split view: H&E on the left, cell types on the right, one camera.
-    harness.state_mut().split = Some(cellsymphony::viewer::SplitView::default());
+    harness.state_mut().run_command(Command::SetSplitView(true));
     harness.step();
     harness.get_by_label("Left:");
     harness.get_by_label("Right:");
     step_until(&mut harness, "both panes sharp", slide_is_sharp);
-    let before = harness.state().view.camera;
+    let before = harness.state().viewer().camera;
     // A drag in the right pane pans both.
-    let rect = harness.state().view.viewer_rect.unwrap();
+    let rect = harness.state().viewer().viewer_rect.unwrap();
     let start = rect.center();
     drag_path(
         &mut harness,
         &[start, start + egui::vec2(-60.0, 0.0), start + egui::vec2(-120.0, 0.0)],
         egui::Modifiers::NONE,
     );
-    let after = harness.state().view.camera;
+    let after = harness.state().viewer().camera;
     assert!(
         after.center_in_world.x > before.center_in_world.x,
         "dragging left moves the view right"
     );
-    harness.state_mut().view.camera = before;
+    harness.state_mut().viewer_mut().camera = before;
     harness.step();
     step_until(&mut harness, "both panes sharp again", slide_is_sharp);
     harness.snapshot("split_view");
@@ -1310,16 +1433,16 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     .unwrap();
     harness
         .state_mut()
-        .open_compare_slide(other.slide_path.clone().unwrap());
+        .file_chosen(DialogPurpose::CompareSlide, other.slide_path.clone().unwrap());
     step_until(&mut harness, "comparison slide open and sharp", |app| {
         !app.is_opening_compare_slide()
-            && app.compare.as_ref().is_some_and(|c| {
+            && app.document().compare.as_ref().is_some_and(|c| {
                 let f = c.layer.last_frame;
                 f.visible_tiles > 0 && f.ready_tiles == f.visible_tiles && !c.layer.is_loading()
             })
     });
     let app = harness.state();
-    assert!(app.split.unwrap().right.compare);
+    assert!(app.viewer().split.unwrap().right.compare);
     assert!(app.capture_session(None).compare_slide.is_some());
     assert_eq!(
         harness.query_all_by_label_contains("Compare: he.tiff").count(),
@@ -1328,9 +1451,9 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     );
     step_until(&mut harness, "first slide sharp", slide_is_sharp);
     harness.snapshot("split_view_two_samples");
-    harness.state_mut().close_compare_slide();
+    harness.state_mut().run_command(Command::CloseCompareSlide);
     harness.step();
-    assert!(!harness.state().split.unwrap().right.compare);
+    assert!(!harness.state().viewer().split.unwrap().right.compare);
 
     // F1 shows every shortcut; F1 again hides them.
     harness.key_press(egui::Key::F1);
@@ -1339,20 +1462,24 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     harness.get_by_label_contains("Undo the latest edit");
     harness.key_press(egui::Key::F1);
     harness.step();
-    assert!(!harness.state().show_shortcuts);
+    assert!(!harness.state().runtime().ui.windows.shortcuts);
 
     // Preferences take effect at once: a smaller tile cache for the open slide, a light theme.
     let ctx = harness.ctx.clone();
     let app = harness.state_mut();
-    app.show_preferences = true;
-    app.preferences.tile_cache_mib = 64;
-    app.preferences.theme = cellsymphony::preferences::Theme::Light;
-    app.apply_preferences(&ctx);
+    app.run_command(Command::ShowWindow(Window::Preferences, true));
+    let mut preferences = app.runtime().preferences.clone();
+    preferences.tile_cache_mib = 64;
+    preferences.theme = cellsymphony::ui::preferences::Theme::Light;
+    app.run_command(Command::SetPreferences(preferences));
     harness.step();
     harness.step();
     harness.get_by_label("Slide tile cache");
     let app = harness.state();
-    assert_eq!(app.slide.as_ref().unwrap().layer.ram_budget_bytes(), 64 * 1024 * 1024);
+    assert_eq!(
+        app.document().slide.as_ref().unwrap().layer.ram_budget_bytes(),
+        64 * 1024 * 1024
+    );
     assert_eq!(ctx.options(|o| o.theme_preference), egui::ThemePreference::Light);
 
     // Closing the window with work never saved asks first; Cancel keeps the app open.
@@ -1365,10 +1492,10 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
         .push(egui::ViewportEvent::Close);
     harness.step();
     harness.step();
-    assert!(harness.state().session.confirm_quit);
+    assert!(harness.state().session().confirm_quit);
     harness.get_by_label("Quit without saving");
     harness.get_by_label("Cancel").click();
     harness.step();
-    assert!(!harness.state().session.confirm_quit);
+    assert!(!harness.state().session().confirm_quit);
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -1,0 +1,202 @@
+//! Model runs from the Models tab: what a run needs of the open data and the tab's settings, the
+//! device (eframe's GPU shared with burn, or the CPU), starting the classifier, a saved model or
+//! the niches as a job, and putting the results on the cells once they arrive (dropped when the
+//! bundle changed meanwhile).
+
+use std::path::{Path, PathBuf};
+
+use cs_models::burn::tensor::Device;
+use cs_models::pipeline::MorphologyChoice;
+use cs_models::vit::VitPreset;
+
+use crate::app::ViewerApp;
+use crate::app::jobs::{JobKey, JobOutput};
+use crate::work::jobs::JobKind;
+use crate::work::model_runs::{
+    ClassifierResult, NicheResult, PreparedRun, RunData, RunKey, classifier_run, copy_model_dir, niches_run,
+    saved_model_run,
+};
+
+impl ViewerApp {
+    /// What a run needs of the open data (None: no bundle, or "active selection only" without one).
+    fn run_data(&self) -> Option<RunData> {
+        let doc = &self.document;
+        let settings = &self.runtime.ui.models.settings;
+        let cells = doc.cells.as_ref()?;
+        let scope = if settings.selection_only {
+            Some(doc.selections.active()?.cells.clone())
+        } else {
+            None
+        };
+        Some(RunData {
+            bundle: cells.bundle.clone(),
+            slide: doc
+                .slide
+                .as_ref()
+                .map(|s| (s.layer.source.clone(), s.layer.world_from_slide)),
+            scope,
+            selections: doc
+                .selections
+                .items
+                .iter()
+                .map(|s| (s.name.clone(), s.cells.clone()))
+                .collect(),
+            cache_dir: self.runtime.ui.models.cache_dir.clone(),
+            gene_embeddings: settings.gene_embeddings.clone(),
+        })
+    }
+
+    /// What a run needs before it starts: the open data, the morphology encoder (when
+    /// `with_morphology`) and the device (None: a toast said why).
+    fn run_inputs(&mut self, with_morphology: bool) -> Option<(RunData, MorphologyChoice, Device)> {
+        let Some(data) = self.run_data() else {
+            self.runtime
+                .toasts
+                .error("Open a Xenium bundle (and select a region, if 'active selection only') first.");
+            return None;
+        };
+        let settings = &self.runtime.ui.models.settings;
+        let morphology = if with_morphology {
+            settings.morphology()
+        } else {
+            Ok(MorphologyChoice::Builtin)
+        };
+        let device_kind = settings.device;
+        match morphology.and_then(|m| Ok((m, self.runtime.gpu.burn_device(device_kind)?))) {
+            Ok((morphology, device)) => {
+                self.runtime.ui.models.error = None;
+                Some((data, morphology, device))
+            }
+            Err(e) => {
+                self.runtime.toasts.error(format!("{e:#}"));
+                None
+            }
+        }
+    }
+
+    /// Starts a prepared classifier run as the classifier job.
+    pub(super) fn start_classifier_run(&mut self, run: PreparedRun<ClassifierResult>) {
+        let PreparedRun { key, label, work } = run;
+        self.jobs.cancel_kind(JobKind::Classifier);
+        self.spawn(JobKind::Classifier, JobKey::Run(key), label, move |cx| {
+            JobOutput::Classifier(work(cx))
+        });
+    }
+
+    /// Starts a prepared niche run as the niches job.
+    pub(super) fn start_niches_run(&mut self, run: PreparedRun<NicheResult>) {
+        let PreparedRun { key, label, work } = run;
+        self.jobs.cancel_kind(JobKind::Niches);
+        self.spawn(JobKind::Niches, JobKey::Run(key), label, move |cx| {
+            JobOutput::Niches(work(cx))
+        });
+    }
+
+    /// Starts the cell-type classifier on the chosen cells.
+    pub(super) fn run_classifier(&mut self) {
+        let with_morphology = self.runtime.ui.models.settings.variant.uses_morphology();
+        let Some((data, morphology, device)) = self.run_inputs(with_morphology) else {
+            return;
+        };
+        let run = classifier_run(data, &self.runtime.ui.models.settings, morphology, device);
+        self.start_classifier_run(run);
+    }
+
+    /// Starts applying a saved classifier folder to the chosen cells.
+    pub(super) fn apply_saved_model(&mut self, model_dir: PathBuf) {
+        let Some((data, _, device)) = self.run_inputs(false) else {
+            return;
+        };
+        self.start_classifier_run(saved_model_run(data, model_dir, device));
+    }
+
+    /// Starts contrastive alignment + k-means on the chosen cells.
+    pub(super) fn run_niches(&mut self) {
+        let Some((data, morphology, device)) = self.run_inputs(true) else {
+            return;
+        };
+        let run = niches_run(data, &self.runtime.ui.models.settings, morphology, device);
+        self.start_niches_run(run);
+    }
+
+    /// Copies a kept model folder (`from`, the classifier shown when *Save model…* was pressed)
+    /// to `to`.
+    pub(super) fn save_model(&mut self, from: &Path, to: PathBuf) {
+        match copy_model_dir(from, &to) {
+            Ok(()) => self.runtime.toasts.note(format!(
+                "Model saved to {} (cellsymphony predict --model {} ...)",
+                to.display(),
+                to.display()
+            )),
+            Err(e) => self.runtime.toasts.error(format!("Saving the model: {e:#}")),
+        }
+    }
+
+    /// A ViT weights file the user picked: checked from its header (instant) against the chosen
+    /// architecture, so a wrong file is named now rather than when a run starts; a file of
+    /// another preset switches the choice to it.
+    pub(super) fn choose_vit_weights(&mut self, path: PathBuf) {
+        let file = match cs_models::safetensors::SafeTensors::open(&path) {
+            Ok(file) => file,
+            Err(e) => {
+                self.runtime.toasts.error(format!("{e}"));
+                return;
+            }
+        };
+        let settings = &mut self.runtime.ui.models.settings;
+        let checked = match settings.vit_preset {
+            Some(preset) => preset.check_file(&file),
+            None => Err(cs_models::ModelError::Input("no ViT chosen".into())),
+        };
+        match (checked, VitPreset::detect_in(&file)) {
+            (Ok(()), _) => settings.vit_weights = Some(path),
+            (Err(_), Some(found)) => {
+                settings.vit_preset = Some(found);
+                settings.vit_weights = Some(path.clone());
+                self.runtime.toasts.note(format!(
+                    "{} holds {} weights: switched the encoder to it.",
+                    path.display(),
+                    found.label()
+                ));
+            }
+            (Err(e), None) => self.runtime.toasts.error(format!("{e}")),
+        }
+    }
+
+    pub(super) fn classifier_finished(&mut self, key: &RunKey, outcome: anyhow::Result<ClassifierResult>) {
+        match outcome {
+            Ok(result) => {
+                let applied = self.document.apply_classifier(key, result);
+                self.report_applied(applied);
+            }
+            Err(e) => self.model_failed("Cell-type classifier", &e),
+        }
+    }
+
+    pub(super) fn niches_finished(&mut self, key: &RunKey, outcome: anyhow::Result<NicheResult>) {
+        match outcome {
+            Ok(result) => {
+                let applied = self.document.apply_niches(key, result);
+                self.report_applied(applied);
+            }
+            Err(e) => self.model_failed("Morphology niches", &e),
+        }
+    }
+
+    fn report_applied(&mut self, applied: Option<Result<String, String>>) {
+        match applied {
+            Some(Ok(note)) => self.runtime.toasts.note(note),
+            Some(Err(error)) => self.runtime.toasts.error(error),
+            // The bundle changed while the model ran: its result is dropped.
+            None => {}
+        }
+    }
+
+    fn model_failed(&mut self, what: &str, error: &anyhow::Error) {
+        let message = format!("{error:#}");
+        if message != "cancelled" {
+            self.runtime.toasts.error(format!("{what}: {message}"));
+            self.runtime.ui.models.error = Some(format!("{what}: {message}"));
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Command-line subcommands that need no window: `info`, `synth`, `enrich` here, and the model
+//! commands (`embed`, `train`, `predict`, `cluster`) in [`models`].
+//!
+//! May import: `work`, `io`, `layers`, `util` and the crates; never the shell.
+
+pub mod models;
+
+use std::path::Path;
+
+use cs_slide::{OpenSlideSource, SlideSource};
+use cs_xenium::{GENE_EXPRESSION, XeniumBundle};
+
+/// `cellsymphony info <slide | xenium_dir> [--json]`: a slide's levels, resolution and associated
+/// images, or a Xenium bundle's cells, genes, software version, pixel size and files.
+pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
+    if path.is_dir() {
+        return xenium_info(path, json);
+    }
+    let slide = OpenSlideSource::open(path)?;
+    let meta = slide.metadata();
+    if json {
+        let levels: Vec<serde_json::Value> = meta
+            .levels
+            .iter()
+            .map(|l| serde_json::json!({"width": l.width_px, "height": l.height_px, "downsample": l.downsample}))
+            .collect();
+        let value = serde_json::json!({
+            "path": path.display().to_string(),
+            "vendor": meta.vendor,
+            "levels": levels,
+            "mpp_x": meta.mpp_x,
+            "mpp_y": meta.mpp_y,
+            "objective_power": meta.objective_power,
+            "associated_images": meta.associated_images,
+        });
+        return Ok(serde_json::to_string_pretty(&value)?);
+    }
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let (w, h) = meta.level0_size_px();
+    writeln!(out, "{}", path.display())?;
+    writeln!(out, "  format            {}", meta.vendor)?;
+    writeln!(out, "  size              {w} x {h} px")?;
+    match (meta.mpp_x, meta.mpp_y) {
+        (Some(x), Some(y)) => writeln!(out, "  resolution        {x:.4} x {y:.4} um/px")?,
+        _ => writeln!(out, "  resolution        unknown")?,
+    }
+    match meta.objective_power {
+        Some(p) => writeln!(out, "  objective         {p}x")?,
+        None => writeln!(out, "  objective         unknown")?,
+    }
+    writeln!(out, "  levels            {}", meta.levels.len())?;
+    for (i, l) in meta.levels.iter().enumerate() {
+        writeln!(
+            out,
+            "    {i}: {} x {} px, downsample {:.3}",
+            l.width_px, l.height_px, l.downsample
+        )?;
+    }
+    writeln!(out, "  associated images {}", meta.associated_images.join(", "))?;
+    Ok(out.trim_end().to_owned())
+}
+
+fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
+    let bundle = XeniumBundle::open(dir)?;
+    let genes = bundle
+        .counts
+        .as_ref()
+        .map(|c| c.features_of_type(GENE_EXPRESSION).len());
+    let software_version = bundle.experiment.as_ref().and_then(|e| e.software_version.clone());
+    let files: Vec<String> = bundle
+        .files
+        .list()
+        .iter()
+        .map(|f| f.strip_prefix(dir).unwrap_or(f).display().to_string())
+        .collect();
+    let warnings: Vec<String> = bundle.warnings.iter().map(|w| w.message.clone()).collect();
+    if json {
+        let value = serde_json::json!({
+            "path": dir.display().to_string(),
+            "cells": bundle.cells.len(),
+            "genes": genes,
+            "software_version": software_version,
+            "pixel_size": bundle.pixel_size_um(),
+            "cell_boundaries": bundle.cell_boundaries.as_ref().map(|p| p.cells_with_polygon()),
+            "nucleus_boundaries": bundle.nucleus_boundaries.as_ref().map(|p| p.cells_with_polygon()),
+            "categorical_columns": bundle.cells.categorical.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "files": files,
+            "warnings": warnings,
+        });
+        return Ok(serde_json::to_string_pretty(&value)?);
+    }
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    writeln!(out, "{} (Xenium bundle)", dir.display())?;
+    writeln!(out, "  cells             {}", bundle.cells.len())?;
+    writeln!(
+        out,
+        "  genes             {}",
+        genes.map_or("no count matrix".to_owned(), |g| g.to_string())
+    )?;
+    writeln!(
+        out,
+        "  software          {}",
+        software_version.as_deref().unwrap_or("unknown")
+    )?;
+    writeln!(out, "  pixel size        {} um", bundle.pixel_size_um())?;
+    writeln!(out, "  files             {}", files.join(", "))?;
+    for warning in &warnings {
+        writeln!(out, "  warning           {warning}")?;
+    }
+    Ok(out.trim_end().to_owned())
+}
+
+/// `cellsymphony synth`: writes a synthetic tissue and describes what was written.
+pub fn synth(options: &cs_synth::SynthOptions, out: &Path, json: bool) -> anyhow::Result<String> {
+    let started = std::time::Instant::now();
+    let last_stage = std::cell::RefCell::new(String::new());
+    let progress = |_: f32, stage: &str| {
+        let mut last = last_stage.borrow_mut();
+        if *last != stage {
+            eprintln!("{stage}…");
+            *last = stage.to_owned();
+        }
+    };
+    let summary = cs_synth::generate(options, out, &progress, &|| false)?;
+    let seconds = started.elapsed().as_secs_f64();
+    if json {
+        let value = serde_json::json!({
+            "cells": summary.cells,
+            "genes": summary.genes,
+            "bundle": summary.bundle_dir.display().to_string(),
+            "slide": summary.slide_path.as_ref().map(|p| p.display().to_string()),
+            "alignment": summary.alignment_csv.as_ref().map(|p| p.display().to_string()),
+            "tissue_size_um": summary.tissue_size_um,
+            "slide_size_px": summary.slide_size_px,
+            "seconds": seconds,
+        });
+        return Ok(serde_json::to_string_pretty(&value)?);
+    }
+    let mut out_text = format!(
+        "{} cells, {} genes in {} ({:.0} × {:.0} µm) in {seconds:.1} s",
+        summary.cells,
+        summary.genes,
+        summary.bundle_dir.display(),
+        summary.tissue_size_um[0],
+        summary.tissue_size_um[1]
+    );
+    if let (Some(slide), Some(alignment)) = (&summary.slide_path, &summary.alignment_csv) {
+        out_text.push_str(&format!(
+            "\nslide {} with alignment {}\nopen with: cellsymphony --xenium {} --slide {} --alignment {}",
+            slide.display(),
+            alignment.display(),
+            summary.bundle_dir.display(),
+            slide.display(),
+            alignment.display()
+        ));
+    }
+    Ok(out_text)
+}
+
+/// What `cellsymphony enrich` is asked for.
+#[derive(Debug, Clone)]
+pub struct EnrichOptions {
+    pub xenium: std::path::PathBuf,
+    pub labels: String,
+    /// GeoJSON or Xenium Explorer coordinates CSV.
+    pub selection: Option<std::path::PathBuf>,
+    /// Alignment CSV: GeoJSON coordinates are then H&E slide pixels (as the viewer exports them
+    /// with a slide open), else µm.
+    pub alignment: Option<std::path::PathBuf>,
+    /// `radius=30`, `knn=6` or `delaunay`.
+    pub nhood: Option<String>,
+    pub perms: usize,
+    pub seed: u64,
+}
+
+/// Parses `radius=R`, `knn=K` or `delaunay`.
+pub fn parse_graph_kind(text: &str) -> anyhow::Result<cs_analysis::GraphKind> {
+    let text = text.trim();
+    if text.eq_ignore_ascii_case("delaunay") {
+        return Ok(cs_analysis::GraphKind::Delaunay);
+    }
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("--nhood {text:?}: expected radius=R (µm), knn=K or delaunay"))?;
+    match name.trim().to_ascii_lowercase().as_str() {
+        "radius" => {
+            let radius_um: f64 = value.trim().parse()?;
+            anyhow::ensure!(
+                radius_um.is_finite() && radius_um > 0.0,
+                "--nhood radius must be positive"
+            );
+            Ok(cs_analysis::GraphKind::Radius { radius_um })
+        }
+        "knn" => {
+            let k: usize = value.trim().parse()?;
+            anyhow::ensure!(k > 0, "--nhood knn must be at least 1");
+            Ok(cs_analysis::GraphKind::Knn { k })
+        }
+        other => anyhow::bail!("--nhood {other:?}: expected radius, knn or delaunay"),
+    }
+}
+
+/// `cellsymphony enrich`: composition of a selection against the rest (with Fisher exact p and
+/// BH q) and neighbourhood enrichment (squidpy-compatible z-scores), as JSON or text.
+pub fn enrich(options: &EnrichOptions, json: bool) -> anyhow::Result<String> {
+    let bundle = XeniumBundle::open(&options.xenium)?;
+    let cells = &bundle.cells;
+    let column = crate::work::models::categorical_column(&bundle, &options.labels)?;
+    let n_classes = column.categories.len();
+    let mut out = serde_json::json!({
+        "bundle": options.xenium.display().to_string(),
+        "labels": options.labels,
+        "classes": column.categories,
+        "cells": cells.len(),
+    });
+    let mut text = format!(
+        "{} cells, column {:?} with {n_classes} classes\n",
+        cells.len(),
+        options.labels
+    );
+    let mut selected: Option<cs_analysis::CellSet> = None;
+    if let Some(path) = &options.selection {
+        let world_from_file = match &options.alignment {
+            Some(alignment) => glam::DAffine2::from_cols_array(
+                &cs_xenium::read_alignment_csv(alignment)?
+                    .scaled(bundle.pixel_size_um())
+                    .to_cols_array(),
+            ),
+            None => glam::DAffine2::IDENTITY,
+        };
+        let imported = if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            crate::io::selection_io::read_xenium_explorer_csv(path)?
+        } else {
+            crate::io::selection_io::read_geojson(path, &world_from_file)?
+        };
+        // Every polygon of the file together makes the selection.
+        let mut steps: Vec<cs_analysis::Step> = imported.into_iter().flat_map(|s| s.steps).collect();
+        for step in steps.iter_mut().skip(1) {
+            if step.combine == cs_analysis::Combine::Replace {
+                step.combine = cs_analysis::Combine::Add;
+            }
+        }
+        let index = cs_analysis::GridIndex::build(&cells.x_um, &cells.y_um);
+        let set = cs_analysis::cells_in_steps(&index, cells.len(), &steps);
+        let area_um2 = cs_analysis::region_area_um2(&steps);
+        let composition = cs_analysis::composition_vs_rest(&column.codes, n_classes, &set)?;
+        text.push_str(&format!(
+            "selection {}: {} cells, {:.0} µm²\n{:<24} {:>8} {:>8} {:>8} {:>8} {:>10} {:>10}\n",
+            path.display(),
+            set.count(),
+            area_um2,
+            "class",
+            "n_sel",
+            "n_rest",
+            "%sel",
+            "%rest",
+            "log2enr",
+            "q"
+        ));
+        let rows: Vec<serde_json::Value> = composition
+            .classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                text.push_str(&format!(
+                    "{:<24} {:>8} {:>8} {:>8.2} {:>8.2} {:>+10.3} {:>10.2e}\n",
+                    column.categories[i],
+                    c.count_in_group,
+                    c.count_in_reference,
+                    100.0 * c.fraction_in_group,
+                    100.0 * c.fraction_in_reference,
+                    c.log2_enrichment,
+                    c.q_value
+                ));
+                serde_json::json!({
+                    "class": column.categories[i],
+                    "cells_in_selection": c.count_in_group,
+                    "cells_in_rest": c.count_in_reference,
+                    "fraction_in_selection": c.fraction_in_group,
+                    "fraction_in_rest": c.fraction_in_reference,
+                    "log2_enrichment": c.log2_enrichment,
+                    "p_value": c.p_value,
+                    "q_value": c.q_value,
+                })
+            })
+            .collect();
+        out["selection"] = serde_json::json!({
+            "file": path.display().to_string(),
+            "cells": set.count(),
+            "area_um2": area_um2,
+        });
+        out["composition"] = serde_json::Value::Array(rows);
+        selected = Some(set);
+    }
+    if let Some(spec) = &options.nhood {
+        let kind = parse_graph_kind(spec)?;
+        let graph = cs_analysis::SpatialGraph::build(&cells.x_um, &cells.y_um, kind)?;
+        let selection: Option<Vec<u32>> = selected.as_ref().map(|s| s.iter().map(|c| c as u32).collect());
+        let result = cs_analysis::nhood_enrichment(
+            &graph,
+            &column.codes,
+            n_classes,
+            selection.as_deref(),
+            &cs_analysis::NhoodOptions {
+                n_perms: options.perms,
+                seed: options.seed,
+            },
+        )?;
+        let matrix = |values: &dyn Fn(usize, usize) -> serde_json::Value| -> serde_json::Value {
+            (0..n_classes)
+                .map(|a| (0..n_classes).map(|b| values(a, b)).collect::<serde_json::Value>())
+                .collect()
+        };
+        out["nhood"] = serde_json::json!({
+            "graph": spec,
+            "edges": graph.nnz(),
+            "cells": result.n_cells,
+            "n_perms": result.n_perms,
+            "seed": options.seed,
+            "counts": matrix(&|a, b| serde_json::json!(result.count(a, b))),
+            // NaN (no variation under permutation) becomes null.
+            "zscores": matrix(&|a, b| {
+                let z = result.zscore(a, b);
+                if z.is_finite() { serde_json::json!(z) } else { serde_json::Value::Null }
+            }),
+        });
+        let scope = if selected.is_some() {
+            format!("inside the selection ({} labelled cells)", result.n_cells)
+        } else {
+            format!("over all {} labelled cells", result.n_cells)
+        };
+        text.push_str(&format!(
+            "neighbourhood enrichment {scope} ({spec}, {} edges in the whole graph, {} permutations): z-scores, row = cell's class\n",
+            graph.nnz(),
+            result.n_perms
+        ));
+        for a in 0..n_classes {
+            text.push_str(&format!("{:<24}", column.categories[a]));
+            for b in 0..n_classes {
+                text.push_str(&format!(" {:>8.2}", result.zscore(a, b)));
+            }
+            text.push('\n');
+        }
+    }
+    if json {
+        return Ok(serde_json::to_string_pretty(&out)?);
+    }
+    Ok(text.trim_end().to_owned())
+}

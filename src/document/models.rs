@@ -1,0 +1,99 @@
+//! Model results in the document: the latest cell-type classifier and morphology niches, the run
+//! each came from (saved with a session, read back from the cache), and how they are put on the
+//! cells (a predicted-type column with its confidence, a morphology-cluster column).
+
+use std::sync::Arc;
+
+use crate::document::DocumentState;
+use crate::layers::cell_layer::ColourBy;
+use crate::work::model_runs::{ClassifierResult, NicheResult, RunKey, column_for_rows};
+
+/// Name of the column the classifier's predictions go into.
+pub const PREDICTED_COLUMN: &str = "predicted type";
+pub const CONFIDENCE_COLUMN: &str = "prediction confidence";
+pub const CLUSTER_COLUMN: &str = "morphology cluster";
+
+/// The models' results on the open cells.
+#[derive(Default)]
+pub struct ModelResults {
+    pub classifier: Option<Arc<ClassifierResult>>,
+    pub niches: Option<Arc<NicheResult>>,
+    /// The runs whose results are on the slide (saved with a session, read back from the cache).
+    pub classifier_key: Option<RunKey>,
+    pub niches_key: Option<RunKey>,
+    /// Row of each cell in `niches` (u32::MAX: not in the run), built when a result arrives.
+    pub niche_row_of_cell: Vec<u32>,
+}
+
+impl DocumentState {
+    /// Whether the open bundle is the one a run was started for.
+    pub fn bundle_matches(&self, key: &RunKey) -> bool {
+        self.cells
+            .as_ref()
+            .is_some_and(|c| c.bundle.dir == key.bundle && c.bundle.cells.len() == key.n_cells)
+    }
+
+    /// Puts a classifier's predictions on the cells and colours them by it. Returns the note to
+    /// show, or the error; None when the bundle changed while the model ran (the result is dropped).
+    pub fn apply_classifier(&mut self, key: &RunKey, mut result: ClassifierResult) -> Option<Result<String, String>> {
+        if !self.bundle_matches(key) {
+            return None;
+        }
+        // Checked once here, not every frame: a cached run's model folder may have been removed.
+        result.model_dir = result.model_dir.filter(|dir| dir.is_dir());
+        let cells = self.cells.as_mut()?;
+        let n = cells.len();
+        let column = match column_for_rows(n, &result.rows, &result.predicted, &result.class_names) {
+            Ok(column) => column,
+            Err(e) => return Some(Err(format!("Predictions could not be applied: {e:#}"))),
+        };
+        cells.put_categorical_column(PREDICTED_COLUMN, column);
+        let mut confidence = vec![f64::NAN; n];
+        for (&row, &c) in result.rows.iter().zip(&result.confidence) {
+            confidence[row as usize] = f64::from(c);
+        }
+        cells.put_numeric_column(CONFIDENCE_COLUMN, confidence);
+        cells.set_colour_by(ColourBy::Category(PREDICTED_COLUMN.into()));
+        let note = format!(
+            "Predicted {} cells ({}), macro-F1 {:.2} on held-out cells{}",
+            result.rows.len(),
+            result.variant.label(),
+            result.report.macro_f1,
+            if result.from_cache { " (from the cache)" } else { "" }
+        );
+        self.models.classifier = Some(Arc::new(result));
+        self.models.classifier_key = Some(key.clone());
+        Some(Ok(note))
+    }
+
+    /// Puts the morphology clusters on the cells and colours them by it (as for the classifier).
+    pub fn apply_niches(&mut self, key: &RunKey, result: NicheResult) -> Option<Result<String, String>> {
+        if !self.bundle_matches(key) {
+            return None;
+        }
+        let cells = self.cells.as_mut()?;
+        let n = cells.len();
+        let names: Vec<String> = (1..=result.k).map(|c| format!("M{c}")).collect();
+        let clusters: Vec<u16> = result.clusters.iter().map(|&c| c as u16).collect();
+        let column = match column_for_rows(n, &result.rows, &clusters, &names) {
+            Ok(column) => column,
+            Err(e) => return Some(Err(format!("Clusters could not be applied: {e:#}"))),
+        };
+        cells.put_categorical_column(CLUSTER_COLUMN, column);
+        cells.set_colour_by(ColourBy::Category(CLUSTER_COLUMN.into()));
+        let mut row_of_cell = vec![u32::MAX; n];
+        for (i, &row) in result.rows.iter().enumerate() {
+            row_of_cell[row as usize] = i as u32;
+        }
+        self.models.niche_row_of_cell = row_of_cell;
+        let note = format!(
+            "{} cells in {} morphology clusters{}",
+            result.rows.len(),
+            result.k,
+            if result.from_cache { " (from the cache)" } else { "" }
+        );
+        self.models.niches = Some(Arc::new(result));
+        self.models.niches_key = Some(key.clone());
+        Some(Ok(note))
+    }
+}

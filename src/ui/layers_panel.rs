@@ -1,0 +1,398 @@
+//! The layers panel: the slide (visibility, opacity, how it is placed, alignment actions), the
+//! cells (visibility, opacity, fills and outlines, colouring by a column or a gene, the legend or
+//! colour bar), the transcripts (per-gene colours), and the pinned cell's inspector. Every change
+//! is sent as an edit.
+
+use egui::RichText;
+
+use crate::document::edit::{CellDisplay, SlideStyle, TranscriptStyle};
+use crate::document::{DocumentState, Edit, SlideAlignment};
+use crate::layers::cell_layer::{CellLayer, ColourBy};
+use crate::layers::palettes::{ColourMap, MISSING_COLOUR};
+use crate::ui::dialogs::DialogPurpose;
+use crate::ui::{Command, PanelContext};
+use crate::util::display_name;
+use crate::viewer::overlays::cell_info_ui;
+
+/// The layers panel's own state.
+#[derive(Debug, Default)]
+pub struct LayersPanelState {
+    /// What the gene list is filtered by.
+    pub gene_filter: String,
+}
+
+pub fn layers_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut LayersPanelState) {
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        slide_section_ui(ui, cx);
+        if let Some(cells) = &cx.document.cells {
+            ui.separator();
+            cells_section_ui(ui, cx, cells, state);
+            ui.separator();
+            transcripts_section_ui(ui, cx, cells);
+            inspector_ui(ui, cx, cells);
+        }
+    });
+}
+
+/// How the slide is placed in world, in words.
+fn placement_text(doc: &DocumentState, has_physical_scale: bool) -> String {
+    match &doc.alignment {
+        Some(SlideAlignment {
+            path: Some(path),
+            rms_residual_um,
+            ..
+        }) => {
+            let residual = rms_residual_um.map_or(String::new(), |r| format!(", residual {r:.2} µm"));
+            format!("aligned by {}{residual}", display_name(path))
+        }
+        Some(SlideAlignment {
+            path: None,
+            rms_residual_um,
+            ..
+        }) => format!(
+            "aligned by landmarks (not saved), residual {:.2} µm",
+            rms_residual_um.unwrap_or(0.0)
+        ),
+        None if has_physical_scale => "placed by its µm per pixel (no alignment)".to_owned(),
+        None => "no alignment and no µm per pixel".to_owned(),
+    }
+}
+
+fn slide_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
+    let doc = cx.document;
+    let Some(slide) = &doc.slide else {
+        return;
+    };
+    let before = SlideStyle {
+        visible: slide.layer.visible,
+        opacity: slide.layer.opacity,
+    };
+    let mut style = before;
+    ui.checkbox(&mut style.visible, RichText::new("Slide").heading());
+    ui.label(display_name(&slide.path))
+        .on_hover_text(slide.path.display().to_string());
+    ui.add(
+        egui::Slider::new(&mut style.opacity, 0.0..=1.0)
+            .text("opacity")
+            .show_value(false),
+    );
+    if style != before {
+        cx.edit(Edit::SlideStyle(style));
+    }
+    ui.small(placement_text(doc, slide.layer.has_physical_scale))
+        .on_hover_text(format!("Xenium pixel size {} µm", doc.pixel_size_um()));
+    ui.horizontal_wrapped(|ui| {
+        if ui
+            .button("Load alignment…")
+            .on_hover_text("A Xenium Explorer alignment CSV: H&E pixel to Xenium pixel")
+            .clicked()
+        {
+            cx.send(Command::AskForFile(DialogPurpose::Alignment));
+        }
+        if ui
+            .add_enabled(doc.cells.is_some(), egui::Button::new("Align by landmarks…"))
+            .on_hover_text("Click matching points on the slide and among the cells")
+            .clicked()
+        {
+            cx.send(Command::StartLandmarks);
+        }
+        if ui
+            .add_enabled(doc.alignment.is_some(), egui::Button::new("Save alignment…"))
+            .clicked()
+        {
+            cx.send(Command::AskForFile(DialogPurpose::SaveAlignment));
+        }
+        if ui
+            .add_enabled(doc.alignment.is_some(), egui::Button::new("Reset"))
+            .on_hover_text("Place the slide by its µm per pixel again")
+            .clicked()
+        {
+            cx.edit(Edit::ResetAlignment);
+        }
+    });
+}
+
+fn cells_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, state: &mut LayersPanelState) {
+    let before = CellDisplay {
+        show_cells: cells.show_cells,
+        show_nuclei: cells.show_nuclei,
+        style: cells.style,
+        uniform_colour: cells.uniform_colour,
+    };
+    let mut display = before;
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut display.show_cells, RichText::new("Cells").heading());
+        ui.label(format!("{}", cells.len()));
+    });
+    ui.label(display_name(&cells.dir))
+        .on_hover_text(cells.dir.display().to_string());
+    let has_nuclei = cells.bundle.nucleus_boundaries.is_some();
+    ui.add_enabled(has_nuclei, egui::Checkbox::new(&mut display.show_nuclei, "Nuclei"));
+    let style = &mut display.style;
+    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
+    ui.add(egui::Slider::new(&mut style.cell_fill_alpha, 0.0..=1.0).text("fill"));
+    ui.add(egui::Slider::new(&mut style.cell_line_alpha, 0.0..=1.0).text("outline"));
+    if has_nuclei {
+        ui.add(egui::Slider::new(&mut style.nucleus_fill_alpha, 0.0..=1.0).text("nucleus fill"));
+        ui.add(egui::Slider::new(&mut style.nucleus_line_alpha, 0.0..=1.0).text("nucleus outline"));
+    }
+    ui.add_space(4.0);
+    colour_by_ui(ui, cx, cells, &mut state.gene_filter);
+    ui.add_space(4.0);
+    match &cells.colour_by {
+        ColourBy::Category(_) => legend_ui(ui, cx, cells),
+        ColourBy::Numeric(_) | ColourBy::Gene(_) => colour_bar_ui(ui, cx, cells),
+        ColourBy::Uniform => {
+            ui.horizontal(|ui| {
+                ui.color_edit_button_srgba(&mut display.uniform_colour);
+                ui.label("colour");
+            });
+        }
+    }
+    if display != before {
+        cx.edit(Edit::CellDisplay(display));
+    }
+}
+
+fn colour_by_label(cells: &CellLayer) -> String {
+    match &cells.colour_by {
+        ColourBy::Uniform => "one colour".to_owned(),
+        ColourBy::Category(name) | ColourBy::Numeric(name) => name.clone(),
+        ColourBy::Gene(feature) => format!("gene {}", cells.feature_name(*feature)),
+    }
+}
+
+fn colour_by_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, gene_filter: &mut String) {
+    let mut choice: Option<ColourBy> = None;
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("colour by")
+            .selected_text(colour_by_label(cells))
+            .width(180.0)
+            .show_ui(ui, |ui| {
+                if ui
+                    .selectable_label(cells.colour_by == ColourBy::Uniform, "one colour")
+                    .clicked()
+                {
+                    choice = Some(ColourBy::Uniform);
+                }
+                for (name, _) in &cells.bundle.cells.categorical {
+                    let value = ColourBy::Category(name.clone());
+                    if ui.selectable_label(cells.colour_by == value, name).clicked() {
+                        choice = Some(value);
+                    }
+                }
+                ui.separator();
+                for (name, _) in &cells.bundle.cells.numeric {
+                    let value = ColourBy::Numeric(name.clone());
+                    if ui.selectable_label(cells.colour_by == value, name).clicked() {
+                        choice = Some(value);
+                    }
+                }
+            });
+    });
+    if let Some(choice) = choice {
+        cx.edit(Edit::ColourBy(choice));
+    }
+    let Some(counts) = &cells.bundle.counts else {
+        return;
+    };
+    egui::CollapsingHeader::new("Colour by gene")
+        .id_salt("gene_picker")
+        .show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.label("Find");
+                ui.text_edit_singleline(gene_filter);
+            });
+            let filter = gene_filter.to_lowercase();
+            egui::ScrollArea::vertical()
+                .id_salt("gene_list")
+                .max_height(160.0)
+                .show(ui, |ui| {
+                    for (i, feature) in counts.features.iter().enumerate() {
+                        if feature.feature_type != cs_xenium::GENE_EXPRESSION
+                            || (!filter.is_empty() && !feature.name.to_lowercase().contains(&filter))
+                        {
+                            continue;
+                        }
+                        let selected = cells.colour_by == ColourBy::Gene(i as u32);
+                        if ui.selectable_label(selected, &feature.name).clicked() {
+                            cx.send(Command::ColourByGene(i as u32));
+                        }
+                    }
+                });
+        });
+}
+
+fn legend_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer) {
+    let Some(classes) = cells.active_classes() else {
+        return;
+    };
+    ui.horizontal(|ui| {
+        if ui.small_button("show all").clicked() {
+            cx.edit(Edit::AllClassesVisible(true));
+        }
+        if ui.small_button("hide all").clicked() {
+            cx.edit(Edit::AllClassesVisible(false));
+        }
+    });
+    egui::Grid::new("legend").num_columns(3).striped(true).show(ui, |ui| {
+        for (i, class) in classes.iter().enumerate() {
+            let (mut colour, mut visible) = (class.colour, class.visible);
+            ui.color_edit_button_srgba(&mut colour);
+            let text = if class.visible {
+                RichText::new(&class.name)
+            } else {
+                RichText::new(&class.name).strikethrough().weak()
+            };
+            if ui
+                .selectable_label(class.visible, text)
+                .on_hover_text("Click to hide or show this class")
+                .clicked()
+            {
+                visible = !visible;
+            }
+            ui.label(format!("{}", class.cells));
+            ui.end_row();
+            if (colour, visible) != (class.colour, class.visible) {
+                cx.edit(Edit::ClassStyle {
+                    class: i,
+                    colour,
+                    visible,
+                });
+            }
+        }
+    });
+}
+
+fn colour_bar_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer) {
+    let Some(numeric) = &cells.numeric else {
+        ui.spinner();
+        return;
+    };
+    ui.label(RichText::new(&numeric.label).strong());
+    let (rect, _) = ui.allocate_exact_size(egui::vec2(ui.available_width().min(260.0), 14.0), egui::Sense::hover());
+    let colours = numeric.colour_map.colours();
+    let painter = ui.painter_at(rect);
+    let n = colours.len().max(1);
+    for (i, colour) in colours.iter().enumerate() {
+        let x0 = rect.left() + rect.width() * i as f32 / n as f32;
+        let x1 = rect.left() + rect.width() * (i + 1) as f32 / n as f32 + 0.5;
+        painter.rect_filled(
+            egui::Rect::from_min_max(egui::pos2(x0, rect.top()), egui::pos2(x1, rect.bottom())),
+            0.0,
+            *colour,
+        );
+    }
+    let (mut min, mut max, mut colour_map) = (numeric.min, numeric.max, numeric.colour_map);
+    let speed = ((numeric.data_max - numeric.data_min).abs() / 200.0).max(1e-6);
+    ui.horizontal(|ui| {
+        ui.label("min");
+        ui.add(egui::DragValue::new(&mut min).speed(speed));
+        ui.label("max");
+        ui.add(egui::DragValue::new(&mut max).speed(speed));
+    });
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("map")
+            .selected_text(colour_map.name())
+            .show_ui(ui, |ui| {
+                for map in ColourMap::ALL {
+                    ui.selectable_value(&mut colour_map, map, map.name());
+                }
+            });
+        if ui
+            .small_button("full range")
+            .on_hover_text(format!("{:.3} … {:.3}", numeric.data_min, numeric.data_max))
+            .clicked()
+        {
+            min = numeric.data_min;
+            max = numeric.data_max;
+        }
+    });
+    ui.colored_label(MISSING_COLOUR, "grey: no value");
+    if (min, max, colour_map) != (numeric.min, numeric.max, numeric.colour_map) {
+        cx.edit(Edit::NumericStyle { min, max, colour_map });
+    }
+}
+
+fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer) {
+    let has_file = cells.bundle.files.transcripts.is_some();
+    let Some(layer) = &cells.transcripts else {
+        ui.horizontal(|ui| {
+            ui.heading("Transcripts");
+        });
+        if has_file {
+            if ui
+                .button("Show transcripts")
+                .on_hover_text("Reads transcripts with qv of 20 or more in the background")
+                .clicked()
+            {
+                cx.send(Command::LoadTranscripts);
+            }
+        } else {
+            ui.small("this bundle has no transcripts file");
+        }
+        return;
+    };
+    let before = TranscriptStyle {
+        visible: layer.visible,
+        opacity: layer.opacity,
+        radius_px: layer.radius_px,
+    };
+    let mut style = before;
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut style.visible, RichText::new("Transcripts").heading());
+        ui.label(format!("{}", layer.transcripts.len()));
+    });
+    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
+    ui.add(egui::Slider::new(&mut style.radius_px, 0.5..=6.0).text("size (px)"));
+    if style != before {
+        cx.edit(Edit::TranscriptStyle(style));
+    }
+    ui.horizontal(|ui| {
+        if ui.small_button("all genes").clicked() {
+            cx.edit(Edit::AllGenesVisible(true));
+        }
+        if ui.small_button("none").clicked() {
+            cx.edit(Edit::AllGenesVisible(false));
+        }
+    });
+    egui::ScrollArea::vertical()
+        .id_salt("transcript_genes")
+        .max_height(180.0)
+        .show(ui, |ui| {
+            egui::Grid::new("transcript_genes_grid").num_columns(3).show(ui, |ui| {
+                for (g, name) in layer.transcripts.genes.iter().enumerate() {
+                    let (mut colour, mut visible) = (layer.gene_colours[g], layer.gene_visible[g]);
+                    ui.color_edit_button_srgba(&mut colour);
+                    ui.checkbox(&mut visible, name.as_str());
+                    ui.label(format!("{}", layer.gene_counts[g]));
+                    ui.end_row();
+                    if (colour, visible) != (layer.gene_colours[g], layer.gene_visible[g]) {
+                        cx.edit(Edit::GeneStyle {
+                            gene: g,
+                            colour,
+                            visible,
+                        });
+                    }
+                }
+            });
+        });
+}
+
+/// The pinned cell: its id, class, areas, counts, position and top genes.
+fn inspector_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer) {
+    let Some(cell) = cx.viewer.pinned_cell else {
+        return;
+    };
+    let Some(info) = cells.cell_info(cell) else {
+        return;
+    };
+    ui.separator();
+    ui.horizontal(|ui| {
+        ui.heading("Inspector");
+        if ui.small_button("Unpin").clicked() {
+            cx.send(Command::UnpinCell);
+        }
+    });
+    cell_info_ui(ui, &info);
+}
