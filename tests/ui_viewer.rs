@@ -1499,3 +1499,70 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
     assert!(!harness.state().session().confirm_quit);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn opening_a_session_drops_the_results_of_an_import_and_a_model_run_still_in_flight() {
+    use cellsymphony::io::records::{Annotation, AnnotationShape};
+    let (dir, mut harness) = open_synthetic_tissue("ui_replaced", 1500, 21);
+    // The session to open: the same bundle and slide (so a stale model result would still match
+    // its cells) with one annotation of its own.
+    let session_path = dir.join("other.cellsymphony");
+    let mut other = harness.state().capture_session(Some(&dir));
+    other.annotations.push(Annotation {
+        shape: AnnotationShape::Point { at_um: [10.0, 10.0] },
+        class: 0,
+        name: "the other session's".into(),
+    });
+    cellsymphony::io::session_file::write_session(&session_path, &other).unwrap();
+    // QuPath annotations to import, and a classifier to train, in this session.
+    let geojson = dir.join("import.geojson");
+    std::fs::write(
+        &geojson,
+        r#"{"type":"FeatureCollection","features":[
+          {"type":"Feature","geometry":{"type":"Point","coordinates":[5,5]},"properties":{"objectType":"annotation"}},
+          {"type":"Feature","geometry":{"type":"Point","coordinates":[9,9]},"properties":{"objectType":"annotation"}}]}"#,
+    )
+    .unwrap();
+    let app = harness.state_mut();
+    let models = &mut app.runtime_mut().ui.models;
+    models.cache_dir = Some(dir.join("run-cache"));
+    models.settings.device = cs_models::ComputeDevice::Cpu;
+    models.settings.epochs = 30;
+    models.settings.labels = cellsymphony::work::model_runs::LabelChoice::Column("synthetic_cell_type".into());
+    app.file_chosen(DialogPurpose::ImportAnnotations, geojson);
+    app.run_command(Command::RunClassifier);
+    assert!(app.is_importing_annotations() && app.is_running(JobKind::Classifier));
+
+    // Another session is opened before either result is applied (discarding this one's changes).
+    app.file_chosen(DialogPurpose::OpenSession, session_path);
+    assert!(app.session().confirm_open.is_some(), "unsaved changes: the user is asked first");
+    app.run_command(Command::AnswerOpenSession(Some(false)));
+    assert!(!app.is_importing_annotations() && !app.is_running(JobKind::Classifier));
+    step_until(&mut harness, "the other session restored", |app| {
+        !app.session().is_restoring() && cells_loaded(app) && slide_is_sharp(app)
+    });
+    // Time for the old threads to have ended, had they not been cancelled.
+    for _ in 0..40 {
+        harness.step();
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    let app = harness.state();
+    let annotations = &app.document().annotations.items;
+    assert_eq!(annotations.len(), 1, "only the other session's annotation");
+    assert_eq!(annotations[0].name, "the other session's");
+    assert!(app.document().models.classifier.is_none());
+    let cells = app.document().cells.as_ref().unwrap();
+    assert!(
+        cells
+            .bundle
+            .cells
+            .categorical_column(cellsymphony::document::models::PREDICTED_COLUMN)
+            .is_none()
+    );
+    let toasts: Vec<&str> = app.toasts().items().iter().map(|t| t.text.as_str()).collect();
+    assert!(
+        !toasts.iter().any(|t| t.starts_with("Imported") || t.starts_with("Predicted")),
+        "{toasts:?}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
