@@ -1535,7 +1535,10 @@ fn opening_a_session_drops_the_results_of_an_import_and_a_model_run_still_in_fli
 
     // Another session is opened before either result is applied (discarding this one's changes).
     app.file_chosen(DialogPurpose::OpenSession, session_path);
-    assert!(app.session().confirm_open.is_some(), "unsaved changes: the user is asked first");
+    assert!(
+        app.session().confirm_open.is_some(),
+        "unsaved changes: the user is asked first"
+    );
     app.run_command(Command::AnswerOpenSession(Some(false)));
     assert!(!app.is_importing_annotations() && !app.is_running(JobKind::Classifier));
     step_until(&mut harness, "the other session restored", |app| {
@@ -1561,7 +1564,9 @@ fn opening_a_session_drops_the_results_of_an_import_and_a_model_run_still_in_fli
     );
     let toasts: Vec<&str> = app.toasts().items().iter().map(|t| t.text.as_str()).collect();
     assert!(
-        !toasts.iter().any(|t| t.starts_with("Imported") || t.starts_with("Predicted")),
+        !toasts
+            .iter()
+            .any(|t| t.starts_with("Imported") || t.starts_with("Predicted")),
         "{toasts:?}"
     );
     std::fs::remove_dir_all(&dir).ok();

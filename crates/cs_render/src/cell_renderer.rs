@@ -354,207 +354,281 @@ fn screen_px_per_um(clip_from_world: &[[f32; 2]; 3], viewport_px: [f32; 2]) -> f
     (det_clip * viewport_px[0] * viewport_px[1] / 4.0).sqrt()
 }
 
+/// A uniform buffer binding visible to `visibility`.
+fn uniform_entry(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
+    wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    }
+}
+
+/// The per-view layout: the frame uniform and the palette.
+fn frame_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
+    let palette = wgpu::BindGroupLayoutEntry {
+        binding: 1,
+        ..storage_entries(1)[0]
+    };
+    device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("cells_frame_layout"),
+        entries: &[
+            uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT),
+            palette,
+        ],
+    })
+}
+
+/// One render pipeline of a full-screen or instanced pass (no vertex buffers, no depth).
+struct PipelineSpec<'a> {
+    label: &'a str,
+    layout: &'a wgpu::PipelineLayout,
+    shader: &'a wgpu::ShaderModule,
+    vertex: &'a str,
+    fragment: &'a str,
+    topology: wgpu::PrimitiveTopology,
+    format: wgpu::TextureFormat,
+    blend: wgpu::BlendState,
+}
+
+fn render_pipeline(device: &wgpu::Device, spec: &PipelineSpec<'_>) -> wgpu::RenderPipeline {
+    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
+        label: Some(spec.label),
+        layout: Some(spec.layout),
+        vertex: wgpu::VertexState {
+            module: spec.shader,
+            entry_point: Some(spec.vertex),
+            compilation_options: Default::default(),
+            buffers: &[],
+        },
+        primitive: wgpu::PrimitiveState {
+            topology: spec.topology,
+            cull_mode: None,
+            ..Default::default()
+        },
+        depth_stencil: None,
+        multisample: wgpu::MultisampleState::default(),
+        fragment: Some(wgpu::FragmentState {
+            module: spec.shader,
+            entry_point: Some(spec.fragment),
+            compilation_options: Default::default(),
+            targets: &[Some(wgpu::ColorTargetState {
+                format: spec.format,
+                blend: Some(spec.blend),
+                write_mask: wgpu::ColorWrites::ALL,
+            })],
+        }),
+        multiview_mask: None,
+        cache: None,
+    })
+}
+
+/// The bind group layouts of the cell passes.
+struct CellLayouts {
+    frame: wgpu::BindGroupLayout,
+    points: wgpu::BindGroupLayout,
+    polygons: wgpu::BindGroupLayout,
+}
+
+/// The pipelines of `cells.wgsl`: markers, transcripts, fills and outlines on `target_format`,
+/// and markers into the overview texture.
+fn cell_pipelines(
+    device: &wgpu::Device,
+    layouts: &CellLayouts,
+    target_format: wgpu::TextureFormat,
+) -> HashMap<Pass, wgpu::RenderPipeline> {
+    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("cells.wgsl"),
+        source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cells.wgsl").into()),
+    });
+    let points_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("cells_points_pipeline_layout"),
+        bind_group_layouts: &[Some(&layouts.frame), Some(&layouts.points)],
+        immediate_size: 0,
+    });
+    let polygons_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("cells_polygons_pipeline_layout"),
+        bind_group_layouts: &[Some(&layouts.frame), Some(&layouts.points), Some(&layouts.polygons)],
+        immediate_size: 0,
+    });
+    let strip = wgpu::PrimitiveTopology::TriangleStrip;
+    let list = wgpu::PrimitiveTopology::TriangleList;
+    let spec = |layout, vertex, fragment, topology, format| PipelineSpec {
+        label: vertex,
+        layout,
+        shader: &shader,
+        vertex,
+        fragment,
+        topology,
+        format,
+        blend: wgpu::BlendState::ALPHA_BLENDING,
+    };
+    let mut pipelines = HashMap::new();
+    let points = [
+        (Pass::CellPoints, "vs_cell_point", target_format),
+        (Pass::TranscriptPoints, "vs_transcript_point", target_format),
+        // Markers into the overview texture: the points pipeline on its own target format.
+        (Pass::OverviewPoints, "vs_cell_point", wgpu::TextureFormat::Rgba8Unorm),
+    ];
+    for (pass, vertex, format) in points {
+        let pipeline = render_pipeline(device, &spec(&points_layout, vertex, "fs_point", strip, format));
+        pipelines.insert(pass, pipeline);
+    }
+    for (pass, vertex) in [
+        (Pass::CellFill, "vs_cell_fill"),
+        (Pass::NucleusFill, "vs_nucleus_fill"),
+        (Pass::CellOutline, "vs_cell_outline"),
+        (Pass::NucleusOutline, "vs_nucleus_outline"),
+    ] {
+        let pipeline = render_pipeline(
+            device,
+            &spec(&polygons_layout, vertex, "fs_polygon", list, target_format),
+        );
+        pipelines.insert(pass, pipeline);
+    }
+    pipelines
+}
+
+/// The overview composite (`cell_overview.wgsl`): its bind group layout (uniform, texture,
+/// sampler) and its pipeline on `target_format`.
+fn overview_composite(
+    device: &wgpu::Device,
+    target_format: wgpu::TextureFormat,
+) -> (wgpu::BindGroupLayout, wgpu::RenderPipeline) {
+    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+        label: Some("cell_overview.wgsl"),
+        source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cell_overview.wgsl").into()),
+    });
+    let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("cell_overview_layout"),
+        entries: &[
+            uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT),
+            wgpu::BindGroupLayoutEntry {
+                binding: 1,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Texture {
+                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
+                    view_dimension: wgpu::TextureViewDimension::D2,
+                    multisampled: false,
+                },
+                count: None,
+            },
+            wgpu::BindGroupLayoutEntry {
+                binding: 2,
+                visibility: wgpu::ShaderStages::FRAGMENT,
+                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
+                count: None,
+            },
+        ],
+    });
+    let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("cell_overview_pipeline_layout"),
+        bind_group_layouts: &[Some(&layout)],
+        immediate_size: 0,
+    });
+    let pipeline = render_pipeline(
+        device,
+        &PipelineSpec {
+            label: "overview_composite",
+            layout: &pipeline_layout,
+            shader: &shader,
+            vertex: "vs_overview",
+            fragment: "fs_overview",
+            topology: wgpu::PrimitiveTopology::TriangleStrip,
+            format: target_format,
+            blend: wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING,
+        },
+    );
+    (layout, pipeline)
+}
+
+/// The frame uniform for a draw list (`target_is_srgb`: the target encodes sRGB itself).
+fn frame_uniform(list: &CellDrawList, target_is_srgb: bool) -> FrameUniform {
+    FrameUniform {
+        clip_x: list.clip_from_world[0],
+        clip_y: list.clip_from_world[1],
+        clip_t: list.clip_from_world[2],
+        viewport_px: list.viewport_px,
+        point_radius_px: match list.mode {
+            CellDrawMode::Points { radius_px } => radius_px,
+            CellDrawMode::Polygons => 3.0,
+        },
+        cell_line_px: list.style.cell_line_px,
+        nucleus_line_px: list.style.nucleus_line_px,
+        opacity: list.style.opacity,
+        cell_fill_alpha: list.style.cell_fill_alpha,
+        cell_line_alpha: list.style.cell_line_alpha,
+        nucleus_fill_alpha: list.style.nucleus_fill_alpha,
+        nucleus_line_alpha: list.style.nucleus_line_alpha,
+        highlight: list.highlight.unwrap_or(NO_HIGHLIGHT),
+        target_is_srgb: u32::from(target_is_srgb),
+        transcript_radius_px: list.transcripts.as_ref().map_or(1.5, |t| t.radius_px),
+        pad: 0.0,
+    }
+}
+
+/// The draws of the cells in polygon mode: fills and outlines as the style asks, the
+/// highlighted cell's outline (its marker when there are no outlines) on top.
+fn polygon_draws(
+    list: &CellDrawList,
+    polygons: &GpuPolygonSet,
+    highlight: Option<Vec<Range<u32>>>,
+    draws: &mut Vec<PreparedDraw>,
+) {
+    let data_id = list.geometry.id;
+    let mut push = |pass: Pass, vertices: u32, ranges: Vec<Range<u32>>| {
+        if vertices > 0 && !ranges.is_empty() {
+            draws.push(PreparedDraw {
+                pass,
+                data_id,
+                vertices,
+                ranges,
+            });
+        }
+    };
+    let (cv, nv) = (polygons.max_cell_vertices, polygons.max_nucleus_vertices);
+    let style = &list.style;
+    if list.show_cells && style.cell_fill_alpha > 0.0 {
+        push(Pass::CellFill, 3 * cv, list.visible.clone());
+    }
+    if list.show_nuclei && style.nucleus_fill_alpha > 0.0 {
+        push(Pass::NucleusFill, 3 * nv, list.visible.clone());
+    }
+    if list.show_cells && style.cell_line_alpha > 0.0 {
+        push(Pass::CellOutline, 6 * cv, list.visible.clone());
+    }
+    if list.show_nuclei && style.nucleus_line_alpha > 0.0 {
+        push(Pass::NucleusOutline, 6 * nv, list.visible.clone());
+    }
+    if let Some(range) = highlight {
+        if cv > 0 {
+            push(Pass::CellOutline, 6 * cv, range);
+        } else {
+            push(Pass::CellPoints, 4, range);
+        }
+    }
+}
+
 impl CellRenderer {
     pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
-        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("cells.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cells.wgsl").into()),
-        });
-        let frame_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("cells_frame_layout"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::VERTEX,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Storage { read_only: true },
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-            ],
-        });
-        let points_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("cells_points_layout"),
-            entries: &storage_entries(2),
-        });
-        let polygons_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("cells_polygons_layout"),
-            entries: &storage_entries(4),
-        });
-        let points_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("cells_points_pipeline_layout"),
-            bind_group_layouts: &[Some(&frame_layout), Some(&points_layout)],
-            immediate_size: 0,
-        });
-        let polygons_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("cells_polygons_pipeline_layout"),
-            bind_group_layouts: &[Some(&frame_layout), Some(&points_layout), Some(&polygons_layout)],
-            immediate_size: 0,
-        });
-        let make = |layout: &wgpu::PipelineLayout,
-                    vertex: &str,
-                    fragment: &str,
-                    topology: wgpu::PrimitiveTopology,
-                    format: wgpu::TextureFormat| {
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some(vertex),
-                layout: Some(layout),
-                vertex: wgpu::VertexState {
-                    module: &shader,
-                    entry_point: Some(vertex),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology,
-                    cull_mode: None,
-                    ..Default::default()
-                },
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &shader,
-                    entry_point: Some(fragment),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format,
-                        blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
-            })
-        };
-        let strip = wgpu::PrimitiveTopology::TriangleStrip;
-        let list = wgpu::PrimitiveTopology::TriangleList;
-        let mut pipelines = HashMap::new();
-        pipelines.insert(
-            Pass::CellPoints,
-            make(
-                &points_pipeline_layout,
-                "vs_cell_point",
-                "fs_point",
-                strip,
-                target_format,
-            ),
-        );
-        pipelines.insert(
-            Pass::TranscriptPoints,
-            make(
-                &points_pipeline_layout,
-                "vs_transcript_point",
-                "fs_point",
-                strip,
-                target_format,
-            ),
-        );
-        for (pass, vertex) in [
-            (Pass::CellFill, "vs_cell_fill"),
-            (Pass::NucleusFill, "vs_nucleus_fill"),
-            (Pass::CellOutline, "vs_cell_outline"),
-            (Pass::NucleusOutline, "vs_nucleus_outline"),
-        ] {
-            pipelines.insert(
-                pass,
-                make(&polygons_pipeline_layout, vertex, "fs_polygon", list, target_format),
-            );
-        }
-        // Markers into the overview texture: the points pipeline on its own target format.
-        pipelines.insert(
-            Pass::OverviewPoints,
-            make(
-                &points_pipeline_layout,
-                "vs_cell_point",
-                "fs_point",
-                strip,
-                wgpu::TextureFormat::Rgba8Unorm,
-            ),
-        );
-        let composite_shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("cell_overview.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cell_overview.wgsl").into()),
-        });
-        let composite_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("cell_overview_layout"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Buffer {
-                        ty: wgpu::BufferBindingType::Uniform,
-                        has_dynamic_offset: false,
-                        min_binding_size: None,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 2,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-            ],
-        });
-        let composite_pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("cell_overview_pipeline_layout"),
-            bind_group_layouts: &[Some(&composite_layout)],
-            immediate_size: 0,
-        });
-        pipelines.insert(
-            Pass::OverviewComposite,
-            device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-                label: Some("overview_composite"),
-                layout: Some(&composite_pipeline_layout),
-                vertex: wgpu::VertexState {
-                    module: &composite_shader,
-                    entry_point: Some("vs_overview"),
-                    compilation_options: Default::default(),
-                    buffers: &[],
-                },
-                primitive: wgpu::PrimitiveState {
-                    topology: strip,
-                    cull_mode: None,
-                    ..Default::default()
-                },
-                depth_stencil: None,
-                multisample: wgpu::MultisampleState::default(),
-                fragment: Some(wgpu::FragmentState {
-                    module: &composite_shader,
-                    entry_point: Some("fs_overview"),
-                    compilation_options: Default::default(),
-                    targets: &[Some(wgpu::ColorTargetState {
-                        format: target_format,
-                        blend: Some(wgpu::BlendState::PREMULTIPLIED_ALPHA_BLENDING),
-                        write_mask: wgpu::ColorWrites::ALL,
-                    })],
-                }),
-                multiview_mask: None,
-                cache: None,
+        let layouts = CellLayouts {
+            frame: frame_layout(device),
+            points: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("cells_points_layout"),
+                entries: &storage_entries(2),
             }),
-        );
+            polygons: device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("cells_polygons_layout"),
+                entries: &storage_entries(4),
+            }),
+        };
+        let mut pipelines = cell_pipelines(device, &layouts, target_format);
+        let (composite_layout, composite) = overview_composite(device, target_format);
+        pipelines.insert(Pass::OverviewComposite, composite);
         let overview_sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("cell_overview_sampler"),
             address_mode_u: wgpu::AddressMode::ClampToEdge,
@@ -569,7 +643,12 @@ impl CellRenderer {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        let overview_frame = palette_binding(device, &frame_layout, &overview_uniform, 64);
+        let overview_frame = palette_binding(device, &layouts.frame, &overview_uniform, 64);
+        let CellLayouts {
+            frame: frame_layout,
+            points: points_layout,
+            polygons: polygons_layout,
+        } = layouts;
         Self {
             composite_layout,
             overview_sampler,
@@ -821,73 +900,49 @@ impl CellRenderer {
         }
     }
 
-    /// Uploads what is new and records the view's draws. Call once per frame per view.
     /// Drops a view's prepared draw data, e.g. after a one-off offscreen render.
     pub fn forget_view(&mut self, view: FrameId) {
         self.views.remove(&view);
     }
 
-    pub fn prepare(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: FrameId, list: &CellDrawList) {
-        self.ensure_data(device, queue, &list.geometry, &list.styles, true);
-        if let Some(t) = &list.transcripts {
-            self.ensure_data(device, queue, &t.points, &t.styles, false);
+    /// The buffers of `view` (made on its first frame).
+    fn take_view(&mut self, device: &wgpu::Device, view: FrameId, uniform_value: &FrameUniform) -> PreparedView {
+        if let Some(prepared) = self.views.remove(&view) {
+            return prepared;
         }
-        let uniform_value = FrameUniform {
-            clip_x: list.clip_from_world[0],
-            clip_y: list.clip_from_world[1],
-            clip_t: list.clip_from_world[2],
-            viewport_px: list.viewport_px,
-            point_radius_px: match list.mode {
-                CellDrawMode::Points { radius_px } => radius_px,
-                CellDrawMode::Polygons => 3.0,
-            },
-            cell_line_px: list.style.cell_line_px,
-            nucleus_line_px: list.style.nucleus_line_px,
-            opacity: list.style.opacity,
-            cell_fill_alpha: list.style.cell_fill_alpha,
-            cell_line_alpha: list.style.cell_line_alpha,
-            nucleus_fill_alpha: list.style.nucleus_fill_alpha,
-            nucleus_line_alpha: list.style.nucleus_line_alpha,
-            highlight: list.highlight.unwrap_or(NO_HIGHLIGHT),
-            target_is_srgb: u32::from(self.target_is_srgb),
-            transcript_radius_px: list.transcripts.as_ref().map_or(1.5, |t| t.radius_px),
-            pad: 0.0,
-        };
-        let mut prepared = match self.views.remove(&view) {
-            Some(p) => p,
-            None => {
-                let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("cells_frame_uniform"),
-                    contents: bytemuck::bytes_of(&uniform_value),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                });
-                let cell_palette = palette_binding(device, &self.frame_layout, &uniform, 64);
-                let transcript_palette = palette_binding(device, &self.frame_layout, &uniform, 64);
-                let composite_uniform = device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("cell_overview_composite_uniform"),
-                    size: std::mem::size_of::<CompositeUniform>() as u64,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                PreparedView {
-                    uniform,
-                    cell_palette,
-                    transcript_palette,
-                    composite_uniform,
-                    composite: None,
-                    draws: Vec::new(),
-                }
-            }
-        };
-        queue.write_buffer(&prepared.uniform, 0, bytemuck::bytes_of(&uniform_value));
-        write_palette(
-            device,
-            queue,
-            &self.frame_layout,
-            &prepared.uniform,
-            &mut prepared.cell_palette,
-            &list.palette,
-        );
+        let uniform = device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some("cells_frame_uniform"),
+            contents: bytemuck::bytes_of(uniform_value),
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        });
+        let cell_palette = palette_binding(device, &self.frame_layout, &uniform, 64);
+        let transcript_palette = palette_binding(device, &self.frame_layout, &uniform, 64);
+        let composite_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("cell_overview_composite_uniform"),
+            size: std::mem::size_of::<CompositeUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        PreparedView {
+            uniform,
+            cell_palette,
+            transcript_palette,
+            composite_uniform,
+            composite: None,
+            draws: Vec::new(),
+        }
+    }
+
+    /// Zoomed out over many cells, the markers are drawn once into the overview texture and the
+    /// view composites it: renders the overview when needed and binds it for `prepared`. Returns
+    /// whether the view uses it.
+    fn prepare_overview(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        list: &CellDrawList,
+        prepared: &mut PreparedView,
+    ) -> bool {
         let visible_cells: usize = list.visible.iter().map(|r| r.len()).sum();
         let px_per_um = screen_px_per_um(&list.clip_from_world, list.viewport_px);
         let overview_layout = match list.mode {
@@ -899,47 +954,53 @@ impl CellRenderer {
             }
             _ => None,
         };
-        let use_overview = overview_layout.is_some();
-        if let Some((layout, radius_texels)) = overview_layout {
-            self.ensure_overview(device, queue, list, layout, radius_texels);
-            if let Some(overview) = &self.overview {
-                let composite = CompositeUniform {
-                    clip_x: list.clip_from_world[0],
-                    clip_y: list.clip_from_world[1],
-                    clip_t: list.clip_from_world[2],
-                    min_um: overview.layout.min_um,
-                    max_um: overview.layout.max_um,
-                    opacity: list.style.opacity,
-                    target_is_srgb: u32::from(self.target_is_srgb),
-                };
-                queue.write_buffer(&prepared.composite_uniform, 0, bytemuck::bytes_of(&composite));
-                if prepared
-                    .composite
-                    .as_ref()
-                    .is_none_or(|(g, _)| *g != overview.generation)
-                {
-                    let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("cell_overview_bind_group"),
-                        layout: &self.composite_layout,
-                        entries: &[
-                            wgpu::BindGroupEntry {
-                                binding: 0,
-                                resource: prepared.composite_uniform.as_entire_binding(),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 1,
-                                resource: wgpu::BindingResource::TextureView(&overview.view),
-                            },
-                            wgpu::BindGroupEntry {
-                                binding: 2,
-                                resource: wgpu::BindingResource::Sampler(&self.overview_sampler),
-                            },
-                        ],
-                    });
-                    prepared.composite = Some((overview.generation, bind_group));
-                }
+        let Some((layout, radius_texels)) = overview_layout else {
+            return false;
+        };
+        self.ensure_overview(device, queue, list, layout, radius_texels);
+        if let Some(overview) = &self.overview {
+            let composite = CompositeUniform {
+                clip_x: list.clip_from_world[0],
+                clip_y: list.clip_from_world[1],
+                clip_t: list.clip_from_world[2],
+                min_um: overview.layout.min_um,
+                max_um: overview.layout.max_um,
+                opacity: list.style.opacity,
+                target_is_srgb: u32::from(self.target_is_srgb),
+            };
+            queue.write_buffer(&prepared.composite_uniform, 0, bytemuck::bytes_of(&composite));
+            if prepared
+                .composite
+                .as_ref()
+                .is_none_or(|(g, _)| *g != overview.generation)
+            {
+                let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
+                    label: Some("cell_overview_bind_group"),
+                    layout: &self.composite_layout,
+                    entries: &[
+                        wgpu::BindGroupEntry {
+                            binding: 0,
+                            resource: prepared.composite_uniform.as_entire_binding(),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 1,
+                            resource: wgpu::BindingResource::TextureView(&overview.view),
+                        },
+                        wgpu::BindGroupEntry {
+                            binding: 2,
+                            resource: wgpu::BindingResource::Sampler(&self.overview_sampler),
+                        },
+                    ],
+                });
+                prepared.composite = Some((overview.generation, bind_group));
             }
         }
+        true
+    }
+
+    /// The draws of the cells: polygons when zoomed in, else the overview composite or markers;
+    /// the highlighted cell on top.
+    fn cell_draws(&self, list: &CellDrawList, use_overview: bool, has_composite: bool) -> Vec<PreparedDraw> {
         let mut draws = Vec::new();
         let geometry_id = list.geometry.id;
         let polygons = self.data.get(&geometry_id).and_then(|d| d.polygons.as_ref());
@@ -947,41 +1008,16 @@ impl CellRenderer {
             .highlight
             .filter(|&h| h < list.geometry.len() as u32)
             .map(|h| std::iter::once(h..h + 1).collect::<Vec<_>>());
+        let marker = |ranges| PreparedDraw {
+            pass: Pass::CellPoints,
+            data_id: geometry_id,
+            vertices: 4,
+            ranges,
+        };
         match (list.mode, polygons) {
-            (CellDrawMode::Polygons, Some(polygons)) => {
-                let mut push = |pass: Pass, vertices: u32, ranges: Vec<Range<u32>>| {
-                    if vertices > 0 && !ranges.is_empty() {
-                        draws.push(PreparedDraw {
-                            pass,
-                            data_id: geometry_id,
-                            vertices,
-                            ranges,
-                        });
-                    }
-                };
-                let (cv, nv) = (polygons.max_cell_vertices, polygons.max_nucleus_vertices);
-                if list.show_cells && list.style.cell_fill_alpha > 0.0 {
-                    push(Pass::CellFill, 3 * cv, list.visible.clone());
-                }
-                if list.show_nuclei && list.style.nucleus_fill_alpha > 0.0 {
-                    push(Pass::NucleusFill, 3 * nv, list.visible.clone());
-                }
-                if list.show_cells && list.style.cell_line_alpha > 0.0 {
-                    push(Pass::CellOutline, 6 * cv, list.visible.clone());
-                }
-                if list.show_nuclei && list.style.nucleus_line_alpha > 0.0 {
-                    push(Pass::NucleusOutline, 6 * nv, list.visible.clone());
-                }
-                if let Some(range) = highlight_range {
-                    if cv > 0 {
-                        push(Pass::CellOutline, 6 * cv, range);
-                    } else {
-                        push(Pass::CellPoints, 4, range);
-                    }
-                }
-            }
+            (CellDrawMode::Polygons, Some(polygons)) => polygon_draws(list, polygons, highlight_range, &mut draws),
             _ => {
-                if use_overview && prepared.composite.is_some() {
+                if use_overview && has_composite {
                     draws.push(PreparedDraw {
                         pass: Pass::OverviewComposite,
                         data_id: geometry_id,
@@ -989,23 +1025,35 @@ impl CellRenderer {
                         ranges: std::iter::once(0..1).collect(),
                     });
                 } else if list.show_cells || list.show_nuclei {
-                    draws.push(PreparedDraw {
-                        pass: Pass::CellPoints,
-                        data_id: geometry_id,
-                        vertices: 4,
-                        ranges: list.visible.clone(),
-                    });
+                    draws.push(marker(list.visible.clone()));
                 }
                 if let Some(range) = highlight_range {
-                    draws.push(PreparedDraw {
-                        pass: Pass::CellPoints,
-                        data_id: geometry_id,
-                        vertices: 4,
-                        ranges: range,
-                    });
+                    draws.push(marker(range));
                 }
             }
         }
+        draws
+    }
+
+    /// Uploads what is new and records the view's draws. Call once per frame per view.
+    pub fn prepare(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: FrameId, list: &CellDrawList) {
+        self.ensure_data(device, queue, &list.geometry, &list.styles, true);
+        if let Some(t) = &list.transcripts {
+            self.ensure_data(device, queue, &t.points, &t.styles, false);
+        }
+        let uniform_value = frame_uniform(list, self.target_is_srgb);
+        let mut prepared = self.take_view(device, view, &uniform_value);
+        queue.write_buffer(&prepared.uniform, 0, bytemuck::bytes_of(&uniform_value));
+        write_palette(
+            device,
+            queue,
+            &self.frame_layout,
+            &prepared.uniform,
+            &mut prepared.cell_palette,
+            &list.palette,
+        );
+        let use_overview = self.prepare_overview(device, queue, list, &mut prepared);
+        let mut draws = self.cell_draws(list, use_overview, prepared.composite.is_some());
         if let Some(t) = &list.transcripts {
             write_palette(
                 device,
