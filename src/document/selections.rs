@@ -18,7 +18,7 @@ const HISTORY_LIMIT: usize = 100;
 struct Saved {
     items: Vec<(String, Color32, bool, Vec<Step>)>,
     active: Option<usize>,
-    /// When the edit was made (see [`crate::history`]).
+    /// When the edit was made (see [`crate::document::history`]).
     edit: u64,
 }
 

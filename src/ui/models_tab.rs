@@ -18,7 +18,7 @@ use crate::document::models::{CLUSTER_COLUMN, PREDICTED_COLUMN};
 use crate::layers::cell_layer::ColourBy;
 use crate::layers::palettes::{class_colour, zscore_colour};
 use crate::ui::dialogs::DialogPurpose;
-use crate::ui::plots::matrix_ui;
+use crate::ui::plots::{MatrixLayout, matrix_ui};
 use crate::ui::{Command, PanelContext, RunningJob};
 use crate::util::display_name;
 use crate::work::jobs::JobKind;
@@ -35,6 +35,12 @@ struct MorphologyPreference {
     vit_weights: Option<std::path::PathBuf>,
     readout: TokenReadout,
 }
+
+/// The tab's matrices: abbreviated class names above the cells.
+const MATRIX: MatrixLayout = MatrixLayout {
+    column_header: true,
+    max_side: 32.0,
+};
 
 /// The GPU the viewer draws with, as the tab describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -512,15 +518,23 @@ fn classifier_result_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, result: &Class
         .collect();
     let names = result.class_names.clone();
     let counts = result.report.confusion.clone();
-    matrix_ui(ui, &names, &names, &matrix, fraction_colour, |r, c| {
-        format!(
-            "{} labelled, predicted {}: {} cells ({:.0}% of the label)",
-            names[r],
-            names[c],
-            counts[r][c],
-            matrix[r][c] * 100.0
-        )
-    });
+    matrix_ui(
+        ui,
+        &names,
+        &names,
+        &matrix,
+        fraction_colour,
+        |r, c| {
+            format!(
+                "{} labelled, predicted {}: {} cells ({:.0}% of the label)",
+                names[r],
+                names[c],
+                counts[r][c],
+                matrix[r][c] * 100.0
+            )
+        },
+        MATRIX,
+    );
     if cx.document.cells.is_some() && ui.button("Colour cells by prediction").clicked() {
         cx.edit(Edit::ColourBy(ColourBy::Category(PREDICTED_COLUMN.into())));
     }
@@ -588,15 +602,23 @@ fn niches_result_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut Models
         let values = enrichment.log2_enrichment.clone();
         let counts = enrichment.counts.clone();
         let class_names = enrichment.class_names.clone();
-        matrix_ui(ui, &rows, &class_names, &values, log2_colour, |r, c| {
-            format!(
-                "M{}: {} {} cells, log2 enrichment {:+.2}",
-                r + 1,
-                counts[r][c],
-                class_names[c],
-                values[r][c]
-            )
-        });
+        matrix_ui(
+            ui,
+            &rows,
+            &class_names,
+            &values,
+            log2_colour,
+            |r, c| {
+                format!(
+                    "M{}: {} {} cells, log2 enrichment {:+.2}",
+                    r + 1,
+                    counts[r][c],
+                    class_names[c],
+                    values[r][c]
+                )
+            },
+            MATRIX,
+        );
     }
     embedding_ui(ui, cx, state, result);
 }

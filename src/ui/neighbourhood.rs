@@ -5,6 +5,7 @@ use egui::RichText;
 
 use crate::io::export::PlotKind;
 use crate::layers::palettes::zscore_colour;
+use crate::ui::plots::{MatrixLayout, matrix_ui};
 use crate::ui::selections_tab::{SelectionsTabState, plot_export_buttons};
 use crate::ui::{Command, PanelContext};
 use crate::work::jobs::JobKind;
@@ -114,52 +115,25 @@ pub fn neighbourhood_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut Se
     });
 }
 
-/// Draws the heatmap and returns where.
+/// Draws the heatmap (row: a cell's class, column: its neighbours') and returns where.
 fn heatmap_ui(ui: &mut egui::Ui, result: &cs_analysis::NhoodEnrichment, names: &[String]) -> egui::Rect {
     let n = result.n_classes.min(names.len());
-    if n == 0 {
-        return egui::Rect::NOTHING;
-    }
-    let label_width = 90.0;
-    let side = ((ui.available_width() - label_width) / n as f32).clamp(10.0, 36.0);
-    let (rect, response) = ui.allocate_exact_size(
-        egui::vec2(label_width + side * n as f32, side * n as f32 + 4.0),
-        egui::Sense::hover(),
-    );
-    let painter = ui.painter_at(rect);
-    let text_colour = ui.visuals().text_color();
-    for (a, name) in names.iter().enumerate().take(n) {
-        let y = rect.top() + a as f32 * side;
-        painter.text(
-            egui::pos2(rect.left() + label_width - 4.0, y + side / 2.0),
-            egui::Align2::RIGHT_CENTER,
-            name,
-            egui::FontId::proportional(11.0),
-            text_colour,
-        );
-        for b in 0..n {
-            let cell = egui::Rect::from_min_size(
-                egui::pos2(rect.left() + label_width + b as f32 * side, y),
-                egui::vec2(side - 1.0, side - 1.0),
-            );
-            painter.rect_filled(cell, 1.0, zscore_colour(result.zscore(a, b)));
-        }
-    }
-    if let Some(pos) = response.hover_pos() {
-        let col = ((pos.x - rect.left() - label_width) / side).floor();
-        let row = ((pos.y - rect.top()) / side).floor();
-        if col >= 0.0 && row >= 0.0 && (col as usize) < n && (row as usize) < n {
-            let (a, b) = (row as usize, col as usize);
-            response.on_hover_text(format!(
-                "{} next to {}: z = {:.2}, {} neighbour pairs (permutations: {:.1} ± {:.1})",
-                names[a],
-                names[b],
-                result.zscore(a, b),
-                result.count(a, b),
-                result.perm_mean[a * result.n_classes + b],
-                result.perm_std[a * result.n_classes + b]
-            ));
-        }
-    }
-    rect
+    let names = &names[..n];
+    let zscores: Vec<Vec<f64>> = (0..n).map(|a| (0..n).map(|b| result.zscore(a, b)).collect()).collect();
+    let hover = |a: usize, b: usize| {
+        format!(
+            "{} next to {}: z = {:.2}, {} neighbour pairs (permutations: {:.1} ± {:.1})",
+            names[a],
+            names[b],
+            result.zscore(a, b),
+            result.count(a, b),
+            result.perm_mean[a * result.n_classes + b],
+            result.perm_std[a * result.n_classes + b]
+        )
+    };
+    let layout = MatrixLayout {
+        column_header: false,
+        max_side: 36.0,
+    };
+    matrix_ui(ui, names, names, &zscores, zscore_colour, hover, layout)
 }

@@ -1,9 +1,18 @@
 //! Plot widgets the panels share: a labelled matrix of coloured cells with hover text (confusion
-//! matrices, cluster x cell-type enrichment).
+//! matrices, cluster x cell-type enrichment, neighbourhood z-scores).
 
 use egui::Color32;
 
-/// A labelled matrix of coloured cells with hover text.
+/// How a matrix is laid out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MatrixLayout {
+    /// Abbreviated column names above the cells (else the rows' names say it all).
+    pub column_header: bool,
+    /// The largest side of a cell, in points.
+    pub max_side: f32,
+}
+
+/// A labelled matrix of coloured cells with hover text. Returns where it was drawn.
 pub fn matrix_ui(
     ui: &mut egui::Ui,
     row_names: &[String],
@@ -11,21 +20,22 @@ pub fn matrix_ui(
     values: &[Vec<f64>],
     colour: impl Fn(f64) -> Color32,
     hover: impl Fn(usize, usize) -> String,
-) {
+    layout: MatrixLayout,
+) -> egui::Rect {
     let (rows, cols) = (row_names.len(), col_names.len());
     if rows == 0 || cols == 0 {
-        return;
+        return egui::Rect::NOTHING;
     }
     let label_width = 90.0;
-    let header = 14.0;
-    let side = ((ui.available_width() - label_width) / cols as f32).clamp(10.0, 32.0);
+    let header = if layout.column_header { 14.0 } else { 0.0 };
+    let side = ((ui.available_width() - label_width) / cols as f32).clamp(10.0, layout.max_side);
     let (rect, response) = ui.allocate_exact_size(
         egui::vec2(label_width + side * cols as f32, header + side * rows as f32 + 2.0),
         egui::Sense::hover(),
     );
     let painter = ui.painter_at(rect);
     let text_colour = ui.visuals().text_color();
-    for (c, name) in col_names.iter().enumerate() {
+    for (c, name) in col_names.iter().enumerate().filter(|_| layout.column_header) {
         let short: String = name.chars().take((side / 6.0).max(2.0) as usize).collect();
         painter.text(
             egui::pos2(
@@ -63,4 +73,5 @@ pub fn matrix_ui(
             response.on_hover_text(hover(r as usize, c as usize));
         }
     }
+    rect
 }

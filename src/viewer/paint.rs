@@ -19,37 +19,29 @@ pub trait ViewRenderer: Send + Sync + 'static {
     fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId);
 }
 
-impl ViewRenderer for TileRenderer {
-    type DrawList = cs_render::TileDrawList;
-    fn prepare_view(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        view: cs_render::FrameId,
-        list: &Self::DrawList,
-    ) {
-        self.prepare(device, queue, view, list);
-    }
-    fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId) {
-        self.paint(pass, view);
-    }
+/// A renderer's own `prepare` and `paint`, as a [`ViewRenderer`].
+macro_rules! view_renderer {
+    ($renderer:ty, $list:ty) => {
+        impl ViewRenderer for $renderer {
+            type DrawList = $list;
+            fn prepare_view(
+                &mut self,
+                device: &wgpu::Device,
+                queue: &wgpu::Queue,
+                view: cs_render::FrameId,
+                list: &Self::DrawList,
+            ) {
+                self.prepare(device, queue, view, list);
+            }
+            fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId) {
+                self.paint(pass, view);
+            }
+        }
+    };
 }
 
-impl ViewRenderer for CellRenderer {
-    type DrawList = cs_render::CellDrawList;
-    fn prepare_view(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        view: cs_render::FrameId,
-        list: &Self::DrawList,
-    ) {
-        self.prepare(device, queue, view, list);
-    }
-    fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId) {
-        self.paint(pass, view);
-    }
-}
+view_renderer!(TileRenderer, cs_render::TileDrawList);
+view_renderer!(CellRenderer, cs_render::CellDrawList);
 
 /// eframe's wgpu paint callback handing one view's draw list to renderer `R`.
 pub struct RendererCallback<R: ViewRenderer> {
