@@ -78,9 +78,7 @@ fn write_model(
     save(&weights).map_err(|e| file_error(&weights, e))?;
     let json = serde_json::to_vec_pretty(manifest).map_err(|e| file_error(dir, e.to_string()))?;
     let path = dir.join(MANIFEST_FILE);
-    let temp = dir.join(format!("{MANIFEST_FILE}.tmp"));
-    std::fs::write(&temp, json).map_err(|e| file_error(&temp, e.to_string()))?;
-    std::fs::rename(&temp, &path).map_err(|e| file_error(&path, e.to_string()))
+    cs_files::write_atomically(&path, &json).map_err(|e| file_error(&path, e.to_string()))
 }
 
 pub fn save_classifier(

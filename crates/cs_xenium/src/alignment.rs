@@ -100,16 +100,14 @@ pub fn read_alignment_csv(path: &Path) -> Result<Affine2, XeniumError> {
     Ok(affine)
 }
 
-/// Writes `affine` in Xenium Explorer's layout (atomically: temp file, then rename).
+/// Writes `affine` in Xenium Explorer's layout (atomically, through `cs_files`).
 pub fn write_alignment_csv(path: &Path, affine: &Affine2) -> Result<(), XeniumError> {
     let text: String = affine
         .rows
         .iter()
         .map(|r| format!("{},{},{}\n", r[0], r[1], r[2]))
         .collect();
-    let tmp = path.with_extension("csv.tmp");
-    std::fs::write(&tmp, text).map_err(|e| io_error(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, e))
+    cs_files::write_atomically(path, text.as_bytes()).map_err(|e| io_error(path, e))
 }
 
 /// A least-squares affine fit and how well it fits.

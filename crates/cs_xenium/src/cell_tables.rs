@@ -58,19 +58,15 @@ pub fn write_cell_parquet(
     }
     let schema = Arc::new(Schema::new(fields));
     let batch = RecordBatch::try_new(schema.clone(), arrays).map_err(|e| encode(&e))?;
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| io_error(parent, e))?;
-    }
-    let temp = path.with_extension("parquet.tmp");
-    let file = std::fs::File::create(&temp).map_err(|e| io_error(&temp, e))?;
+    let file = cs_files::AtomicFile::create(path).map_err(|e| io_error(path, e))?;
     let level = ZstdLevel::try_new(3).map_err(|e| encode(&e))?;
     let properties = WriterProperties::builder()
         .set_compression(Compression::ZSTD(level))
         .build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(|e| encode(&e))?;
+    let mut writer = ArrowWriter::try_new(file.file(), schema, Some(properties)).map_err(|e| encode(&e))?;
     writer.write(&batch).map_err(|e| encode(&e))?;
     writer.close().map_err(|e| encode(&e))?;
-    std::fs::rename(&temp, path).map_err(|e| io_error(path, e))
+    file.commit().map_err(|e| io_error(path, e))
 }
 
 /// Per-cell numeric features read from a table: ids, column names, row-major values.
