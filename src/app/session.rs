@@ -429,20 +429,13 @@ impl ViewerApp {
                 .cells
                 .as_ref()
                 .is_some_and(|c| Some(&c.dir) == pending.bundle.as_ref());
-            match &doc.cells {
-                Some(cells) if loaded => {
-                    doc.selections
-                        .restore_stored(&pending.session.selections, &cells.index, cells.len());
-                    let dir = cells.dir.clone();
-                    for run in &pending.session.model_runs {
-                        self.restore_model_run(run, &dir);
-                    }
-                }
-                _ => {
-                    // No bundle (or it failed to open, which a toast said): keep the selections'
-                    // shapes so nothing drawn is lost; they find their cells when a bundle opens.
-                    let empty = cs_analysis::GridIndex::build(&[], &[]);
-                    doc.selections.restore_stored(&pending.session.selections, &empty, 0);
+            // No bundle (or it failed to open, which a toast said): the selections' shapes are
+            // kept so nothing drawn is lost; they find their cells when a bundle opens.
+            let dir = doc.cells.as_ref().filter(|_| loaded).map(|c| c.dir.clone());
+            doc.restore_selections(&pending.session.selections);
+            if let Some(dir) = dir {
+                for run in &pending.session.model_runs {
+                    self.restore_model_run(run, &dir);
                 }
             }
             pending.bundle_done = true;

@@ -1,13 +1,12 @@
 //! The session's cell selections: named, coloured, each a list of shapes combined in order, with
 //! the cells they hold (recomputed when their shapes change) and undo/redo over all of them.
-//! No widgets here.
+//! No widgets and no file formats here (the session file's are `document::session`'s).
 
 use cs_analysis::{CellSet, Combine, GridIndex, Shape, Step, cells_in_steps, region_area_um2};
 use egui::Color32;
 
 use crate::io::records::NamedSelection;
 use crate::io::selection_io::ImportedSelection;
-use crate::io::session_file::{StoredCombine, StoredSelection, StoredSelections, StoredShape, StoredStep};
 use crate::layers::palettes::class_colour;
 
 /// How many edits undo can take back.
@@ -205,45 +204,23 @@ impl Selections {
         self.active = Some(self.items.len() - 1);
     }
 
-    /// The selections as a session file stores them (shapes, names, colours; not the cells).
-    pub fn to_stored(&self) -> StoredSelections {
-        StoredSelections {
-            items: self
-                .items
-                .iter()
-                .map(|s| StoredSelection {
-                    name: s.name.clone(),
-                    colour: s.colour.to_srgba_unmultiplied(),
-                    visible: s.visible,
-                    steps: s.steps.iter().map(stored_step).collect(),
-                })
-                .collect(),
-            active: self.active,
-            compare: self.compare,
-        }
-    }
-
-    /// Replaces every selection with a session's (undo history starts afresh).
-    pub fn restore_stored(&mut self, stored: &StoredSelections, index: &GridIndex, cell_count: usize) {
+    /// Replaces every selection with `items` (name, colour, visibility, shapes), their cells
+    /// found among `cell_count` cells; the undo history starts afresh.
+    pub fn replace_all(
+        &mut self,
+        items: Vec<(String, Color32, bool, Vec<Step>)>,
+        active: Option<usize>,
+        compare: Option<usize>,
+        index: &GridIndex,
+        cell_count: usize,
+    ) {
         *self = Selections::default();
-        self.items = stored
-            .items
-            .iter()
-            .map(|s| {
-                let [r, g, b, a] = s.colour;
-                let steps = s.steps.iter().map(step_from_stored).collect();
-                make_selection(
-                    s.name.clone(),
-                    Color32::from_rgba_unmultiplied(r, g, b, a),
-                    s.visible,
-                    steps,
-                    index,
-                    cell_count,
-                )
-            })
+        self.items = items
+            .into_iter()
+            .map(|(name, colour, visible, steps)| make_selection(name, colour, visible, steps, index, cell_count))
             .collect();
-        self.active = stored.active.filter(|&a| a < self.items.len());
-        self.compare = stored.compare.filter(|&c| c < self.items.len());
+        self.active = active.filter(|&a| a < self.items.len());
+        self.compare = compare.filter(|&c| c < self.items.len());
         self.next_number = self.items.len();
     }
 
@@ -252,44 +229,6 @@ impl Selections {
         for selection in &mut self.items {
             refresh(selection, index, cell_count);
         }
-    }
-}
-
-fn stored_step(step: &Step) -> StoredStep {
-    StoredStep {
-        combine: match step.combine {
-            Combine::Replace => StoredCombine::Replace,
-            Combine::Add => StoredCombine::Add,
-            Combine::Subtract => StoredCombine::Subtract,
-            Combine::Intersect => StoredCombine::Intersect,
-        },
-        shape: match &step.shape {
-            Shape::Polygon(points) => StoredShape::Polygon {
-                points_um: points.clone(),
-            },
-            Shape::Brush { centers_um, radius_um } => StoredShape::Brush {
-                centers_um: centers_um.clone(),
-                radius_um: *radius_um,
-            },
-        },
-    }
-}
-
-fn step_from_stored(step: &StoredStep) -> Step {
-    Step {
-        combine: match step.combine {
-            StoredCombine::Replace => Combine::Replace,
-            StoredCombine::Add => Combine::Add,
-            StoredCombine::Subtract => Combine::Subtract,
-            StoredCombine::Intersect => Combine::Intersect,
-        },
-        shape: match &step.shape {
-            StoredShape::Polygon { points_um } => Shape::Polygon(points_um.clone()),
-            StoredShape::Brush { centers_um, radius_um } => Shape::Brush {
-                centers_um: centers_um.clone(),
-                radius_um: *radius_um,
-            },
-        },
     }
 }
 

@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 
 use egui::Color32;
 
+use cs_analysis::{Combine, Shape, Step};
+
 use crate::document::DocumentState;
+use crate::document::selections::Selections;
 use crate::io::session_file::{
     SessionFile, StoredAlignment, StoredCellLayer, StoredCellStyle, StoredClass, StoredClassColumn, StoredColourBy,
-    StoredModelRun, StoredPath, StoredSlideLayer, StoredTranscripts, StoredView,
+    StoredCombine, StoredModelRun, StoredPath, StoredSelection, StoredSelections, StoredShape, StoredSlideLayer,
+    StoredStep, StoredTranscripts, StoredView,
 };
 use crate::layers::camera::Camera;
 use crate::layers::cell_layer::ColourBy;
@@ -37,6 +41,29 @@ pub struct CellLayerRestore {
 }
 
 impl DocumentState {
+    /// A session's selections, their cells found among the open ones (none open: the shapes are
+    /// kept and find their cells when a bundle opens); the undo history starts afresh.
+    pub fn restore_selections(&mut self, stored: &StoredSelections) {
+        let items = stored
+            .items
+            .iter()
+            .map(|s| {
+                let steps = s.steps.iter().map(step_from_stored).collect();
+                (s.name.clone(), from_colour(s.colour), s.visible, steps)
+            })
+            .collect();
+        let empty;
+        let (index, n) = match &self.cells {
+            Some(cells) => (&cells.index, cells.len()),
+            None => {
+                empty = cs_analysis::GridIndex::build(&[], &[]);
+                (&empty, 0)
+            }
+        };
+        self.selections
+            .replace_all(items, stored.active, stored.compare, index, n);
+    }
+
     /// Everything a session file holds, with paths relative to `base_dir` (the session's folder)
     /// and the view `camera` shows.
     pub fn capture(&self, base_dir: Option<&Path>, camera: &Camera) -> SessionFile {
@@ -108,7 +135,7 @@ impl DocumentState {
                     }),
                 }
             }),
-            selections: self.selections.to_stored(),
+            selections: stored_selections(&self.selections),
             annotations: self.annotations.items.clone(),
             annotation_classes: self.annotations.classes_to_store(),
             bookmarks: self.bookmarks.items.clone(),
@@ -276,5 +303,61 @@ fn stored_run(kind: &str, key: &RunKey) -> StoredModelRun {
         parameters: key.parameters.clone(),
         scope: key.scope,
         cached_bundle: Some(key.bundle.to_string_lossy().into_owned()),
+    }
+}
+
+/// The selections as a session file stores them (shapes, names, colours; not the cells).
+fn stored_selections(selections: &Selections) -> StoredSelections {
+    StoredSelections {
+        items: selections
+            .items
+            .iter()
+            .map(|s| StoredSelection {
+                name: s.name.clone(),
+                colour: colour(s.colour),
+                visible: s.visible,
+                steps: s.steps.iter().map(stored_step).collect(),
+            })
+            .collect(),
+        active: selections.active,
+        compare: selections.compare,
+    }
+}
+
+fn stored_step(step: &Step) -> StoredStep {
+    StoredStep {
+        combine: match step.combine {
+            Combine::Replace => StoredCombine::Replace,
+            Combine::Add => StoredCombine::Add,
+            Combine::Subtract => StoredCombine::Subtract,
+            Combine::Intersect => StoredCombine::Intersect,
+        },
+        shape: match &step.shape {
+            Shape::Polygon(points) => StoredShape::Polygon {
+                points_um: points.clone(),
+            },
+            Shape::Brush { centers_um, radius_um } => StoredShape::Brush {
+                centers_um: centers_um.clone(),
+                radius_um: *radius_um,
+            },
+        },
+    }
+}
+
+fn step_from_stored(step: &StoredStep) -> Step {
+    Step {
+        combine: match step.combine {
+            StoredCombine::Replace => Combine::Replace,
+            StoredCombine::Add => Combine::Add,
+            StoredCombine::Subtract => Combine::Subtract,
+            StoredCombine::Intersect => Combine::Intersect,
+        },
+        shape: match &step.shape {
+            StoredShape::Polygon { points_um } => Shape::Polygon(points_um.clone()),
+            StoredShape::Brush { centers_um, radius_um } => Shape::Brush {
+                centers_um: centers_um.clone(),
+                radius_um: *radius_um,
+            },
+        },
     }
 }
