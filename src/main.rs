@@ -40,152 +40,246 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Print a slide's levels, resolution, objective and associated images.
-    Info {
-        path: PathBuf,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-    },
+    Info(InfoArgs),
     /// Write a synthetic tissue: a Xenium-layout bundle, an H&E pyramid TIFF and its alignment.
-    Synth {
-        #[arg(long, default_value_t = 20_000)]
-        cells: usize,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Leave out the H&E slide.
-        #[arg(long)]
-        no_slide: bool,
-        /// Also write transcripts.parquet (one row per count).
-        #[arg(long)]
-        transcripts: bool,
-        #[arg(long)]
-        json: bool,
-    },
+    Synth(SynthArgs),
     /// Composition of a selection against the rest (Fisher exact, BH) and neighbourhood
     /// enrichment (squidpy-compatible permutation z-scores).
-    Enrich {
-        #[arg(long)]
-        xenium: PathBuf,
-        /// Categorical column (a clustering, or `synthetic_cell_type` in the demo).
-        #[arg(long)]
-        labels: String,
-        /// GeoJSON (µm, or slide pixels with --alignment) or a Xenium Explorer coordinates CSV.
-        #[arg(long)]
-        selection: Option<PathBuf>,
-        /// H&E alignment CSV for GeoJSON in slide pixels.
-        #[arg(long)]
-        alignment: Option<PathBuf>,
-        /// Spatial graph: radius=R (µm), knn=K or delaunay.
-        #[arg(long)]
-        nhood: Option<String>,
-        #[arg(long, default_value_t = 1000)]
-        perms: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long)]
-        json: bool,
-    },
+    Enrich(EnrichArgs),
     /// Per-cell features: 50 gene PCs (log1p CP10k) or imported embeddings, and morphology from
     /// the built-in encoder (from the H&E when --slide is given, else from shapes) or a ViT, as
     /// parquet keyed by cell_id.
-    Embed {
-        #[command(flatten)]
-        bundle: BundleFlags,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Where a ViT encoder runs: gpu or cpu (the built-in encoder runs on the CPU).
-        #[arg(long, default_value = "gpu")]
-        device: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Embed(EmbedArgs),
     /// Train the fusion classifier (AdamW, class-weighted cross-entropy, seeded 80/20 split) and
     /// save it as a model folder (model.json + weights.bpk).
-    Train {
-        #[command(flatten)]
-        bundle: BundleFlags,
-        /// AnnData reference (.h5ad) instead of a bundle: genes only.
-        #[arg(long, conflicts_with = "xenium")]
-        h5ad: Option<PathBuf>,
-        /// Use raw/X of the AnnData file instead of X.
-        #[arg(long)]
-        raw: bool,
-        /// Label source: `markers`, `markers:TABLE.tsv`, a categorical column (a clustering, or
-        /// an obs column of the .h5ad) or a cell_id,label CSV.
-        #[arg(long, default_value = "markers")]
-        labels: String,
-        /// unimodal, spatial, dual or multi.
-        #[arg(long, default_value = "dual")]
-        variant: String,
-        #[arg(long, default_value_t = 20)]
-        epochs: usize,
-        #[arg(long, default_value_t = 3e-5)]
-        lr: f64,
-        #[arg(long, default_value_t = 64)]
-        batch: usize,
-        #[arg(long, default_value_t = 0.01)]
-        weight_decay: f32,
-        #[arg(long, default_value_t = 64)]
-        d_model: usize,
-        #[arg(long, default_value_t = 6)]
-        layers: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long)]
-        out: PathBuf,
-        /// gpu or cpu.
-        #[arg(long, default_value = "gpu")]
-        device: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Train(TrainArgs),
     /// Predict every cell of a bundle with a saved classifier; writes cell_id, predicted_type,
     /// confidence as parquet.
-    Predict {
-        #[command(flatten)]
-        bundle: BundleFlags,
-        #[arg(long)]
-        model: PathBuf,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value = "gpu")]
-        device: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Predict(PredictArgs),
     /// Morphology clusters: contrastive alignment of genes and morphology, k-means on the
     /// morphology projection; writes cell_id, morphology_cluster, map_x, map_y as parquet.
-    Cluster {
-        #[command(flatten)]
-        bundle: BundleFlags,
-        #[arg(long, default_value_t = 8)]
-        k: usize,
-        /// Label source for the cluster x cell-type enrichment table (as for `train`).
-        #[arg(long)]
-        labels: Option<String>,
-        /// Also save the contrastive model folder.
-        #[arg(long)]
-        model_out: Option<PathBuf>,
-        #[arg(long, default_value_t = 20)]
-        epochs: usize,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, default_value = "gpu")]
-        device: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Cluster(ClusterArgs),
     /// Benchmarks that need the whole app.
     Bench {
         #[command(subcommand)]
         which: BenchCommand,
     },
+}
+
+/// The flags of `cellsymphony info`.
+#[derive(clap::Args)]
+struct InfoArgs {
+    path: PathBuf,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony synth`.
+#[derive(clap::Args)]
+struct SynthArgs {
+    #[arg(long, default_value_t = 20_000)]
+    cells: usize,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Leave out the H&E slide.
+    #[arg(long)]
+    no_slide: bool,
+    /// Also write transcripts.parquet (one row per count).
+    #[arg(long)]
+    transcripts: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony enrich`.
+#[derive(clap::Args)]
+struct EnrichArgs {
+    #[arg(long)]
+    xenium: PathBuf,
+    /// Categorical column (a clustering, or `synthetic_cell_type` in the demo).
+    #[arg(long)]
+    labels: String,
+    /// GeoJSON (µm, or slide pixels with --alignment) or a Xenium Explorer coordinates CSV.
+    #[arg(long)]
+    selection: Option<PathBuf>,
+    /// H&E alignment CSV for GeoJSON in slide pixels.
+    #[arg(long)]
+    alignment: Option<PathBuf>,
+    /// Spatial graph: radius=R (µm), knn=K or delaunay.
+    #[arg(long)]
+    nhood: Option<String>,
+    #[arg(long, default_value_t = 1000)]
+    perms: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony embed`.
+#[derive(clap::Args)]
+struct EmbedArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Where a ViT encoder runs: gpu or cpu (the built-in encoder runs on the CPU).
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony train`.
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    /// AnnData reference (.h5ad) instead of a bundle: genes only.
+    #[arg(long, conflicts_with = "xenium")]
+    h5ad: Option<PathBuf>,
+    /// Use raw/X of the AnnData file instead of X.
+    #[arg(long)]
+    raw: bool,
+    /// Label source: `markers`, `markers:TABLE.tsv`, a categorical column (a clustering, or
+    /// an obs column of the .h5ad) or a cell_id,label CSV.
+    #[arg(long, default_value = "markers")]
+    labels: String,
+    /// unimodal, spatial, dual or multi.
+    #[arg(long, default_value = "dual")]
+    variant: String,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 3e-5)]
+    lr: f64,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 64)]
+    d_model: usize,
+    #[arg(long, default_value_t = 6)]
+    layers: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    /// gpu or cpu.
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony predict`.
+#[derive(clap::Args)]
+struct PredictArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    #[arg(long)]
+    model: PathBuf,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony cluster`.
+#[derive(clap::Args)]
+struct ClusterArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Label source for the cluster x cell-type enrichment table (as for `train`).
+    #[arg(long)]
+    labels: Option<String>,
+    /// Also save the contrastive model folder.
+    #[arg(long)]
+    model_out: Option<PathBuf>,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony bench models`.
+#[derive(clap::Args)]
+struct ModelsBenchArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    /// Cells of the synthetic tissue when no --xenium is given.
+    #[arg(long, default_value_t = 100_000)]
+    cells: usize,
+    #[arg(long, default_value_t = 500_000)]
+    kmeans_points: usize,
+    /// Also time a ViT encoder with seeded random weights of this architecture (vit-s16,
+    /// vit-b16, vit-l16, uni2-h), written once to the cache; --morphology with
+    /// --morphology-weights times your own file instead.
+    #[arg(long)]
+    vit_seeded: Option<String>,
+    /// Cells the ViT encodes.
+    #[arg(long, default_value_t = 512)]
+    vit_cells: usize,
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony bench cells`.
+#[derive(clap::Args)]
+struct CellsBenchArgs {
+    #[arg(long)]
+    xenium: PathBuf,
+    #[arg(long, default_value_t = 120)]
+    frames: usize,
+    #[arg(long, default_value_t = 3840)]
+    width: u32,
+    #[arg(long, default_value_t = 2160)]
+    height: u32,
+    /// Prefer a software adapter (lavapipe) over a GPU.
+    #[arg(long)]
+    cpu: bool,
+    /// Save the overview frame as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// The flags of `cellsymphony bench replay`.
+#[derive(clap::Args)]
+struct ReplayBenchArgs {
+    #[arg(long)]
+    slide: PathBuf,
+    #[arg(long, default_value_t = 300)]
+    frames: usize,
+    #[arg(long, default_value_t = 3840)]
+    width: u32,
+    #[arg(long, default_value_t = 2160)]
+    height: u32,
+    /// Prefer a software adapter (lavapipe) over a GPU.
+    #[arg(long)]
+    cpu: bool,
+    /// Save the last frame as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
 }
 
 /// A bundle and, optionally, its H&E slide and alignment.
@@ -239,321 +333,211 @@ impl TryFrom<BundleFlags> for cellsymphony::cli::models::BundleArgs {
 enum BenchCommand {
     /// Model throughput: patch extraction + morphology encoder (cells/s), gene PCA, one
     /// dual-modality training epoch, prediction, and k-means on N x 128 points.
-    Models {
-        #[command(flatten)]
-        bundle: BundleFlags,
-        /// Cells of the synthetic tissue when no --xenium is given.
-        #[arg(long, default_value_t = 100_000)]
-        cells: usize,
-        #[arg(long, default_value_t = 500_000)]
-        kmeans_points: usize,
-        /// Also time a ViT encoder with seeded random weights of this architecture (vit-s16,
-        /// vit-b16, vit-l16, uni2-h), written once to the cache; --morphology with
-        /// --morphology-weights times your own file instead.
-        #[arg(long)]
-        vit_seeded: Option<String>,
-        /// Cells the ViT encodes.
-        #[arg(long, default_value_t = 512)]
-        vit_cells: usize,
-        #[arg(long, default_value = "gpu")]
-        device: String,
-        #[arg(long)]
-        json: bool,
-    },
+    Models(ModelsBenchArgs),
     /// Load a Xenium bundle (timed) and render its cell overlay headless: zoomed out, panning with
     /// markers, panning at 40x with polygons; recolour cost and memory.
-    Cells {
-        #[arg(long)]
-        xenium: PathBuf,
-        #[arg(long, default_value_t = 120)]
-        frames: usize,
-        #[arg(long, default_value_t = 3840)]
-        width: u32,
-        #[arg(long, default_value_t = 2160)]
-        height: u32,
-        /// Prefer a software adapter (lavapipe) over a GPU.
-        #[arg(long)]
-        cpu: bool,
-        /// Save the overview frame as PNG.
-        #[arg(long)]
-        png: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
+    Cells(CellsBenchArgs),
     /// Scripted pan/zoom replay rendered headless; reports median and p95 frame times.
-    Replay {
-        #[arg(long)]
-        slide: PathBuf,
-        #[arg(long, default_value_t = 300)]
-        frames: usize,
-        #[arg(long, default_value_t = 3840)]
-        width: u32,
-        #[arg(long, default_value_t = 2160)]
-        height: u32,
-        /// Prefer a software adapter (lavapipe) over a GPU.
-        #[arg(long)]
-        cpu: bool,
-        /// Save the last frame as PNG.
-        #[arg(long)]
-        png: Option<PathBuf>,
-        #[arg(long)]
-        json: bool,
-    },
+    Replay(ReplayBenchArgs),
+}
+
+/// A report as JSON, or as `text` writes it.
+fn report<T: serde::Serialize>(report: &T, json: bool, text: fn(&T) -> String) -> anyhow::Result<String> {
+    Ok(if json {
+        serde_json::to_string_pretty(report)?
+    } else {
+        text(report)
+    })
+}
+
+impl Command {
+    /// Runs the subcommand; returns what to print.
+    fn run(self) -> anyhow::Result<String> {
+        match self {
+            Command::Info(args) => cellsymphony::cli::info(&args.path, args.json),
+            Command::Synth(args) => args.run(),
+            Command::Enrich(args) => args.run(),
+            Command::Embed(args) => args.run(),
+            Command::Train(args) => args.run(),
+            Command::Predict(args) => args.run(),
+            Command::Cluster(args) => args.run(),
+            Command::Bench {
+                which: BenchCommand::Models(args),
+            } => args.run(),
+            Command::Bench {
+                which: BenchCommand::Cells(args),
+            } => args.run(),
+            Command::Bench {
+                which: BenchCommand::Replay(args),
+            } => args.run(),
+        }
+    }
+}
+
+impl SynthArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let options = cs_synth::SynthOptions {
+            cells: self.cells,
+            seed: self.seed,
+            write_slide: !self.no_slide,
+            write_transcripts: self.transcripts,
+            ..Default::default()
+        };
+        cellsymphony::cli::synth(&options, &self.out, self.json)
+    }
+}
+
+impl EnrichArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let options = cellsymphony::cli::EnrichOptions {
+            xenium: self.xenium,
+            labels: self.labels,
+            selection: self.selection,
+            alignment: self.alignment,
+            nhood: self.nhood,
+            perms: self.perms,
+            seed: self.seed,
+        };
+        cellsymphony::cli::enrich(&options, self.json)
+    }
+}
+
+impl EmbedArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let bundle = self.bundle.try_into()?;
+        cellsymphony::cli::models::embed(&bundle, &self.out, self.seed, &self.device, self.json)
+    }
+}
+
+impl TrainArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let args = cellsymphony::cli::models::TrainArgs {
+            bundle: self.bundle.try_into()?,
+            h5ad: self.h5ad,
+            h5ad_raw: self.raw,
+            labels: self.labels,
+            variant: self.variant.parse().map_err(anyhow::Error::msg)?,
+            training: cs_models::train::TrainingSettings {
+                epochs: self.epochs,
+                batch_size: self.batch,
+                learning_rate: self.lr,
+                weight_decay: self.weight_decay,
+                seed: self.seed,
+                ..Default::default()
+            },
+            d_model: self.d_model,
+            n_layers: self.layers,
+            out: self.out,
+            device: self.device,
+        };
+        cellsymphony::cli::models::train(&args, self.json)
+    }
+}
+
+impl PredictArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let bundle = self.bundle.try_into()?;
+        cellsymphony::cli::models::predict_cmd(&bundle, &self.model, &self.out, &self.device, self.json)
+    }
+}
+
+impl ClusterArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let args = cellsymphony::cli::models::ClusterArgs {
+            bundle: self.bundle.try_into()?,
+            k: self.k,
+            labels: self.labels,
+            model_out: self.model_out,
+            out: self.out,
+            epochs: self.epochs,
+            seed: self.seed,
+            device: self.device,
+        };
+        cellsymphony::cli::models::cluster(&args, self.json)
+    }
+}
+
+impl ModelsBenchArgs {
+    fn run(self) -> anyhow::Result<String> {
+        use cellsymphony::bench::models::{ModelBenchOptions, format_report, models};
+        let options = ModelBenchOptions {
+            bundle: self.bundle.try_into()?,
+            cells: self.cells,
+            kmeans_points: self.kmeans_points,
+            device: self.device,
+            vit_seeded: self
+                .vit_seeded
+                .map(|v| v.parse())
+                .transpose()
+                .map_err(|e: String| anyhow::anyhow!("--vit-seeded: {e}"))?,
+            vit_cells: self.vit_cells,
+        };
+        report(&models(&options)?, self.json, format_report)
+    }
+}
+
+impl CellsBenchArgs {
+    fn run(self) -> anyhow::Result<String> {
+        use cellsymphony::bench::cells::{CellBenchOptions, cells, format_report};
+        let options = CellBenchOptions {
+            xenium: self.xenium,
+            frames: self.frames,
+            width: self.width.max(16),
+            height: self.height.max(16),
+            prefer_cpu: self.cpu,
+            png: self.png,
+        };
+        report(&cells(&options)?, self.json, format_report)
+    }
+}
+
+impl ReplayBenchArgs {
+    fn run(self) -> anyhow::Result<String> {
+        use cellsymphony::bench::replay::{ReplayOptions, format_report, replay};
+        let options = ReplayOptions {
+            slide: self.slide,
+            frames: self.frames.max(3),
+            width: self.width.max(16),
+            height: self.height.max(16),
+            prefer_cpu: self.cpu,
+            png: self.png,
+        };
+        report(&replay(&options)?, self.json, format_report)
+    }
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Some(Command::Info { path, json }) => {
-            println!("{}", cellsymphony::cli::info(&path, json)?);
-            Ok(())
-        }
-        Some(Command::Bench {
-            which:
-                BenchCommand::Replay {
-                    slide,
-                    frames,
-                    width,
-                    height,
-                    cpu,
-                    png,
-                    json,
-                },
-        }) => {
-            let options = cellsymphony::bench::replay::ReplayOptions {
-                slide,
-                frames: frames.max(3),
-                width: width.max(16),
-                height: height.max(16),
-                prefer_cpu: cpu,
-                png,
-            };
-            let report = cellsymphony::bench::replay::replay(&options)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{}", cellsymphony::bench::replay::format_report(&report));
-            }
-            Ok(())
-        }
-        Some(Command::Bench {
-            which:
-                BenchCommand::Cells {
-                    xenium,
-                    frames,
-                    width,
-                    height,
-                    cpu,
-                    png,
-                    json,
-                },
-        }) => {
-            let options = cellsymphony::bench::cells::CellBenchOptions {
-                xenium,
-                frames,
-                width: width.max(16),
-                height: height.max(16),
-                prefer_cpu: cpu,
-                png,
-            };
-            let report = cellsymphony::bench::cells::cells(&options)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{}", cellsymphony::bench::cells::format_report(&report));
-            }
-            Ok(())
-        }
-        Some(Command::Bench {
-            which:
-                BenchCommand::Models {
-                    bundle,
-                    cells,
-                    kmeans_points,
-                    vit_seeded,
-                    vit_cells,
-                    device,
-                    json,
-                },
-        }) => {
-            let options = cellsymphony::bench::models::ModelBenchOptions {
-                bundle: bundle.try_into()?,
-                cells,
-                kmeans_points,
-                device,
-                vit_seeded: vit_seeded
-                    .map(|v| v.parse())
-                    .transpose()
-                    .map_err(|e: String| anyhow::anyhow!("--vit-seeded: {e}"))?,
-                vit_cells,
-            };
-            let report = cellsymphony::bench::models::models(&options)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                println!("{}", cellsymphony::bench::models::format_report(&report));
-            }
-            Ok(())
-        }
-        Some(Command::Enrich {
-            xenium,
-            labels,
-            selection,
-            alignment,
-            nhood,
-            perms,
-            seed,
-            json,
-        }) => {
-            let options = cellsymphony::cli::EnrichOptions {
-                xenium,
-                labels,
-                selection,
-                alignment,
-                nhood,
-                perms,
-                seed,
-            };
-            println!("{}", cellsymphony::cli::enrich(&options, json)?);
-            Ok(())
-        }
-        Some(Command::Embed {
-            bundle,
-            out,
-            seed,
-            device,
-            json,
-        }) => {
-            println!(
-                "{}",
-                cellsymphony::cli::models::embed(&bundle.try_into()?, &out, seed, &device, json)?
-            );
-            Ok(())
-        }
-        Some(Command::Train {
-            bundle,
-            h5ad,
-            raw,
-            labels,
-            variant,
-            epochs,
-            lr,
-            batch,
-            weight_decay,
-            d_model,
-            layers,
-            seed,
-            out,
-            device,
-            json,
-        }) => {
-            let args = cellsymphony::cli::models::TrainArgs {
-                bundle: bundle.try_into()?,
-                h5ad,
-                h5ad_raw: raw,
-                labels,
-                variant: variant.parse().map_err(anyhow::Error::msg)?,
-                training: cs_models::train::TrainingSettings {
-                    epochs,
-                    batch_size: batch,
-                    learning_rate: lr,
-                    weight_decay,
-                    seed,
-                    ..Default::default()
-                },
-                d_model,
-                n_layers: layers,
-                out,
-                device,
-            };
-            println!("{}", cellsymphony::cli::models::train(&args, json)?);
-            Ok(())
-        }
-        Some(Command::Predict {
-            bundle,
-            model,
-            out,
-            device,
-            json,
-        }) => {
-            println!(
-                "{}",
-                cellsymphony::cli::models::predict_cmd(&bundle.try_into()?, &model, &out, &device, json)?
-            );
-            Ok(())
-        }
-        Some(Command::Cluster {
-            bundle,
-            k,
-            labels,
-            model_out,
-            epochs,
-            seed,
-            out,
-            device,
-            json,
-        }) => {
-            let args = cellsymphony::cli::models::ClusterArgs {
-                bundle: bundle.try_into()?,
-                k,
-                labels,
-                model_out,
-                out,
-                epochs,
-                seed,
-                device,
-            };
-            let text = cellsymphony::cli::models::cluster(&args, json)?;
-            println!("{text}");
-            Ok(())
-        }
-        Some(Command::Synth {
-            cells,
-            out,
-            seed,
-            no_slide,
-            transcripts,
-            json,
-        }) => {
-            let options = cs_synth::SynthOptions {
-                cells,
-                seed,
-                write_slide: !no_slide,
-                write_transcripts: transcripts,
-                ..Default::default()
-            };
-            println!("{}", cellsymphony::cli::synth(&options, &out, json)?);
-            Ok(())
-        }
-        None => {
-            let positional = cli.slide.or(cli.slide_flag);
-            let is_session = |p: &PathBuf| {
-                p.extension()
-                    .is_some_and(|e| e.eq_ignore_ascii_case(cellsymphony::io::session_file::SESSION_EXTENSION))
-            };
-            let (session, slide) = match positional {
-                Some(p) if is_session(&p) => (Some(p), None),
-                other => (cli.session, other),
-            };
-            let startup = cellsymphony::StartupOptions {
-                slide,
-                xenium: cli.xenium,
-                alignment: cli.alignment,
-                demo: cli.demo,
-                session,
-                autosave_dir: if cli.no_autosave {
-                    None
-                } else {
-                    eframe::storage_dir("cellsymphony").map(|dir| dir.join("autosave"))
-                },
-            };
-            eframe::run_native(
-                "CellSymphony Viewer",
-                cellsymphony::native_options(),
-                Box::new(move |cc| Ok(Box::new(cellsymphony::ViewerApp::new(cc, startup)))),
-            )
-            .map_err(|e| anyhow::anyhow!("the viewer window could not start: {e}"))
-        }
+    if let Some(command) = cli.command {
+        println!("{}", command.run()?);
+        return Ok(());
     }
+    let positional = cli.slide.or(cli.slide_flag);
+    let is_session = |p: &PathBuf| {
+        p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(cellsymphony::io::session_file::SESSION_EXTENSION))
+    };
+    let (session, slide) = match positional {
+        Some(p) if is_session(&p) => (Some(p), None),
+        other => (cli.session, other),
+    };
+    let startup = cellsymphony::StartupOptions {
+        slide,
+        xenium: cli.xenium,
+        alignment: cli.alignment,
+        demo: cli.demo,
+        session,
+        autosave_dir: if cli.no_autosave {
+            None
+        } else {
+            eframe::storage_dir("cellsymphony").map(|dir| dir.join("autosave"))
+        },
+    };
+    eframe::run_native(
+        "CellSymphony Viewer",
+        cellsymphony::native_options(),
+        Box::new(move |cc| Ok(Box::new(cellsymphony::ViewerApp::new(cc, startup)))),
+    )
+    .map_err(|e| anyhow::anyhow!("the viewer window could not start: {e}"))
 }
 
 fn main() -> ExitCode {
