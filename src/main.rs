@@ -247,18 +247,11 @@ struct CellsBenchArgs {
     xenium: PathBuf,
     #[arg(long, default_value_t = 120)]
     frames: usize,
-    #[arg(long, default_value_t = 3840)]
-    width: u32,
-    #[arg(long, default_value_t = 2160)]
-    height: u32,
-    /// Prefer a software adapter (lavapipe) over a GPU.
-    #[arg(long)]
-    cpu: bool,
     /// Save the overview frame as PNG.
     #[arg(long)]
     png: Option<PathBuf>,
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    render: HeadlessFlags,
 }
 
 /// The flags of `cellsymphony bench replay`.
@@ -268,6 +261,16 @@ struct ReplayBenchArgs {
     slide: PathBuf,
     #[arg(long, default_value_t = 300)]
     frames: usize,
+    /// Save the last frame as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    #[command(flatten)]
+    render: HeadlessFlags,
+}
+
+/// How a headless benchmark renders and reports.
+#[derive(clap::Args)]
+struct HeadlessFlags {
     #[arg(long, default_value_t = 3840)]
     width: u32,
     #[arg(long, default_value_t = 2160)]
@@ -275,9 +278,6 @@ struct ReplayBenchArgs {
     /// Prefer a software adapter (lavapipe) over a GPU.
     #[arg(long)]
     cpu: bool,
-    /// Save the last frame as PNG.
-    #[arg(long)]
-    png: Option<PathBuf>,
     #[arg(long)]
     json: bool,
 }
@@ -482,12 +482,12 @@ impl CellsBenchArgs {
         let options = CellBenchOptions {
             xenium: self.xenium,
             frames: self.frames,
-            width: self.width.max(16),
-            height: self.height.max(16),
-            prefer_cpu: self.cpu,
+            width: self.render.width.max(16),
+            height: self.render.height.max(16),
+            prefer_cpu: self.render.cpu,
             png: self.png,
         };
-        report(&cells(&options)?, self.json, format_report)
+        report(&cells(&options)?, self.render.json, format_report)
     }
 }
 
@@ -497,12 +497,12 @@ impl ReplayBenchArgs {
         let options = ReplayOptions {
             slide: self.slide,
             frames: self.frames.max(3),
-            width: self.width.max(16),
-            height: self.height.max(16),
-            prefer_cpu: self.cpu,
+            width: self.render.width.max(16),
+            height: self.render.height.max(16),
+            prefer_cpu: self.render.cpu,
             png: self.png,
         };
-        report(&replay(&options)?, self.json, format_report)
+        report(&replay(&options)?, self.render.json, format_report)
     }
 }
 
