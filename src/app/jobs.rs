@@ -18,7 +18,7 @@ use crate::layers::cell_layer::{LoadedBundle, TranscriptLayer};
 use crate::ui::dialogs::DialogPurpose;
 use crate::work::analysis::{DeKey, NhoodKey};
 use crate::work::demo::DemoFiles;
-use crate::work::jobs::{Finished, JobKind, Outcome};
+use crate::work::jobs::{Finished, JobKind, JobScope, Outcome};
 use crate::work::model_runs::{ClassifierResult, NicheResult, RunKey};
 use crate::work::open::OpenedSlide;
 
@@ -98,7 +98,13 @@ impl JobOutput {
 impl ViewerApp {
     /// Applies every job that finished since the last frame. Called once per frame, before any UI.
     pub(super) fn apply_finished_jobs(&mut self) {
+        let document = self.document_generation;
         for finished in self.jobs.poll() {
+            // A result of this batch may have replaced the document (a session opened from the
+            // file dialog): the old document's results polled with it are dropped too.
+            if self.document_generation != document && finished.kind.scope() == JobScope::Document {
+                continue;
+            }
             self.apply_finished(finished);
         }
     }

@@ -77,6 +77,9 @@ pub struct ViewerApp {
     document: DocumentState,
     runtime: RuntimeState,
     jobs: Jobs<JobKey, JobOutput>,
+    /// Counts the documents replaced (sessions opened): a job's result polled together with the
+    /// one that replaced its document is not applied to the new one.
+    document_generation: u64,
     commands: CommandSender,
     ctx: egui::Context,
 }
@@ -103,6 +106,7 @@ impl ViewerApp {
                 next_source_id: 1,
             },
             jobs: Jobs::new(move || repaint.request_repaint()),
+            document_generation: 0,
             commands: CommandSender::default(),
             ctx,
         };

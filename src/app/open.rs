@@ -37,9 +37,7 @@ impl ViewerApp {
     ) {
         let label = label.into();
         if let Err(error) = self.jobs.spawn(kind, key, label.clone(), work) {
-            self.runtime
-                .toasts
-                .error(format!("Cannot start {}: {error}", label.to_lowercase()));
+            self.runtime.toasts.error(format!("Cannot start “{label}”: {error}"));
         }
     }
 

@@ -355,6 +355,7 @@ impl ViewerApp {
         let base = file_path.as_deref().and_then(Path::parent);
         // Nothing of the session being replaced may land in the restored one.
         self.jobs.cancel_document_jobs();
+        self.document_generation += 1;
         self.runtime.viewer.end_presentation(&self.ctx);
         self.runtime.session.pending_transcripts = None;
         self.runtime.session.pending_gene_style = None;

@@ -3,6 +3,7 @@
 //! cells (a predicted-type column with its confidence, a morphology-cluster column).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::document::DocumentState;
 use crate::layers::cell_layer::ColourBy;
@@ -23,6 +24,15 @@ pub struct ModelResults {
     pub niches_key: Option<RunKey>,
     /// Row of each cell in `niches` (u32::MAX: not in the run), built when a result arrives.
     pub niche_row_of_cell: Vec<u32>,
+    /// Changes whenever a result arrives, never repeating: what is computed from the results
+    /// (the niche heatmap) is kept with the version it was computed from.
+    pub version: u64,
+}
+
+/// A number larger than every version handed out before.
+fn next_version() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 impl DocumentState {
@@ -63,6 +73,7 @@ impl DocumentState {
         );
         self.models.classifier = Some(Arc::new(result));
         self.models.classifier_key = Some(key.clone());
+        self.models.version = next_version();
         Some(Ok(note))
     }
 
@@ -94,6 +105,7 @@ impl DocumentState {
         );
         self.models.niches = Some(Arc::new(result));
         self.models.niches_key = Some(key.clone());
+        self.models.version = next_version();
         Some(Ok(note))
     }
 }

@@ -50,12 +50,11 @@ pub struct GpuAdapter {
     pub software: bool,
 }
 
-/// What the niche heatmap was computed from (the column and which results, by identity).
+/// What the niche heatmap was computed from: the column and the version of the model results.
 #[derive(Debug, Clone, PartialEq)]
 struct EnrichmentInputs {
     column: String,
-    niches: usize,
-    classifier: usize,
+    results_version: u64,
 }
 
 /// The Models tab's own state: the settings of the next run, the last failure, and what the
@@ -577,8 +576,7 @@ fn niches_result_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut Models
         // Recomputed only when the column, the niches or the predictions change.
         let inputs = EnrichmentInputs {
             column: name,
-            niches: Arc::as_ptr(result) as usize,
-            classifier: doc.models.classifier.as_ref().map_or(0, |c| Arc::as_ptr(c) as usize),
+            results_version: doc.models.version,
         };
         let enrichment = match &state.niche_enrichment {
             Some((cached, enrichment)) if *cached == inputs => enrichment.clone(),
