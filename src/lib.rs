@@ -15,5 +15,3 @@ pub mod ui;
 pub mod util;
 pub mod viewer;
 pub mod work;
-
-pub use app::{StartupOptions, ViewerApp, native_options};

@@ -520,7 +520,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) if is_session(&p) => (Some(p), None),
         other => (cli.session, other),
     };
-    let startup = cellsymphony::StartupOptions {
+    let startup = cellsymphony::app::StartupOptions {
         slide,
         xenium: cli.xenium,
         alignment: cli.alignment,
@@ -534,8 +534,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     eframe::run_native(
         "CellSymphony Viewer",
-        cellsymphony::native_options(),
-        Box::new(move |cc| Ok(Box::new(cellsymphony::ViewerApp::new(cc, startup)))),
+        cellsymphony::app::native_options(),
+        Box::new(move |cc| Ok(Box::new(cellsymphony::app::ViewerApp::new(cc, startup)))),
     )
     .map_err(|e| anyhow::anyhow!("the viewer window could not start: {e}"))
 }

@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use cellsymphony::app::{StartupOptions, ViewerApp};
 use cellsymphony::ui::dialogs::DialogPurpose;
 use cellsymphony::ui::{Command, Window};
 use cellsymphony::work::jobs::JobKind;
-use cellsymphony::{StartupOptions, ViewerApp};
 use cs_testdata::shared_file;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
