@@ -28,7 +28,7 @@ impl ViewerApp {
 
     pub(super) fn apply_command(&mut self, command: Command) {
         match command {
-            Command::Edit(edit) => self.apply_edit(edit),
+            Command::Edit(edit) => self.document.apply(edit),
             Command::OpenPath(path) => self.open_path(path),
             Command::AskForFile(purpose) => self.ask_for_file(purpose),
             Command::OpenDemo => self.open_demo(),
@@ -117,13 +117,9 @@ impl ViewerApp {
         }
     }
 
-    fn apply_edit(&mut self, edit: Edit) {
-        self.document.apply(edit);
-    }
-
     fn apply_optional_edit(&mut self, edit: Option<Edit>) {
         if let Some(edit) = edit {
-            self.apply_edit(edit);
+            self.document.apply(edit);
         }
     }
 
@@ -136,7 +132,7 @@ impl ViewerApp {
                 .error("Open a slide or a bundle first: there is no view to bookmark.");
             return;
         };
-        self.apply_edit(Edit::AddBookmark {
+        self.document.apply(Edit::AddBookmark {
             camera: viewer.camera,
             viewport,
         });

@@ -11,7 +11,7 @@ use glam::{DAffine2, DVec2};
 use serde_json::{Value, json};
 
 use crate::io::records::{Annotation, AnnotationClass, AnnotationShape};
-use crate::io::selection_io::{feature_colour, read_geojson_features};
+use crate::io::selection_io::{coordinate, coordinates, feature_colour, read_geojson_features, ring};
 use crate::util::display_name;
 use crate::util::fs::write_atomically;
 
@@ -101,21 +101,6 @@ pub fn write_annotations_geojson(
     write_atomically(path, &json)
 }
 
-fn coordinate(value: &Value, world_from_file: &DAffine2) -> Option<[f64; 2]> {
-    let p = value.as_array()?;
-    let (x, y) = (p.first()?.as_f64()?, p.get(1)?.as_f64()?);
-    (x.is_finite() && y.is_finite()).then(|| world_from_file.transform_point2(DVec2::new(x, y)).to_array())
-}
-
-fn coordinates(value: &Value, world_from_file: &DAffine2) -> Vec<[f64; 2]> {
-    value
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|p| coordinate(p, world_from_file))
-        .collect()
-}
-
 /// The shapes of one GeoJSON geometry (multi-geometries give several). Polygon holes are dropped
 /// (`holes` counts them).
 fn geometry_shapes(geometry: &Value, world_from_file: &DAffine2, holes: &mut usize, out: &mut Vec<AnnotationShape>) {
@@ -123,11 +108,7 @@ fn geometry_shapes(geometry: &Value, world_from_file: &DAffine2, holes: &mut usi
     let polygon = |rings: &Value, holes: &mut usize| -> Option<AnnotationShape> {
         let rings = rings.as_array()?;
         *holes += rings.len().saturating_sub(1);
-        let mut points = coordinates(rings.first()?, world_from_file);
-        if points.len() > 1 && points.first() == points.last() {
-            points.pop();
-        }
-        (points.len() >= 3).then_some(AnnotationShape::Polygon { points_um: points })
+        ring(rings.first()?, world_from_file).map(|points_um| AnnotationShape::Polygon { points_um })
     };
     match geometry.get("type").and_then(Value::as_str) {
         Some("Point") => out.extend(coordinate(coords, world_from_file).map(|at_um| AnnotationShape::Point { at_um })),

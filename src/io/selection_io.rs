@@ -79,19 +79,28 @@ pub fn selections_to_geojson(selections: &[&NamedSelection], out_from_world: &DA
     json!({"type": "FeatureCollection", "features": features})
 }
 
-fn parse_ring(value: &Value, world_from_file: &DAffine2) -> Option<Vec<[f32; 2]>> {
-    let mut ring: Vec<[f32; 2]> = value
-        .as_array()?
-        .iter()
-        .filter_map(|p| {
-            let p = p.as_array()?;
-            let (x, y) = (p.first()?.as_f64()?, p.get(1)?.as_f64()?);
-            (x.is_finite() && y.is_finite()).then(|| {
-                let q = world_from_file.transform_point2(DVec2::new(x, y));
-                [q.x as f32, q.y as f32]
-            })
-        })
-        .collect();
+/// One GeoJSON position in world µm (through `world_from_file`); None unless it is two finite
+/// numbers.
+pub fn coordinate(value: &Value, world_from_file: &DAffine2) -> Option<[f64; 2]> {
+    let p = value.as_array()?;
+    let (x, y) = (p.first()?.as_f64()?, p.get(1)?.as_f64()?);
+    (x.is_finite() && y.is_finite()).then(|| world_from_file.transform_point2(DVec2::new(x, y)).to_array())
+}
+
+/// The positions of a GeoJSON coordinate array in world µm; positions that are not two finite
+/// numbers are skipped.
+pub fn coordinates(value: &Value, world_from_file: &DAffine2) -> Vec<[f64; 2]> {
+    value
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| coordinate(p, world_from_file))
+        .collect()
+}
+
+/// A polygon ring in world µm without its closing position (None: fewer than three points).
+pub fn ring(value: &Value, world_from_file: &DAffine2) -> Option<Vec<[f64; 2]>> {
+    let mut ring = coordinates(value, world_from_file);
     if ring.len() > 1 && ring.first() == ring.last() {
         ring.pop();
     }
@@ -101,11 +110,11 @@ fn parse_ring(value: &Value, world_from_file: &DAffine2) -> Option<Vec<[f32; 2]>
 /// Steps for one GeoJSON Polygon's coordinates: the outer ring added, holes subtracted.
 fn polygon_steps(rings: &Value, world_from_file: &DAffine2, steps: &mut Vec<Step>) {
     let Some(rings) = rings.as_array() else { return };
-    for (i, ring) in rings.iter().enumerate() {
-        if let Some(points) = parse_ring(ring, world_from_file) {
+    for (i, positions) in rings.iter().enumerate() {
+        if let Some(points) = ring(positions, world_from_file) {
             steps.push(Step {
                 combine: if i == 0 { Combine::Add } else { Combine::Subtract },
-                shape: Shape::Polygon(points),
+                shape: Shape::Polygon(points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect()),
             });
         }
     }

@@ -36,8 +36,7 @@ pub fn status_bar_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
             if let Some(pos) = cx.viewer.cursor_in_slide_px {
                 ui.label(format!("x {:.0} px, y {:.0} px", pos.x, pos.y));
             }
-            let physical = doc.cells.is_some() || doc.slide.as_ref().is_some_and(|s| s.layer.has_physical_scale);
-            if let (Some(pos), true) = (cx.viewer.cursor_in_world, physical) {
+            if let (Some(pos), true) = (cx.viewer.cursor_in_world, doc.has_physical_scale()) {
                 ui.label(format!("({:.1} µm, {:.1} µm)", pos.x, pos.y));
             }
             if cx.viewer.cursor_in_world.is_some() {

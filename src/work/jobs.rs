@@ -177,8 +177,6 @@ pub struct JobInfo<'a, K> {
     pub label: &'a str,
     pub progress: Progress,
     pub elapsed: Duration,
-    /// Cancel was asked for; the job has not ended yet.
-    pub cancelling: bool,
 }
 
 impl<K> JobInfo<'_, K> {
@@ -344,11 +342,6 @@ impl<K: Clone, O: Send + 'static> Jobs<K, O> {
         self.entries.is_empty()
     }
 
-    /// The newest job of `kind`.
-    pub fn find(&self, kind: JobKind) -> Option<JobInfo<'_, K>> {
-        self.entries.iter().rev().find(|e| e.kind == kind).map(Self::info)
-    }
-
     /// Every running job, oldest first.
     pub fn running(&self) -> impl Iterator<Item = JobInfo<'_, K>> {
         self.entries.iter().map(Self::info)
@@ -361,7 +354,6 @@ impl<K: Clone, O: Send + 'static> Jobs<K, O> {
             label: &e.label,
             progress: e.progress.get(),
             elapsed: e.started.elapsed(),
-            cancelling: e.cancel.is_cancelled(),
         }
     }
 }
@@ -405,12 +397,16 @@ mod tests {
         })
         .unwrap();
         let deadline = Instant::now() + Duration::from_secs(5);
-        while jobs.find(JobKind::Demo).is_some_and(|j| j.progress.fraction < 0.5) {
+        let demo = |jobs: &Jobs<(), u32>| {
+            jobs.running()
+                .find(|j| j.kind == JobKind::Demo)
+                .map(|j| j.status_text())
+        };
+        while demo(&jobs).is_some_and(|text| !text.contains("50%")) {
             assert!(Instant::now() < deadline);
             std::thread::yield_now();
         }
-        let info = jobs.find(JobKind::Demo).unwrap();
-        assert_eq!(info.status_text(), "demo (halfway: 50%)");
+        assert_eq!(demo(&jobs).unwrap(), "demo (halfway: 50%)");
         go.send(()).unwrap();
         assert!(matches!(wait_for(&mut jobs)[0].outcome, Outcome::Lost));
     }
@@ -457,7 +453,7 @@ mod tests {
         })
         .unwrap();
         jobs.request_cancel(JobKind::Niches);
-        assert!(jobs.find(JobKind::Niches).is_some_and(|j| j.cancelling));
+        assert!(jobs.is_running(JobKind::Niches), "kept until it ends");
         assert!(matches!(wait_for(&mut jobs)[0].outcome, Outcome::Done(false)));
     }
 }
