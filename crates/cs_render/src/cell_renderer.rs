@@ -12,6 +12,10 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt as _;
 
 use crate::cell_geometry::CellGeometry;
+use crate::pipeline::{
+    CELL_OVERVIEW_WGSL, CELLS_WGSL, PipelineSpec, render_pipeline, sampler_entry, shader_module, texture_entry,
+    uniform_entry,
+};
 use crate::tile_renderer::FrameId;
 
 /// Marks "no highlighted cell" in [`FrameUniform::highlight`].
@@ -354,20 +358,6 @@ fn screen_px_per_um(clip_from_world: &[[f32; 2]; 3], viewport_px: [f32; 2]) -> f
     (det_clip * viewport_px[0] * viewport_px[1] / 4.0).sqrt()
 }
 
-/// A uniform buffer binding visible to `visibility`.
-fn uniform_entry(binding: u32, visibility: wgpu::ShaderStages) -> wgpu::BindGroupLayoutEntry {
-    wgpu::BindGroupLayoutEntry {
-        binding,
-        visibility,
-        ty: wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        },
-        count: None,
-    }
-}
-
 /// The per-view layout: the frame uniform and the palette.
 fn frame_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
     let palette = wgpu::BindGroupLayoutEntry {
@@ -380,50 +370,6 @@ fn frame_layout(device: &wgpu::Device) -> wgpu::BindGroupLayout {
             uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT),
             palette,
         ],
-    })
-}
-
-/// One render pipeline of a full-screen or instanced pass (no vertex buffers, no depth).
-struct PipelineSpec<'a> {
-    label: &'a str,
-    layout: &'a wgpu::PipelineLayout,
-    shader: &'a wgpu::ShaderModule,
-    vertex: &'a str,
-    fragment: &'a str,
-    topology: wgpu::PrimitiveTopology,
-    format: wgpu::TextureFormat,
-    blend: wgpu::BlendState,
-}
-
-fn render_pipeline(device: &wgpu::Device, spec: &PipelineSpec<'_>) -> wgpu::RenderPipeline {
-    device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-        label: Some(spec.label),
-        layout: Some(spec.layout),
-        vertex: wgpu::VertexState {
-            module: spec.shader,
-            entry_point: Some(spec.vertex),
-            compilation_options: Default::default(),
-            buffers: &[],
-        },
-        primitive: wgpu::PrimitiveState {
-            topology: spec.topology,
-            cull_mode: None,
-            ..Default::default()
-        },
-        depth_stencil: None,
-        multisample: wgpu::MultisampleState::default(),
-        fragment: Some(wgpu::FragmentState {
-            module: spec.shader,
-            entry_point: Some(spec.fragment),
-            compilation_options: Default::default(),
-            targets: &[Some(wgpu::ColorTargetState {
-                format: spec.format,
-                blend: Some(spec.blend),
-                write_mask: wgpu::ColorWrites::ALL,
-            })],
-        }),
-        multiview_mask: None,
-        cache: None,
     })
 }
 
@@ -441,10 +387,7 @@ fn cell_pipelines(
     layouts: &CellLayouts,
     target_format: wgpu::TextureFormat,
 ) -> HashMap<Pass, wgpu::RenderPipeline> {
-    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("cells.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cells.wgsl").into()),
-    });
+    let shader = shader_module(device, "cells.wgsl", CELLS_WGSL);
     let points_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
         label: Some("cells_points_pipeline_layout"),
         bind_group_layouts: &[Some(&layouts.frame), Some(&layouts.points)],
@@ -462,6 +405,7 @@ fn cell_pipelines(
         layout,
         shader: &shader,
         vertex,
+        buffers: &[],
         fragment,
         topology,
         format,
@@ -499,30 +443,13 @@ fn overview_composite(
     device: &wgpu::Device,
     target_format: wgpu::TextureFormat,
 ) -> (wgpu::BindGroupLayout, wgpu::RenderPipeline) {
-    let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-        label: Some("cell_overview.wgsl"),
-        source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/cell_overview.wgsl").into()),
-    });
+    let shader = shader_module(device, "cell_overview.wgsl", CELL_OVERVIEW_WGSL);
     let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
         label: Some("cell_overview_layout"),
         entries: &[
             uniform_entry(0, wgpu::ShaderStages::VERTEX | wgpu::ShaderStages::FRAGMENT),
-            wgpu::BindGroupLayoutEntry {
-                binding: 1,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Texture {
-                    sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                    view_dimension: wgpu::TextureViewDimension::D2,
-                    multisampled: false,
-                },
-                count: None,
-            },
-            wgpu::BindGroupLayoutEntry {
-                binding: 2,
-                visibility: wgpu::ShaderStages::FRAGMENT,
-                ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                count: None,
-            },
+            texture_entry(1),
+            sampler_entry(2),
         ],
     });
     let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
@@ -537,6 +464,7 @@ fn overview_composite(
             layout: &pipeline_layout,
             shader: &shader,
             vertex: "vs_overview",
+            buffers: &[],
             fragment: "fs_overview",
             topology: wgpu::PrimitiveTopology::TriangleStrip,
             format: target_format,

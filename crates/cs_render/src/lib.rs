@@ -7,6 +7,7 @@
 mod cell_geometry;
 mod cell_renderer;
 mod headless;
+mod pipeline;
 mod tile_renderer;
 
 pub use cell_geometry::{
@@ -23,10 +24,7 @@ pub use tile_renderer::{FrameId, TileDraw, TileDrawList, TileInstance, TileRende
 
 /// WGSL sources compiled into this crate, by file name (the naga test checks all of `shaders/`).
 pub const SHADERS: &[(&str, &str)] = &[
-    ("tiles.wgsl", include_str!("../../../shaders/tiles.wgsl")),
-    ("cells.wgsl", include_str!("../../../shaders/cells.wgsl")),
-    (
-        "cell_overview.wgsl",
-        include_str!("../../../shaders/cell_overview.wgsl"),
-    ),
+    ("tiles.wgsl", pipeline::TILES_WGSL),
+    ("cells.wgsl", pipeline::CELLS_WGSL),
+    ("cell_overview.wgsl", pipeline::CELL_OVERVIEW_WGSL),
 ];

@@ -6,6 +6,8 @@ use std::sync::Arc;
 use cs_slide::{ByteLru, RgbaImage};
 use wgpu::util::DeviceExt as _;
 
+use crate::pipeline::{PipelineSpec, TILES_WGSL, render_pipeline, sampler_entry, shader_module, texture_entry};
+
 /// Identifies one tile texture: `source_id` distinguishes slides (a new slide gets a new id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TileTextureKey {
@@ -73,69 +75,34 @@ pub struct TileRenderer {
 impl TileRenderer {
     /// `target_format`: the colour attachment drawn into. `gpu_budget_bytes`: texture cache size.
     pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat, gpu_budget_bytes: usize) -> Self {
-        let shader = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-            label: Some("tiles.wgsl"),
-            source: wgpu::ShaderSource::Wgsl(include_str!("../../../shaders/tiles.wgsl").into()),
-        });
+        let shader = shader_module(device, "tiles.wgsl", TILES_WGSL);
         let bind_group_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
             label: Some("tile_bind_group_layout"),
-            entries: &[
-                wgpu::BindGroupLayoutEntry {
-                    binding: 0,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Texture {
-                        sample_type: wgpu::TextureSampleType::Float { filterable: true },
-                        view_dimension: wgpu::TextureViewDimension::D2,
-                        multisampled: false,
-                    },
-                    count: None,
-                },
-                wgpu::BindGroupLayoutEntry {
-                    binding: 1,
-                    visibility: wgpu::ShaderStages::FRAGMENT,
-                    ty: wgpu::BindingType::Sampler(wgpu::SamplerBindingType::Filtering),
-                    count: None,
-                },
-            ],
+            entries: &[texture_entry(0), sampler_entry(1)],
         });
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
             label: Some("tile_pipeline_layout"),
             bind_group_layouts: &[Some(&bind_group_layout)],
             immediate_size: 0,
         });
-        let pipeline = device.create_render_pipeline(&wgpu::RenderPipelineDescriptor {
-            label: Some("tile_pipeline"),
-            layout: Some(&pipeline_layout),
-            vertex: wgpu::VertexState {
-                module: &shader,
-                entry_point: Some("vs_main"),
-                compilation_options: Default::default(),
+        let pipeline = render_pipeline(
+            device,
+            &PipelineSpec {
+                label: "tile_pipeline",
+                layout: &pipeline_layout,
+                shader: &shader,
+                vertex: "vs_main",
                 buffers: &[Some(wgpu::VertexBufferLayout {
                     array_stride: std::mem::size_of::<TileInstance>() as u64,
                     step_mode: wgpu::VertexStepMode::Instance,
                     attributes: &wgpu::vertex_attr_array![0 => Float32x2, 1 => Float32x2, 2 => Float32x2, 3 => Float32x2],
                 })],
-            },
-            primitive: wgpu::PrimitiveState {
+                fragment: "fs_main",
                 topology: wgpu::PrimitiveTopology::TriangleStrip,
-                cull_mode: None,
-                ..Default::default()
+                format: target_format,
+                blend: wgpu::BlendState::ALPHA_BLENDING,
             },
-            depth_stencil: None,
-            multisample: wgpu::MultisampleState::default(),
-            fragment: Some(wgpu::FragmentState {
-                module: &shader,
-                entry_point: Some("fs_main"),
-                compilation_options: Default::default(),
-                targets: &[Some(wgpu::ColorTargetState {
-                    format: target_format,
-                    blend: Some(wgpu::BlendState::ALPHA_BLENDING),
-                    write_mask: wgpu::ColorWrites::ALL,
-                })],
-            }),
-            multiview_mask: None,
-            cache: None,
-        });
+        );
         let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
             label: Some("tile_sampler"),
             address_mode_u: wgpu::AddressMode::ClampToEdge,
