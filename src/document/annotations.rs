@@ -5,7 +5,7 @@
 
 use egui::Color32;
 
-use crate::document::history::next_edit_number;
+use crate::document::history::EditHistory;
 use crate::io::annotation_geojson::ImportedAnnotation;
 use crate::io::records::{Annotation, AnnotationClass, AnnotationShape};
 
@@ -14,11 +14,18 @@ const HISTORY_LIMIT: usize = 200;
 
 /// What undo restores.
 #[derive(Debug, Clone, PartialEq)]
-struct Saved {
+pub struct SavedAnnotations {
     items: Vec<Annotation>,
     classes: Vec<AnnotationClass>,
-    /// When the edit was made, across selections and annotations (Ctrl+Z takes back the latest).
-    edit: u64,
+}
+
+impl SavedAnnotations {
+    fn of(items: &[Annotation], classes: &[AnnotationClass]) -> Self {
+        Self {
+            items: items.to_vec(),
+            classes: classes.to_vec(),
+        }
+    }
 }
 
 /// The annotations of a session, their classes and their edit history.
@@ -32,8 +39,7 @@ pub struct Annotations {
     pub selected: Option<usize>,
     /// Show lengths and areas next to the annotations in the viewer.
     pub show_measurements: bool,
-    undo: Vec<Saved>,
-    redo: Vec<Saved>,
+    history: EditHistory<SavedAnnotations, HISTORY_LIMIT>,
 }
 
 /// QuPath's default classes, with its colours.
@@ -62,8 +68,7 @@ impl Default for Annotations {
             current_class: 0,
             selected: None,
             show_measurements: true,
-            undo: Vec::new(),
-            redo: Vec::new(),
+            history: EditHistory::default(),
         }
     }
 }
@@ -79,52 +84,34 @@ impl Annotations {
         self.classes.get(annotation.class).map_or("", |c| c.name.as_str())
     }
 
-    fn save(&self, edit: u64) -> Saved {
-        Saved {
-            items: self.items.clone(),
-            classes: self.classes.clone(),
-            edit,
-        }
-    }
-
     /// Call before an edit, so that undo can take it back.
     pub fn remember(&mut self) {
-        self.undo.push(self.save(next_edit_number()));
-        if self.undo.len() > HISTORY_LIMIT {
-            self.undo.remove(0);
-        }
-        self.redo.clear();
+        self.history.remember(SavedAnnotations::of(&self.items, &self.classes));
     }
 
-    /// When the edit undo would take back was made (None: nothing to undo).
-    pub fn last_undo_edit(&self) -> Option<u64> {
-        self.undo.last().map(|s| s.edit)
-    }
-
-    pub fn last_redo_edit(&self) -> Option<u64> {
-        self.redo.last().map(|s| s.edit)
+    /// The undo and redo stacks (their edit numbers order Ctrl+Z with the selections').
+    pub fn history(&self) -> &EditHistory<SavedAnnotations, HISTORY_LIMIT> {
+        &self.history
     }
 
     /// Forgets what redo could make again (an edit elsewhere came after it).
     pub fn clear_redo(&mut self) {
-        self.redo.clear();
+        self.history.clear_redo();
     }
 
     pub fn undo(&mut self) {
-        if let Some(saved) = self.undo.pop() {
-            self.redo.push(self.save(saved.edit));
+        if let Some(saved) = self.history.undo(|| SavedAnnotations::of(&self.items, &self.classes)) {
             self.restore(saved);
         }
     }
 
     pub fn redo(&mut self) {
-        if let Some(saved) = self.redo.pop() {
-            self.undo.push(self.save(saved.edit));
+        if let Some(saved) = self.history.redo(|| SavedAnnotations::of(&self.items, &self.classes)) {
             self.restore(saved);
         }
     }
 
-    fn restore(&mut self, saved: Saved) {
+    fn restore(&mut self, saved: SavedAnnotations) {
         self.items = saved.items;
         self.classes = saved.classes;
         self.selected = self.selected.filter(|&s| s < self.items.len());
@@ -250,16 +237,16 @@ mod tests {
         a.add(AnnotationShape::Point { at_um: [3.0, 4.0] });
         a.delete(0);
         assert_eq!(a.items.len(), 1);
-        let last = a.last_undo_edit().unwrap();
+        let last = a.history().last_undo_edit().unwrap();
         a.undo();
         assert_eq!(a.items.len(), 2);
-        assert_eq!(a.last_redo_edit(), Some(last));
+        assert_eq!(a.history().last_redo_edit(), Some(last));
         a.undo();
         a.undo();
         assert!(a.items.is_empty());
         a.redo();
         assert_eq!(a.items.len(), 1);
         a.add(AnnotationShape::Point { at_um: [5.0, 6.0] });
-        assert_eq!(a.last_redo_edit(), None, "a new edit drops the redo history");
+        assert_eq!(a.history().last_redo_edit(), None, "a new edit drops the redo history");
     }
 }

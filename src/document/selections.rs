@@ -5,6 +5,7 @@
 use cs_analysis::{CellSet, Combine, GridIndex, Shape, Step, cells_in_steps, region_area_um2};
 use egui::Color32;
 
+use crate::document::history::EditHistory;
 use crate::io::records::NamedSelection;
 use crate::io::selection_io::ImportedSelection;
 use crate::layers::palettes::class_colour;
@@ -14,11 +15,21 @@ const HISTORY_LIMIT: usize = 100;
 
 /// What undo restores: everything but the derived cell sets.
 #[derive(Debug, Clone, PartialEq)]
-struct Saved {
+pub struct SavedSelections {
     items: Vec<(String, Color32, bool, Vec<Step>)>,
     active: Option<usize>,
-    /// When the edit was made (see [`crate::document::history`]).
-    edit: u64,
+}
+
+impl SavedSelections {
+    fn of(items: &[NamedSelection], active: Option<usize>) -> Self {
+        Self {
+            items: items
+                .iter()
+                .map(|s| (s.name.clone(), s.colour, s.visible, s.steps.clone()))
+                .collect(),
+            active,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -28,8 +39,7 @@ pub struct Selections {
     pub active: Option<usize>,
     /// A second selection to compare the active one with (else: the rest of the cells).
     pub compare: Option<usize>,
-    undo: Vec<Saved>,
-    redo: Vec<Saved>,
+    history: EditHistory<SavedSelections, HISTORY_LIMIT>,
     next_number: usize,
 }
 
@@ -44,28 +54,12 @@ impl Selections {
             .and_then(|i| self.items.get(i))
     }
 
-    fn save(&self, edit: u64) -> Saved {
-        Saved {
-            edit,
-            items: self
-                .items
-                .iter()
-                .map(|s| (s.name.clone(), s.colour, s.visible, s.steps.clone()))
-                .collect(),
-            active: self.active,
-        }
-    }
-
     /// Call before an edit, so that undo can take it back.
     pub fn remember(&mut self) {
-        self.undo.push(self.save(crate::document::history::next_edit_number()));
-        if self.undo.len() > HISTORY_LIMIT {
-            self.undo.remove(0);
-        }
-        self.redo.clear();
+        self.history.remember(SavedSelections::of(&self.items, self.active));
     }
 
-    fn restore(&mut self, saved: Saved, index: &GridIndex, cell_count: usize) {
+    fn restore(&mut self, saved: SavedSelections, index: &GridIndex, cell_count: usize) {
         self.items = saved
             .items
             .into_iter()
@@ -75,38 +69,24 @@ impl Selections {
         self.compare = self.compare.filter(|&c| c < self.items.len());
     }
 
-    pub fn can_undo(&self) -> bool {
-        !self.undo.is_empty()
-    }
-
-    pub fn can_redo(&self) -> bool {
-        !self.redo.is_empty()
-    }
-
-    /// When the edit undo would take back was made (None: nothing to undo).
-    pub fn last_undo_edit(&self) -> Option<u64> {
-        self.undo.last().map(|s| s.edit)
-    }
-
-    pub fn last_redo_edit(&self) -> Option<u64> {
-        self.redo.last().map(|s| s.edit)
+    /// The undo and redo stacks (their edit numbers order Ctrl+Z with the annotations').
+    pub fn history(&self) -> &EditHistory<SavedSelections, HISTORY_LIMIT> {
+        &self.history
     }
 
     /// Forgets what redo could make again (an edit elsewhere came after it).
     pub fn clear_redo(&mut self) {
-        self.redo.clear();
+        self.history.clear_redo();
     }
 
     pub fn undo(&mut self, index: &GridIndex, cell_count: usize) {
-        if let Some(saved) = self.undo.pop() {
-            self.redo.push(self.save(saved.edit));
+        if let Some(saved) = self.history.undo(|| SavedSelections::of(&self.items, self.active)) {
             self.restore(saved, index, cell_count);
         }
     }
 
     pub fn redo(&mut self, index: &GridIndex, cell_count: usize) {
-        if let Some(saved) = self.redo.pop() {
-            self.undo.push(self.save(saved.edit));
+        if let Some(saved) = self.history.redo(|| SavedSelections::of(&self.items, self.active)) {
             self.restore(saved, index, cell_count);
         }
     }

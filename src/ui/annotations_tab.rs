@@ -37,10 +37,7 @@ pub fn annotations_tab_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
         });
     }
     ui.horizontal(|ui| {
-        let (can_undo, can_redo) = (
-            annotations.last_undo_edit().is_some(),
-            annotations.last_redo_edit().is_some(),
-        );
+        let (can_undo, can_redo) = (annotations.history().can_undo(), annotations.history().can_redo());
         if ui.add_enabled(can_undo, egui::Button::new("Undo")).clicked() {
             cx.edit(Edit::UndoAnnotations);
         }

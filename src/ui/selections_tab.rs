@@ -117,14 +117,14 @@ pub fn selections_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut Selec
             cx.edit(Edit::CreateSelection);
         }
         if ui
-            .add_enabled(selections.can_undo(), egui::Button::new("Undo"))
+            .add_enabled(selections.history().can_undo(), egui::Button::new("Undo"))
             .on_hover_text("Ctrl+Z")
             .clicked()
         {
             cx.edit(Edit::UndoSelections);
         }
         if ui
-            .add_enabled(selections.can_redo(), egui::Button::new("Redo"))
+            .add_enabled(selections.history().can_redo(), egui::Button::new("Redo"))
             .on_hover_text("Ctrl+Shift+Z")
             .clicked()
         {
