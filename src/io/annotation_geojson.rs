@@ -11,7 +11,9 @@ use glam::{DAffine2, DVec2};
 use serde_json::{Value, json};
 
 use crate::io::records::{Annotation, AnnotationClass, AnnotationShape};
-use crate::io::selection_io::{coordinate, coordinates, feature_colour, read_geojson_features, ring};
+use crate::io::selection_io::{
+    coordinate, coordinates, feature_colour, for_each_geometry, read_geojson_features, ring,
+};
 use crate::util::display_name;
 use crate::util::fs::write_atomically;
 
@@ -104,51 +106,28 @@ pub fn write_annotations_geojson(
 /// The shapes of one GeoJSON geometry (multi-geometries give several). Polygon holes are dropped
 /// (`holes` counts them).
 fn geometry_shapes(geometry: &Value, world_from_file: &DAffine2, holes: &mut usize, out: &mut Vec<AnnotationShape>) {
-    let coords = geometry.get("coordinates").unwrap_or(&Value::Null);
-    let polygon = |rings: &Value, holes: &mut usize| -> Option<AnnotationShape> {
+    let mut polygon = |rings: &Value| -> Option<AnnotationShape> {
         let rings = rings.as_array()?;
         *holes += rings.len().saturating_sub(1);
         ring(rings.first()?, world_from_file).map(|points_um| AnnotationShape::Polygon { points_um })
     };
-    match geometry.get("type").and_then(Value::as_str) {
-        Some("Point") => out.extend(coordinate(coords, world_from_file).map(|at_um| AnnotationShape::Point { at_um })),
-        Some("MultiPoint") => out.extend(
+    let line = |positions: &Value| {
+        let points_um = coordinates(positions, world_from_file);
+        (points_um.len() >= 2).then_some(AnnotationShape::Line { points_um })
+    };
+    for_each_geometry(geometry, &mut |kind, coords| match kind {
+        "Point" => out.extend(coordinate(coords, world_from_file).map(|at_um| AnnotationShape::Point { at_um })),
+        "MultiPoint" => out.extend(
             coordinates(coords, world_from_file)
                 .into_iter()
                 .map(|at_um| AnnotationShape::Point { at_um }),
         ),
-        Some("LineString") => {
-            let points = coordinates(coords, world_from_file);
-            if points.len() >= 2 {
-                out.push(AnnotationShape::Line { points_um: points });
-            }
-        }
-        Some("MultiLineString") => {
-            for line in coords.as_array().into_iter().flatten() {
-                let points = coordinates(line, world_from_file);
-                if points.len() >= 2 {
-                    out.push(AnnotationShape::Line { points_um: points });
-                }
-            }
-        }
-        Some("Polygon") => out.extend(polygon(coords, holes)),
-        Some("MultiPolygon") => {
-            for rings in coords.as_array().into_iter().flatten() {
-                out.extend(polygon(rings, holes));
-            }
-        }
-        Some("GeometryCollection") => {
-            for g in geometry
-                .get("geometries")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                geometry_shapes(g, world_from_file, holes, out);
-            }
-        }
+        "LineString" => out.extend(line(coords)),
+        "MultiLineString" => out.extend(coords.as_array().into_iter().flatten().filter_map(line)),
+        "Polygon" => out.extend(polygon(coords)),
+        "MultiPolygon" => out.extend(coords.as_array().into_iter().flatten().filter_map(&mut polygon)),
         _ => {}
-    }
+    });
 }
 
 /// What an import found: the annotations, and what was left out (for a note).

@@ -121,33 +121,33 @@ fn polygon_steps(rings: &Value, world_from_file: &DAffine2, steps: &mut Vec<Step
 }
 
 fn geometry_steps(geometry: &Value, world_from_file: &DAffine2, steps: &mut Vec<Step>) {
-    match geometry.get("type").and_then(Value::as_str) {
-        Some("Polygon") => {
-            if let Some(c) = geometry.get("coordinates") {
-                polygon_steps(c, world_from_file, steps);
-            }
-        }
-        Some("MultiPolygon") => {
-            for polygon in geometry
-                .get("coordinates")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+    for_each_geometry(geometry, &mut |kind, coordinates| match kind {
+        "Polygon" => polygon_steps(coordinates, world_from_file, steps),
+        "MultiPolygon" => {
+            for polygon in coordinates.as_array().into_iter().flatten() {
                 polygon_steps(polygon, world_from_file, steps);
             }
         }
+        _ => {}
+    });
+}
+
+/// Calls `visit(type, coordinates)` for each simple geometry (Point to MultiPolygon) of a GeoJSON
+/// geometry, walking into GeometryCollections; missing coordinates are `null`.
+pub fn for_each_geometry(geometry: &Value, visit: &mut dyn FnMut(&str, &Value)) {
+    match geometry.get("type").and_then(Value::as_str) {
         Some("GeometryCollection") => {
-            for g in geometry
+            for part in geometry
                 .get("geometries")
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
             {
-                geometry_steps(g, world_from_file, steps);
+                for_each_geometry(part, visit);
             }
         }
-        _ => {}
+        Some(kind) => visit(kind, geometry.get("coordinates").unwrap_or(&Value::Null)),
+        None => {}
     }
 }
 
