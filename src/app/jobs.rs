@@ -148,16 +148,10 @@ impl ViewerApp {
             },
             (JobOutput::AnnotationsRead(result), JobKey::Path(path)) => self.annotations_read(&path, result),
             (JobOutput::De(result), JobKey::De(key)) => {
-                self.document.analysis.de = Some(KeyedResult {
-                    key,
-                    result: result.map(std::sync::Arc::new).map_err(|e| format!("{e:#}")),
-                });
+                self.document.analysis.de = Some(KeyedResult::new(key, result));
             }
             (JobOutput::Nhood(result), JobKey::Nhood(key)) => {
-                self.document.analysis.nhood = Some(KeyedResult {
-                    key,
-                    result: result.map(std::sync::Arc::new).map_err(|e| format!("{e:#}")),
-                });
+                self.document.analysis.nhood = Some(KeyedResult::new(key, result));
             }
             (JobOutput::Classifier(result), JobKey::Run(key)) => self.classifier_finished(&key, result),
             (JobOutput::Niches(result), JobKey::Run(key)) => self.niches_finished(&key, result),

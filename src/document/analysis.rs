@@ -19,6 +19,14 @@ pub struct KeyedResult<K, T> {
 }
 
 impl<K: PartialEq, T> KeyedResult<K, T> {
+    /// A job's result for the inputs `key` (its error kept as the message to show).
+    pub fn new(key: K, result: anyhow::Result<T>) -> Self {
+        Self {
+            key,
+            result: result.map(Arc::new).map_err(|e| format!("{e:#}")),
+        }
+    }
+
     /// The result, if it is for `current` inputs.
     pub fn result_for(&self, current: Option<&K>) -> Option<Arc<T>> {
         (Some(&self.key) == current)
