@@ -62,6 +62,7 @@ fn big_slide() -> FlatSlide {
             objective_power: Some(40.0),
             properties: Default::default(),
             associated_images: vec![],
+            ..Default::default()
         },
     }
 }

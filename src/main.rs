@@ -90,6 +90,13 @@ struct SynthArgs {
     /// Also write transcripts.parquet (one row per count).
     #[arg(long)]
     transcripts: bool,
+    /// Also write morphology_focus/: four 16-bit stains (DAPI, boundary, interior RNA, interior
+    /// protein) as OME-TIFFs with SubIFD pyramids, as XOA 2.x writes them.
+    #[arg(long)]
+    morphology: bool,
+    /// µm per morphology pixel (Xenium's is 0.2125).
+    #[arg(long, default_value_t = 0.2125)]
+    morphology_um_per_px: f64,
     #[arg(long)]
     json: bool,
 }
@@ -381,6 +388,8 @@ impl SynthArgs {
             seed: self.seed,
             write_slide: !self.no_slide,
             write_transcripts: self.transcripts,
+            write_morphology: self.morphology,
+            morphology_um_per_px: self.morphology_um_per_px,
             ..Default::default()
         };
         cellsymphony::cli::synth(&options, &self.out, self.json)

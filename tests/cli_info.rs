@@ -119,6 +119,50 @@ fn info_json_describes_a_xenium_bundle() {
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((json["cells"].as_u64(), json["genes"].as_u64()), (Some(526), Some(27)));
     assert!(json["software_version"].is_null());
+    // XOA 1.x layout: morphology_focus.ome.tif, real 16-bit DAPI, read by the TIFF reader.
+    let morphology = json["morphology_images"].as_array().unwrap();
+    assert_eq!(morphology.len(), 1, "{morphology:?}");
+    assert!(
+        morphology[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("morphology_focus.ome.tif")
+    );
+    assert_eq!(morphology[0]["levels"], 1);
+    assert_eq!(morphology[0]["channels"][0]["bits"], 16);
+    assert_eq!(
+        (morphology[0]["width"].as_u64(), morphology[0]["height"].as_u64()),
+        (Some(237), Some(237))
+    );
+}
+
+#[test]
+fn info_json_reports_the_backend_and_channels_of_an_ome_tiff() {
+    let Some(path) = shared_file("wsi/CMU-1-Small-Region.ome.tif") else {
+        return;
+    };
+    let out = cellsymphony(&["info", path.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["backend"], "tiff");
+    assert_eq!(json["vendor"], "ome-tiff");
+    assert_eq!(json["levels"].as_array().unwrap().len(), 4);
+    let channels: Vec<(&str, u64)> = json["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["name"].as_str().unwrap(), c["bits"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(channels, [("R", 8), ("G", 8), ("B", 8)]);
+    assert!((json["mpp_x"].as_f64().unwrap() - 0.499).abs() < 1e-9);
+    assert!((json["mpp_y"].as_f64().unwrap() - 0.499).abs() < 1e-9);
+    // The SVS stays with OpenSlide.
+    let Some(svs) = shared_file("wsi/CMU-1-Small-Region.svs") else {
+        return;
+    };
+    let out = cellsymphony(&["info", svs.to_str().unwrap(), "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["backend"], "openslide");
 }
 
 #[test]

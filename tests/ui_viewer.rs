@@ -1571,3 +1571,46 @@ fn opening_a_session_drops_the_results_of_an_import_and_a_model_run_still_in_fli
     );
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_bundles_real_dapi_opens_as_a_morphology_layer_with_contrast_from_the_panel() {
+    let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
+        return;
+    };
+    let mut harness = open_app(
+        (1200.0, 900.0),
+        StartupOptions {
+            xenium: Some(dir),
+            ..Default::default()
+        },
+    );
+    step_until(&mut harness, "morphology open", |app| {
+        app.document().morphology.is_some()
+    });
+    let morphology = harness.state().document().morphology.as_ref().unwrap();
+    assert_eq!(morphology.channels.len(), 1);
+    let dapi = &morphology.channels[0];
+    // The file names no channel: the 10x name is used.
+    assert_eq!(dapi.name, "DAPI");
+    assert_eq!(dapi.bits_per_sample, 16);
+    assert!(morphology.visible, "with no H&E open, the stains show");
+    // Placed by the bundle's pixel size: 237 px of 0.2125 µm.
+    let (min, max) = morphology.bounds_in_world();
+    assert!(
+        (max.x - min.x - 237.0 * 0.2125).abs() < 1e-9 && min.x.abs() < 1e-9,
+        "{min:?} {max:?}"
+    );
+    let auto = dapi.histogram.auto_window;
+    assert!(
+        auto.0 < auto.1 && auto.1 <= 255,
+        "window {auto:?} within the 8-bit range this crop uses"
+    );
+    assert_eq!(dapi.style.window_max, f32::from(auto.1));
+
+    // The panel shows the channel; switching it off is an edit the document takes.
+    harness.get_by_label("DAPI");
+    harness.get_by_label("Morphology").click();
+    harness.step();
+    harness.step();
+    assert!(!harness.state().document().morphology.as_ref().unwrap().visible);
+}

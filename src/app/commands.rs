@@ -9,6 +9,7 @@ use crate::document::{Edit, SlideAlignment};
 use crate::ui::Command;
 use crate::ui::dialogs::DialogPurpose;
 use crate::viewer::export::tour_dir;
+use crate::viewer::split::SplitView;
 use crate::viewer::tools::landmarks::LandmarkTool;
 use crate::work::jobs::JobKind;
 use crate::work::model_runs::LabelChoice;
@@ -83,7 +84,10 @@ impl ViewerApp {
             Command::SetBrushRadius(radius) => self.runtime.viewer.tools.selection.brush_radius_points = radius,
             Command::SetLabelText(text) => self.runtime.viewer.tools.annotation.label_text = text,
             Command::SetDimOutside(dim) => self.runtime.viewer.tools.dim_outside = dim,
-            Command::SetSplitView(split) => self.runtime.viewer.split = split.then(Default::default),
+            Command::SetSplitView(split) => {
+                let has_morphology = self.document.morphology.is_some();
+                self.runtime.viewer.split = split.then(|| SplitView::for_document(has_morphology));
+            }
             Command::SetPanInertia(inertia) => self.runtime.viewer.pan_inertia = inertia,
             Command::GoToBookmark(i) => {
                 let edit = self.runtime.viewer.go_to_bookmark(i, &self.document.bookmarks);

@@ -39,6 +39,9 @@ impl ViewerApp {
         if let Some(compare) = &mut self.document.compare {
             compare.layer.receive_tiles();
         }
+        if let Some(morphology) = &mut self.document.morphology {
+            morphology.receive_tiles();
+        }
         let dim_outside = self.runtime.viewer.tools.dim_outside;
         self.document.sync_emphasis(dim_outside);
         if let Some(cells) = &self.document.cells {
@@ -164,6 +167,7 @@ impl ViewerApp {
                 let mut cx = ViewerContext {
                     slide: document.slide.as_mut(),
                     cells: document.cells.as_mut(),
+                    morphology: document.morphology.as_mut(),
                     compare: document.compare.as_mut(),
                     selections: &document.selections,
                     annotations: &document.annotations,

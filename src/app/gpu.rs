@@ -5,7 +5,7 @@
 
 use cs_models::burn::tensor::Device;
 use cs_models::device::ComputeDevice;
-use cs_render::{CellRenderer, TileRenderer};
+use cs_render::{CellRenderer, ChannelTileRenderer, TileRenderer};
 
 use crate::document::Evictions;
 use crate::layers::slide_layer::GPU_TILE_BUDGET_BYTES;
@@ -86,8 +86,15 @@ impl GpuState {
         };
         let tiles = TileRenderer::new(&render_state.device, render_state.target_format, GPU_TILE_BUDGET_BYTES);
         let cells = CellRenderer::new(&render_state.device, render_state.target_format);
+        let channels = ChannelTileRenderer::new(
+            &render_state.device,
+            &render_state.queue,
+            render_state.target_format,
+            GPU_TILE_BUDGET_BYTES / 2,
+        );
         let mut renderer = render_state.renderer.write();
         renderer.callback_resources.insert(tiles);
+        renderer.callback_resources.insert(channels);
         renderer.callback_resources.insert(cells);
         let info = render_state.adapter.get_info();
         log::info!(
@@ -144,11 +151,12 @@ impl GpuState {
 /// Frees the GPU resources of layers that closed (the renderers live in egui_wgpu's callback
 /// resources, reachable only through the frame).
 pub fn flush_evictions(evictions: &mut Evictions, frame: &eframe::Frame) {
-    if evictions.tile_sources.is_empty() && evictions.geometries.is_empty() {
+    if evictions.tile_sources.is_empty() && evictions.channel_sources.is_empty() && evictions.geometries.is_empty() {
         return;
     }
     let Evictions {
         tile_sources,
+        channel_sources,
         geometries,
     } = std::mem::take(evictions);
     if let Some(render_state) = frame.wgpu_render_state() {
@@ -156,6 +164,11 @@ pub fn flush_evictions(evictions: &mut Evictions, frame: &eframe::Frame) {
         if let Some(tile_renderer) = renderer.callback_resources.get_mut::<TileRenderer>() {
             for source_id in tile_sources {
                 tile_renderer.evict_source(source_id);
+            }
+        }
+        if let Some(channel_renderer) = renderer.callback_resources.get_mut::<ChannelTileRenderer>() {
+            for source_id in channel_sources {
+                channel_renderer.evict_source(source_id);
             }
         }
         if let Some(cell_renderer) = renderer.callback_resources.get_mut::<CellRenderer>() {

@@ -15,6 +15,7 @@ use crate::io::annotation_geojson::AnnotationImport;
 use crate::io::records::NamedDe;
 use crate::io::session_file::SessionFile;
 use crate::layers::cell_layer::{LoadedBundle, TranscriptLayer};
+use crate::layers::morphology_layer::OpenedMorphology;
 use crate::ui::dialogs::DialogPurpose;
 use crate::work::analysis::{DeKey, NhoodKey};
 use crate::work::demo::DemoFiles;
@@ -43,6 +44,8 @@ pub enum JobOutput {
     SlideOpened(Result<OpenedSlide, SlideError>),
     /// None: the read was cancelled.
     BundleRead(Result<Option<LoadedBundle>, XeniumError>),
+    /// None: cancelled, or the bundle has no morphology images.
+    MorphologyOpened(Result<Option<OpenedMorphology>, SlideError>),
     GeneValues(Vec<f64>),
     Transcripts(Result<Option<TranscriptLayer>, XeniumError>),
     Demo(anyhow::Result<DemoFiles>),
@@ -75,6 +78,10 @@ impl JobOutput {
             })),
             JobKind::OpenBundle => JobOutput::BundleRead(Err(XeniumError::Io {
                 file: path,
+                reason: "the reader stopped unexpectedly".to_owned(),
+            })),
+            JobKind::OpenMorphology => JobOutput::MorphologyOpened(Err(SlideError::CannotOpen {
+                path,
                 reason: "the reader stopped unexpectedly".to_owned(),
             })),
             JobKind::Demo => JobOutput::Demo(Err(stopped("the generator"))),
@@ -130,6 +137,7 @@ impl ViewerApp {
                 }
             }
             (JobOutput::BundleRead(result), JobKey::Path(dir)) => self.bundle_read(dir, result),
+            (JobOutput::MorphologyOpened(result), JobKey::Path(dir)) => self.morphology_opened(&dir, result),
             (JobOutput::GeneValues(values), JobKey::Feature(feature)) => self.gene_values_read(feature, values),
             (JobOutput::Transcripts(result), _) => self.transcripts_read(result),
             (JobOutput::Demo(result), _) => self.demo_prepared(result),

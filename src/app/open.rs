@@ -13,12 +13,13 @@ use crate::app::jobs::{JobKey, JobOutput};
 use crate::document::{AssociatedImage, CompareSlide, LoadedSlide, SlideAlignment, SlideTexture};
 use crate::io::session_file::SESSION_EXTENSION;
 use crate::layers::cell_layer::{CellLayer, LoadedBundle, TranscriptLayer, gene_values};
+use crate::layers::morphology_layer::{MorphologyLayer, OpenedMorphology};
 use crate::layers::slide_layer::SlideLayer;
 use crate::ui::dialogs::{DialogPurpose, show_file_dialog};
 use crate::util::display_name;
 use crate::work::demo::{DemoFiles, demo_dir, prepare_demo};
 use crate::work::jobs::JobKind;
-use crate::work::open::{OpenedSlide, load_bundle, load_transcripts, open_slide};
+use crate::work::open::{OpenedSlide, load_bundle, load_transcripts, open_morphology, open_slide};
 
 fn texture_from_image(ctx: &egui::Context, name: &str, image: &cs_slide::RgbaImage) -> SlideTexture {
     let size = [image.width as usize, image.height as usize];
@@ -218,7 +219,10 @@ impl ViewerApp {
                 self.jobs.cancel_kind(JobKind::Transcripts);
                 self.runtime.viewer.forget_cells();
                 self.runtime.recent.add(&dir);
+                let morphology_files = loaded.bundle.files.morphology.clone();
+                let pixel_size_um = loaded.bundle.pixel_size_um();
                 self.document.set_cells(CellLayer::new(dir.clone(), loaded));
+                self.start_morphology_open(dir.clone(), morphology_files, pixel_size_um);
                 self.runtime.viewer.fit_requested = true;
                 log::info!("{}: {cells} cells", dir.display());
             }
@@ -231,6 +235,54 @@ impl ViewerApp {
                 };
                 self.runtime.toasts.error(format!("{error}.{keep}"));
             }
+        }
+    }
+
+    /// Opens the bundle's morphology images in the background (nothing when it has none).
+    fn start_morphology_open(&mut self, dir: PathBuf, files: Vec<cs_xenium::MorphologyFile>, pixel_size_um: f64) {
+        self.jobs.cancel_kind(JobKind::OpenMorphology);
+        if files.is_empty() {
+            return;
+        }
+        let label = format!("Opening the morphology images of {}", display_name(&dir));
+        self.spawn(JobKind::OpenMorphology, JobKey::Path(dir), label, move |cx| {
+            JobOutput::MorphologyOpened(open_morphology(&files, pixel_size_um, &cx.cancel))
+        });
+    }
+
+    pub(super) fn morphology_opened(&mut self, dir: &Path, result: Result<Option<OpenedMorphology>, SlideError>) {
+        // Only for the bundle still open.
+        if self.document.cells.as_ref().is_none_or(|c| c.dir != dir) {
+            return;
+        }
+        match result {
+            Ok(Some(opened)) => {
+                if !opened.warnings.is_empty() {
+                    self.runtime.toasts.note(opened.warnings.join("\n"));
+                }
+                let source_id = self.take_source_id();
+                let ctx = self.ctx.clone();
+                match MorphologyLayer::new(opened, source_id, Arc::new(move || ctx.request_repaint())) {
+                    Ok(mut layer) => {
+                        // Over an open H&E the stains start hidden (the layers panel and the
+                        // split view show them); alone they are what there is to see.
+                        layer.visible = self.document.slide.is_none();
+                        let pending = self.runtime.session.pending_morphology.take();
+                        self.document.set_morphology(layer);
+                        if let Some(saved) = pending {
+                            self.document.restore_morphology_display(&saved);
+                        }
+                    }
+                    Err(error) => self
+                        .runtime
+                        .toasts
+                        .error(format!("Cannot start loading the morphology tiles: {error}")),
+                }
+            }
+            Ok(None) => {}
+            Err(error) => self.runtime.toasts.error(format!(
+                "The morphology images cannot be shown: {error}. The cells stay open."
+            )),
         }
     }
 

@@ -13,7 +13,8 @@ use crate::app::jobs::{JobKey, JobOutput};
 use crate::document::SlideAlignment;
 use crate::document::session::{PendingGeneStyle, keys_from_stored};
 use crate::io::session_file::{
-    SESSION_EXTENSION, SessionFile, StoredModelRun, StoredTranscripts, absolute, read_session, write_session,
+    SESSION_EXTENSION, SessionFile, StoredModelRun, StoredMorphologyLayer, StoredTranscripts, absolute, read_session,
+    write_session,
 };
 use crate::ui::command::QuitAnswer;
 use crate::ui::session_prompts::SessionPrompt;
@@ -92,6 +93,8 @@ pub struct SessionState {
     pending_transcripts: Option<StoredTranscripts>,
     /// A restored gene colouring's map and range, applied when the gene's counts arrive.
     pending_gene_style: Option<PendingGeneStyle>,
+    /// A restored morphology display, applied when the morphology images have opened.
+    pub(super) pending_morphology: Option<StoredMorphologyLayer>,
     /// A Save asked for while another write ran.
     queued_save: Option<PathBuf>,
     /// The window was asked to close with unsaved changes: the question is shown.
@@ -359,6 +362,7 @@ impl ViewerApp {
         self.runtime.viewer.end_presentation(&self.ctx);
         self.runtime.session.pending_transcripts = None;
         self.runtime.session.pending_gene_style = None;
+        self.runtime.session.pending_morphology = session.morphology_layer.clone();
         self.close_compare_slide();
         self.runtime.viewer.split = None;
         self.close_slide();

@@ -177,6 +177,7 @@ impl ViewerApp {
         let doc = &mut self.document;
         let layers = ShotLayers {
             slide: doc.slide.as_mut().map(|s| &mut s.layer),
+            morphology: doc.morphology.as_mut(),
             cells: doc.cells.as_mut(),
             selections: &doc.selections,
             annotations: &doc.annotations,

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use cs_render::{HeadlessTarget, TileRenderer, create_headless_device};
-use cs_slide::OpenSlideSource;
+use cs_slide::open_slide;
 use glam::DVec2;
 
 use crate::layers::camera::{Camera, Viewport};
@@ -97,7 +97,7 @@ pub fn stats(mut times: Vec<Duration>, complete_frames: usize) -> PassStats {
 }
 
 pub fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
-    let source = OpenSlideSource::open(&options.slide).context("bench replay")?;
+    let source = open_slide(&options.slide).context("bench replay")?;
     let (adapter, device, queue) = create_headless_device(options.prefer_cpu).map_err(anyhow::Error::msg)?;
     let info = adapter.get_info();
     let target = HeadlessTarget::new(&device, options.width, options.height);
@@ -106,7 +106,7 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         target.format,
         crate::layers::slide_layer::GPU_TILE_BUDGET_BYTES,
     );
-    let mut layer = SlideLayer::new(Arc::new(source), 1, Arc::new(|| {}))?;
+    let mut layer = SlideLayer::new(source, 1, Arc::new(|| {}))?;
     let viewport = Viewport {
         size_in_points: DVec2::new(f64::from(options.width), f64::from(options.height)),
         pixels_per_point: 1.0,

@@ -7,7 +7,6 @@ pub mod models;
 
 use std::path::Path;
 
-use cs_slide::{OpenSlideSource, SlideSource};
 use cs_xenium::{GENE_EXPRESSION, XeniumBundle};
 
 /// `cellsymphony info <slide | xenium_dir> [--json]`: a slide's levels, resolution and associated
@@ -16,7 +15,7 @@ pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
     if path.is_dir() {
         return xenium_info(path, json);
     }
-    let slide = OpenSlideSource::open(path)?;
+    let slide = cs_slide::open_slide(path)?;
     let meta = slide.metadata();
     if json {
         let levels: Vec<serde_json::Value> = meta
@@ -26,8 +25,10 @@ pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
             .collect();
         let value = serde_json::json!({
             "path": path.display().to_string(),
+            "backend": meta.backend,
             "vendor": meta.vendor,
             "levels": levels,
+            "channels": channels_json(meta),
             "mpp_x": meta.mpp_x,
             "mpp_y": meta.mpp_y,
             "objective_power": meta.objective_power,
@@ -39,7 +40,7 @@ pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
     use std::fmt::Write as _;
     let (w, h) = meta.level0_size_px();
     writeln!(out, "{}", path.display())?;
-    writeln!(out, "  format            {}", meta.vendor)?;
+    writeln!(out, "  format            {} (read by {})", meta.vendor, meta.backend)?;
     writeln!(out, "  size              {w} x {h} px")?;
     match (meta.mpp_x, meta.mpp_y) {
         (Some(x), Some(y)) => writeln!(out, "  resolution        {x:.4} x {y:.4} um/px")?,
@@ -57,8 +58,46 @@ pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
             l.width_px, l.height_px, l.downsample
         )?;
     }
+    writeln!(out, "  channels          {}", channels_text(meta))?;
     writeln!(out, "  associated images {}", meta.associated_images.join(", "))?;
     Ok(out.trim_end().to_owned())
+}
+
+fn channels_json(meta: &cs_slide::SlideMetadata) -> Vec<serde_json::Value> {
+    meta.channels
+        .iter()
+        .map(|c| serde_json::json!({"name": c.name, "bits": c.bits_per_sample}))
+        .collect()
+}
+
+fn channels_text(meta: &cs_slide::SlideMetadata) -> String {
+    meta.channels
+        .iter()
+        .map(|c| format!("{} ({}-bit)", c.name, c.bits_per_sample))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Each morphology image of a bundle with its channels and levels, or why it cannot be read.
+fn morphology_json(bundle: &XeniumBundle) -> Vec<serde_json::Value> {
+    bundle
+        .files
+        .morphology
+        .iter()
+        .map(|file| match cs_slide::open_slide(&file.path) {
+            Ok(image) => serde_json::json!({
+                "path": file.path.display().to_string(),
+                "channels": channels_json(image.metadata()),
+                "levels": image.metadata().levels.len(),
+                "width": image.metadata().level0_size_px().0,
+                "height": image.metadata().level0_size_px().1,
+            }),
+            Err(error) => serde_json::json!({
+                "path": file.path.display().to_string(),
+                "error": error.to_string(),
+            }),
+        })
+        .collect()
 }
 
 fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
@@ -85,6 +124,7 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
             "cell_boundaries": bundle.cell_boundaries.as_ref().map(|p| p.cells_with_polygon()),
             "nucleus_boundaries": bundle.nucleus_boundaries.as_ref().map(|p| p.cells_with_polygon()),
             "categorical_columns": bundle.cells.categorical.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "morphology_images": morphology_json(&bundle),
             "files": files,
             "warnings": warnings,
         });
@@ -105,6 +145,26 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
         software_version.as_deref().unwrap_or("unknown")
     )?;
     writeln!(out, "  pixel size        {} um", bundle.pixel_size_um())?;
+    for image in morphology_json(&bundle) {
+        let channels: Vec<String> = image["channels"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        match image["error"].as_str() {
+            Some(error) => writeln!(out, "  morphology        {error}")?,
+            None => writeln!(
+                out,
+                "  morphology        {} ({}; {} levels)",
+                image["path"].as_str().unwrap_or_default(),
+                channels.join(", "),
+                image["levels"]
+            )?,
+        }
+    }
     writeln!(out, "  files             {}", files.join(", "))?;
     for warning in &warnings {
         writeln!(out, "  warning           {warning}")?;

@@ -13,7 +13,7 @@ use cs_models::model_file::{self, ContrastiveSummary, TrainingSummary};
 use cs_models::pipeline::{CellInputs, FeaturePipeline, GENE_COMPONENTS, MorphologyChoice, SlideInput, fit_features};
 use cs_models::train::TrainingSettings;
 use cs_models::{ColumnScaling, Progress};
-use cs_slide::{OpenSlideSource, SlideSource};
+use cs_slide::{SlideSource, open_slide};
 use cs_xenium::{CellColumn, XeniumBundle, write_cell_parquet};
 use glam::{DAffine2, DVec2};
 use serde_json::json;
@@ -61,7 +61,7 @@ pub(crate) fn open_inputs(args: &BundleArgs) -> anyhow::Result<OpenedInputs> {
     }
     let slide = match &args.slide {
         Some(path) => {
-            let source: Arc<dyn SlideSource> = Arc::new(OpenSlideSource::open(path)?);
+            let source: Arc<dyn SlideSource> = open_slide(path)?;
             let world_from_slide = match &args.alignment {
                 Some(csv) => DAffine2::from_cols_array(
                     &cs_xenium::read_alignment_csv(csv)?

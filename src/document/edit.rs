@@ -10,6 +10,7 @@ use crate::document::{DocumentState, SlideAlignment};
 use crate::io::records::AnnotationShape;
 use crate::layers::camera::{Camera, Viewport};
 use crate::layers::cell_layer::ColourBy;
+use crate::layers::morphology_layer::ChannelStyle;
 use crate::layers::palettes::ColourMap;
 
 /// How the slide is shown.
@@ -102,6 +103,10 @@ pub enum Edit {
 
     // Layers.
     SlideStyle(SlideStyle),
+    /// The morphology layer as a whole (its visibility and opacity; SlideStyle's fields).
+    MorphologyStyle(SlideStyle),
+    /// One morphology channel's display.
+    MorphologyChannel(usize, ChannelStyle),
     CellDisplay(CellDisplay),
     /// Colouring by a column (colouring by a gene reads its counts first: a job).
     ColourBy(ColourBy),
@@ -240,6 +245,17 @@ impl DocumentState {
                 if let Some(slide) = &mut self.slide {
                     slide.layer.visible = style.visible;
                     slide.layer.opacity = style.opacity;
+                }
+            }
+            Edit::MorphologyStyle(style) => {
+                if let Some(morphology) = &mut self.morphology {
+                    morphology.visible = style.visible;
+                    morphology.opacity = style.opacity;
+                }
+            }
+            Edit::MorphologyChannel(index, style) => {
+                if let Some(channel) = self.morphology.as_mut().and_then(|m| m.channels.get_mut(index)) {
+                    channel.style = style;
                 }
             }
             Edit::CellDisplay(display) => {

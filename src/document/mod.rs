@@ -22,6 +22,7 @@ use cs_xenium::Affine2;
 use glam::{DAffine2, DVec2};
 
 use crate::layers::cell_layer::CellLayer;
+use crate::layers::morphology_layer::MorphologyLayer;
 use crate::layers::slide_layer::SlideLayer;
 
 pub use edit::Edit;
@@ -66,6 +67,7 @@ pub struct SlideAlignment {
 #[derive(Debug, Default)]
 pub struct Evictions {
     pub tile_sources: Vec<u64>,
+    pub channel_sources: Vec<u64>,
     pub geometries: Vec<u64>,
 }
 
@@ -74,6 +76,8 @@ pub struct Evictions {
 pub struct DocumentState {
     pub slide: Option<LoadedSlide>,
     pub cells: Option<CellLayer>,
+    /// The bundle's morphology images (DAPI and the other stains), placed by its pixel size.
+    pub morphology: Option<MorphologyLayer>,
     pub compare: Option<CompareSlide>,
     pub alignment: Option<SlideAlignment>,
     pub selections: selections::Selections,
@@ -130,6 +134,7 @@ impl DocumentState {
     pub fn bounds_in_world(&self) -> Option<(DVec2, DVec2)> {
         let boxes = [
             self.slide.as_ref().map(|s| s.layer.bounds_in_world()),
+            self.morphology.as_ref().map(|m| m.bounds_in_world()),
             self.cells
                 .as_ref()
                 .filter(|c| !c.is_empty())
@@ -173,7 +178,20 @@ impl DocumentState {
         self.place_slide();
     }
 
+    /// Shows a bundle's morphology images in place of any shown before.
+    pub fn set_morphology(&mut self, layer: MorphologyLayer) {
+        self.close_morphology();
+        self.morphology = Some(layer);
+    }
+
+    pub fn close_morphology(&mut self) {
+        if let Some(old) = self.morphology.take() {
+            self.evictions.channel_sources.push(old.source_id);
+        }
+    }
+
     pub fn close_cells(&mut self) {
+        self.close_morphology();
         if let Some(old) = self.cells.take() {
             self.evictions.geometries.push(old.geometry.id);
             if let Some(t) = &old.transcripts {

@@ -12,9 +12,9 @@ use cs_analysis::{Combine, Shape, Step};
 use crate::document::DocumentState;
 use crate::document::selections::Selections;
 use crate::io::session_file::{
-    SessionFile, StoredAlignment, StoredCellLayer, StoredCellStyle, StoredClass, StoredClassColumn, StoredColourBy,
-    StoredCombine, StoredModelRun, StoredPath, StoredSelection, StoredSelections, StoredShape, StoredSlideLayer,
-    StoredStep, StoredTranscripts, StoredView,
+    SessionFile, StoredAlignment, StoredCellLayer, StoredCellStyle, StoredChannel, StoredClass, StoredClassColumn,
+    StoredColourBy, StoredCombine, StoredModelRun, StoredMorphologyLayer, StoredPath, StoredSelection,
+    StoredSelections, StoredShape, StoredSlideLayer, StoredStep, StoredTranscripts, StoredView,
 };
 use crate::layers::camera::Camera;
 use crate::layers::cell_layer::ColourBy;
@@ -83,6 +83,18 @@ impl DocumentState {
             slide_layer: self.slide.as_ref().map(|s| StoredSlideLayer {
                 visible: s.layer.visible,
                 opacity: s.layer.opacity,
+            }),
+            morphology_layer: self.morphology.as_ref().map(|m| StoredMorphologyLayer {
+                visible: m.visible,
+                opacity: m.opacity,
+                channels: m
+                    .channels
+                    .iter()
+                    .map(|c| StoredChannel {
+                        name: c.name.clone(),
+                        style: c.style,
+                    })
+                    .collect(),
             }),
             cell_layer: self.cells.as_ref().map(|cells| {
                 let colour_by = match &cells.colour_by {
@@ -256,6 +268,27 @@ impl DocumentState {
             transcripts.visible = stored.visible;
             transcripts.opacity = stored.opacity.clamp(0.0, 1.0);
             transcripts.radius_px = stored.radius_px;
+        }
+    }
+
+    /// A session's morphology display on the open morphology layer: channels matched by name,
+    /// else by position when the counts agree.
+    pub fn restore_morphology_display(&mut self, stored: &StoredMorphologyLayer) {
+        let Some(morphology) = &mut self.morphology else { return };
+        morphology.visible = stored.visible;
+        morphology.opacity = stored.opacity.clamp(0.0, 1.0);
+        let same_count = stored.channels.len() == morphology.channels.len();
+        for (i, channel) in morphology.channels.iter_mut().enumerate() {
+            let saved = stored
+                .channels
+                .iter()
+                .find(|c| c.name == channel.name)
+                .or_else(|| stored.channels.get(i).filter(|_| same_count));
+            if let Some(saved) = saved {
+                let mut style = saved.style;
+                style.gamma = style.gamma.clamp(0.1, 10.0);
+                channel.style = style;
+            }
         }
     }
 

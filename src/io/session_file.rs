@@ -9,6 +9,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
 use crate::io::records::{Annotation, AnnotationClass, Bookmark};
+use crate::layers::morphology_layer::ChannelStyle;
 use crate::util::fs::write_atomically;
 
 pub const SESSION_FORMAT: &str = "cellsymphony-session";
@@ -174,6 +175,20 @@ pub struct StoredSlideLayer {
     pub opacity: f32,
 }
 
+/// How the morphology images are drawn: the layer and each channel, matched by name on restore.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredMorphologyLayer {
+    pub visible: bool,
+    pub opacity: f32,
+    pub channels: Vec<StoredChannel>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredChannel {
+    pub name: String,
+    pub style: ChannelStyle,
+}
+
 /// How the cells are drawn.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCellLayer {
@@ -268,6 +283,8 @@ pub struct SessionFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slide_layer: Option<StoredSlideLayer>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub morphology_layer: Option<StoredMorphologyLayer>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cell_layer: Option<StoredCellLayer>,
     #[serde(default)]
     pub selections: StoredSelections,
@@ -297,6 +314,7 @@ impl Default for SessionFile {
             alignment: None,
             view: None,
             slide_layer: None,
+            morphology_layer: None,
             cell_layer: None,
             selections: StoredSelections::default(),
             annotations: Vec::new(),

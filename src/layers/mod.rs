@@ -1,6 +1,7 @@
 //! What draws: the camera (which part of `world` a viewport shows) and the layers that turn what
 //! is open into plain-data draw lists for `cs_render`: the slide ([`slide_layer`]: placement,
-//! tile loading, RAM cache), the cells and transcripts ([`cell_layer`]: colouring, picking,
+//! tile loading, RAM cache), the morphology images ([`morphology_layer`]: fluorescence channels
+//! with their contrast and histograms), the cells and transcripts ([`cell_layer`]: colouring, picking,
 //! emphasis), and the colour [`palettes`]. No widgets and no app state, so benchmarks run exactly
 //! what the viewer runs.
 //!
@@ -8,5 +9,6 @@
 
 pub mod camera;
 pub mod cell_layer;
+pub mod morphology_layer;
 pub mod palettes;
 pub mod slide_layer;

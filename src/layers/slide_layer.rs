@@ -39,6 +39,43 @@ fn placement_by_resolution(meta: &cs_slide::SlideMetadata) -> (DAffine2, bool) {
     }
 }
 
+/// Where the viewport sees an image placed in world by `world_from_slide`: clip space from
+/// level-0 pixels, the view's corners in level-0 pixels, and the zoom (pixels per screen pixel).
+pub struct ViewOfImage {
+    pub clip_from_slide: DAffine2,
+    pub view: ViewInSlide,
+    pub slide_px_per_screen_px: f64,
+}
+
+impl ViewOfImage {
+    pub fn new(camera: &Camera, viewport: &Viewport, world_from_slide: DAffine2) -> Self {
+        let screen_from_slide = camera.screen_from_world(viewport) * world_from_slide;
+        let slide_from_screen = screen_from_slide.inverse();
+        let size = viewport.size_in_points;
+        let corners = [DVec2::ZERO, DVec2::new(size.x, 0.0), size, DVec2::new(0.0, size.y)]
+            .map(|c| slide_from_screen.transform_point2(c).to_array());
+        let slide_px_per_point = slide_from_screen.matrix2.determinant().abs().sqrt();
+        Self {
+            clip_from_slide: clip_from_screen(viewport) * screen_from_slide,
+            view: ViewInSlide {
+                corners_in_slide_px: corners,
+            },
+            slide_px_per_screen_px: slide_px_per_point / viewport.pixels_per_point,
+        }
+    }
+}
+
+/// A tile's quad in clip space: its top-left corner and the vectors along its top and left edges.
+pub fn tile_quad_in_clip(pyramid: &TilePyramid, key: TileKey, clip_from_slide: DAffine2) -> [[f32; 2]; 3] {
+    let (min, max) = pyramid.tile_rect_in_slide_px(key);
+    let min = DVec2::from_array(min);
+    let max = DVec2::from_array(max);
+    let origin = clip_from_slide.transform_point2(min);
+    let axis_x = clip_from_slide.transform_vector2(DVec2::new(max.x - min.x, 0.0));
+    let axis_y = clip_from_slide.transform_vector2(DVec2::new(0.0, max.y - min.y));
+    [origin, axis_x, axis_y].map(|v| v.as_vec2().to_array())
+}
+
 pub struct SlideLayer {
     /// Distinguishes this slide's GPU textures from those of slides opened before.
     pub source_id: u64,
@@ -151,17 +188,11 @@ impl SlideLayer {
 
     /// Plans the frame, updates the loader's wanted list, and returns what to draw.
     pub fn frame(&mut self, camera: &Camera, viewport: &Viewport) -> TileDrawList {
-        let screen_from_slide = camera.screen_from_world(viewport) * self.world_from_slide;
-        let slide_from_screen = screen_from_slide.inverse();
-        let clip_from_slide = clip_from_screen(viewport) * screen_from_slide;
-        let size = viewport.size_in_points;
-        let corners = [DVec2::ZERO, DVec2::new(size.x, 0.0), size, DVec2::new(0.0, size.y)]
-            .map(|c| slide_from_screen.transform_point2(c).to_array());
-        let view = ViewInSlide {
-            corners_in_slide_px: corners,
-        };
-        let slide_px_per_point = slide_from_screen.matrix2.determinant().abs().sqrt();
-        let slide_px_per_screen_px = slide_px_per_point / viewport.pixels_per_point;
+        let ViewOfImage {
+            clip_from_slide,
+            view,
+            slide_px_per_screen_px,
+        } = ViewOfImage::new(camera, viewport, self.world_from_slide);
 
         let plan = plan_tiles(
             &self.pyramid,
@@ -180,12 +211,7 @@ impl SlideLayer {
             let Some(image) = self.ram_cache.get(key).cloned() else {
                 continue;
             };
-            let (min, max) = self.pyramid.tile_rect_in_slide_px(*key);
-            let min = DVec2::from_array(min);
-            let max = DVec2::from_array(max);
-            let origin = clip_from_slide.transform_point2(min);
-            let axis_x = clip_from_slide.transform_vector2(DVec2::new(max.x - min.x, 0.0));
-            let axis_y = clip_from_slide.transform_vector2(DVec2::new(0.0, max.y - min.y));
+            let [origin_clip, axis_x_clip, axis_y_clip] = tile_quad_in_clip(&self.pyramid, *key, clip_from_slide);
             tiles.push(TileDraw {
                 key: TileTextureKey {
                     source_id: self.source_id,
@@ -194,9 +220,9 @@ impl SlideLayer {
                     row: key.row,
                 },
                 image,
-                origin_clip: origin.as_vec2().to_array(),
-                axis_x_clip: axis_x.as_vec2().to_array(),
-                axis_y_clip: axis_y.as_vec2().to_array(),
+                origin_clip,
+                axis_x_clip,
+                axis_y_clip,
             });
         }
         self.last_frame = FrameStats {

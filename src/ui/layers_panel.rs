@@ -1,4 +1,5 @@
 //! The layers panel: the slide (visibility, opacity, how it is placed, alignment actions), the
+//! morphology images (each channel's colour, contrast over its histogram, gamma), the
 //! cells (visibility, opacity, fills and outlines, colouring by a column or a gene, the legend or
 //! colour bar), the transcripts (per-gene colours), and the pinned cell's inspector. Every change
 //! is sent as an edit.
@@ -8,6 +9,7 @@ use egui::RichText;
 use crate::document::edit::{CellDisplay, SlideStyle, TranscriptStyle};
 use crate::document::{DocumentState, Edit, SlideAlignment};
 use crate::layers::cell_layer::{CellLayer, ColourBy};
+use crate::layers::morphology_layer::{ChannelStyle, MorphologyChannel, MorphologyLayer};
 use crate::layers::palettes::{ColourMap, MISSING_COLOUR};
 use crate::ui::dialogs::DialogPurpose;
 use crate::ui::{Command, PanelContext};
@@ -24,6 +26,10 @@ pub struct LayersPanelState {
 pub fn layers_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut LayersPanelState) {
     egui::ScrollArea::vertical().show(ui, |ui| {
         slide_section_ui(ui, cx);
+        if let Some(morphology) = &cx.document.morphology {
+            ui.separator();
+            morphology_section_ui(ui, cx, morphology);
+        }
         if let Some(cells) = &cx.document.cells {
             ui.separator();
             cells_section_ui(ui, cx, cells, state);
@@ -110,6 +116,153 @@ fn slide_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
             cx.edit(Edit::ResetAlignment);
         }
     });
+}
+
+/// The morphology images: the layer's visibility and opacity, then each channel's visibility,
+/// colour, contrast window over its histogram, and gamma.
+fn morphology_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, morphology: &MorphologyLayer) {
+    let before = SlideStyle {
+        visible: morphology.visible,
+        opacity: morphology.opacity,
+    };
+    let mut style = before;
+    ui.checkbox(&mut style.visible, RichText::new("Morphology").heading())
+        .on_hover_text("The bundle's fluorescence images, added channel by channel");
+    for path in &morphology.paths {
+        ui.small(display_name(path)).on_hover_text(path.display().to_string());
+    }
+    ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
+    if style != before {
+        cx.edit(Edit::MorphologyStyle(style));
+    }
+    if morphology.failed_tile_count() > 0
+        && let Some(error) = morphology.first_tile_error()
+    {
+        ui.colored_label(
+            ui.visuals().warn_fg_color,
+            format!("{} tiles failed: {error}", morphology.failed_tile_count()),
+        );
+    }
+    for (index, channel) in morphology.channels.iter().enumerate() {
+        ui.push_id(("morphology-channel", index), |ui| {
+            channel_ui(ui, cx, morphology, index, channel);
+        });
+    }
+}
+
+fn channel_ui(
+    ui: &mut egui::Ui,
+    cx: &PanelContext<'_>,
+    morphology: &MorphologyLayer,
+    index: usize,
+    channel: &MorphologyChannel,
+) {
+    let before = channel.style;
+    let mut style = before;
+    ui.add_space(4.0);
+    ui.horizontal(|ui| {
+        ui.color_edit_button_srgb(&mut style.color);
+        ui.checkbox(&mut style.visible, RichText::new(&channel.name).strong())
+            .on_hover_text(format!("{}-bit", channel.bits_per_sample));
+    });
+    if style.visible {
+        egui::CollapsingHeader::new("Contrast")
+            .id_salt(("channel-contrast", index))
+            .show(ui, |ui| contrast_ui(ui, morphology, index, channel, &mut style));
+    }
+    style.window_max = style.window_max.max(style.window_min + 1.0);
+    if style != before {
+        cx.edit(Edit::MorphologyChannel(index, style));
+    }
+}
+
+/// A channel's histogram with its window, the window's sliders, gamma, and automatic contrast.
+fn contrast_ui(
+    ui: &mut egui::Ui,
+    morphology: &MorphologyLayer,
+    index: usize,
+    channel: &MorphologyChannel,
+    style: &mut ChannelStyle,
+) {
+    histogram_ui(ui, channel, style);
+    let top = f32::from(channel.histogram.top_value).max(style.window_max).max(1.0);
+    ui.add(
+        egui::Slider::new(&mut style.window_min, 0.0..=top)
+            .text("min")
+            .integer(),
+    );
+    ui.add(
+        egui::Slider::new(&mut style.window_max, 0.0..=top)
+            .text("max")
+            .integer(),
+    );
+    ui.add(
+        egui::Slider::new(&mut style.gamma, 0.2..=5.0)
+            .logarithmic(true)
+            .text("gamma"),
+    );
+    ui.horizontal(|ui| {
+        if ui
+            .small_button("Auto")
+            .on_hover_text("Contrast from the whole image's histogram (0.1–99.9 percentile)")
+            .clicked()
+        {
+            let (lo, hi) = channel.histogram.auto_window;
+            set_window(style, lo, hi);
+        }
+        if ui
+            .small_button("Auto (view)")
+            .on_hover_text("Contrast from what the view shows now")
+            .clicked()
+            && let Some((lo, hi)) = morphology.window_from_view(index)
+        {
+            set_window(style, lo, hi);
+        }
+    });
+}
+
+fn set_window(style: &mut ChannelStyle, lo: u16, hi: u16) {
+    style.window_min = f32::from(lo);
+    style.window_max = f32::from(hi.max(lo + 1));
+    style.gamma = 1.0;
+}
+
+/// The channel's histogram (log counts) in its colour, with the window's ends marked.
+fn histogram_ui(ui: &mut egui::Ui, channel: &MorphologyChannel, style: &ChannelStyle) {
+    let width = ui.available_width().min(260.0);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 36.0), egui::Sense::hover());
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 2.0, ui.visuals().extreme_bg_color);
+    let bins = &channel.histogram.bins;
+    let peak = bins.iter().copied().max().unwrap_or(0).max(1) as f32;
+    let colour = egui::Color32::from_rgb(style.color[0], style.color[1], style.color[2]);
+    let bar_width = rect.width() / bins.len() as f32;
+    for (i, &count) in bins.iter().enumerate() {
+        if count == 0 {
+            continue;
+        }
+        let height = ((count as f32).ln_1p() / peak.ln_1p()) * rect.height();
+        let x = rect.left() + i as f32 * bar_width;
+        painter.rect_filled(
+            egui::Rect::from_min_max(
+                egui::pos2(x, rect.bottom() - height),
+                egui::pos2(x + bar_width.max(1.0), rect.bottom()),
+            ),
+            0.0,
+            colour.gamma_multiply(0.8),
+        );
+    }
+    let top = f32::from(channel.histogram.top_value).max(1.0);
+    let marker = |value: f32| rect.left() + (value / top).clamp(0.0, 1.0) * rect.width();
+    let stroke = egui::Stroke::new(1.5, ui.visuals().strong_text_color());
+    for value in [style.window_min, style.window_max] {
+        let x = marker(value);
+        painter.line_segment([egui::pos2(x, rect.top()), egui::pos2(x, rect.bottom())], stroke);
+    }
+    response.on_hover_text(format!(
+        "Intensities 0–{} (log counts of the whole image); lines: the contrast window",
+        channel.histogram.top_value
+    ));
 }
 
 fn cells_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, state: &mut LayersPanelState) {

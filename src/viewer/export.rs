@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use cs_render::{CellRenderer, HeadlessTarget, TileRenderer};
+use cs_render::{CellRenderer, ChannelTileRenderer, HeadlessTarget, TileRenderer};
 use eframe::egui_wgpu;
 use egui::{Pos2, Rect, Vec2};
 use glam::DVec2;
@@ -16,6 +16,7 @@ use crate::document::annotations::Annotations;
 use crate::document::selections::Selections;
 use crate::layers::camera::{Camera, Viewport};
 use crate::layers::cell_layer::CellLayer;
+use crate::layers::morphology_layer::MorphologyLayer;
 use crate::layers::slide_layer::SlideLayer;
 use crate::util::format::LengthUnits;
 use crate::viewer::overlays::{annotations_overlay_ui, legend_ui, scale_bar_ui, selections_overlay_ui};
@@ -127,6 +128,7 @@ pub fn tour_index_html(title: &str, shots: &[Shot]) -> String {
 /// is drawn over them.
 pub struct ShotLayers<'a> {
     pub slide: Option<&'a mut SlideLayer>,
+    pub morphology: Option<&'a mut MorphologyLayer>,
     pub cells: Option<&'a mut CellLayer>,
     pub selections: &'a Selections,
     pub annotations: &'a Annotations,
@@ -150,6 +152,9 @@ pub fn forget_export_frames(render_state: &egui_wgpu::RenderState) {
     let mut renderer = render_state.renderer.write();
     if let Some(tiles) = renderer.callback_resources.get_mut::<TileRenderer>() {
         tiles.forget_frame(EXPORT_FRAME_ID);
+    }
+    if let Some(channels) = renderer.callback_resources.get_mut::<ChannelTileRenderer>() {
+        channels.forget_frame(EXPORT_FRAME_ID);
     }
     if let Some(cells) = renderer.callback_resources.get_mut::<CellRenderer>() {
         cells.forget_view(EXPORT_FRAME_ID);
@@ -186,6 +191,7 @@ pub fn render_current_shot(
     };
     let ShotLayers {
         mut slide,
+        morphology,
         mut cells,
         selections,
         annotations,
@@ -194,11 +200,21 @@ pub fn render_current_shot(
         units,
     } = layers;
     let tile_list = slide.as_mut().map(|s| s.frame(&export_camera, &export_viewport));
+    let morphology = morphology.filter(|m| m.visible);
+    let channel_list = morphology.map(|m| {
+        let list = m.frame(&export_camera, &export_viewport);
+        let f = m.last_frame;
+        (list, f.ready_tiles, f.ready_tiles == f.visible_tiles && !m.is_loading())
+    });
     // Wait while tiles keep arriving; a stall (a slide that cannot give them) ends the wait.
-    let (ready, tiles_ready) = slide.as_ref().map_or((0, true), |s| {
+    let (slide_ready, slide_tiles_ready) = slide.as_ref().map_or((0, true), |s| {
         let f = s.last_frame;
         (f.ready_tiles, f.ready_tiles == f.visible_tiles && !s.is_loading())
     });
+    let (morphology_ready, morphology_tiles_ready) = channel_list.as_ref().map_or((0, true), |c| (c.1, c.2));
+    let ready = slide_ready + morphology_ready;
+    let tiles_ready = slide_tiles_ready && morphology_tiles_ready;
+    let channel_list = channel_list.map(|c| c.0);
     let (last_arrival, last_ready) = *export.progress.get_or_insert((Instant::now(), ready));
     if ready != last_ready {
         export.progress = Some((Instant::now(), ready));
@@ -230,6 +246,11 @@ pub fn render_current_shot(
             {
                 tiles.prepare(device, queue, EXPORT_FRAME_ID, list);
             }
+            if let Some(list) = &channel_list
+                && let Some(channels) = renderer.callback_resources.get_mut::<ChannelTileRenderer>()
+            {
+                channels.prepare(device, queue, EXPORT_FRAME_ID, list);
+            }
             if let Some(list) = &cell_list
                 && let Some(cells) = renderer.callback_resources.get_mut::<CellRenderer>()
             {
@@ -258,6 +279,11 @@ pub fn render_current_shot(
                 && let Some(tiles) = renderer.callback_resources.get::<TileRenderer>()
             {
                 tiles.paint(&mut pass, EXPORT_FRAME_ID);
+            }
+            if channel_list.is_some()
+                && let Some(channels) = renderer.callback_resources.get::<ChannelTileRenderer>()
+            {
+                channels.paint(&mut pass, EXPORT_FRAME_ID);
             }
             if cell_list.is_some()
                 && let Some(cells) = renderer.callback_resources.get::<CellRenderer>()

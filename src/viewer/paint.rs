@@ -2,7 +2,7 @@
 //! renderers) live in egui_wgpu's callback resources, and each view hands its draw list to them
 //! through a paint callback.
 
-use cs_render::{CellRenderer, TileRenderer};
+use cs_render::{CellRenderer, ChannelTileRenderer, TileRenderer};
 use eframe::egui_wgpu;
 
 /// A long-lived renderer in egui_wgpu's callback resources that prepares one view's draw list
@@ -41,6 +41,7 @@ macro_rules! view_renderer {
 }
 
 view_renderer!(TileRenderer, cs_render::TileDrawList);
+view_renderer!(ChannelTileRenderer, cs_render::ChannelDrawList);
 view_renderer!(CellRenderer, cs_render::CellDrawList);
 
 /// eframe's wgpu paint callback handing one view's draw list to renderer `R`.

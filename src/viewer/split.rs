@@ -10,6 +10,8 @@ use crate::viewer::widget::{ViewerContext, viewer_ui};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PaneLayers {
     pub slide: bool,
+    /// The bundle's morphology images (DAPI and the other stains).
+    pub morphology: bool,
     pub cells: bool,
     /// The comparison slide instead of the first one (File > Open slide to compare).
     pub compare: bool,
@@ -35,13 +37,17 @@ impl Pane {
         self.layers.is_none_or(|l| l.slide)
     }
 
+    pub fn shows_morphology(&self) -> bool {
+        self.layers.is_none_or(|l| l.morphology)
+    }
+
     pub fn shows_cells(&self) -> bool {
         self.layers.is_none_or(|l| l.cells)
     }
 }
 
-/// The split view: two panes side by side with linked pan and zoom (H&E on the left, cell types
-/// on the right by default).
+/// The split view: two panes side by side with linked pan and zoom (H&E on the left; on the right
+/// the cells over the slide, or over the morphology images when the bundle has them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SplitView {
     pub left: PaneLayers,
@@ -53,15 +59,30 @@ impl Default for SplitView {
         Self {
             left: PaneLayers {
                 slide: true,
+                morphology: false,
                 cells: false,
                 compare: false,
             },
             right: PaneLayers {
                 slide: true,
+                morphology: false,
                 cells: true,
                 compare: false,
             },
         }
+    }
+}
+
+impl SplitView {
+    /// The default panes: H&E left; DAPI (and the other stains) with the cells right when there
+    /// are morphology images, else the slide with the cells.
+    pub fn for_document(has_morphology: bool) -> Self {
+        let mut split = Self::default();
+        if has_morphology {
+            split.right.slide = false;
+            split.right.morphology = true;
+        }
+        split
     }
 }
 
@@ -73,12 +94,16 @@ pub fn split_view_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut Viewer
     state.cursor_in_slide_px = None;
     state.hovered_cell = None;
     let compare_name = cx.compare.as_ref().map(|c| display_name(&c.path));
+    let has_morphology = cx.morphology.is_some();
     ui.columns(2, |columns| {
         for (i, column) in columns.iter_mut().enumerate() {
             let layers = if i == 0 { &mut split.left } else { &mut split.right };
             column.horizontal(|ui| {
                 ui.label(if i == 0 { "Left:" } else { "Right:" });
                 ui.checkbox(&mut layers.slide, "Slide");
+                if has_morphology {
+                    ui.checkbox(&mut layers.morphology, "Morphology");
+                }
                 ui.checkbox(&mut layers.cells, "Cells");
                 if let Some(name) = &compare_name {
                     ui.checkbox(&mut layers.compare, format!("Compare: {name}"))

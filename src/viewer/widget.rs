@@ -2,7 +2,7 @@
 //! callbacks, the cell under the cursor (hover card, pinning), the armed tool's pointer input and
 //! overlay, and what a pathologist expects over the view (scale bar, minimap, loading notes).
 
-use cs_render::{CellRenderer, TileRenderer};
+use cs_render::{CellRenderer, ChannelTileRenderer, TileRenderer};
 use eframe::egui_wgpu;
 use egui::{Color32, Rect, Sense, Vec2};
 use glam::DVec2;
@@ -12,6 +12,7 @@ use crate::document::selections::Selections;
 use crate::document::{CompareSlide, Edit, LoadedSlide};
 use crate::layers::camera::Viewport;
 use crate::layers::cell_layer::CellLayer;
+use crate::layers::morphology_layer::MorphologyLayer;
 use crate::util::format::LengthUnits;
 use crate::viewer::ViewerState;
 use crate::viewer::overlays::{
@@ -39,6 +40,7 @@ pub(crate) fn to_dvec(v: Vec2) -> DVec2 {
 pub struct ViewerContext<'a> {
     pub slide: Option<&'a mut LoadedSlide>,
     pub cells: Option<&'a mut CellLayer>,
+    pub morphology: Option<&'a mut MorphologyLayer>,
     pub compare: Option<&'a mut CompareSlide>,
     pub selections: &'a Selections,
     pub annotations: &'a Annotations,
@@ -183,6 +185,17 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
                 RendererCallback::<TileRenderer>::new(response.id.value(), list),
             ));
         }
+    }
+    if let Some(morphology) = cx
+        .morphology
+        .as_deref_mut()
+        .filter(|m| !cx.exporting && m.visible && pane.shows_morphology())
+    {
+        let list = morphology.frame(&camera, &viewport);
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            RendererCallback::<ChannelTileRenderer>::new(response.id.value(), list),
+        ));
     }
     let highlight = state.hovered_cell.or(cx.highlight).or(state.pinned_cell);
     if let Some(cells) = cx.cells.as_deref_mut().filter(|_| pane.shows_cells())

@@ -90,6 +90,8 @@ pub enum JobKind {
     OpenSlide,
     OpenCompareSlide,
     OpenBundle,
+    /// The bundle's morphology images (after the bundle itself).
+    OpenMorphology,
     GeneValues,
     Transcripts,
     Demo,
@@ -122,6 +124,7 @@ impl JobKind {
         match self {
             JobKind::OpenSlide | JobKind::OpenCompareSlide => "slide-open",
             JobKind::OpenBundle => "bundle-open",
+            JobKind::OpenMorphology => "morphology-open",
             JobKind::GeneValues => "gene-values",
             JobKind::Transcripts => "transcripts",
             JobKind::Demo => "demo-synth",
@@ -141,6 +144,7 @@ impl JobKind {
             JobKind::OpenSlide
             | JobKind::OpenCompareSlide
             | JobKind::OpenBundle
+            | JobKind::OpenMorphology
             | JobKind::GeneValues
             | JobKind::Transcripts
             | JobKind::AnnotationImport

@@ -16,7 +16,7 @@ use crate::pipeline::{
     CELL_OVERVIEW_WGSL, CELLS_WGSL, PipelineSpec, render_pipeline, sampler_entry, shader_module, texture_entry,
     uniform_entry,
 };
-use crate::tile_renderer::FrameId;
+use crate::quads::FrameId;
 
 /// Marks "no highlighted cell" in [`FrameUniform::highlight`].
 pub const NO_HIGHLIGHT: u32 = u32::MAX;

@@ -6,8 +6,10 @@
 
 mod cell_geometry;
 mod cell_renderer;
+mod channel_renderer;
 mod headless;
 mod pipeline;
+mod quads;
 mod tile_renderer;
 
 pub use cell_geometry::{
@@ -19,12 +21,18 @@ pub use cell_renderer::{
     OVERVIEW_MIN_CELLS, PointLayerDraw,
 };
 
+pub use channel_renderer::{
+    CHANNELS_PER_QUAD, ChannelDisplay, ChannelDrawList, ChannelInstance, ChannelQuad, ChannelTile, ChannelTileKey,
+    ChannelTileRenderer, normalised_f16_texels,
+};
 pub use headless::{HeadlessTarget, create_headless_device};
-pub use tile_renderer::{FrameId, TileDraw, TileDrawList, TileInstance, TileRenderer, TileTextureKey};
+pub use quads::FrameId;
+pub use tile_renderer::{TileDraw, TileDrawList, TileInstance, TileRenderer, TileTextureKey};
 
 /// WGSL sources compiled into this crate, by file name (the naga test checks all of `shaders/`).
 pub const SHADERS: &[(&str, &str)] = &[
     ("tiles.wgsl", pipeline::TILES_WGSL),
+    ("channels.wgsl", pipeline::CHANNELS_WGSL),
     ("cells.wgsl", pipeline::CELLS_WGSL),
     ("cell_overview.wgsl", pipeline::CELL_OVERVIEW_WGSL),
 ];

@@ -3,6 +3,8 @@
 
 /// `tiles.wgsl`: slide tiles as instanced, textured quads.
 pub(crate) const TILES_WGSL: &str = include_str!("../../../shaders/tiles.wgsl");
+/// `channels.wgsl`: fluorescence channel tiles, composited additively.
+pub(crate) const CHANNELS_WGSL: &str = include_str!("../../../shaders/channels.wgsl");
 /// `cells.wgsl`: cell markers, transcripts, fills and outlines.
 pub(crate) const CELLS_WGSL: &str = include_str!("../../../shaders/cells.wgsl");
 /// `cell_overview.wgsl`: the zoomed-out overview texture composited onto the view.

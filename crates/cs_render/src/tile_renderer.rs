@@ -1,12 +1,11 @@
 //! [`TileRenderer`]: draws slide tiles as textured quads, with an LRU cache of tile textures.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cs_slide::{ByteLru, RgbaImage};
-use wgpu::util::DeviceExt as _;
 
 use crate::pipeline::{PipelineSpec, TILES_WGSL, render_pipeline, sampler_entry, shader_module, texture_entry};
+use crate::quads::{FrameId, QuadFrames, textures_bind_group, tile_sampler, upload_texture};
 
 /// Identifies one tile texture: `source_id` distinguishes slides (a new slide gets a new id).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -16,9 +15,6 @@ pub struct TileTextureKey {
     pub col: u32,
     pub row: u32,
 }
-
-/// Several views may draw in one egui frame (e.g. two synchronised viewports): each has an id.
-pub type FrameId = u64;
 
 /// One tile to draw: its pixels (uploaded only if not resident) and its corners in clip space.
 #[derive(Clone)]
@@ -51,24 +47,14 @@ pub struct TileInstance {
 
 const _: () = assert!(std::mem::size_of::<TileInstance>() == 32);
 
-struct GpuTile {
-    bind_group: wgpu::BindGroup,
-}
-
-struct PreparedFrame {
-    instances: Option<wgpu::Buffer>,
-    capacity: usize,
-    bind_groups: Vec<wgpu::BindGroup>,
-}
-
 /// Long-lived: owns the pipeline, the sampler and the tile texture cache.
 pub struct TileRenderer {
     pipeline: wgpu::RenderPipeline,
     bind_group_layout: wgpu::BindGroupLayout,
     sampler: wgpu::Sampler,
     texture_format: wgpu::TextureFormat,
-    textures: ByteLru<TileTextureKey, GpuTile>,
-    frames: HashMap<FrameId, PreparedFrame>,
+    textures: ByteLru<TileTextureKey, wgpu::BindGroup>,
+    frames: QuadFrames<TileInstance>,
     uploaded_bytes_total: u64,
 }
 
@@ -103,14 +89,7 @@ impl TileRenderer {
                 blend: wgpu::BlendState::ALPHA_BLENDING,
             },
         );
-        let sampler = device.create_sampler(&wgpu::SamplerDescriptor {
-            label: Some("tile_sampler"),
-            address_mode_u: wgpu::AddressMode::ClampToEdge,
-            address_mode_v: wgpu::AddressMode::ClampToEdge,
-            mag_filter: wgpu::FilterMode::Linear,
-            min_filter: wgpu::FilterMode::Linear,
-            ..Default::default()
-        });
+        let sampler = tile_sampler(device);
         // The target stores what egui would show; match its gamma handling.
         let texture_format = if target_format.is_srgb() {
             wgpu::TextureFormat::Rgba8UnormSrgb
@@ -123,7 +102,7 @@ impl TileRenderer {
             sampler,
             texture_format,
             textures: ByteLru::new(gpu_budget_bytes),
-            frames: HashMap::new(),
+            frames: QuadFrames::new("tile_instances"),
             uploaded_bytes_total: 0,
         }
     }
@@ -145,7 +124,7 @@ impl TileRenderer {
     /// Drops a view's prepared draw data (its bind groups and instance buffer), e.g. after a
     /// one-off offscreen render.
     pub fn forget_frame(&mut self, frame: FrameId) {
-        self.frames.remove(&frame);
+        self.frames.forget(frame);
     }
 
     pub fn evict_source(&mut self, source_id: u64) {
@@ -161,12 +140,21 @@ impl TileRenderer {
                 continue;
             }
             let bind_group = match self.textures.get(&tile.key) {
-                Some(gpu) => gpu.bind_group.clone(),
+                Some(bind_group) => bind_group.clone(),
                 None => {
-                    let gpu = self.upload(device, queue, &tile.image);
-                    let bind_group = gpu.bind_group.clone();
+                    let view = upload_texture(
+                        device,
+                        queue,
+                        self.texture_format,
+                        (tile.image.width, tile.image.height),
+                        4,
+                        &tile.image.pixels,
+                    );
+                    let bind_group =
+                        textures_bind_group(device, &self.bind_group_layout, &self.sampler, &[&view], false);
                     self.uploaded_bytes_total += tile.image.size_bytes() as u64;
-                    self.textures.insert(tile.key, gpu, tile.image.size_bytes());
+                    self.textures
+                        .insert(tile.key, bind_group.clone(), tile.image.size_bytes());
                     bind_group
                 }
             };
@@ -178,101 +166,11 @@ impl TileRenderer {
                 opacity_pad: [list.opacity, 0.0],
             });
         }
-        let prepared = self.frames.entry(frame).or_insert(PreparedFrame {
-            instances: None,
-            capacity: 0,
-            bind_groups: Vec::new(),
-        });
-        if instances.len() > prepared.capacity || prepared.instances.is_none() {
-            let capacity = instances.len().next_power_of_two().max(64);
-            let mut padded = instances.clone();
-            padded.resize(capacity, TileInstance::zeroed_instance());
-            prepared.instances = Some(device.create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("tile_instances"),
-                contents: bytemuck::cast_slice(&padded),
-                usage: wgpu::BufferUsages::VERTEX | wgpu::BufferUsages::COPY_DST,
-            }));
-            prepared.capacity = capacity;
-        } else if let Some(buffer) = &prepared.instances
-            && !instances.is_empty()
-        {
-            queue.write_buffer(buffer, 0, bytemuck::cast_slice(&instances));
-        }
-        prepared.bind_groups = bind_groups;
+        self.frames.record(device, queue, frame, &instances, bind_groups);
     }
 
     /// Draws what [`Self::prepare`] recorded for `frame`.
     pub fn paint(&self, pass: &mut wgpu::RenderPass<'_>, frame: FrameId) {
-        let Some(prepared) = self.frames.get(&frame) else {
-            return;
-        };
-        let Some(instances) = &prepared.instances else {
-            return;
-        };
-        if prepared.bind_groups.is_empty() {
-            return;
-        }
-        pass.set_pipeline(&self.pipeline);
-        pass.set_vertex_buffer(0, instances.slice(..));
-        for (i, bind_group) in prepared.bind_groups.iter().enumerate() {
-            let i = i as u32;
-            pass.set_bind_group(0, bind_group, &[]);
-            pass.draw(0..4, i..i + 1);
-        }
-    }
-
-    fn upload(&self, device: &wgpu::Device, queue: &wgpu::Queue, image: &RgbaImage) -> GpuTile {
-        let size = wgpu::Extent3d {
-            width: image.width,
-            height: image.height,
-            depth_or_array_layers: 1,
-        };
-        let texture = device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("slide_tile"),
-            size,
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: self.texture_format,
-            usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
-            view_formats: &[],
-        });
-        queue.write_texture(
-            wgpu::TexelCopyTextureInfo {
-                texture: &texture,
-                mip_level: 0,
-                origin: wgpu::Origin3d::ZERO,
-                aspect: wgpu::TextureAspect::All,
-            },
-            &image.pixels,
-            wgpu::TexelCopyBufferLayout {
-                offset: 0,
-                bytes_per_row: Some(4 * image.width),
-                rows_per_image: Some(image.height),
-            },
-            size,
-        );
-        let view = texture.create_view(&wgpu::TextureViewDescriptor::default());
-        let bind_group = device.create_bind_group(&wgpu::BindGroupDescriptor {
-            label: Some("slide_tile_bind_group"),
-            layout: &self.bind_group_layout,
-            entries: &[
-                wgpu::BindGroupEntry {
-                    binding: 0,
-                    resource: wgpu::BindingResource::TextureView(&view),
-                },
-                wgpu::BindGroupEntry {
-                    binding: 1,
-                    resource: wgpu::BindingResource::Sampler(&self.sampler),
-                },
-            ],
-        });
-        GpuTile { bind_group }
-    }
-}
-
-impl TileInstance {
-    fn zeroed_instance() -> Self {
-        bytemuck::Zeroable::zeroed()
+        self.frames.paint(pass, &self.pipeline, frame);
     }
 }

@@ -1,7 +1,8 @@
 //! Whole-slide image access for CellSymphony.
 //!
 //! - [`SlideSource`]: what the viewer needs from a slide (levels, metadata, regions, associated images),
-//!   with [`OpenSlideSource`] as the OpenSlide backend.
+//!   with [`OpenSlideSource`] (OpenSlide) and [`TiffSource`] (TIFF/BigTIFF/OME-TIFF with the `tiff`
+//!   crate) as backends, chosen per file by [`open_slide`]; [`ome`] parses OME-XML.
 //! - [`TilePyramid`] and [`plan_tiles`]: which tiles of which level cover a view, and which coarser tiles
 //!   stand in while finer ones load.
 //! - [`ByteLru`]: a byte-budgeted LRU cache for decoded tiles.
@@ -11,14 +12,19 @@
 
 mod byte_lru;
 mod error;
+pub mod ome;
+mod open;
 mod openslide_backend;
 mod pyramid;
 mod source;
+mod tiff_backend;
 mod tile_loader;
 
 pub use byte_lru::ByteLru;
 pub use error::SlideError;
+pub use open::{open_slide, openslide_reads_dicom};
 pub use openslide_backend::OpenSlideSource;
 pub use pyramid::{TileKey, TilePlan, TilePyramid, TileRange, ViewInSlide, plan_tiles};
-pub use source::{LevelInfo, RgbaImage, SlideMetadata, SlideSource};
-pub use tile_loader::{LoadedTile, TileLoader};
+pub use source::{ChannelInfo, Gray16Image, LevelInfo, RgbaImage, SlideMetadata, SlideSource};
+pub use tiff_backend::{TiffSource, default_channel_color, percentile_window};
+pub use tile_loader::{LoadedTile, LoaderKey, TileLoader, TileReader};

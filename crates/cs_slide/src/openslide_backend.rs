@@ -93,7 +93,19 @@ fn read_metadata(path: &Path, slide: &OpenSlide) -> Result<SlideMetadata, SlideE
         })
         .collect();
     let associated_images = slide.associated_image_names().map_err(|e| open_error(path, e))?;
+    let channels = ["R", "G", "B"]
+        .into_iter()
+        .map(|name| crate::ChannelInfo {
+            name: name.to_owned(),
+            named_by_file: false,
+            bits_per_sample: 8,
+            color_rgba: None,
+        })
+        .collect();
     Ok(SlideMetadata {
+        backend: "openslide".to_owned(),
+        channels,
+        is_multichannel: false,
         vendor: properties
             .get("openslide.vendor")
             .cloned()

@@ -14,10 +14,24 @@ pub struct LevelInfo {
     pub downsample: f64,
 }
 
+/// One channel of an image: a colour sample of an RGB slide, or a fluorescence stain.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChannelInfo {
+    /// From the file (OME-XML) when it names it, else `R`/`G`/`B` or `Channel N`.
+    pub name: String,
+    /// Whether the file itself named it (else `name` is a placeholder).
+    pub named_by_file: bool,
+    pub bits_per_sample: u8,
+    /// The display colour the file suggests (OME-XML `Color`), RGBA.
+    pub color_rgba: Option<[u8; 4]>,
+}
+
 /// Everything about a slide except its pixels.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SlideMetadata {
-    /// OpenSlide vendor name (`aperio`, `generic-tiff`, ...).
+    /// Which reader opened it: `openslide` or `tiff`.
+    pub backend: String,
+    /// OpenSlide vendor name (`aperio`, `generic-tiff`, ...), or `ome-tiff` / `tiff`.
     pub vendor: String,
     /// Levels, finest first.
     pub levels: Vec<LevelInfo>,
@@ -29,6 +43,10 @@ pub struct SlideMetadata {
     pub properties: BTreeMap<String, String>,
     /// Names of associated images (label, macro, thumbnail, ...).
     pub associated_images: Vec<String>,
+    /// The channels [`SlideSource::read_channel_region`] reads (R, G, B for a brightfield slide).
+    pub channels: Vec<ChannelInfo>,
+    /// Whether the image is fluorescence-like: grey channels to be composited, not an RGB picture.
+    pub is_multichannel: bool,
 }
 
 impl SlideMetadata {
@@ -114,6 +132,26 @@ impl RgbaImage {
     }
 }
 
+/// One channel of a region, one sample per pixel (8-bit channels keep their 0–255 values).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Gray16Image {
+    pub width: u32,
+    pub height: u32,
+    pub pixels: Vec<u16>,
+}
+
+impl std::fmt::Debug for Gray16Image {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gray16Image({}x{})", self.width, self.height)
+    }
+}
+
+impl Gray16Image {
+    pub fn size_bytes(&self) -> usize {
+        self.pixels.len() * 2
+    }
+}
+
 /// A whole-slide image. Implementations are shared between threads (tile loaders read concurrently).
 pub trait SlideSource: Send + Sync {
     fn path(&self) -> &Path;
@@ -131,6 +169,29 @@ pub trait SlideSource: Send + Sync {
     ) -> Result<RgbaImage, SlideError>;
 
     fn read_associated_image(&self, name: &str) -> Result<RgbaImage, SlideError>;
+
+    /// Reads one channel of a region (arguments as [`SlideSource::read_region`]).
+    fn read_channel_region(
+        &self,
+        pos_in_slide_px: (u64, u64),
+        level: usize,
+        width: u32,
+        height: u32,
+        channel: usize,
+    ) -> Result<Gray16Image, SlideError> {
+        let rgba = self.read_region(pos_in_slide_px, level, width, height)?;
+        if channel >= 3 {
+            return Err(SlideError::InvalidRequest {
+                path: self.path().to_path_buf(),
+                reason: format!("channel {channel} of an RGB slide (it has 3)"),
+            });
+        }
+        Ok(Gray16Image {
+            width,
+            height,
+            pixels: rgba.pixels.chunks_exact(4).map(|px| u16::from(px[channel])).collect(),
+        })
+    }
 
     /// A small overview image whose longer side is at most `max_side` pixels: the slide's own
     /// thumbnail when it has one, else the coarsest level scaled down.

@@ -1,5 +1,8 @@
 //! [`TileLoader`]: named worker threads that read tiles off the UI thread.
 //!
+//! Generic over the key (a [`TileKey`], or a channel's tile) and the decoded tile (RGBA for a
+//! slide, 16-bit grey for a fluorescence channel); [`TileLoader::new`] reads RGBA slide tiles.
+//!
 //! The UI states, once per frame, the whole list of tiles it wants, most urgent first
 //! ([`TileLoader::set_wanted`]). That list replaces the previous one, so tiles that left the view are
 //! dropped and newer requests win. Results come back through a bounded channel that the UI drains
@@ -7,6 +10,7 @@
 //! with no lock held.
 
 use std::collections::{HashSet, VecDeque};
+use std::hash::Hash;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -20,60 +24,84 @@ const RESULT_QUEUE_CAPACITY: usize = 64;
 
 /// A finished read.
 #[derive(Debug, Clone)]
-pub struct LoadedTile {
-    pub key: TileKey,
-    pub result: Result<Arc<RgbaImage>, SlideError>,
+pub struct LoadedTile<K = TileKey, T = RgbaImage> {
+    pub key: K,
+    pub result: Result<Arc<T>, SlideError>,
 }
 
-#[derive(Default)]
-struct Queue {
-    pending: VecDeque<TileKey>,
-    in_flight: HashSet<TileKey>,
+/// What a key of a loader must be.
+pub trait LoaderKey: Copy + Eq + Hash + Send + 'static {}
+impl<K: Copy + Eq + Hash + Send + 'static> LoaderKey for K {}
+
+/// Reads one tile on a worker thread.
+pub type TileReader<K, T> = Arc<dyn Fn(K) -> Result<T, SlideError> + Send + Sync>;
+
+struct Queue<K> {
+    pending: VecDeque<K>,
+    in_flight: HashSet<K>,
     shutdown: bool,
 }
 
-struct Shared {
-    queue: Mutex<Queue>,
+struct Shared<K> {
+    queue: Mutex<Queue<K>>,
     wake: Condvar,
 }
 
-impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+impl<K> Shared<K> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue<K>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
-pub struct TileLoader {
-    shared: Arc<Shared>,
-    results: Option<Receiver<LoadedTile>>,
+pub struct TileLoader<K: LoaderKey = TileKey, T: Send + Sync + 'static = RgbaImage> {
+    shared: Arc<Shared<K>>,
+    results: Option<Receiver<LoadedTile<K, T>>>,
     workers: Vec<JoinHandle<()>>,
 }
 
 impl TileLoader {
-    /// Starts `threads` workers named `tile-loader-N`.
+    /// Starts `threads` workers named `tile-loader-N` reading RGBA tiles of `source`.
     pub fn new(
         source: Arc<dyn SlideSource>,
         pyramid: TilePyramid,
         threads: usize,
         notify: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
+        let read: TileReader<TileKey, RgbaImage> = Arc::new(move |key| {
+            let (pos_in_slide_px, level, width, height) = pyramid.read_args(key);
+            source.read_region(pos_in_slide_px, level, width, height)
+        });
+        Self::with_reader(read, "tile-loader", threads, notify)
+    }
+}
+
+impl<K: LoaderKey, T: Send + Sync + 'static> TileLoader<K, T> {
+    /// Starts `threads` workers named `{name}-N` that read with `read`.
+    pub fn with_reader(
+        read: TileReader<K, T>,
+        name: &str,
+        threads: usize,
+        notify: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Queue::default()),
+            queue: Mutex::new(Queue {
+                pending: VecDeque::new(),
+                in_flight: HashSet::new(),
+                shutdown: false,
+            }),
             wake: Condvar::new(),
         });
         let (sender, receiver) = std::sync::mpsc::sync_channel(RESULT_QUEUE_CAPACITY);
-        let pyramid = Arc::new(pyramid);
         let mut workers = Vec::new();
         for i in 0..threads.max(1) {
             let worker = Worker {
                 shared: shared.clone(),
-                source: source.clone(),
-                pyramid: pyramid.clone(),
+                read: read.clone(),
                 sender: sender.clone(),
                 notify: notify.clone(),
             };
             let handle = std::thread::Builder::new()
-                .name(format!("tile-loader-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || worker.run())?;
             workers.push(handle);
         }
@@ -85,7 +113,7 @@ impl TileLoader {
     }
 
     /// Replaces the queue with `keys` (most urgent first), skipping tiles already being read.
-    pub fn set_wanted(&self, keys: &[TileKey]) {
+    pub fn set_wanted(&self, keys: &[K]) {
         let mut queue = self.shared.lock();
         let queue = &mut *queue;
         queue.pending.clear();
@@ -100,7 +128,7 @@ impl TileLoader {
     }
 
     /// Finished tiles since the last call; never blocks.
-    pub fn drain(&self) -> Vec<LoadedTile> {
+    pub fn drain(&self) -> Vec<LoadedTile<K, T>> {
         let Some(results) = &self.results else {
             return Vec::new();
         };
@@ -113,12 +141,12 @@ impl TileLoader {
         queue.pending.len() + queue.in_flight.len()
     }
 
-    pub fn is_in_flight(&self, key: &TileKey) -> bool {
+    pub fn is_in_flight(&self, key: &K) -> bool {
         self.shared.lock().in_flight.contains(key)
     }
 }
 
-impl Drop for TileLoader {
+impl<K: LoaderKey, T: Send + Sync + 'static> Drop for TileLoader<K, T> {
     fn drop(&mut self) {
         {
             let mut queue = self.shared.lock();
@@ -136,15 +164,14 @@ impl Drop for TileLoader {
     }
 }
 
-struct Worker {
-    shared: Arc<Shared>,
-    source: Arc<dyn SlideSource>,
-    pyramid: Arc<TilePyramid>,
-    sender: SyncSender<LoadedTile>,
+struct Worker<K, T> {
+    shared: Arc<Shared<K>>,
+    read: TileReader<K, T>,
+    sender: SyncSender<LoadedTile<K, T>>,
     notify: Arc<dyn Fn() + Send + Sync>,
 }
 
-impl Worker {
+impl<K: LoaderKey, T: Send + Sync + 'static> Worker<K, T> {
     fn run(self) {
         loop {
             let key = {
@@ -160,11 +187,7 @@ impl Worker {
                     queue = self.shared.wake.wait(queue).unwrap_or_else(PoisonError::into_inner);
                 }
             };
-            let (pos_in_slide_px, level, width, height) = self.pyramid.read_args(key);
-            let result = self
-                .source
-                .read_region(pos_in_slide_px, level, width, height)
-                .map(Arc::new);
+            let result = (self.read)(key).map(Arc::new);
             let mut tile = LoadedTile { key, result };
             // Blocking send, but give up if the loader is shutting down.
             loop {
@@ -226,6 +249,7 @@ mod tests {
                     objective_power: Some(20.0),
                     properties: Default::default(),
                     associated_images: vec![],
+                    ..Default::default()
                 },
                 reads: AtomicUsize::new(0),
             }

@@ -27,6 +27,7 @@ mod error;
 mod expression;
 mod files;
 mod geometry;
+mod morphology;
 mod noise;
 mod paint;
 mod rng;
@@ -70,6 +71,10 @@ pub struct SynthOptions {
     pub write_transcripts: bool,
     /// Micrometres per level-0 pixel of the H&E slide.
     pub slide_um_per_px: f64,
+    /// Write `xenium/morphology_focus/` (four 16-bit stains, XOA 2.x layout).
+    pub write_morphology: bool,
+    /// Micrometres per morphology pixel (a Xenium run's is 0.2125; coarser keeps the demo small).
+    pub morphology_um_per_px: f64,
 }
 
 impl Default for SynthOptions {
@@ -80,6 +85,8 @@ impl Default for SynthOptions {
             write_slide: true,
             write_transcripts: false,
             slide_um_per_px: 0.5,
+            write_morphology: false,
+            morphology_um_per_px: 0.2125,
         }
     }
 }
@@ -105,6 +112,12 @@ fn validate(options: &SynthOptions) -> Result<(), SynthError> {
     }
     if options.cells > 20_000_000 {
         return invalid(format!("{} cells: at most 20,000,000 are supported", options.cells));
+    }
+    if !(options.morphology_um_per_px.is_finite() && (0.1..=10.0).contains(&options.morphology_um_per_px)) {
+        return invalid(format!(
+            "{} µm per morphology pixel: must be between 0.1 and 10",
+            options.morphology_um_per_px
+        ));
     }
     if !(options.slide_um_per_px.is_finite() && (0.1..=10.0).contains(&options.slide_um_per_px)) {
         return invalid(format!(
@@ -140,11 +153,12 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
     std::fs::create_dir_all(&bundle_dir).map_err(|e| error::io_error(&bundle_dir, e))?;
     // Whatever was here is incomplete from now on.
     files::remove_if_exists(&out_dir.join(DONE_FILE))?;
-    let (slide_share, transcript_share) = (
-        if options.write_slide { 0.55 } else { 0.0 },
-        if options.write_transcripts { 0.2 } else { 0.0 },
+    let (slide_share, transcript_share, morphology_share) = (
+        if options.write_slide { 0.45 } else { 0.0 },
+        if options.write_transcripts { 0.15 } else { 0.0 },
+        if options.write_morphology { 0.2 } else { 0.0 },
     );
-    let bundle_share = 1.0 - slide_share - transcript_share;
+    let bundle_share = 1.0 - slide_share - transcript_share - morphology_share;
     let at = |f: f32| f * bundle_share;
 
     control.stage(0.0, at(0.25), "Laying out tissue");
@@ -182,6 +196,22 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
         files::remove_if_exists(&transcripts_path)?;
     }
     drop(counts);
+
+    let morphology_dir = bundle_dir.join(morphology::MORPHOLOGY_DIR);
+    if options.write_morphology {
+        let start = bundle_share + transcript_share;
+        control.stage(start, start + morphology_share, "Rendering the morphology images");
+        morphology::render(
+            seed,
+            &bundle_dir,
+            &layout,
+            &cells,
+            options.morphology_um_per_px,
+            control,
+        )?;
+    } else if morphology_dir.is_dir() {
+        std::fs::remove_dir_all(&morphology_dir).map_err(|e| error::io_error(&morphology_dir, e))?;
+    }
 
     let slide_path = out_dir.join(SLIDE_FILE);
     let alignment_path = out_dir.join(ALIGNMENT_FILE);
@@ -271,6 +301,8 @@ fn options_json(options: &SynthOptions) -> serde_json::Value {
         "write_slide": options.write_slide,
         "write_transcripts": options.write_transcripts,
         "slide_um_per_px": options.slide_um_per_px,
+        "write_morphology": options.write_morphology,
+        "morphology_um_per_px": options.morphology_um_per_px,
     })
 }
 

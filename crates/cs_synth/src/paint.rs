@@ -376,3 +376,104 @@ impl<'a> Painter<'a> {
         }
     }
 }
+
+/// The four Xenium morphology stains, in file order.
+pub(crate) const STAINS: usize = 4;
+
+/// Per cell type: boundary stain (ATP1A1 everywhere, E-cadherin on epithelium, CD45 on immune
+/// cells), interior RNA (18S), interior protein (αSMA/vimentin on stroma), as relative brightness.
+fn stain_levels(kind: u8) -> [f32; 3] {
+    match kind {
+        kind::EPI => [1.0, 0.75, 0.15],
+        kind::B | kind::T => [0.8, 0.45, 0.1],
+        kind::MAC => [0.55, 0.6, 0.55],
+        kind::FIB => [0.3, 0.5, 1.0],
+        kind::ENDO => [0.4, 0.55, 0.85],
+        _ => [0.4, 0.5, 0.3],
+    }
+}
+
+impl Painter<'_> {
+    /// Paints level-0 tile (`col`, `row`) of the four morphology stains as 16-bit intensities, in
+    /// the ranges real Xenium images have (DAPI nuclei in the low thousands over a dim
+    /// background): DAPI (nuclei, with chromatin texture), boundary (membranes), interior RNA
+    /// (cytoplasm), interior protein (stroma). Plus shot noise, so contrast matters.
+    pub fn paint_fluorescence_tile(&self, col: u32, row: u32) -> [Vec<u16>; STAINS] {
+        let t = self.tile_px as usize;
+        let x0 = f64::from(col * self.tile_px);
+        let y0 = f64::from(row * self.tile_px);
+        let tile_index = (row * self.tiles_across + col) as usize;
+        let mut stains: [Vec<f32>; STAINS] = std::array::from_fn(|_| vec![0.0f32; t * t]);
+        let layout = self.layout;
+        for py in 0..t {
+            for px in 0..t {
+                let w = self.world(x0 + px as f64, y0 + py as f64);
+                let tissue = smoothstep(-1.5, 1.5, layout.depth_at(w) - layout.depth_threshold_um);
+                // Autofluorescence of the tissue (collagen glows in the boundary channel a little).
+                let i = py * t + px;
+                stains[0][i] = 90.0 + 60.0 * tissue;
+                stains[1][i] = 70.0 + 110.0 * tissue;
+                stains[2][i] = 60.0 + 50.0 * tissue;
+                stains[3][i] = 50.0 + 140.0 * tissue * self.fibres.value(w[0] / 7.0, w[1] / 1.3);
+            }
+        }
+        for &c in &self.cells_by_tile[tile_index] {
+            self.paint_cell_fluorescence(&self.cells[c as usize], x0, y0, &mut stains);
+        }
+        stains.map(|values| {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let g = grain(
+                        self.seed ^ 0x5eed,
+                        x0 as i64 + (i % t) as i64,
+                        y0 as i64 + (i / t) as i64,
+                    );
+                    // Shot-like noise: grows with the square root of the signal.
+                    (v + (g - 0.5) * 2.0 * v.max(1.0).sqrt() * 1.5)
+                        .round()
+                        .clamp(0.0, 65_535.0) as u16
+                })
+                .collect()
+        })
+    }
+
+    fn paint_cell_fluorescence(&self, cell: &Cell, x0: f64, y0: f64, stains: &mut [Vec<f32>; STAINS]) {
+        let t = self.tile_px as usize;
+        let outline: Star<CELL_VERTICES> = Star::new(cell.center_in_world, cell.cell_phase, &cell.cell_vertices);
+        let nucleus: Star<NUCLEUS_VERTICES> =
+            Star::new(cell.nucleus_center_in_world, cell.nucleus_phase, &cell.nucleus_vertices);
+        let Some((bx0, bx1, by0, by1)) = self.pixel_box(x0, y0, outline.center, outline.reach + CELL_SOFT_UM) else {
+            return;
+        };
+        let reach2 = (outline.reach + CELL_SOFT_UM).powi(2);
+        let [boundary, rna, protein] = stain_levels(cell.kind);
+        let brightness = cell.look.darkness.clamp(0.6, 1.6);
+        let texture_shift = f64::from(cell.look.texture % 1024);
+        for py in by0..=by1 {
+            for px in bx0..=bx1 {
+                let w = self.world(x0 + px as f64, y0 + py as f64);
+                let q = [w[0] - outline.center[0], w[1] - outline.center[1]];
+                if q[0] * q[0] + q[1] * q[1] > reach2 {
+                    continue;
+                }
+                let inside = outline.inside_distance(q);
+                let alpha = ((inside / CELL_SOFT_UM) + 0.5).clamp(0.0, 1.0) as f32;
+                if alpha <= 0.0 {
+                    continue;
+                }
+                let membrane = (-(inside as f32 / 0.5).powi(2)).exp();
+                let qn = [w[0] - nucleus.center[0], w[1] - nucleus.center[1]];
+                let inside_n = nucleus.inside_distance(qn);
+                let nucleus_alpha = ((inside_n / NUCLEUS_SOFT_UM) + 0.5).clamp(0.0, 1.0) as f32;
+                let chromatin = self.texture.value(w[0] / 0.6 + texture_shift, w[1] / 0.6);
+                let i = py * t + px;
+                stains[0][i] += nucleus_alpha * brightness * (1400.0 + 1600.0 * chromatin);
+                stains[1][i] += alpha * membrane * boundary * 2600.0;
+                stains[2][i] += alpha * (1.0 - 0.6 * nucleus_alpha) * rna * 1500.0 * (0.7 + 0.6 * chromatin);
+                stains[3][i] += alpha * (1.0 - nucleus_alpha) * protein * 1900.0;
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use crate::files::Staged;
 use crate::geometry::Affine2;
 use crate::paint::Painter;
 use crate::rng::{Rng, domain};
-use crate::tiff::{TiffInfo, TiffWriter};
+use crate::tiff::{Pyramid as TiffPyramid, Samples, TiffInfo, TiffWriter};
 use crate::tissue::Layout;
 
 pub(crate) const TILE_PX: u32 = 512;
@@ -230,6 +230,8 @@ pub(crate) fn render(
         ),
         software: format!("cellsymphony-synth {}", env!("CARGO_PKG_VERSION")),
         pixels_per_cm: 10_000.0 / um_per_px,
+        samples: Samples::JpegRgb,
+        pyramid: TiffPyramid::Pages,
     };
     writer.finish(&info)
 }

@@ -1,8 +1,13 @@
-//! A pyramidal tiled TIFF writer: one top-level IFD per level (level 0 first, then each reduced
-//! level flagged with NewSubfileType = 1), JPEG tiles as complete JFIF streams with Photometric
-//! YCbCr 4:2:0 — the layout libtiff and OpenSlide's generic-tiff backend read. Tiles go to the
-//! file as they come (any order); the IFDs follow at the end, and the header is written last,
-//! as classic TIFF or as BigTIFF when the file passes 4 GiB.
+//! A pyramidal tiled TIFF writer, in the two layouts the viewer reads: one top-level IFD per level
+//! (level 0 first, then each reduced level flagged with NewSubfileType = 1: OpenSlide's
+//! generic-tiff layout), or OME-TIFF's (level 0 in the main IFD with the OME-XML, reduced levels
+//! in its SubIFDs: what 10x and Bio-Formats write). Samples are JPEG tiles as complete JFIF
+//! streams with Photometric YCbCr 4:2:0 (H&E), or 16-bit grey tiles compressed with Deflate
+//! (fluorescence). Tiles go to the file as they come (any order); the IFDs follow at the end, and
+//! the header is written last, as classic TIFF or as BigTIFF when the file passes 4 GiB.
+//!
+//! Our own writer because the `tiff` crate's encoder writes neither tiles nor SubIFDs, and the
+//! generator streams gigapixel pyramids tile by tile.
 
 use std::fs::File;
 use std::io::{BufWriter, Seek, SeekFrom, Write};
@@ -21,6 +26,24 @@ struct LevelTiles {
     byte_counts: Vec<u64>,
 }
 
+/// What each pixel holds and how tiles are compressed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Samples {
+    /// RGB as JPEG (YCbCr 4:2:0).
+    JpegRgb,
+    /// One 16-bit grey sample, Deflate (zlib).
+    DeflateGrey16,
+}
+
+/// Where the reduced levels go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pyramid {
+    /// Each level a page of the main chain.
+    Pages,
+    /// Reduced levels in level 0's SubIFDs (OME-TIFF).
+    SubIfds,
+}
+
 /// Text and resolution written into the IFDs.
 pub(crate) struct TiffInfo {
     /// ImageDescription of level 0.
@@ -28,6 +51,8 @@ pub(crate) struct TiffInfo {
     pub software: String,
     /// Level-0 resolution in pixels per centimetre.
     pub pixels_per_cm: f64,
+    pub samples: Samples,
+    pub pyramid: Pyramid,
 }
 
 pub(crate) struct TiffWriter {
@@ -130,6 +155,8 @@ enum Value {
     Long8(Vec<u64>),
     Rational(Vec<(u32, u32)>),
     Ascii(Vec<u8>),
+    /// IFD offsets (SubIFDs): type IFD (13) in classic TIFF, IFD8 (18) in BigTIFF.
+    Ifd(Vec<u64>, bool),
 }
 
 impl Value {
@@ -140,6 +167,8 @@ impl Value {
             Value::Long(_) => 4,
             Value::Rational(_) => 5,
             Value::Long8(_) => 16,
+            Value::Ifd(_, false) => 13,
+            Value::Ifd(_, true) => 18,
         }
     }
 
@@ -150,6 +179,7 @@ impl Value {
             Value::Long8(v) => v.len() as u64,
             Value::Rational(v) => v.len() as u64,
             Value::Ascii(v) => v.len() as u64,
+            Value::Ifd(v, _) => v.len() as u64,
         }
     }
 
@@ -164,13 +194,16 @@ impl Value {
                 out.extend_from_slice(&d.to_le_bytes());
             }),
             Value::Ascii(v) => out.extend_from_slice(v),
+            Value::Ifd(v, true) => v.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+            Value::Ifd(v, false) => v.iter().for_each(|x| out.extend_from_slice(&(*x as u32).to_le_bytes())),
         }
         out
     }
 }
 
+/// An ASCII field; UTF-8 passes through (OME-XML's `µm`, as every OME-TIFF writer does).
 fn ascii(text: &str) -> Value {
-    let mut bytes: Vec<u8> = text.bytes().filter(|b| b.is_ascii() && *b != 0).collect();
+    let mut bytes: Vec<u8> = text.bytes().filter(|b| *b != 0).collect();
     bytes.push(0);
     Value::Ascii(bytes)
 }
@@ -183,99 +216,150 @@ fn rational(value: f64) -> (u32, u32) {
     )
 }
 
-/// All IFDs as one block starting at file offset `base`; returns the block and the first IFD's
-/// offset.
-fn build_ifds(levels: &[LevelTiles], tile_px: u32, info: &TiffInfo, base: u64, big: bool) -> (Vec<u8>, u64) {
-    let inline = if big { 8 } else { 4 };
-    let mut out: Vec<u8> = Vec::new();
-    let mut first_ifd = 0;
-    let mut previous_next_field: Option<usize> = None;
-    for (index, level) in levels.iter().enumerate() {
-        let downsample = (1u64 << index) as f64;
-        let resolution = rational(info.pixels_per_cm / downsample);
-        let mut entries: Vec<(u16, Value)> = vec![
-            (254, Value::Long(vec![u32::from(index > 0)])),
-            (256, Value::Long(vec![level.width as u32])),
-            (257, Value::Long(vec![level.height as u32])),
-            (258, Value::Short(vec![8, 8, 8])),
-            (259, Value::Short(vec![7])),
-            (262, Value::Short(vec![6])),
-        ];
-        if index == 0 {
-            entries.push((270, ascii(&info.description)));
-        }
-        entries.extend([
-            (277, Value::Short(vec![3])),
-            (282, Value::Rational(vec![resolution])),
-            (283, Value::Rational(vec![resolution])),
-            (284, Value::Short(vec![1])),
-            (296, Value::Short(vec![3])),
-            (305, ascii(&info.software)),
-            (322, Value::Long(vec![tile_px])),
-            (323, Value::Long(vec![tile_px])),
-        ]);
-        if big {
-            entries.push((324, Value::Long8(level.offsets.clone())));
-            entries.push((325, Value::Long8(level.byte_counts.clone())));
-        } else {
-            entries.push((324, Value::Long(level.offsets.iter().map(|&v| v as u32).collect())));
-            entries.push((325, Value::Long(level.byte_counts.iter().map(|&v| v as u32).collect())));
-        }
+/// The tags of one level's IFD (ascending), `sub_ifds` on level 0 of an OME-TIFF pyramid.
+fn level_entries(
+    level: &LevelTiles,
+    index: usize,
+    tile_px: u32,
+    info: &TiffInfo,
+    big: bool,
+    sub_ifds: Option<Vec<u64>>,
+) -> Vec<(u16, Value)> {
+    let downsample = (1u64 << index) as f64;
+    let resolution = rational(info.pixels_per_cm / downsample);
+    let (bits, compression, photometric, samples_per_pixel) = match info.samples {
+        Samples::JpegRgb => (vec![8, 8, 8], 7, 6, 3),
+        Samples::DeflateGrey16 => (vec![16], 8, 1, 1),
+    };
+    let mut entries: Vec<(u16, Value)> = vec![
+        (254, Value::Long(vec![u32::from(index > 0)])),
+        (256, Value::Long(vec![level.width as u32])),
+        (257, Value::Long(vec![level.height as u32])),
+        (258, Value::Short(bits)),
+        (259, Value::Short(vec![compression])),
+        (262, Value::Short(vec![photometric])),
+    ];
+    if index == 0 {
+        entries.push((270, ascii(&info.description)));
+    }
+    entries.extend([
+        (277, Value::Short(vec![samples_per_pixel])),
+        (282, Value::Rational(vec![resolution])),
+        (283, Value::Rational(vec![resolution])),
+        (284, Value::Short(vec![1])),
+        (296, Value::Short(vec![3])),
+        (305, ascii(&info.software)),
+        (322, Value::Long(vec![tile_px])),
+        (323, Value::Long(vec![tile_px])),
+    ]);
+    if big {
+        entries.push((324, Value::Long8(level.offsets.clone())));
+        entries.push((325, Value::Long8(level.byte_counts.clone())));
+    } else {
+        entries.push((324, Value::Long(level.offsets.iter().map(|&v| v as u32).collect())));
+        entries.push((325, Value::Long(level.byte_counts.iter().map(|&v| v as u32).collect())));
+    }
+    if let Some(offsets) = sub_ifds.filter(|o| !o.is_empty()) {
+        entries.push((330, Value::Ifd(offsets, big)));
+    }
+    if info.samples == Samples::JpegRgb {
         entries.push((530, Value::Short(vec![2, 2])));
         entries.push((
             532,
             Value::Rational(vec![(0, 1), (255, 1), (128, 1), (255, 1), (128, 1), (255, 1)]),
         ));
-
-        // Out-of-line values first, each at an even offset.
-        let mut value_fields: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
-        for (_, value) in &entries {
-            let bytes = value.bytes();
-            if bytes.len() > inline {
-                if out.len() % 2 == 1 {
-                    out.push(0);
-                }
-                let offset = base + out.len() as u64;
-                out.extend_from_slice(&bytes);
-                value_fields.push(if big {
-                    offset.to_le_bytes().to_vec()
-                } else {
-                    (offset as u32).to_le_bytes().to_vec()
-                });
-            } else {
-                let mut field = bytes;
-                field.resize(inline, 0);
-                value_fields.push(field);
-            }
-        }
-        if out.len() % 2 == 1 {
-            out.push(0);
-        }
-        let ifd_offset = base + out.len() as u64;
-        match previous_next_field {
-            Some(at) if big => out[at..at + 8].copy_from_slice(&ifd_offset.to_le_bytes()),
-            Some(at) => out[at..at + 4].copy_from_slice(&(ifd_offset as u32).to_le_bytes()),
-            None => first_ifd = ifd_offset,
-        }
-        if big {
-            out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
-        } else {
-            out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
-        }
-        for ((tag, value), field) in entries.iter().zip(&value_fields) {
-            out.extend_from_slice(&tag.to_le_bytes());
-            out.extend_from_slice(&value.type_code().to_le_bytes());
-            if big {
-                out.extend_from_slice(&value.count().to_le_bytes());
-            } else {
-                out.extend_from_slice(&(value.count() as u32).to_le_bytes());
-            }
-            out.extend_from_slice(field);
-        }
-        previous_next_field = Some(out.len());
-        out.extend_from_slice(&vec![0u8; inline]);
     }
-    (out, first_ifd)
+    if info.samples == Samples::DeflateGrey16 {
+        // SampleFormat: unsigned integer.
+        entries.push((339, Value::Short(vec![1])));
+    }
+    entries
+}
+
+/// Appends one IFD (its out-of-line values first) to `out`, which starts at file offset `base`.
+/// Returns the IFD's offset and where in `out` its next-IFD field is.
+fn append_ifd(out: &mut Vec<u8>, entries: &[(u16, Value)], base: u64, big: bool) -> (u64, usize) {
+    let inline = if big { 8 } else { 4 };
+    let mut value_fields: Vec<Vec<u8>> = Vec::with_capacity(entries.len());
+    for (_, value) in entries {
+        let bytes = value.bytes();
+        if bytes.len() > inline {
+            if out.len() % 2 == 1 {
+                out.push(0);
+            }
+            let offset = base + out.len() as u64;
+            out.extend_from_slice(&bytes);
+            value_fields.push(if big {
+                offset.to_le_bytes().to_vec()
+            } else {
+                (offset as u32).to_le_bytes().to_vec()
+            });
+        } else {
+            let mut field = bytes;
+            field.resize(inline, 0);
+            value_fields.push(field);
+        }
+    }
+    if out.len() % 2 == 1 {
+        out.push(0);
+    }
+    let ifd_offset = base + out.len() as u64;
+    if big {
+        out.extend_from_slice(&(entries.len() as u64).to_le_bytes());
+    } else {
+        out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    }
+    for ((tag, value), field) in entries.iter().zip(&value_fields) {
+        out.extend_from_slice(&tag.to_le_bytes());
+        out.extend_from_slice(&value.type_code().to_le_bytes());
+        if big {
+            out.extend_from_slice(&value.count().to_le_bytes());
+        } else {
+            out.extend_from_slice(&(value.count() as u32).to_le_bytes());
+        }
+        out.extend_from_slice(field);
+    }
+    let next_field = out.len();
+    out.extend_from_slice(&vec![0u8; inline]);
+    (ifd_offset, next_field)
+}
+
+/// All IFDs as one block starting at file offset `base`; returns the block and the first IFD's
+/// offset.
+fn build_ifds(levels: &[LevelTiles], tile_px: u32, info: &TiffInfo, base: u64, big: bool) -> (Vec<u8>, u64) {
+    let mut out: Vec<u8> = Vec::new();
+    match info.pyramid {
+        Pyramid::Pages => {
+            let mut first_ifd = 0;
+            let mut previous_next_field: Option<usize> = None;
+            for (index, level) in levels.iter().enumerate() {
+                let entries = level_entries(level, index, tile_px, info, big, None);
+                let (ifd_offset, next_field) = append_ifd(&mut out, &entries, base, big);
+                match previous_next_field {
+                    Some(at) if big => out[at..at + 8].copy_from_slice(&ifd_offset.to_le_bytes()),
+                    Some(at) => out[at..at + 4].copy_from_slice(&(ifd_offset as u32).to_le_bytes()),
+                    None => first_ifd = ifd_offset,
+                }
+                previous_next_field = Some(next_field);
+            }
+            (out, first_ifd)
+        }
+        Pyramid::SubIfds => {
+            // The reduced levels first, so that level 0 can point at them.
+            let sub_ifds: Vec<u64> = levels
+                .iter()
+                .enumerate()
+                .skip(1)
+                .map(|(index, level)| {
+                    let entries = level_entries(level, index, tile_px, info, big, None);
+                    append_ifd(&mut out, &entries, base, big).0
+                })
+                .collect();
+            let entries = level_entries(&levels[0], 0, tile_px, info, big, Some(sub_ifds));
+            let (first_ifd, _) = append_ifd(&mut out, &entries, base, big);
+            (out, first_ifd)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +388,8 @@ mod tests {
             description: "test".to_owned(),
             software: "test".to_owned(),
             pixels_per_cm: 20_000.0,
+            samples: Samples::JpegRgb,
+            pyramid: Pyramid::Pages,
         };
         for big in [false, true] {
             let base = 100;

@@ -1,5 +1,6 @@
 //! End-to-end checks of the synthetic tissue: the bundle re-reads through `cs_xenium`, the slide
-//! through OpenSlide, the alignment maps cells onto their nuclei, runs are deterministic, and
+//! through OpenSlide, the morphology stains through the TIFF reader where the cells are, the
+//! alignment maps cells onto their nuclei, runs are deterministic, and
 //! cancelling leaves no completion marker.
 
 use std::collections::HashMap;
@@ -41,6 +42,8 @@ fn shared() -> &'static (PathBuf, SynthSummary) {
             cells: 2_000,
             seed: 3,
             write_transcripts: true,
+            write_morphology: true,
+            morphology_um_per_px: 0.425,
             ..Default::default()
         };
         match quiet(&options, &dir) {
@@ -277,6 +280,8 @@ fn bundle_reads_back_through_cs_xenium() -> TestResult {
                 cells: 2_000,
                 seed: 3,
                 write_transcripts: true,
+                write_morphology: true,
+                morphology_um_per_px: 0.425,
                 ..Default::default()
             },
             dir
@@ -379,6 +384,107 @@ fn mean_rgb(slide: &OpenSlideSource, at: [f64; 2], radius: u32) -> Result<[f64; 
     }
     let n = f64::from(size * size);
     Ok(sum.map(|s| s / n))
+}
+
+#[test]
+fn morphology_is_four_16_bit_ome_tiffs_with_subifd_pyramids_stained_where_the_cells_are() -> TestResult {
+    let (_, summary) = shared();
+    let files = cs_xenium::find_morphology_images(&summary.bundle_dir);
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        (0..4)
+            .map(|i| format!("morphology_focus_000{i}.ome.tif"))
+            .collect::<Vec<_>>()
+    );
+    // Each file's OME-XML lists the set: the first opens all four stains.
+    let image = cs_slide::open_slide(&files[0].path)?;
+    let meta = image.metadata();
+    assert_eq!(meta.backend, "tiff");
+    assert_eq!(meta.vendor, "ome-tiff");
+    let channels: Vec<(&str, u8)> = meta
+        .channels
+        .iter()
+        .map(|c| (c.name.as_str(), c.bits_per_sample))
+        .collect();
+    assert_eq!(
+        channels,
+        [
+            ("DAPI", 16),
+            ("ATP1A1/CD45/E-Cadherin", 16),
+            ("18S", 16),
+            ("AlphaSMA/Vimentin", 16)
+        ]
+    );
+    assert!(
+        meta.levels.len() >= 2,
+        "the pyramid's SubIFDs are seen: {:?}",
+        meta.levels
+    );
+    assert!(meta.levels.last().is_some_and(|l| l.width_px.max(l.height_px) <= 1024));
+    assert_eq!(meta.mpp_x, Some(0.425));
+
+    // DAPI is bright in nuclei and dim between cells; the boundary stain is brighter at the cell
+    // edge than at the nucleus centre.
+    let bundle = XeniumBundle::open(&summary.bundle_dir)?;
+    let nuclei = bundle.nucleus_boundaries.as_ref().ok_or("no nuclei")?;
+    let px = |um: f64| (um / 0.425) as u64;
+    let value = |channel: usize, x_um: f64, y_um: f64| -> Result<f64, Box<dyn std::error::Error>> {
+        let region = image.read_channel_region((px(x_um), px(y_um)), 0, 1, 1, channel)?;
+        Ok(f64::from(region.pixels[0]))
+    };
+    let (mut in_nucleus, mut at_edge, mut nucleus_boundary) = (0.0, 0.0, 0.0);
+    let sample: Vec<usize> = (0..bundle.cells.len()).step_by(50).collect();
+    for &cell in &sample {
+        let polygon = nuclei.polygon(cell);
+        let n = polygon.len().max(1) as f64;
+        let cx = polygon.iter().map(|p| f64::from(p[0])).sum::<f64>() / n;
+        let cy = polygon.iter().map(|p| f64::from(p[1])).sum::<f64>() / n;
+        in_nucleus += value(0, cx, cy)?;
+        nucleus_boundary += value(1, cx, cy)?;
+        let cell_polygon = bundle.cell_boundaries.as_ref().ok_or("no cells")?.polygon(cell);
+        let edge = cell_polygon.first().ok_or("empty cell polygon")?;
+        at_edge += value(1, f64::from(edge[0]), f64::from(edge[1]))?;
+    }
+    let k = sample.len() as f64;
+    let background = value(0, 5.0, 5.0)?;
+    assert!(
+        in_nucleus / k > 8.0 * background,
+        "DAPI {} in nuclei vs {background} outside",
+        in_nucleus / k
+    );
+    assert!(
+        at_edge > 2.0 * nucleus_boundary,
+        "boundary stain {at_edge} at edges vs {nucleus_boundary} at nuclei"
+    );
+
+    // The coarsest level is the same picture (means agree within 5%).
+    let coarse = meta.levels.len() - 1;
+    let l = meta.levels[coarse];
+    let coarse_mean = mean(
+        &image
+            .read_channel_region((0, 0), coarse, l.width_px as u32, l.height_px as u32, 0)?
+            .pixels,
+    );
+    let (w, h) = meta.level0_size_px();
+    let fine_mean = mean(&image.read_channel_region((0, 0), 0, w as u32, h as u32, 0)?.pixels);
+    assert!(
+        (coarse_mean / fine_mean - 1.0).abs() < 0.05,
+        "{coarse_mean} vs {fine_mean}"
+    );
+    Ok(())
+}
+
+fn mean(values: &[u16]) -> f64 {
+    values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64
 }
 
 #[test]

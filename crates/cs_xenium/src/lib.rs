@@ -16,6 +16,7 @@ mod error;
 mod experiment;
 mod h5;
 mod matrix;
+pub mod morphology;
 mod polygons;
 mod transcripts;
 
@@ -28,6 +29,7 @@ pub use cells::{Categorical, CellTable, MISSING_CODE};
 pub use error::{LoadWarning, XeniumError};
 pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};
 pub use matrix::{Feature, GENE_EXPRESSION, SparseCounts, read_counts};
+pub use morphology::{MorphologyFile, XENIUM_STAIN_NAMES, find_morphology_images};
 pub use polygons::Polygons;
 pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, Transcripts};
 
@@ -47,6 +49,8 @@ pub struct BundleFiles {
     pub counts: Option<PathBuf>,
     pub transcripts: Option<PathBuf>,
     pub clusterings: Vec<PathBuf>,
+    /// Morphology images in channel order ([`morphology::find_morphology_images`]).
+    pub morphology: Vec<MorphologyFile>,
 }
 
 impl BundleFiles {
@@ -69,6 +73,7 @@ impl BundleFiles {
             counts: first(&["cell_feature_matrix.h5", "cell_feature_matrix"]),
             transcripts: first(&["transcripts.parquet", "transcripts.csv.gz", "transcripts.csv"]),
             clusterings: clusters::find_clusterings(dir).into_iter().map(|(_, p)| p).collect(),
+            morphology: morphology::find_morphology_images(dir),
         }
     }
 
@@ -86,6 +91,7 @@ impl BundleFiles {
         .flatten()
         .map(PathBuf::as_path)
         .chain(self.clusterings.iter().map(PathBuf::as_path))
+        .chain(self.morphology.iter().map(|m| m.path.as_path()))
         .collect()
     }
 }
