@@ -1,18 +1,25 @@
-//! Tile read+decode throughput on the shared slides, and frame planning for a full-screen 4K view.
+//! Tile read+decode throughput on the shared slides (the same CMU pixels through OpenSlide as SVS
+//! and pyramid TIFF, and through the TIFF reader as 10x-style OME-TIFF, 16-bit DAPI too), and
+//! frame planning for a full-screen 4K view.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests and benches fail loudly by design
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use cs_slide::{OpenSlideSource, SlideSource, TileKey, TilePyramid, ViewInSlide, plan_tiles};
+use cs_slide::plan_tiles;
+use cs_slide::{TileKey, TilePyramid, ViewInSlide, open_slide};
 use std::collections::HashSet;
 
 fn tile_read(c: &mut Criterion) {
     let mut group = c.benchmark_group("tile_read_decode_256px");
-    for name in ["wsi/CMU-1-Small-Region.svs", "wsi/CMU-1-Small-Region.pyramid.tiff"] {
+    for name in [
+        "wsi/CMU-1-Small-Region.svs",
+        "wsi/CMU-1-Small-Region.pyramid.tiff",
+        "wsi/CMU-1-Small-Region.ome.tif",
+    ] {
         let Some(path) = cs_testdata::shared_file(name) else {
             continue;
         };
-        let Ok(slide) = OpenSlideSource::open(&path) else {
+        let Ok(slide) = open_slide(&path) else {
             continue;
         };
         let pyramid = TilePyramid::new(slide.metadata().levels.clone(), 256);
@@ -22,7 +29,8 @@ fn tile_read(c: &mut Criterion) {
             .collect();
         group.throughput(Throughput::Elements(keys.len() as u64));
         group.sample_size(10);
-        group.bench_function(name.trim_start_matches("wsi/"), |b| {
+        let label = format!("{} ({})", name.trim_start_matches("wsi/"), slide.metadata().backend);
+        group.bench_function(label, |b| {
             b.iter(|| {
                 for key in &keys {
                     let (pos, level, w, h) = pyramid.read_args(*key);
