@@ -94,6 +94,10 @@ struct SynthArgs {
     /// protein) as OME-TIFFs with SubIFD pyramids, as XOA 2.x writes them.
     #[arg(long)]
     morphology: bool,
+    /// Write the H&E as 10x does (he_image.ome.tif: OME-TIFF, pyramid in SubIFDs) instead of
+    /// he.tiff (one page per level).
+    #[arg(long)]
+    he_ome_tiff: bool,
     /// µm per morphology pixel (Xenium's is 0.2125).
     #[arg(long, default_value_t = 0.2125)]
     morphology_um_per_px: f64,
@@ -388,6 +392,11 @@ impl SynthArgs {
             seed: self.seed,
             write_slide: !self.no_slide,
             write_transcripts: self.transcripts,
+            slide_layout: if self.he_ome_tiff {
+                cs_synth::SlideLayout::OmeTiff
+            } else {
+                cs_synth::SlideLayout::GenericTiff
+            },
             write_morphology: self.morphology,
             morphology_um_per_px: self.morphology_um_per_px,
             ..Default::default()

@@ -87,6 +87,10 @@ impl ViewerApp {
             Command::SetSplitView(split) => {
                 let has_morphology = self.document.morphology.is_some();
                 self.runtime.viewer.split = split.then(|| SplitView::for_document(has_morphology));
+                // The right pane shows the stains: the layer itself must be on.
+                if split && let Some(morphology) = &mut self.document.morphology {
+                    morphology.visible = true;
+                }
             }
             Command::SetPanInertia(inertia) => self.runtime.viewer.pan_inertia = inertia,
             Command::GoToBookmark(i) => {

@@ -11,7 +11,7 @@ pub const DEMO_SEED: u64 = 7;
 /// µm per pixel of the demo's morphology images.
 pub const DEMO_MORPHOLOGY_UM_PER_PX: f64 = 0.85;
 /// Part of the cache folder's name (the generator also checks its version and options).
-const DEMO_VERSION: u32 = 2;
+const DEMO_VERSION: u32 = 3;
 
 /// The files the demo opens.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,8 @@ fn demo_options() -> cs_synth::SynthOptions {
         seed: DEMO_SEED,
         write_slide: true,
         write_transcripts: true,
+        // 10x's layout: the H&E as an OME-TIFF with its pyramid in SubIFDs.
+        slide_layout: cs_synth::SlideLayout::OmeTiff,
         write_morphology: true,
         // Four times Xenium's 0.2125 µm: the demo's stains stay quick to generate and small.
         morphology_um_per_px: DEMO_MORPHOLOGY_UM_PER_PX,

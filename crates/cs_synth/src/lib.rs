@@ -56,6 +56,34 @@ pub const CELL_TYPES: [&str; 6] = [
 pub const BUNDLE_DIR: &str = "xenium";
 /// Names of the slide and its alignment inside the output folder.
 pub const SLIDE_FILE: &str = "he.tiff";
+/// The H&E in 10x's post-Xenium layout (`*_he_image.ome.tif`): OME-TIFF, pyramid in SubIFDs.
+pub const OME_SLIDE_FILE: &str = "he_image.ome.tif";
+
+/// How the H&E pyramid is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SlideLayout {
+    /// `he.tiff`: one page per level (OpenSlide's generic-tiff).
+    #[default]
+    GenericTiff,
+    /// `he_image.ome.tif`: OME-XML, reduced levels in SubIFDs, as 10x writes its H&E.
+    OmeTiff,
+}
+
+impl SlideLayout {
+    pub fn file_name(self) -> &'static str {
+        match self {
+            SlideLayout::GenericTiff => SLIDE_FILE,
+            SlideLayout::OmeTiff => OME_SLIDE_FILE,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            SlideLayout::GenericTiff => "generic-tiff",
+            SlideLayout::OmeTiff => "ome-tiff",
+        }
+    }
+}
 pub const ALIGNMENT_FILE: &str = "he_alignment.csv";
 /// Written last; its presence means the folder is complete.
 pub const DONE_FILE: &str = "SYNTH_OK";
@@ -71,6 +99,7 @@ pub struct SynthOptions {
     pub write_transcripts: bool,
     /// Micrometres per level-0 pixel of the H&E slide.
     pub slide_um_per_px: f64,
+    pub slide_layout: SlideLayout,
     /// Write `xenium/morphology_focus/` (four 16-bit stains, XOA 2.x layout).
     pub write_morphology: bool,
     /// Micrometres per morphology pixel (a Xenium run's is 0.2125; coarser keeps the demo small).
@@ -85,6 +114,7 @@ impl Default for SynthOptions {
             write_slide: true,
             write_transcripts: false,
             slide_um_per_px: 0.5,
+            slide_layout: SlideLayout::GenericTiff,
             write_morphology: false,
             morphology_um_per_px: 0.2125,
         }
@@ -213,7 +243,12 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
         std::fs::remove_dir_all(&morphology_dir).map_err(|e| error::io_error(&morphology_dir, e))?;
     }
 
-    let slide_path = out_dir.join(SLIDE_FILE);
+    let slide_path = out_dir.join(options.slide_layout.file_name());
+    for layout in [SlideLayout::GenericTiff, SlideLayout::OmeTiff] {
+        if layout != options.slide_layout || !options.write_slide {
+            files::remove_if_exists(&out_dir.join(layout.file_name()))?;
+        }
+    }
     let alignment_path = out_dir.join(ALIGNMENT_FILE);
     let (slide, alignment, slide_size_px) = if options.write_slide {
         control.stage(1.0 - slide_share, 1.0, "Rendering the H&E slide");
@@ -225,6 +260,7 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
             &cells,
             &plan,
             options.slide_um_per_px,
+            options.slide_layout,
             control,
         )?;
         let csv = slide::write_alignment(&alignment_path, &plan)?;
@@ -301,6 +337,7 @@ fn options_json(options: &SynthOptions) -> serde_json::Value {
         "write_slide": options.write_slide,
         "write_transcripts": options.write_transcripts,
         "slide_um_per_px": options.slide_um_per_px,
+        "slide_layout": options.slide_layout.name(),
         "write_morphology": options.write_morphology,
         "morphology_um_per_px": options.morphology_um_per_px,
     })

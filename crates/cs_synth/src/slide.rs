@@ -181,6 +181,16 @@ impl Pyramid {
     }
 }
 
+/// OME-XML of an interleaved RGB H&E, as 10x's `*_he_image.ome.tif` has it (`about` goes in the
+/// image's description).
+fn he_ome_xml((width, height): (u64, u64), um_per_px: f64, about: &str) -> String {
+    let about = about.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06" Creator="cellsymphony-synth {}"><Image ID="Image:0" Name="he_image"><Description>{about}</Description><Pixels ID="Pixels:0" DimensionOrder="XYCZT" Type="uint8" SizeX="{width}" SizeY="{height}" SizeC="3" SizeZ="1" SizeT="1" Interleaved="true" PhysicalSizeX="{um_per_px}" PhysicalSizeXUnit="µm" PhysicalSizeY="{um_per_px}" PhysicalSizeYUnit="µm"><Channel ID="Channel:0:0" SamplesPerPixel="3"/><TiffData IFD="0" PlaneCount="1"/></Pixels></Image></OME>"#,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
 /// Paints and writes the whole pyramid to `path`.
 pub(crate) fn render(
     seed: u64,
@@ -189,6 +199,7 @@ pub(crate) fn render(
     cells: &[Cell],
     plan: &SlidePlan,
     um_per_px: f64,
+    layout_on_disk: crate::SlideLayout,
     control: &Control,
 ) -> Result<PathBuf, SynthError> {
     let level0 = plan.levels[0];
@@ -223,15 +234,20 @@ pub(crate) fn render(
         control.report((row + 1) as f32 / down as f32);
     }
     let m = plan.xenium_px_from_he_px.m;
+    let about = format!(
+        "CellSymphony synthetic H&E|seed = {seed}|MPP = {um_per_px}|xenium_px_from_he_px = [[{}, {}, {}], [{}, {}, {}], [0, 0, 1]]|rotation_deg = {:.4}",
+        m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], plan.rotation_deg
+    );
+    let (description, pyramid) = match layout_on_disk {
+        crate::SlideLayout::GenericTiff => (about, TiffPyramid::Pages),
+        crate::SlideLayout::OmeTiff => (he_ome_xml(level0, um_per_px, &about), TiffPyramid::SubIfds),
+    };
     let info = TiffInfo {
-        description: format!(
-            "CellSymphony synthetic H&E|seed = {seed}|MPP = {um_per_px}|xenium_px_from_he_px = [[{}, {}, {}], [{}, {}, {}], [0, 0, 1]]|rotation_deg = {:.4}",
-            m[0][0], m[0][1], m[0][2], m[1][0], m[1][1], m[1][2], plan.rotation_deg
-        ),
+        description,
         software: format!("cellsymphony-synth {}", env!("CARGO_PKG_VERSION")),
         pixels_per_cm: 10_000.0 / um_per_px,
         samples: Samples::JpegRgb,
-        pyramid: TiffPyramid::Pages,
+        pyramid,
     };
     writer.finish(&info)
 }

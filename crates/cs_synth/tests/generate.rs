@@ -483,6 +483,53 @@ fn morphology_is_four_16_bit_ome_tiffs_with_subifd_pyramids_stained_where_the_ce
     Ok(())
 }
 
+#[test]
+fn the_he_in_10x_layout_has_the_same_pixels_at_every_level() -> TestResult {
+    let (_, generic) = shared();
+    let dir = scratch("ome_he");
+    let options = SynthOptions {
+        cells: 2_000,
+        seed: 3,
+        slide_layout: cs_synth::SlideLayout::OmeTiff,
+        ..Default::default()
+    };
+    let summary = quiet(&options, &dir)?;
+    let ome_path = summary.slide_path.as_ref().ok_or("no slide")?;
+    assert!(ome_path.ends_with(cs_synth::OME_SLIDE_FILE));
+    assert!(!dir.join(cs_synth::SLIDE_FILE).exists());
+    let ome = cs_slide::open_slide(ome_path)?;
+    let pages = cs_slide::open_slide(generic.slide_path.as_ref().ok_or("no slide")?)?;
+    let (ome_meta, pages_meta) = (ome.metadata(), pages.metadata());
+    assert_eq!(
+        (ome_meta.backend.as_str(), ome_meta.vendor.as_str()),
+        ("tiff", "ome-tiff")
+    );
+    assert_eq!(pages_meta.backend, "openslide");
+    assert_eq!(ome_meta.levels, pages_meta.levels, "every SubIFD level is seen");
+    assert_eq!(ome_meta.mpp_x, Some(0.5));
+    // The same JPEG tiles decoded by two decoders: within rounding at every level.
+    for (level, info) in ome_meta.levels.iter().enumerate() {
+        let (w, h) = (info.width_px.min(512) as u32, info.height_px.min(512) as u32);
+        let at = (
+            (info.width_px / 3) as f64 * info.downsample,
+            (info.height_px / 3) as f64 * info.downsample,
+        );
+        let at = (at.0 as u64, at.1 as u64);
+        let a = ome.read_region(at, level, w, h)?;
+        let b = pages.read_region(at, level, w, h)?;
+        let diff = a
+            .pixels
+            .iter()
+            .zip(&b.pixels)
+            .map(|(x, y)| f64::from(x.abs_diff(*y)))
+            .sum::<f64>()
+            / a.pixels.len() as f64;
+        assert!(diff < 1.5, "level {level}: mean difference {diff}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn mean(values: &[u16]) -> f64 {
     values.iter().map(|&v| f64::from(v)).sum::<f64>() / values.len().max(1) as f64
 }
