@@ -253,16 +253,7 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
     let (slide, alignment, slide_size_px) = if options.write_slide {
         control.stage(1.0 - slide_share, 1.0, "Rendering the H&E slide");
         let plan = slide::plan(seed, &layout, options.slide_um_per_px);
-        let written = slide::render(
-            seed,
-            &slide_path,
-            &layout,
-            &cells,
-            &plan,
-            options.slide_um_per_px,
-            options.slide_layout,
-            control,
-        )?;
+        let written = slide::render(seed, &slide_path, &layout, &cells, &plan, options.slide_layout, control)?;
         let csv = slide::write_alignment(&alignment_path, &plan)?;
         (Some(written), Some(csv), Some([plan.levels[0].0, plan.levels[0].1]))
     } else {

@@ -28,6 +28,8 @@ const COARSEST_MAX_PX: u64 = 1024;
 const PAD: u8 = 245;
 
 pub(crate) struct SlidePlan {
+    /// Micrometres per level-0 pixel.
+    pub um_per_px: f64,
     pub xenium_px_from_he_px: Affine2,
     pub world_from_slide: Affine2,
     pub levels: Vec<(u64, u64)>,
@@ -77,6 +79,7 @@ pub(crate) fn plan(seed: u64, layout: &Layout, um_per_px: f64) -> SlidePlan {
     let height = height.div_ceil(multiple) * multiple;
     let levels = (0..count).map(|l| (width >> l, height >> l)).collect();
     SlidePlan {
+        um_per_px,
         xenium_px_from_he_px,
         world_from_slide,
         levels,
@@ -198,10 +201,10 @@ pub(crate) fn render(
     layout: &Layout,
     cells: &[Cell],
     plan: &SlidePlan,
-    um_per_px: f64,
     layout_on_disk: crate::SlideLayout,
     control: &Control,
 ) -> Result<PathBuf, SynthError> {
+    let um_per_px = plan.um_per_px;
     let level0 = plan.levels[0];
     let painter = Painter::new(seed, layout, cells, plan.world_from_slide, TILE_PX, level0);
     let mut writer = TiffWriter::create(path, TILE_PX, &plan.levels)?;
