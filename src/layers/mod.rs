@@ -12,3 +12,4 @@ pub mod cell_layer;
 pub mod morphology_layer;
 pub mod palettes;
 pub mod slide_layer;
+pub mod tile_store;

@@ -4,16 +4,16 @@
 //! and histogram, and the per-frame plan turned into a [`ChannelDrawList`] that the GPU
 //! composites. No egui here.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use cs_render::{CHANNELS_PER_QUAD, ChannelDisplay, ChannelDrawList, ChannelQuad, ChannelTile, ChannelTileKey};
-use cs_slide::{ByteLru, Gray16Image, SlideError, SlideSource, TileKey, TileLoader, TilePyramid, plan_tiles};
+use cs_slide::{Gray16Image, SlideError, SlideSource, TileKey, TileLoader, TilePyramid, plan_tiles};
 use glam::{DAffine2, DVec2};
 
 use crate::layers::camera::{Camera, Viewport};
 use crate::layers::slide_layer::{FrameStats, RAM_CACHE_BYTES, TILE_SIZE_PX, ViewOfImage, tile_quad_in_clip};
+use crate::layers::tile_store::TileStore;
 
 const LOADER_THREADS: usize = 2;
 /// Bins of a channel's histogram, over 0..=`ChannelHistogram::top_value`.
@@ -110,10 +110,7 @@ pub struct MorphologyLayer {
     pub world_from_image: DAffine2,
     pub visible: bool,
     pub opacity: f32,
-    loader: TileLoader<ChannelKey, Gray16Image>,
-    ram_cache: ByteLru<ChannelKey, Arc<Gray16Image>>,
-    failed: HashMap<ChannelKey, SlideError>,
-    last_fetch: Vec<ChannelKey>,
+    tiles: TileStore<ChannelKey, Gray16Image>,
     /// The tiles the last frame drew at its target level (for contrast from the view).
     last_drawn: Vec<TileKey>,
     pub last_frame: FrameStats,
@@ -144,10 +141,7 @@ impl MorphologyLayer {
             world_from_image: DAffine2::from_scale(DVec2::splat(opened.pixel_size_um)),
             visible: true,
             opacity: 1.0,
-            loader,
-            ram_cache: ByteLru::new(RAM_CACHE_BYTES / 2),
-            failed: HashMap::new(),
-            last_fetch: Vec::new(),
+            tiles: TileStore::new(loader, RAM_CACHE_BYTES / 2),
             last_drawn: Vec::new(),
             last_frame: FrameStats::default(),
         })
@@ -163,34 +157,20 @@ impl MorphologyLayer {
 
     /// Moves finished tiles into the RAM cache. Returns how many arrived.
     pub fn receive_tiles(&mut self) -> usize {
-        let arrived = self.loader.drain();
-        let count = arrived.len();
-        for tile in arrived {
-            match tile.result {
-                Ok(image) => {
-                    let bytes = image.size_bytes();
-                    self.ram_cache.insert(tile.key, image, bytes);
-                }
-                Err(error) => {
-                    log::warn!("{error}");
-                    self.failed.insert(tile.key, error);
-                }
-            }
-        }
-        count
+        self.tiles.receive()
     }
 
     pub fn is_loading(&self) -> bool {
-        self.loader.busy_count() > 0
+        self.tiles.is_loading()
     }
 
     pub fn failed_tile_count(&self) -> usize {
-        self.failed.len()
+        self.tiles.failed_count()
     }
 
-    /// One representative tile error, for the status line.
+    /// One representative tile error, for the panel.
     pub fn first_tile_error(&self) -> Option<&SlideError> {
-        self.failed.values().next()
+        self.tiles.first_error()
     }
 
     fn visible_channels(&self) -> Vec<u16> {
@@ -217,19 +197,16 @@ impl MorphologyLayer {
             &self.pyramid,
             &view,
             slide_px_per_screen_px,
-            |tile| visible.iter().all(|&c| self.ram_cache.contains(&key(c, *tile))),
-            |tile| visible.iter().any(|&c| self.failed.contains_key(&key(c, *tile))),
+            |tile| visible.iter().all(|&c| self.tiles.is_ready(&key(c, *tile))),
+            |tile| visible.iter().any(|&c| self.tiles.has_failed(&key(c, *tile))),
         );
         let fetch: Vec<ChannelKey> = plan
             .fetch
             .iter()
             .flat_map(|tile| visible.iter().map(move |&c| key(c, *tile)))
-            .filter(|k| !self.ram_cache.contains(k) && !self.failed.contains_key(k))
+            .filter(|k| !self.tiles.is_ready(k) && !self.tiles.has_failed(k))
             .collect();
-        if fetch != self.last_fetch {
-            self.loader.set_wanted(&fetch);
-            self.last_fetch = fetch;
-        }
+        self.tiles.want(fetch);
         let mut quads = Vec::with_capacity(plan.draw.len());
         let mut drawn_tiles = 0;
         self.last_drawn.clear();
@@ -241,7 +218,7 @@ impl MorphologyLayer {
             let channels: Vec<ChannelTile> = visible
                 .iter()
                 .filter_map(|&c| {
-                    let image = self.ram_cache.get(&key(c, *tile)).cloned()?;
+                    let image = self.tiles.get(&key(c, *tile))?;
                     let style = self.channels[usize::from(c)].style;
                     Some(ChannelTile {
                         key: ChannelTileKey {
@@ -293,7 +270,7 @@ impl MorphologyLayer {
     pub fn window_from_view(&self, channel: usize) -> Option<(u16, u16)> {
         let mut values = Vec::new();
         for tile in &self.last_drawn {
-            if let Some(image) = self.ram_cache.peek(&ChannelKey {
+            if let Some(image) = self.tiles.peek(&ChannelKey {
                 channel: channel as u16,
                 tile: *tile,
             }) {

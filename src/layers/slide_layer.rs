@@ -2,16 +2,14 @@
 //! per-frame plan turned into a [`TileDrawList`] for the GPU. No egui here, so the benchmark
 //! replays exactly what the viewer does.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use cs_render::{TileDraw, TileDrawList, TileTextureKey};
-use cs_slide::{
-    ByteLru, RgbaImage, SlideError, SlideSource, TileKey, TileLoader, TilePyramid, ViewInSlide, plan_tiles,
-};
+use cs_slide::{RgbaImage, SlideError, SlideSource, TileKey, TileLoader, TilePyramid, ViewInSlide, plan_tiles};
 use glam::{DAffine2, DVec2};
 
 use crate::layers::camera::{Camera, Viewport, clip_from_screen};
+use crate::layers::tile_store::TileStore;
 
 /// Tile edge in level pixels: 512 keeps draw calls few on 4K screens.
 pub const TILE_SIZE_PX: u32 = 512;
@@ -86,21 +84,18 @@ pub struct SlideLayer {
     pub has_physical_scale: bool,
     pub visible: bool,
     pub opacity: f32,
-    loader: TileLoader,
-    ram_cache: ByteLru<TileKey, Arc<RgbaImage>>,
-    failed: HashMap<TileKey, SlideError>,
-    last_fetch: Vec<TileKey>,
+    tiles: TileStore<TileKey, RgbaImage>,
     pub last_frame: FrameStats,
 }
 
 impl SlideLayer {
     /// The RAM tile cache's size (tiles beyond it are dropped, oldest first).
     pub fn set_ram_budget(&mut self, bytes: usize) {
-        self.ram_cache.set_budget(bytes);
+        self.tiles.set_ram_budget(bytes);
     }
 
     pub fn ram_budget_bytes(&self) -> usize {
-        self.ram_cache.budget_bytes()
+        self.tiles.ram_budget_bytes()
     }
 
     /// `notify` is called from loader threads whenever a tile is ready (the app passes `request_repaint`).
@@ -121,10 +116,7 @@ impl SlideLayer {
             has_physical_scale,
             visible: true,
             opacity: 1.0,
-            loader,
-            ram_cache: ByteLru::new(RAM_CACHE_BYTES),
-            failed: HashMap::new(),
-            last_fetch: Vec::new(),
+            tiles: TileStore::new(loader, RAM_CACHE_BYTES),
             last_frame: FrameStats::default(),
         })
     }
@@ -151,34 +143,20 @@ impl SlideLayer {
 
     /// Moves finished tiles from the loader into the RAM cache. Returns how many arrived.
     pub fn receive_tiles(&mut self) -> usize {
-        let arrived = self.loader.drain();
-        let count = arrived.len();
-        for tile in arrived {
-            match tile.result {
-                Ok(image) => {
-                    let bytes = image.size_bytes();
-                    self.ram_cache.insert(tile.key, image, bytes);
-                }
-                Err(error) => {
-                    log::warn!("{error}");
-                    self.failed.insert(tile.key, error);
-                }
-            }
-        }
-        count
+        self.tiles.receive()
     }
 
     pub fn is_loading(&self) -> bool {
-        self.loader.busy_count() > 0
+        self.tiles.is_loading()
     }
 
     pub fn failed_tile_count(&self) -> usize {
-        self.failed.len()
+        self.tiles.failed_count()
     }
 
     /// One representative tile error, for the status line.
     pub fn first_tile_error(&self) -> Option<&SlideError> {
-        self.failed.values().next()
+        self.tiles.first_error()
     }
 
     /// Slide pixel under a point of the viewport (egui points from its top-left).
@@ -198,17 +176,14 @@ impl SlideLayer {
             &self.pyramid,
             &view,
             slide_px_per_screen_px,
-            |key| self.ram_cache.contains(key),
-            |key| self.failed.contains_key(key),
+            |key| self.tiles.is_ready(key),
+            |key| self.tiles.has_failed(key),
         );
-        if plan.fetch != self.last_fetch {
-            self.loader.set_wanted(&plan.fetch);
-            self.last_fetch = plan.fetch.clone();
-        }
+        self.tiles.want(plan.fetch.clone());
 
         let mut tiles = Vec::with_capacity(plan.draw.len());
         for key in &plan.draw {
-            let Some(image) = self.ram_cache.get(key).cloned() else {
+            let Some(image) = self.tiles.get(key) else {
                 continue;
             };
             let [origin_clip, axis_x_clip, axis_y_clip] = tile_quad_in_clip(&self.pyramid, *key, clip_from_slide);
