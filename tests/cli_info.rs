@@ -156,6 +156,14 @@ fn info_json_reports_the_backend_and_channels_of_an_ome_tiff() {
     assert_eq!(channels, [("R", 8), ("G", 8), ("B", 8)]);
     assert!((json["mpp_x"].as_f64().unwrap() - 0.499).abs() < 1e-9);
     assert!((json["mpp_y"].as_f64().unwrap() - 0.499).abs() < 1e-9);
+    // DICOM WSI goes to the DICOM reader (whatever OpenSlide the system has).
+    if let Some(dcm) = shared_file("wsi/openslide-fixtures/boxes_0.dcm") {
+        let out = cellsymphony(&["info", dcm.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(json["backend"], "dicom");
+        assert_eq!(json["associated_images"][0], "thumbnail");
+    }
     // The SVS stays with OpenSlide.
     let Some(svs) = shared_file("wsi/CMU-1-Small-Region.svs") else {
         return;

@@ -7,20 +7,11 @@ use std::path::PathBuf;
 use crate::io::export::{ExportKind, PlotKind};
 use crate::io::session_file::SESSION_EXTENSION;
 
-/// Whole-slide image extensions the file dialogs offer (`.ome.tif` is a `.tif`); DICOM only
-/// where the OpenSlide linked in reads it ([`slide_extensions`]).
-pub const SLIDE_EXTENSIONS: [&str; 11] = [
-    "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "btf",
+/// Whole-slide image extensions the file dialogs offer (`.ome.tif` is a `.tif`; DICOM WSI is
+/// read by the built-in DICOM reader, whatever OpenSlide the system has).
+pub const SLIDE_EXTENSIONS: [&str; 12] = [
+    "svs", "tif", "tiff", "ndpi", "vms", "vmu", "scn", "mrxs", "svslide", "bif", "btf", "dcm",
 ];
-
-/// The extensions the slide dialogs offer on this system: DICOM (`.dcm`) needs OpenSlide 4.
-pub fn slide_extensions() -> Vec<&'static str> {
-    let mut extensions = SLIDE_EXTENSIONS.to_vec();
-    if cs_slide::openslide_reads_dicom() {
-        extensions.push("dcm");
-    }
-    extensions
-}
 
 /// What a file dialog was opened for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,7 +74,7 @@ pub fn show_file_dialog(purpose: &DialogPurpose, start_dir: Option<PathBuf>) -> 
             .save_file(),
         DialogPurpose::Slide => dialog
             .set_title("Open whole-slide image")
-            .add_filter("Whole-slide images", &slide_extensions())
+            .add_filter("Whole-slide images", &SLIDE_EXTENSIONS)
             .add_filter("All files", &["*"])
             .pick_file(),
         DialogPurpose::Bundle => dialog.set_title("Open Xenium output folder").pick_folder(),
@@ -102,7 +93,7 @@ pub fn show_file_dialog(purpose: &DialogPurpose, start_dir: Option<PathBuf>) -> 
             .pick_file(),
         DialogPurpose::CompareSlide => dialog
             .set_title("Open a slide to compare (shown beside the first)")
-            .add_filter("Whole-slide images", &slide_extensions())
+            .add_filter("Whole-slide images", &SLIDE_EXTENSIONS)
             .add_filter("All files", &["*"])
             .pick_file(),
         DialogPurpose::ImportAnnotations => dialog

@@ -1,8 +1,9 @@
 //! Whole-slide image access for CellSymphony.
 //!
 //! - [`SlideSource`]: what the viewer needs from a slide (levels, metadata, regions, associated images),
-//!   with [`OpenSlideSource`] (OpenSlide) and [`TiffSource`] (TIFF/BigTIFF/OME-TIFF with the `tiff`
-//!   crate) as backends, chosen per file by [`open_slide`]; [`ome`] parses OME-XML.
+//!   with [`OpenSlideSource`] (OpenSlide), [`TiffSource`] (TIFF/BigTIFF/OME-TIFF with the `tiff`
+//!   crate) and [`DicomSource`] (DICOM WSI with dicom-rs) as backends, chosen per file by
+//!   [`open_slide`]; [`ome`] parses OME-XML.
 //! - [`TilePyramid`] and [`plan_tiles`]: which tiles of which level cover a view, and which coarser tiles
 //!   stand in while finer ones load.
 //! - [`ByteLru`]: a byte-budgeted LRU cache for decoded tiles.
@@ -11,6 +12,7 @@
 //! Coordinates: `slide_px` are level-0 pixels; `level_px` are pixels of one pyramid level.
 
 mod byte_lru;
+mod dicom_backend;
 mod error;
 pub mod ome;
 mod open;
@@ -21,6 +23,7 @@ mod tiff_backend;
 mod tile_loader;
 
 pub use byte_lru::ByteLru;
+pub use dicom_backend::DicomSource;
 pub use error::SlideError;
 pub use open::{open_slide, openslide_reads_dicom};
 pub use openslide_backend::OpenSlideSource;

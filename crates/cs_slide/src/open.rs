@@ -1,12 +1,14 @@
 //! Choosing the reader for a file by its content: OpenSlide for the vendor formats it knows, the
 //! pure-Rust TIFF reader for OME-TIFFs, SubIFD pyramids and 16-bit images (which OpenSlide 3.4
-//! sees only in part), and for any TIFF OpenSlide refuses.
+//! sees only in part), and for any TIFF OpenSlide refuses; the DICOM reader for DICOM WSI
+//! (OpenSlide 4 reads it too, and takes over when ours cannot).
 
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::dicom_backend::is_dicom_file;
 use crate::tiff_backend::{is_tiff_file, needs_tiff_backend};
-use crate::{OpenSlideSource, SlideError, SlideSource, TiffSource};
+use crate::{DicomSource, OpenSlideSource, SlideError, SlideSource, TiffSource};
 
 /// Opens an image with the reader that sees it whole.
 pub fn open_slide(path: impl AsRef<Path>) -> Result<Arc<dyn SlideSource>, SlideError> {
@@ -21,6 +23,16 @@ pub fn open_slide(path: impl AsRef<Path>) -> Result<Arc<dyn SlideSource>, SlideE
             path: path.to_path_buf(),
             reason: "this is a folder, not a slide file".to_owned(),
         });
+    }
+    if is_dicom_file(path) {
+        return match DicomSource::open(path) {
+            Ok(source) => Ok(Arc::new(source)),
+            Err(dicom_error) if openslide_reads_dicom() => match OpenSlideSource::open(path) {
+                Ok(source) => Ok(Arc::new(source)),
+                Err(_) => Err(dicom_error),
+            },
+            Err(dicom_error) => Err(dicom_error),
+        };
     }
     let tiff = is_tiff_file(path);
     if tiff && let Some(reason) = needs_tiff_backend(path)? {
@@ -37,13 +49,6 @@ pub fn open_slide(path: impl AsRef<Path>) -> Result<Arc<dyn SlideSource>, SlideE
                 Err(openslide_error)
             }
         },
-        Err(SlideError::Unsupported { path }) if is_dicom_file(&path) => Err(SlideError::CannotOpen {
-            reason: format!(
-                "DICOM whole-slide images need OpenSlide 4 or later; this system has OpenSlide {}",
-                OpenSlideSource::library_version()
-            ),
-            path,
-        }),
         Err(error) => Err(error),
     }
 }
@@ -56,14 +61,4 @@ pub fn openslide_reads_dicom() -> bool {
         .next()
         .and_then(|major| major.trim().parse::<u32>().ok())
         .is_some_and(|major| major >= 4)
-}
-
-/// DICOM Part 10: 128 bytes of preamble, then `DICM`.
-fn is_dicom_file(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 132];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && &head[128..132] == b"DICM"
 }

@@ -145,29 +145,45 @@ fn an_unknown_compression_is_named_and_refused() {
 }
 
 #[test]
-fn dicom_on_openslide_3_says_what_it_needs() {
-    let Some(path) = shared_file("wsi/openslide-fixtures/boxes_0.dcm") else {
+fn dicom_wsi_opens_without_openslide_4_with_its_series_and_pixels() {
+    let (Some(dcm), Some(svs)) = (
+        shared_file("wsi/openslide-fixtures/boxes_0.dcm"),
+        shared_file("wsi/openslide-fixtures/small.svs"),
+    ) else {
         return;
     };
-    match open_slide(&path) {
-        // OpenSlide 4 or later reads it: its size is boxes.png's.
-        Ok(slide) => {
-            let Some(png) = shared_file("wsi/openslide-fixtures/boxes.png") else {
-                return;
-            };
-            let expected = image::open(&png).unwrap().to_rgba8();
-            let (w, h) = expected.dimensions();
-            assert_eq!(slide.metadata().level0_size_px(), (u64::from(w), u64::from(h)));
-        }
-        Err(error) => {
-            assert!(!cs_slide::openslide_reads_dicom());
-            let message = error.to_string();
-            assert!(
-                message.contains("boxes_0.dcm") && message.contains("OpenSlide 4"),
-                "{message}"
-            );
-        }
-    }
+    let slide = open_slide(&dcm).unwrap();
+    let meta = slide.metadata();
+    assert_eq!(meta.backend, "dicom");
+    assert_eq!(meta.level0_size_px(), (16, 16));
+    assert!((meta.mpp_x.unwrap() - 0.499).abs() < 1e-9 && (meta.mpp_y.unwrap() - 0.499).abs() < 1e-9);
+    // boxes_1.dcm, the same series' THUMBNAIL instance, is found beside it.
+    assert_eq!(meta.associated_images, ["thumbnail"]);
+    let thumbnail = slide.read_associated_image("thumbnail").unwrap();
+    assert_eq!((thumbnail.width, thumbnail.height), (16, 16));
+    // The pixels are small.svs's (the same 16x16 crop of CMU-1) within JPEG error.
+    let ours = slide.read_region((0, 0), 0, 16, 16).unwrap();
+    let reference = OpenSlideSource::open(&svs)
+        .unwrap()
+        .read_region((0, 0), 0, 16, 16)
+        .unwrap();
+    let (mean, _) = rgb_difference(&ours.pixels, &reference.pixels);
+    assert!(mean < 6.0, "mean difference {mean}");
+    assert!(ours.pixels.chunks(4).all(|p| p[3] == 255));
+    // Past the edge: transparent, as OpenSlide gives it.
+    assert_eq!(slide.read_region((8, 8), 0, 16, 16).unwrap().pixel(12, 12)[3], 0);
+}
+
+#[test]
+fn a_broken_dicom_is_named() {
+    let dir = temp_dir("dicom");
+    let path = dir.join("broken.dcm");
+    let mut bytes = vec![0u8; 128];
+    bytes.extend_from_slice(b"DICMnot really");
+    std::fs::write(&path, bytes).unwrap();
+    let message = open_slide(&path).err().unwrap().to_string();
+    assert!(message.contains("broken.dcm") && message.contains("DICOM"), "{message}");
+    std::fs::remove_dir_all(&dir).ok();
 }
 
 fn temp_dir(name: &str) -> std::path::PathBuf {
