@@ -20,6 +20,7 @@
 //! `expression` samples counts, `bundle`/`transcripts` write the Xenium files, `slide`/`paint`/
 //! `tiff` render and write the H&E, `rng`/`noise`/`geometry` are the shared maths.
 
+mod band_pyramid;
 mod bundle;
 mod cells;
 mod control;

@@ -2,13 +2,14 @@
 //! one 16-bit OME-TIFF per stain (DAPI, boundary, interior RNA, interior protein) with its
 //! pyramid in SubIFDs and OME-XML naming the stain, listing the set, and giving the pixel size.
 //! Pixel (0, 0) is world (0, 0) µm, as in a Xenium run; painted band by band like the H&E, each
-//! coarser level by 2x2 averaging as rows of the finer one complete.
+//! coarser level by [`crate::band_pyramid`] as rows of the finer one complete.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::band_pyramid::BandPyramid;
 use crate::cells::Cell;
 use crate::control::Control;
 use crate::error::{SynthError, io_error};
@@ -73,42 +74,18 @@ fn deflate(path: &Path, samples: &[u16]) -> Result<Vec<u8>, SynthError> {
     encoder.finish().map_err(|e| io_error(path, e))
 }
 
-/// 2x2 average of a tile into a quarter-size block.
-fn downsample(tile: &[u16]) -> Vec<u16> {
-    let t = TILE_PX as usize;
-    let half = t / 2;
-    let mut out = vec![0u16; half * half];
-    for y in 0..half {
-        for x in 0..half {
-            let at = |xx: usize, yy: usize| u32::from(tile[yy * t + xx]);
-            let sum = at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1);
-            out[y * half + x] = ((sum + 2) / 4) as u16;
-        }
-    }
-    out
-}
-
-/// One stain's file and its coarser levels under construction (one row of tiles per level).
+/// One stain's file and its coarser levels under construction.
 struct StainPyramid {
     writer: TiffWriter,
     path: PathBuf,
-    pending: Vec<Vec<Vec<u16>>>,
+    pyramid: BandPyramid<u16>,
 }
 
 impl StainPyramid {
-    fn blank_row(across: u64) -> Vec<Vec<u16>> {
-        vec![vec![0u16; (TILE_PX * TILE_PX) as usize]; across as usize]
-    }
-
-    /// Writes a finished row of `level` and carries it down the pyramid.
-    fn push(
-        &mut self,
-        levels: &[(u64, u64)],
-        mut level: usize,
-        mut row: u64,
-        mut tiles: Vec<Vec<u16>>,
-    ) -> Result<(), SynthError> {
-        loop {
+    /// Writes a finished row of level 0 and the coarser rows it completes.
+    fn push(&mut self, row: u64, tiles: Vec<Vec<u16>>) -> Result<(), SynthError> {
+        let coarser = self.pyramid.push(0, row, &tiles);
+        for (level, row, tiles) in std::iter::once((0, row, tiles)).chain(coarser) {
             let encoded: Vec<Vec<u8>> = tiles
                 .par_iter()
                 .map(|t| deflate(&self.path, t))
@@ -116,32 +93,8 @@ impl StainPyramid {
             for (col, bytes) in encoded.iter().enumerate() {
                 self.writer.write_tile(level, col as u64, row, bytes)?;
             }
-            let next = level + 1;
-            if next >= levels.len() {
-                return Ok(());
-            }
-            let down = levels[level].1.div_ceil(u64::from(TILE_PX));
-            let halves: Vec<Vec<u16>> = tiles.par_iter().map(|t| downsample(t)).collect();
-            let half = (TILE_PX / 2) as usize;
-            let t = TILE_PX as usize;
-            let target = &mut self.pending[next];
-            for (col, block) in halves.iter().enumerate() {
-                let Some(tile) = target.get_mut(col / 2) else { continue };
-                let ox = (col % 2) * half;
-                let oy = (row as usize % 2) * half;
-                for y in 0..half {
-                    let dst = (oy + y) * t + ox;
-                    tile[dst..dst + half].copy_from_slice(&block[y * half..(y + 1) * half]);
-                }
-            }
-            if row.is_multiple_of(2) && row + 1 < down {
-                return Ok(());
-            }
-            let across = self.writer.tiles_across(next);
-            tiles = std::mem::replace(target, Self::blank_row(across));
-            level = next;
-            row /= 2;
         }
+        Ok(())
     }
 }
 
@@ -164,10 +117,11 @@ pub(crate) fn render(
         .map(|stain| {
             let path = dir.join(file_name(stain));
             let writer = TiffWriter::create(&path, TILE_PX, &levels)?;
-            let pending = (0..levels.len())
-                .map(|l| StainPyramid::blank_row(writer.tiles_across(l)))
-                .collect();
-            Ok(StainPyramid { writer, path, pending })
+            Ok(StainPyramid {
+                writer,
+                path,
+                pyramid: BandPyramid::new(&levels, 1, 0),
+            })
         })
         .collect::<Result<Vec<_>, SynthError>>()?;
     let across = stains[0].writer.tiles_across(0);
@@ -184,7 +138,7 @@ pub(crate) fn render(
             }
         }
         for (stain, tiles) in by_stain.into_iter().enumerate() {
-            stains[stain].push(&levels, 0, row, tiles)?;
+            stains[stain].push(row, tiles)?;
         }
         control.check()?;
         control.report((row + 1) as f32 / down as f32);

@@ -1,7 +1,7 @@
 //! The H&E slide: where it sits relative to the Xenium frame (`xenium_px_from_he_px`, a small
 //! rotation plus scale and offset), its pyramid, and rendering it band by band — one row of
 //! level-0 tiles at a time, tiles painted and JPEG-encoded in parallel, each coarser level built
-//! by 2x2 box filtering as rows of the finer level complete — so memory stays bounded for
+//! by [`crate::band_pyramid`] as rows of the finer level complete — so memory stays bounded for
 //! gigapixel slides. Also writes `he_alignment.csv` (Xenium Explorer's headerless 3x3 matrix).
 
 use std::path::{Path, PathBuf};
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
 use rayon::prelude::*;
 
+use crate::band_pyramid::BandPyramid;
 use crate::bundle::PIXEL_SIZE_UM;
 use crate::cells::Cell;
 use crate::control::Control;
@@ -107,83 +108,6 @@ fn encode_jpeg(path: &Path, rgb: &[u8]) -> Result<Vec<u8>, SynthError> {
     Ok(out)
 }
 
-/// 2x2 box filter of a tile into a quarter-size block.
-fn downsample(tile: &[u8]) -> Vec<u8> {
-    let t = TILE_PX as usize;
-    let half = t / 2;
-    let mut out = vec![0u8; half * half * 3];
-    for y in 0..half {
-        for x in 0..half {
-            for c in 0..3 {
-                let at = |xx: usize, yy: usize| u32::from(tile[(yy * t + xx) * 3 + c]);
-                let sum = at(2 * x, 2 * y) + at(2 * x + 1, 2 * y) + at(2 * x, 2 * y + 1) + at(2 * x + 1, 2 * y + 1);
-                out[(y * half + x) * 3 + c] = ((sum + 2) / 4) as u8;
-            }
-        }
-    }
-    out
-}
-
-/// Coarser levels under construction: one row of tiles per level.
-struct Pyramid {
-    pending: Vec<Vec<Vec<u8>>>,
-}
-
-impl Pyramid {
-    fn blank_row(across: u64) -> Vec<Vec<u8>> {
-        vec![vec![PAD; (TILE_PX * TILE_PX * 3) as usize]; across as usize]
-    }
-
-    /// Takes a finished row of `level`'s tiles: downsamples it into the next level and writes and
-    /// forwards any row of a coarser level that completes.
-    fn push(
-        &mut self,
-        writer: &mut TiffWriter,
-        path: &Path,
-        levels: &[(u64, u64)],
-        mut level: usize,
-        mut row: u64,
-        mut tiles: Vec<Vec<u8>>,
-    ) -> Result<(), SynthError> {
-        loop {
-            let next = level + 1;
-            if next >= levels.len() {
-                return Ok(());
-            }
-            let down = levels[level].1.div_ceil(u64::from(TILE_PX));
-            let halves: Vec<Vec<u8>> = tiles.par_iter().map(|t| downsample(t)).collect();
-            let half = (TILE_PX / 2) as usize;
-            let t = TILE_PX as usize;
-            let target = &mut self.pending[next];
-            for (col, block) in halves.iter().enumerate() {
-                let Some(tile) = target.get_mut(col / 2) else { continue };
-                let ox = (col % 2) * half;
-                let oy = (row as usize % 2) * half;
-                for y in 0..half {
-                    let dst = ((oy + y) * t + ox) * 3;
-                    tile[dst..dst + half * 3].copy_from_slice(&block[y * half * 3..(y + 1) * half * 3]);
-                }
-            }
-            if row.is_multiple_of(2) && row + 1 < down {
-                return Ok(());
-            }
-            let across = writer.tiles_across(next);
-            let finished = std::mem::replace(target, Self::blank_row(across));
-            let encoded: Vec<Vec<u8>> = finished
-                .par_iter()
-                .map(|t| encode_jpeg(path, t))
-                .collect::<Result<_, _>>()?;
-            let coarse_row = row / 2;
-            for (col, bytes) in encoded.iter().enumerate() {
-                writer.write_tile(next, col as u64, coarse_row, bytes)?;
-            }
-            level = next;
-            row = coarse_row;
-            tiles = finished;
-        }
-    }
-}
-
 /// OME-XML of an interleaved RGB H&E, as 10x's `*_he_image.ome.tif` has it (`about` goes in the
 /// image's description).
 fn he_ome_xml((width, height): (u64, u64), um_per_px: f64, about: &str) -> String {
@@ -208,14 +132,7 @@ pub(crate) fn render(
     let level0 = plan.levels[0];
     let painter = Painter::new(seed, layout, cells, plan.world_from_slide, TILE_PX, level0);
     let mut writer = TiffWriter::create(path, TILE_PX, &plan.levels)?;
-    let mut pyramid = Pyramid {
-        pending: plan
-            .levels
-            .iter()
-            .enumerate()
-            .map(|(l, _)| Pyramid::blank_row(writer.tiles_across(l)))
-            .collect(),
-    };
+    let mut pyramid = BandPyramid::new(&plan.levels, 3, PAD);
     let across = writer.tiles_across(0);
     let down = level0.1.div_ceil(u64::from(TILE_PX));
     for row in 0..down {
@@ -232,7 +149,15 @@ pub(crate) fn render(
             writer.write_tile(0, col as u64, row, &jpeg)?;
             tiles.push(rgb);
         }
-        pyramid.push(&mut writer, path, &plan.levels, 0, row, tiles)?;
+        for (level, coarse_row, coarse_tiles) in pyramid.push(0, row, &tiles) {
+            let encoded: Vec<Vec<u8>> = coarse_tiles
+                .par_iter()
+                .map(|t| encode_jpeg(path, t))
+                .collect::<Result<_, _>>()?;
+            for (col, bytes) in encoded.iter().enumerate() {
+                writer.write_tile(level, col as u64, coarse_row, bytes)?;
+            }
+        }
         control.check()?;
         control.report((row + 1) as f32 / down as f32);
     }
@@ -259,16 +184,6 @@ pub(crate) fn render(
 mod tests {
     use super::*;
     use cs_slide::{OpenSlideSource, SlideSource};
-
-    #[test]
-    fn downsample_averages_blocks() {
-        let mut tile = vec![0u8; (TILE_PX * TILE_PX * 3) as usize];
-        for (i, v) in tile.iter_mut().enumerate() {
-            *v = ((i / 3) % 2 * 100) as u8;
-        }
-        let half = downsample(&tile);
-        assert!(half.iter().all(|&v| v == 50));
-    }
 
     /// The slide as OpenSlide decodes it matches the painted pixels within JPEG error.
     #[test]
