@@ -242,6 +242,8 @@ impl ViewerApp {
     fn start_morphology_open(&mut self, dir: PathBuf, files: Vec<cs_xenium::MorphologyFile>, pixel_size_um: f64) {
         self.jobs.cancel_kind(JobKind::OpenMorphology);
         if files.is_empty() {
+            // A restored session's stain display has nothing to apply to.
+            self.runtime.session.pending_morphology = None;
             return;
         }
         let label = format!("Opening the morphology images of {}", display_name(&dir));

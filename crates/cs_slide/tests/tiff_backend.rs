@@ -114,6 +114,21 @@ fn real_xenium_dapi_is_one_16_bit_channel_with_tifffiles_values() {
 }
 
 #[test]
+fn a_renamed_single_file_ome_tiff_still_opens() {
+    let Some(path) = shared_file("xenium/sfe_toy_v1/morphology_focus.ome.tif") else {
+        return;
+    };
+    let dir = temp_dir("renamed");
+    let renamed = dir.join("sample_dapi.ome.tif");
+    std::fs::copy(&path, &renamed).unwrap();
+    // Its OME-XML names morphology_focus.ome.tif, which is not beside it.
+    let image = open_slide(&renamed).unwrap();
+    assert_eq!(image.metadata().channels.len(), 1);
+    assert_eq!(image.metadata().level0_size_px(), (237, 237));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn boxes_tiff_through_the_tiff_reader_equals_boxes_png() {
     let (Some(tiff), Some(png)) = (
         shared_file("wsi/openslide-fixtures/boxes.tiff"),

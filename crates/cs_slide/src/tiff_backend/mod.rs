@@ -775,10 +775,17 @@ fn ome_planes(
     let mut planes = Vec::new();
     let mut names = Vec::new();
     let mut sibling_scans: BTreeMap<PathBuf, FileScan> = BTreeMap::new();
+    // A single-file OME-TIFF that was renamed still names its old self: it is this file.
+    let referenced: std::collections::BTreeSet<&str> =
+        pixels.tiff_data.iter().filter_map(|d| d.file_name.as_deref()).collect();
+    let renamed = referenced.len() == 1
+        && referenced
+            .iter()
+            .all(|n| Some((*n).to_owned()) != own_name && !dir.join(n).exists());
     for c in 0..channel_count {
         let (file_name, ifd) = pixels.locate_channel(c);
         let name = pixels.channels.get(c as usize).and_then(|ch| ch.name.clone());
-        let in_this_file = file_name.is_none() || file_name.map(str::to_owned) == own_name;
+        let in_this_file = renamed || file_name.is_none() || file_name.map(str::to_owned) == own_name;
         let ifd = usize::try_from(ifd).unwrap_or(usize::MAX);
         if in_this_file {
             if ifd >= scan.mains.len() {
