@@ -80,13 +80,6 @@ pub struct MorphologyChannel {
     pub histogram: ChannelHistogram,
 }
 
-impl MorphologyChannel {
-    /// The largest value a slider should offer.
-    pub fn slider_max(&self) -> f32 {
-        if self.bits_per_sample > 8 { 65_535.0 } else { 255.0 }
-    }
-}
-
 /// The morphology images as opened off the UI thread, before the layer (with its loader threads)
 /// is made on the UI thread.
 pub struct OpenedMorphology {

@@ -86,7 +86,6 @@ pub struct ChannelTileRenderer {
     textures: ByteLru<ChannelTileKey, wgpu::TextureView>,
     blended_frames: QuadFrames<ChannelInstance>,
     added_frames: QuadFrames<ChannelInstance>,
-    uploaded_bytes_total: u64,
 }
 
 /// Samples as the texture stores them: value / 65535 as f16 (relative precision 2^-11 at every
@@ -170,17 +169,7 @@ impl ChannelTileRenderer {
             textures: ByteLru::new(gpu_budget_bytes),
             blended_frames: QuadFrames::new("channel_instances"),
             added_frames: QuadFrames::new("channel_instances_added"),
-            uploaded_bytes_total: 0,
         }
-    }
-
-    pub fn resident_tile_count(&self) -> usize {
-        self.textures.len()
-    }
-
-    /// Bytes uploaded since creation (for benchmarks).
-    pub fn uploaded_bytes_total(&self) -> u64 {
-        self.uploaded_bytes_total
     }
 
     pub fn forget_frame(&mut self, frame: FrameId) {
@@ -206,7 +195,6 @@ impl ChannelTileRenderer {
             2,
             &texels,
         );
-        self.uploaded_bytes_total += texels.len() as u64;
         self.textures.insert(tile.key, view.clone(), texels.len());
         view
     }

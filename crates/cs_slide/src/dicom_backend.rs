@@ -402,19 +402,10 @@ impl SlideSource for DicomSource {
         width: u32,
         height: u32,
     ) -> Result<RgbaImage, SlideError> {
-        let Some(instance) = self.levels.get(level).filter(|_| width > 0 && height > 0) else {
-            return Err(SlideError::InvalidRequest {
-                path: self.path.clone(),
-                reason: format!(
-                    "region {width}x{height} at level {level} is outside the slide's {} levels",
-                    self.levels.len()
-                ),
-            });
-        };
-        let downsample = self.metadata.levels[level].downsample;
-        let x0 = (pos_in_slide_px.0 as f64 / downsample).floor() as i64;
-        let y0 = (pos_in_slide_px.1 as f64 / downsample).floor() as i64;
-        instance.read_rgba(x0, y0, width, height)
+        self.metadata
+            .check_region(&self.path, pos_in_slide_px, level, width, height)?;
+        let (x0, y0) = self.metadata.origin_in_level_px(pos_in_slide_px, level);
+        self.levels[level].read_rgba(x0, y0, width, height)
     }
 
     fn read_associated_image(&self, name: &str) -> Result<RgbaImage, SlideError> {

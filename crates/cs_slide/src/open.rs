@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::dicom_backend::is_dicom_file;
-use crate::tiff_backend::{is_tiff_file, needs_tiff_backend};
+use crate::tiff_backend::{is_tiff_file, needs_tiff_backend, scan_file};
 use crate::{DicomSource, OpenSlideSource, SlideError, SlideSource, TiffSource};
 
 /// Opens an image with the reader that sees it whole.
@@ -35,9 +35,12 @@ pub fn open_slide(path: impl AsRef<Path>) -> Result<Arc<dyn SlideSource>, SlideE
         };
     }
     let tiff = is_tiff_file(path);
-    if tiff && let Some(reason) = needs_tiff_backend(path)? {
-        log::info!("{}: {reason}, read with the TIFF reader", path.display());
-        return Ok(Arc::new(TiffSource::open(path)?));
+    if tiff {
+        let mut scan = scan_file(path)?;
+        if let Some(reason) = needs_tiff_backend(path, &mut scan)? {
+            log::info!("{}: {reason}, read with the TIFF reader", path.display());
+            return Ok(Arc::new(TiffSource::from_scan(path, scan)?));
+        }
     }
     match OpenSlideSource::open(path) {
         Ok(source) => Ok(Arc::new(source)),

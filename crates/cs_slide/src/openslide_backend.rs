@@ -173,16 +173,8 @@ impl SlideSource for OpenSlideSource {
                 pos_in_slide_px.0, pos_in_slide_px.1
             )
         };
-        if level >= self.metadata.levels.len() || width == 0 || height == 0 {
-            return Err(SlideError::InvalidRequest {
-                path: self.path.clone(),
-                reason: format!(
-                    "{} is outside the slide's {} levels",
-                    what(),
-                    self.metadata.levels.len()
-                ),
-            });
-        }
+        self.metadata
+            .check_region(&self.path, pos_in_slide_px, level, width, height)?;
         let (Ok(x), Ok(y), Ok(level_u32)) = (
             u32::try_from(pos_in_slide_px.0),
             u32::try_from(pos_in_slide_px.1),

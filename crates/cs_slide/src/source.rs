@@ -57,6 +57,39 @@ impl SlideMetadata {
             .unwrap_or((0, 0))
     }
 
+    /// Refuses a region of a level the slide does not have, or an empty one (every backend's
+    /// first check of a read).
+    pub fn check_region(
+        &self,
+        path: &Path,
+        pos_in_slide_px: (u64, u64),
+        level: usize,
+        width: u32,
+        height: u32,
+    ) -> Result<(), SlideError> {
+        if level >= self.levels.len() || width == 0 || height == 0 {
+            return Err(SlideError::InvalidRequest {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "region {width}x{height} at level {level}, level-0 ({}, {}) is outside the slide's {} levels",
+                    pos_in_slide_px.0,
+                    pos_in_slide_px.1,
+                    self.levels.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// A region's top-left corner in pixels of `level`, from level-0 pixels.
+    pub fn origin_in_level_px(&self, pos_in_slide_px: (u64, u64), level: usize) -> (i64, i64) {
+        let downsample = self.levels[level].downsample;
+        (
+            (pos_in_slide_px.0 as f64 / downsample).floor() as i64,
+            (pos_in_slide_px.1 as f64 / downsample).floor() as i64,
+        )
+    }
+
     /// Mean micrometres per level-0 pixel, if both axes are known and positive.
     pub fn mpp(&self) -> Option<f64> {
         match (self.mpp_x, self.mpp_y) {

@@ -113,7 +113,7 @@ struct MainIfd {
 }
 
 /// What opening learns of one file: its header, main chain and first description.
-struct FileScan {
+pub(crate) struct FileScan {
     header: Vec<u8>,
     mains: Vec<MainIfd>,
     description: Option<String>,
@@ -144,8 +144,7 @@ pub fn is_tiff_file(path: &Path) -> bool {
 
 /// Why OpenSlide 3.4 would show this TIFF wrongly or not at all: OME-XML, a SubIFD pyramid, or
 /// samples deeper than 8 bits. `None` when it is a plain (vendor or generic) TIFF.
-pub fn needs_tiff_backend(path: &Path) -> Result<Option<&'static str>, SlideError> {
-    let scan = scan_file(path)?;
+pub(crate) fn needs_tiff_backend(path: &Path, scan: &mut FileScan) -> Result<Option<&'static str>, SlideError> {
     let first = scan
         .mains
         .first()
@@ -156,19 +155,15 @@ pub fn needs_tiff_backend(path: &Path) -> Result<Option<&'static str>, SlideErro
     if !first.sub_ifds.is_empty() {
         return Ok(Some("pyramid in SubIFDs"));
     }
-    let mut decoder = scan.decoder;
-    let bits = decoder.colortype().map(|c| c.bit_depth()).unwrap_or(8);
-    if bits > 8 {
-        return Ok(Some("samples deeper than 8 bits"));
-    }
-    Ok(None)
+    let bits = scan.decoder.colortype().map(|c| c.bit_depth()).unwrap_or(8);
+    Ok((bits > 8).then_some("samples deeper than 8 bits"))
 }
 
 fn tiff_error(path: &Path, what: &str, error: TiffError) -> SlideError {
     cannot_open(path, format!("{what}: {error}"))
 }
 
-fn scan_file(path: &Path) -> Result<FileScan, SlideError> {
+pub(crate) fn scan_file(path: &Path) -> Result<FileScan, SlideError> {
     if !path.exists() {
         return Err(SlideError::NotFound {
             path: path.to_path_buf(),
@@ -295,7 +290,11 @@ impl TiffSource {
         if path.is_dir() {
             return Err(cannot_open(path, "this is a folder, not an image file"));
         }
-        let mut scan = scan_file(path)?;
+        Self::from_scan(path, scan_file(path)?)
+    }
+
+    /// Opens a file whose structure [`scan_file`] has read already.
+    pub(crate) fn from_scan(path: &Path, mut scan: FileScan) -> Result<Self, SlideError> {
         if scan.mains.is_empty() {
             return Err(cannot_open(path, "the TIFF has no images"));
         }
@@ -473,21 +472,8 @@ impl TiffSource {
         }
     }
 
-    fn check_request(&self, level: usize, width: u32, height: u32) -> Result<(), SlideError> {
-        if level >= self.metadata.levels.len() || width == 0 || height == 0 {
-            return Err(SlideError::InvalidRequest {
-                path: self.path.clone(),
-                reason: format!(
-                    "region {width}x{height} at level {level} is outside the image's {} levels",
-                    self.metadata.levels.len()
-                ),
-            });
-        }
-        Ok(())
-    }
-
     /// Reads a region of one plane at one level as interleaved samples widened to u16 (8-bit
-    /// samples keep their values). Pixels outside the image stay 0; `covered` marks those inside.
+    /// samples keep their values). Pixels outside the image stay 0.
     fn read_plane_region(
         &self,
         plane: usize,
@@ -602,14 +588,6 @@ impl TiffSource {
             }
         }
         Ok(())
-    }
-
-    fn origin_in_level(&self, pos_in_slide_px: (u64, u64), level: usize) -> (i64, i64) {
-        let downsample = self.metadata.levels[level].downsample;
-        (
-            (pos_in_slide_px.0 as f64 / downsample).floor() as i64,
-            (pos_in_slide_px.1 as f64 / downsample).floor() as i64,
-        )
     }
 }
 
@@ -891,8 +869,9 @@ impl SlideSource for TiffSource {
         width: u32,
         height: u32,
     ) -> Result<RgbaImage, SlideError> {
-        self.check_request(level, width, height)?;
-        let origin = self.origin_in_level(pos_in_slide_px, level);
+        self.metadata
+            .check_region(&self.path, pos_in_slide_px, level, width, height)?;
+        let origin = self.metadata.origin_in_level_px(pos_in_slide_px, level);
         let pixel_count = width as usize * height as usize;
         let level_info = self.metadata.levels[level];
         let inside = |i: usize| {
@@ -964,14 +943,15 @@ impl SlideSource for TiffSource {
         height: u32,
         channel: usize,
     ) -> Result<Gray16Image, SlideError> {
-        self.check_request(level, width, height)?;
+        self.metadata
+            .check_region(&self.path, pos_in_slide_px, level, width, height)?;
         let Some(slot) = self.channels.get(channel).copied() else {
             return Err(SlideError::InvalidRequest {
                 path: self.path.clone(),
                 reason: format!("channel {channel} of an image with {}", self.channels.len()),
             });
         };
-        let origin = self.origin_in_level(pos_in_slide_px, level);
+        let origin = self.metadata.origin_in_level_px(pos_in_slide_px, level);
         let (samples, spp) = self.read_plane_region(slot.plane, level, origin, width, height)?;
         let plane = &self.planes[slot.plane];
         let sample = usize::from(slot.sample);
