@@ -15,7 +15,7 @@ use dicom_object::{DefaultDicomObject, InMemDicomObject, OpenFileOptions};
 use dicom_pixeldata::PixelDecoder;
 
 use crate::SlideError;
-use crate::source::{ChannelInfo, LevelInfo, RgbaImage, SlideMetadata, SlideSource, read_failed};
+use crate::source::{ChannelInfo, ClippedRegion, LevelInfo, RgbaImage, SlideMetadata, SlideSource, read_failed};
 
 /// One instance of the series: a pyramid level or an associated image.
 struct Instance {
@@ -177,37 +177,33 @@ impl Instance {
     fn read_rgba(&self, x0: i64, y0: i64, width: u32, height: u32) -> Result<RgbaImage, SlideError> {
         let mut pixels = vec![0u8; width as usize * height as usize * 4];
         let (tw, th) = (i64::from(self.tile_w), i64::from(self.tile_h));
-        let x1 = (x0 + i64::from(width)).min(self.width_px as i64);
-        let y1 = (y0 + i64::from(height)).min(self.height_px as i64);
-        let (cx0, cy0) = (x0.max(0), y0.max(0));
         let spp = usize::from(self.samples_per_pixel.max(1));
-        if cx0 < x1 && cy0 < y1 {
-            for row in cy0 / th..=(y1 - 1) / th {
-                for col in cx0 / tw..=(x1 - 1) / tw {
-                    let Some(frame) = self.frame_of(col as u32, row as u32) else {
-                        continue;
+        let Some(region) = ClippedRegion::new((x0, y0), (width, height), (self.width_px, self.height_px)) else {
+            return Ok(RgbaImage { width, height, pixels });
+        };
+        for tile in region.tiles((tw, th)) {
+            let Some(frame) = self.frame_of(tile.col as u32, tile.row as u32) else {
+                continue;
+            };
+            let samples = self.frame(frame)?;
+            let expected = (tw * th) as usize * spp;
+            if samples.len() < expected {
+                return Err(read_failed(
+                    &self.path,
+                    format!("frame {frame}"),
+                    format!("decoded to {} samples, {expected} expected", samples.len()),
+                ));
+            }
+            for y in tile.ys.clone() {
+                for x in tile.xs.clone() {
+                    let src = (((y - tile.row * th) * tw + (x - tile.col * tw)) as usize) * spp;
+                    let dst = (((y - y0) * i64::from(width) + (x - x0)) as usize) * 4;
+                    let rgb = if spp >= 3 {
+                        [samples[src], samples[src + 1], samples[src + 2]]
+                    } else {
+                        [samples[src]; 3]
                     };
-                    let samples = self.frame(frame)?;
-                    let expected = (tw * th) as usize * spp;
-                    if samples.len() < expected {
-                        return Err(read_failed(
-                            &self.path,
-                            format!("frame {frame}"),
-                            format!("decoded to {} samples, {expected} expected", samples.len()),
-                        ));
-                    }
-                    for y in (row * th).max(cy0)..((row + 1) * th).min(y1) {
-                        for x in (col * tw).max(cx0)..((col + 1) * tw).min(x1) {
-                            let src = (((y - row * th) * tw + (x - col * tw)) as usize) * spp;
-                            let dst = (((y - y0) * i64::from(width) + (x - x0)) as usize) * 4;
-                            let rgb = if spp >= 3 {
-                                [samples[src], samples[src + 1], samples[src + 2]]
-                            } else {
-                                [samples[src]; 3]
-                            };
-                            pixels[dst..dst + 4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
-                        }
-                    }
+                    pixels[dst..dst + 4].copy_from_slice(&[rgb[0], rgb[1], rgb[2], 255]);
                 }
             }
         }

@@ -261,11 +261,75 @@ pub trait SlideSource: Send + Sync {
     }
 }
 
+/// A region of one level, clipped to the level: level pixels `xs` x `ys`, read into an image whose
+/// top-left is `origin` (which may lie outside the level). The readers that assemble regions from
+/// stored tiles (TIFF chunks, DICOM frames) walk it tile by tile.
+pub(crate) struct ClippedRegion {
+    pub origin: (i64, i64),
+    pub xs: std::ops::Range<i64>,
+    pub ys: std::ops::Range<i64>,
+}
+
+/// One stored tile a region overlaps: its column and row, and the level pixels of the region in it.
+pub(crate) struct TileOverlap {
+    pub col: i64,
+    pub row: i64,
+    pub xs: std::ops::Range<i64>,
+    pub ys: std::ops::Range<i64>,
+}
+
+impl ClippedRegion {
+    /// None when the region lies wholly outside the level.
+    pub fn new(origin: (i64, i64), (width, height): (u32, u32), (level_w, level_h): (u64, u64)) -> Option<Self> {
+        let xs = origin.0.max(0)..(origin.0 + i64::from(width)).min(level_w as i64);
+        let ys = origin.1.max(0)..(origin.1 + i64::from(height)).min(level_h as i64);
+        (!xs.is_empty() && !ys.is_empty()).then_some(Self { origin, xs, ys })
+    }
+
+    /// The tiles of a `tile_w` x `tile_h` grid it overlaps, row by row.
+    pub fn tiles(&self, (tile_w, tile_h): (i64, i64)) -> Vec<TileOverlap> {
+        let (tile_w, tile_h) = (tile_w.max(1), tile_h.max(1));
+        let mut tiles = Vec::new();
+        for row in self.ys.start / tile_h..=(self.ys.end - 1) / tile_h {
+            for col in self.xs.start / tile_w..=(self.xs.end - 1) / tile_w {
+                tiles.push(TileOverlap {
+                    col,
+                    row,
+                    xs: (col * tile_w).max(self.xs.start)..((col + 1) * tile_w).min(self.xs.end),
+                    ys: (row * tile_h).max(self.ys.start)..((row + 1) * tile_h).min(self.ys.end),
+                });
+            }
+        }
+        tiles
+    }
+}
+
 /// Paths in error messages: shared by backends.
 pub(crate) fn read_failed(path: &Path, what: impl Into<String>, reason: impl ToString) -> SlideError {
     SlideError::ReadFailed {
         path: path.to_path_buf(),
         what: what.into(),
         reason: reason.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_region_is_clipped_to_the_level_and_walked_tile_by_tile() {
+        assert!(
+            ClippedRegion::new((300, 0), (10, 10), (300, 200)).is_none(),
+            "wholly right of the level"
+        );
+        let region = ClippedRegion::new((-10, 90), (120, 50), (300, 120)).unwrap();
+        assert_eq!((region.xs.clone(), region.ys.clone()), (0..110, 90..120));
+        let tiles: Vec<(i64, i64, std::ops::Range<i64>, std::ops::Range<i64>)> = region
+            .tiles((64, 64))
+            .into_iter()
+            .map(|t| (t.col, t.row, t.xs, t.ys))
+            .collect();
+        assert_eq!(tiles, [(0, 1, 0..64, 90..120), (1, 1, 64..110, 90..120)]);
     }
 }

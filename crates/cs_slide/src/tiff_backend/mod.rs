@@ -23,7 +23,9 @@ use tiff::{ColorType, TiffError};
 
 use crate::SlideError;
 use crate::ome::{OmePixels, is_ome_xml, parse_ome_xml};
-use crate::source::{ChannelInfo, Gray16Image, LevelInfo, RgbaImage, SlideMetadata, SlideSource, read_failed};
+use crate::source::{
+    ChannelInfo, ClippedRegion, Gray16Image, LevelInfo, RgbaImage, SlideMetadata, SlideSource, read_failed,
+};
 use ifd_start::IfdStart;
 
 /// Decoders kept open per level (one per tile loader thread is enough).
@@ -486,40 +488,28 @@ impl TiffSource {
         let spp = usize::from(plane_ref.samples_per_pixel.max(1));
         let mut out = vec![0u16; width as usize * height as usize * spp];
         let level_ref = &plane_ref.levels[level];
-        let (x0, y0) = origin_in_level_px;
-        let x1 = (x0 + i64::from(width)).min(level_ref.width_px as i64);
-        let y1 = (y0 + i64::from(height)).min(level_ref.height_px as i64);
-        let (cx0, cy0) = (x0.max(0), y0.max(0));
-        if cx0 >= x1 || cy0 >= y1 {
+        let level_size = (level_ref.width_px, level_ref.height_px);
+        let Some(region) = ClippedRegion::new(origin_in_level_px, (width, height), level_size) else {
             return Ok((out, spp));
-        }
+        };
         let mut decoder = self.decoder(plane, level)?;
-        let result = self.copy_chunks(
-            &mut decoder,
-            plane,
-            level,
-            (x0, y0),
-            (cx0, cy0, x1, y1),
-            width,
-            &mut out,
-        );
+        let result = self.copy_chunks(&mut decoder, plane, level, &region, width, &mut out);
         if result.is_ok() {
             self.give_back(plane, level, decoder);
         }
         result.map(|()| (out, spp))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn copy_chunks(
         &self,
         decoder: &mut TiffDecoder,
         plane: usize,
         level: usize,
-        (x0, y0): (i64, i64),
-        (cx0, cy0, x1, y1): (i64, i64, i64, i64),
+        region: &ClippedRegion,
         out_width: u32,
         out: &mut [u16],
     ) -> Result<(), SlideError> {
+        let (x0, y0) = region.origin;
         let plane_ref = &self.planes[plane];
         let level_ref = &plane_ref.levels[level];
         let spp = usize::from(plane_ref.samples_per_pixel.max(1));
@@ -538,51 +528,50 @@ impl TiffSource {
         } else {
             vec![(0, 0, spp)]
         };
-        for row in cy0 / chunk_h..=(y1 - 1) / chunk_h {
-            for col in cx0 / chunk_w..=(x1 - 1) / chunk_w {
-                for &(run_start, first_sample, samples_in_chunk) in &sample_runs {
-                    let index = run_start + (row * across + col) as u32;
-                    let what = || format!("tile {index} (column {col}, row {row}) of level {level}");
-                    let decoded = decoder.read_chunk(index).map_err(|e| read_failed(file, what(), e))?;
-                    let (data_w, data_h) = decoder.chunk_data_dimensions(index);
-                    let (data_w, data_h) = (i64::from(data_w), i64::from(data_h));
-                    let chunk_x = col * chunk_w;
-                    let chunk_y = row * chunk_h;
-                    let expected = (data_w * data_h) as usize * samples_in_chunk;
-                    let samples: Vec<u16> = match decoded {
-                        DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
-                        DecodingResult::U16(v) => v,
-                        DecodingResult::I8(v) => v.into_iter().map(|s| s.max(0) as u16).collect(),
-                        DecodingResult::I16(v) => v.into_iter().map(|s| s.max(0) as u16).collect(),
-                        _ => {
-                            return Err(read_failed(
-                                file,
-                                what(),
-                                "samples wider than 16 bits or floating point are not supported",
-                            ));
-                        }
-                    };
-                    if samples.len() < expected {
+        for tile in region.tiles((chunk_w, chunk_h)) {
+            let (col, row) = (tile.col, tile.row);
+            for &(run_start, first_sample, samples_in_chunk) in &sample_runs {
+                let index = run_start + (row * across + col) as u32;
+                let what = || format!("tile {index} (column {col}, row {row}) of level {level}");
+                let decoded = decoder.read_chunk(index).map_err(|e| read_failed(file, what(), e))?;
+                let (data_w, data_h) = decoder.chunk_data_dimensions(index);
+                let (data_w, data_h) = (i64::from(data_w), i64::from(data_h));
+                let chunk_x = col * chunk_w;
+                let chunk_y = row * chunk_h;
+                let expected = (data_w * data_h) as usize * samples_in_chunk;
+                let samples: Vec<u16> = match decoded {
+                    DecodingResult::U8(v) => v.into_iter().map(u16::from).collect(),
+                    DecodingResult::U16(v) => v,
+                    DecodingResult::I8(v) => v.into_iter().map(|s| s.max(0) as u16).collect(),
+                    DecodingResult::I16(v) => v.into_iter().map(|s| s.max(0) as u16).collect(),
+                    _ => {
                         return Err(read_failed(
                             file,
                             what(),
-                            format!(
-                                "the tile decoded to {} samples, {} expected (truncated?)",
-                                samples.len(),
-                                expected
-                            ),
+                            "samples wider than 16 bits or floating point are not supported",
                         ));
                     }
-                    let ys = (chunk_y.max(cy0))..(chunk_y + data_h).min(y1);
-                    let xs = (chunk_x.max(cx0))..(chunk_x + data_w).min(x1);
-                    for y in ys {
-                        let src_row = ((y - chunk_y) * data_w) as usize;
-                        let dst_row = ((y - y0) * i64::from(out_width)) as usize;
-                        for x in xs.clone() {
-                            let src = (src_row + (x - chunk_x) as usize) * samples_in_chunk;
-                            let dst = (dst_row + (x - x0) as usize) * spp + first_sample;
-                            out[dst..dst + samples_in_chunk].copy_from_slice(&samples[src..src + samples_in_chunk]);
-                        }
+                };
+                if samples.len() < expected {
+                    return Err(read_failed(
+                        file,
+                        what(),
+                        format!(
+                            "the tile decoded to {} samples, {} expected (truncated?)",
+                            samples.len(),
+                            expected
+                        ),
+                    ));
+                }
+                let ys = tile.ys.start..tile.ys.end.min(chunk_y + data_h);
+                let xs = tile.xs.start..tile.xs.end.min(chunk_x + data_w);
+                for y in ys {
+                    let src_row = ((y - chunk_y) * data_w) as usize;
+                    let dst_row = ((y - y0) * i64::from(out_width)) as usize;
+                    for x in xs.clone() {
+                        let src = (src_row + (x - chunk_x) as usize) * samples_in_chunk;
+                        let dst = (dst_row + (x - x0) as usize) * spp + first_sample;
+                        out[dst..dst + samples_in_chunk].copy_from_slice(&samples[src..src + samples_in_chunk]);
                     }
                 }
             }
