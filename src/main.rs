@@ -15,12 +15,12 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
-    /// Slide (or session file, `.cellsymphony`) to open in the viewer.
+    /// Slide, session file (`.cellsymphony`), Xenium folder or SpatialData `.zarr` store to open.
     slide: Option<PathBuf>,
     /// Slide to open (same as the positional argument).
     #[arg(long = "slide", value_name = "FILE", conflicts_with = "slide")]
     slide_flag: Option<PathBuf>,
-    /// Xenium output folder to overlay.
+    /// Xenium output folder (or SpatialData `.zarr` store) to overlay.
     #[arg(long, value_name = "DIR")]
     xenium: Option<PathBuf>,
     /// Xenium Explorer alignment CSV (H&E pixel -> Xenium morphology pixel).

@@ -187,3 +187,53 @@ fn info_on_a_broken_bundle_is_one_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn info_json_describes_a_spatialdata_store_and_its_images() {
+    let store = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/spatialdata/sdata_v3.zarr");
+    let out = cellsymphony(&["info", store, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["cells"], 526);
+    assert_eq!(json["genes"], 27);
+    assert_eq!(json["pixel_size"], 0.2125);
+    assert_eq!(json["cell_boundaries"], 526);
+    assert!(
+        json["categorical_columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c == "cell_type")
+    );
+    let sd = &json["spatialdata"];
+    assert_eq!(sd["coordinate_system"], "global");
+    assert_eq!(sd["cell_shapes"], "cell_circles");
+    assert_eq!(sd["he_image"], "he_image");
+    let images = sd["images"].as_array().unwrap();
+    assert_eq!(images.len(), 2);
+    for image in images {
+        assert_eq!(image["backend"], "zarr");
+        assert_eq!(image["levels"], 3);
+    }
+    assert_eq!(json["morphology_images"][0]["channels"][0]["bits"], 16);
+    // One image of the store on its own is a slide.
+    let he = format!("{store}/images/he_image");
+    let out = cellsymphony(&["info", &he, "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["vendor"], "ome-ngff");
+    let names: Vec<&str> = json["channels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["r", "g", "b"]);
+    // A store that is not one: one line naming it.
+    let out = cellsymphony(&[
+        "info",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/reference/spatialdata"),
+        "--json",
+    ]);
+    assert!(!out.status.success());
+}

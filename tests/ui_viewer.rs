@@ -1614,3 +1614,41 @@ fn a_bundles_real_dapi_opens_as_a_morphology_layer_with_contrast_from_the_panel(
     harness.step();
     assert!(!harness.state().document().morphology.as_ref().unwrap().visible);
 }
+
+#[test]
+fn a_spatialdata_store_opens_its_cells_h_and_e_and_stains_where_spatialdata_puts_them() {
+    let store = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/spatialdata/sdata_v2.zarr");
+    // Given as the positional argument, as `cellsymphony STORE.zarr` does.
+    let mut harness = open_app(
+        (1200.0, 900.0),
+        StartupOptions {
+            slide: Some(store.clone()),
+            ..Default::default()
+        },
+    );
+    step_until(&mut harness, "cells, H&E and stains open", |app| {
+        let doc = app.document();
+        doc.cells.is_some() && doc.slide.is_some() && doc.morphology.is_some() && slide_is_sharp(app)
+    });
+    let doc = harness.state().document();
+    let cells = doc.cells.as_ref().unwrap();
+    assert_eq!(cells.len(), 526);
+    let slide = doc.slide.as_ref().unwrap();
+    assert!(slide.path.ends_with("images/he_image"));
+    // The H&E's affine (rotation, scale, shift) times the pixel size, as spatialdata has it.
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(store.with_file_name("expected.json")).unwrap()).unwrap();
+    let m = &expected["images"]["he_image"]["global_from_image"];
+    let at = |r: usize, c: usize| m[r][c].as_f64().unwrap();
+    let world = slide
+        .layer
+        .world_from_slide
+        .transform_point2(glam::DVec2::new(10.0, 20.0));
+    assert!((world.x - 0.2125 * (at(0, 0) * 10.0 + at(0, 1) * 20.0 + at(0, 2))).abs() < 1e-6);
+    assert!((world.y - 0.2125 * (at(1, 0) * 10.0 + at(1, 1) * 20.0 + at(1, 2))).abs() < 1e-6);
+    // The stains start hidden under the H&E; the table's cell types colour the cells.
+    assert!(!doc.morphology.as_ref().unwrap().visible);
+    assert!(matches!(&cells.colour_by, cellsymphony::layers::cell_layer::ColourBy::Category(c) if c == "cell_type"));
+    harness.get_by_label("LEF1");
+    harness.get_by_label("placed by the SpatialData transformation of he_image");
+}

@@ -43,7 +43,7 @@ pub enum JobKey {
 pub enum JobOutput {
     SlideOpened(Result<OpenedSlide, SlideError>),
     /// None: the read was cancelled.
-    BundleRead(Result<Option<LoadedBundle>, XeniumError>),
+    BundleRead(anyhow::Result<Option<LoadedBundle>>),
     /// None: cancelled, or the bundle has no morphology images.
     MorphologyOpened(Result<Option<OpenedMorphology>, SlideError>),
     GeneValues(Vec<f64>),
@@ -76,10 +76,10 @@ impl JobOutput {
                 path,
                 reason: "the reader stopped unexpectedly".to_owned(),
             })),
-            JobKind::OpenBundle => JobOutput::BundleRead(Err(XeniumError::Io {
-                file: path,
-                reason: "the reader stopped unexpectedly".to_owned(),
-            })),
+            JobKind::OpenBundle => JobOutput::BundleRead(Err(anyhow::anyhow!(
+                "cannot read {}: the reader stopped unexpectedly",
+                path.display()
+            ))),
             JobKind::OpenMorphology => JobOutput::MorphologyOpened(Err(SlideError::CannotOpen {
                 path,
                 reason: "the reader stopped unexpectedly".to_owned(),

@@ -123,7 +123,13 @@ impl ViewerApp {
             app.open_bundle(path);
         }
         if let Some(path) = options.slide {
-            app.open_slide(path);
+            // A folder given as the positional argument: a SpatialData store or a Xenium bundle
+            // (an OME-NGFF image folder is a slide).
+            if path.is_dir() && !cs_slide::is_ngff_image(&path) {
+                app.open_bundle(path);
+            } else {
+                app.open_slide(path);
+            }
         }
         if let Some(path) = options.alignment {
             app.load_alignment(&path);

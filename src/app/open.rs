@@ -42,13 +42,14 @@ impl ViewerApp {
         }
     }
 
-    /// Opens whatever `path` is: a folder is a Xenium bundle, a `.csv` an alignment, a
-    /// `.cellsymphony` file a session, anything else a slide.
+    /// Opens whatever `path` is: a folder is a Xenium bundle or a SpatialData store (an OME-NGFF
+    /// image folder a slide), a `.csv` an alignment, a `.cellsymphony` file a session, anything
+    /// else a slide.
     pub(super) fn open_path(&mut self, path: PathBuf) {
         let extension_is = |ext: &str| path.extension().is_some_and(|e| e.eq_ignore_ascii_case(ext));
         if extension_is(SESSION_EXTENSION) {
             self.open_session(&path);
-        } else if path.is_dir() {
+        } else if path.is_dir() && !cs_slide::is_ngff_image(&path) {
             self.open_bundle(path);
         } else if extension_is("csv") {
             self.load_alignment(&path);
@@ -191,13 +192,18 @@ impl ViewerApp {
         self.jobs.cancel_kind(JobKind::OpenBundle);
         let geometry_id = self.take_source_id();
         let job_dir = dir.clone();
-        let label = format!("Reading Xenium bundle {}", display_name(&dir));
+        let what = if cs_spatialdata::is_spatialdata(&dir) {
+            "SpatialData store"
+        } else {
+            "Xenium bundle"
+        };
+        let label = format!("Reading {what} {}", display_name(&dir));
         self.spawn(JobKind::OpenBundle, JobKey::Path(dir), label, move |cx| {
             JobOutput::BundleRead(load_bundle(&job_dir, geometry_id, &cx.cancel))
         });
     }
 
-    pub(super) fn bundle_read(&mut self, dir: PathBuf, result: Result<Option<LoadedBundle>, XeniumError>) {
+    pub(super) fn bundle_read(&mut self, dir: PathBuf, result: anyhow::Result<Option<LoadedBundle>>) {
         match result {
             Ok(Some(loaded)) => {
                 for warning in &loaded.bundle.warnings {
@@ -221,8 +227,20 @@ impl ViewerApp {
                 self.runtime.recent.add(&dir);
                 let morphology_files = loaded.bundle.files.morphology.clone();
                 let pixel_size_um = loaded.bundle.pixel_size_um();
+                let slide = loaded.slide.clone();
                 self.document.set_cells(CellLayer::new(dir.clone(), loaded));
                 self.start_morphology_open(dir.clone(), morphology_files, pixel_size_um);
+                // A restored session brings its own slide and alignment.
+                let restoring = self.runtime.session.is_restoring();
+                if let Some(slide) = slide.filter(|_| !restoring) {
+                    // A SpatialData H&E: placed by its transformation, as an alignment would.
+                    self.document.apply(crate::document::Edit::SetAlignment(SlideAlignment {
+                        path: Some(slide.path.clone()),
+                        xenium_px_from_slide_px: slide.world_from_slide_px.scaled(1.0 / pixel_size_um),
+                        rms_residual_um: None,
+                    }));
+                    self.open_slide(slide.path);
+                }
                 self.runtime.viewer.fit_requested = true;
                 log::info!("{}: {cells} cells", dir.display());
             }
@@ -233,7 +251,7 @@ impl ViewerApp {
                 } else {
                     ""
                 };
-                self.runtime.toasts.error(format!("{error}.{keep}"));
+                self.runtime.toasts.error(format!("{error:#}.{keep}"));
             }
         }
     }
@@ -266,9 +284,15 @@ impl ViewerApp {
                 let ctx = self.ctx.clone();
                 match MorphologyLayer::new(opened, source_id, Arc::new(move || ctx.request_repaint())) {
                     Ok(mut layer) => {
-                        // Over an open H&E the stains start hidden (the layers panel and the
-                        // split view show them); alone they are what there is to see.
-                        layer.visible = self.document.slide.is_none();
+                        // Over an open (or opening) H&E the stains start hidden (the layers panel
+                        // and the split view show them); alone they are what there is to see.
+                        let store_has_he = self
+                            .document
+                            .alignment
+                            .as_ref()
+                            .and_then(|a| a.path.as_ref())
+                            .is_some_and(|p| p.starts_with(dir));
+                        layer.visible = self.document.slide.is_none() && !store_has_he;
                         let pending = self.runtime.session.pending_morphology.take();
                         self.document.set_morphology(layer);
                         if let Some(saved) = pending {

@@ -9,10 +9,11 @@ use std::path::Path;
 
 use cs_xenium::{GENE_EXPRESSION, XeniumBundle};
 
-/// `cellsymphony info <slide | xenium_dir> [--json]`: a slide's levels, resolution and associated
-/// images, or a Xenium bundle's cells, genes, software version, pixel size and files.
+/// `cellsymphony info <slide | xenium_dir | store.zarr> [--json]`: a slide's levels, resolution and
+/// associated images, or a Xenium bundle's (or SpatialData store's) cells, genes, software
+/// version, pixel size and files.
 pub fn info(path: &Path, json: bool) -> anyhow::Result<String> {
-    if path.is_dir() {
+    if path.is_dir() && !cs_slide::is_ngff_image(path) {
         return xenium_info(path, json);
     }
     let slide = cs_slide::open_slide(path)?;
@@ -100,8 +101,47 @@ fn morphology_json(bundle: &XeniumBundle) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// What a SpatialData store adds to `info`: the coordinate system, its unit, which elements the
+/// cells and the H&E came from, and every image with its placement.
+fn spatialdata_json(read: &cs_spatialdata::SpatialDataBundle) -> serde_json::Value {
+    let images: Vec<serde_json::Value> = read
+        .images
+        .iter()
+        .map(|image| {
+            let mut value = match cs_slide::open_slide(&image.path) {
+                Ok(source) => serde_json::json!({
+                    "backend": source.metadata().backend,
+                    "levels": source.metadata().levels.len(),
+                    "width": source.metadata().level0_size_px().0,
+                    "height": source.metadata().level0_size_px().1,
+                    "channels": channels_json(source.metadata()),
+                }),
+                Err(error) => serde_json::json!({ "error": error.to_string() }),
+            };
+            value["name"] = image.name.clone().into();
+            value["path"] = image.path.display().to_string().into();
+            value["world_from_image"] = image.world_from_image_px.rows.to_vec().into();
+            value
+        })
+        .collect();
+    serde_json::json!({
+        "coordinate_system": read.coordinate_system,
+        "um_per_unit": read.um_per_unit,
+        "cell_shapes": read.cell_shapes,
+        "table": read.table,
+        "he_image": read.he_image.as_ref().map(|i| i.name.clone()),
+        "images": images,
+    })
+}
+
 fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
-    let bundle = XeniumBundle::open(dir)?;
+    let (bundle, spatialdata) = if cs_spatialdata::is_spatialdata(dir) {
+        let read = cs_spatialdata::read_bundle(dir)?;
+        let extra = spatialdata_json(&read);
+        (read.bundle, Some(extra))
+    } else {
+        (XeniumBundle::open(dir)?, None)
+    };
     let genes = bundle
         .counts
         .as_ref()
@@ -127,12 +167,18 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
             "morphology_images": morphology_json(&bundle),
             "files": files,
             "warnings": warnings,
+            "spatialdata": spatialdata,
         });
         return Ok(serde_json::to_string_pretty(&value)?);
     }
     let mut out = String::new();
     use std::fmt::Write as _;
-    writeln!(out, "{} (Xenium bundle)", dir.display())?;
+    let kind = if spatialdata.is_some() {
+        "SpatialData store"
+    } else {
+        "Xenium bundle"
+    };
+    writeln!(out, "{} ({kind})", dir.display())?;
     writeln!(out, "  cells             {}", bundle.cells.len())?;
     writeln!(
         out,
@@ -163,6 +209,25 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
                 channels.join(", "),
                 image["levels"]
             )?,
+        }
+    }
+    if let Some(sd) = &spatialdata {
+        writeln!(
+            out,
+            "  coordinates       {:?}, {} um per unit; cells from {:?}",
+            sd["coordinate_system"].as_str().unwrap_or_default(),
+            sd["um_per_unit"],
+            sd["cell_shapes"].as_str().unwrap_or_default()
+        )?;
+        for image in sd["images"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "  image             {} ({} levels, {} x {} px)",
+                image["name"].as_str().unwrap_or_default(),
+                image["levels"],
+                image["width"],
+                image["height"]
+            )?;
         }
     }
     writeln!(out, "  files             {}", files.join(", "))?;
@@ -265,7 +330,7 @@ pub fn parse_graph_kind(text: &str) -> anyhow::Result<cs_analysis::GraphKind> {
 /// `cellsymphony enrich`: composition of a selection against the rest (with Fisher exact p and
 /// BH q) and neighbourhood enrichment (squidpy-compatible z-scores), as JSON or text.
 pub fn enrich(options: &EnrichOptions, json: bool) -> anyhow::Result<String> {
-    let bundle = XeniumBundle::open(&options.xenium)?;
+    let (bundle, _) = crate::work::open::read_bundle(&options.xenium)?;
     let cells = &bundle.cells;
     let column = crate::work::models::categorical_column(&bundle, &options.labels)?;
     let n_classes = column.categories.len();

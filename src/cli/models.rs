@@ -54,7 +54,7 @@ impl OpenedInputs {
 
 pub(crate) fn open_inputs(args: &BundleArgs) -> anyhow::Result<OpenedInputs> {
     let dir = args.xenium.as_ref().context("--xenium DIR is required")?;
-    let bundle = XeniumBundle::open(dir)?;
+    let (bundle, _) = crate::work::open::read_bundle(dir)?;
     let mut inputs = cell_inputs(&bundle)?;
     if let Some(path) = &args.gene_embeddings {
         inputs.gene_embedding = Some(crate::work::models::read_gene_embedding(path, &inputs.cell_ids)?);

@@ -29,6 +29,15 @@ pub struct LoadedBundle {
     pub bundle: XeniumBundle,
     pub geometry: CellGeometry,
     pub index: GridIndex,
+    /// The H&E the container holds (a SpatialData image), to open with the cells.
+    pub slide: Option<BundleSlide>,
+}
+
+/// An H&E that came with the cells, and where it lies.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BundleSlide {
+    pub path: PathBuf,
+    pub world_from_slide_px: cs_xenium::Affine2,
 }
 
 pub(crate) fn as_table(polygons: &cs_xenium::Polygons) -> PolygonsInTable<'_> {

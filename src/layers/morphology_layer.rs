@@ -86,8 +86,9 @@ pub struct OpenedMorphology {
     pub paths: Vec<PathBuf>,
     pub sources: Vec<Arc<dyn SlideSource>>,
     pub channels: Vec<MorphologyChannel>,
-    /// µm per morphology pixel.
-    pub pixel_size_um: f64,
+    /// Where level-0 pixels lie in world µm (the bundle's pixel size, or the container's
+    /// transformation).
+    pub world_from_image: DAffine2,
     /// Files left out, and why (a different size, unreadable).
     pub warnings: Vec<String>,
 }
@@ -131,7 +132,7 @@ impl MorphologyLayer {
             sources: opened.sources,
             channels: opened.channels,
             pyramid,
-            world_from_image: DAffine2::from_scale(DVec2::splat(opened.pixel_size_um)),
+            world_from_image: opened.world_from_image,
             visible: true,
             opacity: 1.0,
             tiles: TileStore::new(loader, RAM_CACHE_BYTES / 2),

@@ -77,7 +77,9 @@ pub fn show_file_dialog(purpose: &DialogPurpose, start_dir: Option<PathBuf>) -> 
             .add_filter("Whole-slide images", &SLIDE_EXTENSIONS)
             .add_filter("All files", &["*"])
             .pick_file(),
-        DialogPurpose::Bundle => dialog.set_title("Open Xenium output folder").pick_folder(),
+        DialogPurpose::Bundle => dialog
+            .set_title("Open a Xenium output folder or a SpatialData .zarr")
+            .pick_folder(),
         DialogPurpose::Alignment => dialog
             .set_title("Open H&E alignment (Xenium Explorer CSV)")
             .add_filter("Alignment CSV", &["csv"])

@@ -43,6 +43,12 @@ pub fn layers_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut LayersPan
 /// How the slide is placed in world, in words.
 fn placement_text(doc: &DocumentState, has_physical_scale: bool) -> String {
     match &doc.alignment {
+        // A SpatialData image: its folder, placed by its coordinate transformation.
+        Some(SlideAlignment { path: Some(path), .. })
+            if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) =>
+        {
+            format!("placed by the SpatialData transformation of {}", display_name(path))
+        }
         Some(SlideAlignment {
             path: Some(path),
             rms_residual_um,

@@ -38,7 +38,8 @@ pub fn start_screen_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
                 cx.send(Command::AskForFile(DialogPurpose::Slide));
             }
             if ui
-                .add(egui::Button::new(RichText::new("Open Xenium bundle…").size(18.0)))
+                .add(egui::Button::new(RichText::new("Open Xenium / .zarr…").size(18.0)))
+                .on_hover_text("A Xenium output folder or a SpatialData .zarr store")
                 .clicked()
             {
                 cx.send(Command::AskForFile(DialogPurpose::Bundle));
@@ -54,8 +55,8 @@ pub fn start_screen_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
         ui.add_space(6.0);
         ui.label(
             RichText::new(
-                "or drop a slide file (SVS, NDPI, MRXS, SCN, TIFF, BIF…), a Xenium output folder, \
-                 an alignment CSV or a session file anywhere in this window",
+                "or drop a slide file (SVS, NDPI, MRXS, SCN, TIFF, BIF…), a Xenium folder, a SpatialData \
+                 .zarr, an alignment CSV or a session file anywhere in this window",
             )
             .color(egui::Color32::GRAY),
         );

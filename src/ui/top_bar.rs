@@ -41,7 +41,7 @@ pub fn top_bar_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, windows: &Windows) {
                     cx.send(Command::AskForFile(DialogPurpose::Slide));
                     ui.close();
                 }
-                if ui.button("Open Xenium bundle…").clicked() {
+                if ui.button("Open Xenium bundle or SpatialData…").clicked() {
                     cx.send(Command::AskForFile(DialogPurpose::Bundle));
                     ui.close();
                 }

@@ -10,7 +10,7 @@ use cs_render::CellGeometry;
 use cs_slide::{RgbaImage, SlideError, SlideSource, open_slide as open_image};
 use cs_xenium::{MorphologyFile, XeniumBundle, XeniumError};
 
-use crate::layers::cell_layer::{LoadedBundle, TranscriptLayer, as_table};
+use crate::layers::cell_layer::{BundleSlide, LoadedBundle, TranscriptLayer, as_table};
 use crate::layers::morphology_layer::{ChannelHistogram, ChannelStyle, MorphologyChannel, OpenedMorphology};
 use crate::work::jobs::CancelToken;
 
@@ -54,9 +54,23 @@ pub fn open_slide(path: &Path) -> Result<OpenedSlide, SlideError> {
     })
 }
 
+/// Reads a Xenium bundle folder or a SpatialData `.zarr` store (with the H&E it holds, placed by
+/// its transformation).
+pub fn read_bundle(path: &Path) -> anyhow::Result<(XeniumBundle, Option<BundleSlide>)> {
+    if cs_spatialdata::is_spatialdata(path) {
+        let read = cs_spatialdata::read_bundle(path)?;
+        let slide = read.he_image.map(|image| BundleSlide {
+            path: image.path,
+            world_from_slide_px: image.world_from_image_px,
+        });
+        return Ok((read.bundle, slide));
+    }
+    Ok((XeniumBundle::open(path)?, None))
+}
+
 /// Reads a bundle and prepares its GPU geometry and spatial index (None: cancelled).
-pub fn load_bundle(dir: &Path, geometry_id: u64, cancel: &CancelToken) -> Result<Option<LoadedBundle>, XeniumError> {
-    let bundle = XeniumBundle::open(dir)?;
+pub fn load_bundle(dir: &Path, geometry_id: u64, cancel: &CancelToken) -> anyhow::Result<Option<LoadedBundle>> {
+    let (bundle, slide) = read_bundle(dir)?;
     if cancel.is_cancelled() {
         return Ok(None);
     }
@@ -75,6 +89,7 @@ pub fn load_bundle(dir: &Path, geometry_id: u64, cancel: &CancelToken) -> Result
         bundle,
         geometry,
         index,
+        slide,
     }))
 }
 
@@ -180,12 +195,17 @@ pub fn open_morphology(
             });
         }
     }
-    let pixel_size_um = first.metadata().mpp().unwrap_or(bundle_pixel_size_um);
+    let world_from_image = match first_file.world_from_image_px {
+        Some(placed) => glam::DAffine2::from_cols_array(&placed.to_cols_array()),
+        None => glam::DAffine2::from_scale(glam::DVec2::splat(
+            first.metadata().mpp().unwrap_or(bundle_pixel_size_um),
+        )),
+    };
     Ok(Some(OpenedMorphology {
         paths,
         sources,
         channels,
-        pixel_size_um,
+        world_from_image,
         warnings,
     }))
 }

@@ -1,14 +1,15 @@
 //! Choosing the reader for a file by its content: OpenSlide for the vendor formats it knows, the
 //! pure-Rust TIFF reader for OME-TIFFs, SubIFD pyramids and 16-bit images (which OpenSlide 3.4
 //! sees only in part), and for any TIFF OpenSlide refuses; the DICOM reader for DICOM WSI
-//! (OpenSlide 4 reads it too, and takes over when ours cannot).
+//! (OpenSlide 4 reads it too, and takes over when ours cannot); the zarr reader for a folder that
+//! is an OME-NGFF multiscale image.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use crate::dicom_backend::is_dicom_file;
 use crate::tiff_backend::{is_tiff_file, needs_tiff_backend, scan_file};
-use crate::{DicomSource, OpenSlideSource, SlideError, SlideSource, TiffSource};
+use crate::{DicomSource, NgffSource, OpenSlideSource, SlideError, SlideSource, TiffSource, is_ngff_image};
 
 /// Opens an image with the reader that sees it whole.
 pub fn open_slide(path: impl AsRef<Path>) -> Result<Arc<dyn SlideSource>, SlideError> {
@@ -18,10 +19,13 @@ pub fn open_slide(path: impl AsRef<Path>) -> Result<Arc<dyn SlideSource>, SlideE
             path: path.to_path_buf(),
         });
     }
+    if is_ngff_image(path) {
+        return Ok(Arc::new(NgffSource::open(path)?));
+    }
     if path.is_dir() {
         return Err(SlideError::CannotOpen {
             path: path.to_path_buf(),
-            reason: "this is a folder, not a slide file".to_owned(),
+            reason: "this is a folder, neither a slide file nor an OME-NGFF (zarr) image".to_owned(),
         });
     }
     if is_dicom_file(path) {

@@ -90,6 +90,17 @@ impl SlideMetadata {
         )
     }
 
+    /// Whether pixel `i` (row-major) of a `width`-wide region at `origin` (level pixels) lies inside
+    /// the level.
+    pub fn region_inside(&self, level: usize, origin: (i64, i64), width: u32) -> impl Fn(usize) -> bool + use<> {
+        let info = self.levels[level];
+        move |i: usize| {
+            let x = origin.0 + (i % width as usize) as i64;
+            let y = origin.1 + (i / width as usize) as i64;
+            x >= 0 && y >= 0 && (x as u64) < info.width_px && (y as u64) < info.height_px
+        }
+    }
+
     /// Mean micrometres per level-0 pixel, if both axes are known and positive.
     pub fn mpp(&self) -> Option<f64> {
         match (self.mpp_x, self.mpp_y) {
@@ -201,7 +212,13 @@ pub trait SlideSource: Send + Sync {
         height: u32,
     ) -> Result<RgbaImage, SlideError>;
 
-    fn read_associated_image(&self, name: &str) -> Result<RgbaImage, SlideError>;
+    /// An associated image by name (none by default: formats without label or macro images).
+    fn read_associated_image(&self, name: &str) -> Result<RgbaImage, SlideError> {
+        Err(SlideError::NoSuchAssociatedImage {
+            path: self.path().to_path_buf(),
+            name: name.to_owned(),
+        })
+    }
 
     /// Reads one channel of a region (arguments as [`SlideSource::read_region`]).
     fn read_channel_region(
@@ -332,4 +349,77 @@ mod tests {
             .collect();
         assert_eq!(tiles, [(0, 1, 0..64, 90..120), (1, 1, 64..110, 90..120)]);
     }
+}
+
+/// The display of one grey channel when a fluorescence image is drawn whole as RGBA
+/// (`SlideSource::read_region`): the sample window mapped to 0..1, times the colour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct GreyChannelDisplay {
+    pub window: (u16, u16),
+    pub color: [u8; 3],
+}
+
+/// The display window of grey channels is measured on the coarsest level up to this size.
+const WINDOW_SAMPLE_MAX_PX: u64 = 4_000_000;
+
+/// Grey channels composited as RGBA: each in its colour over its window, added; pixels where
+/// `inside` is false stay transparent.
+pub(crate) fn composite_grey_channels(
+    source: &dyn SlideSource,
+    displays: &[GreyChannelDisplay],
+    pos_in_slide_px: (u64, u64),
+    level: usize,
+    width: u32,
+    height: u32,
+    inside: &dyn Fn(usize) -> bool,
+) -> Result<Vec<u8>, SlideError> {
+    let pixel_count = width as usize * height as usize;
+    let mut sums = vec![[0f32; 3]; pixel_count];
+    for (c, display) in displays.iter().enumerate() {
+        let image = source.read_channel_region(pos_in_slide_px, level, width, height, c)?;
+        let (lo, hi) = (f32::from(display.window.0), f32::from(display.window.1));
+        let span = (hi - lo).max(1.0);
+        for (sum, &v) in sums.iter_mut().zip(&image.pixels) {
+            let t = ((f32::from(v) - lo) / span).clamp(0.0, 1.0);
+            for (channel_sum, colour) in sum.iter_mut().zip(display.color) {
+                *channel_sum += t * f32::from(colour);
+            }
+        }
+    }
+    let mut pixels = vec![0u8; pixel_count * 4];
+    for (i, sum) in sums.iter().enumerate() {
+        if inside(i) {
+            let [r, g, b] = sum.map(|v| v.round().clamp(0.0, 255.0) as u8);
+            pixels[i * 4..i * 4 + 4].copy_from_slice(&[r, g, b, 255]);
+        }
+    }
+    Ok(pixels)
+}
+
+/// Each grey channel's display window from the coarsest level (0.1 and 99.9 percentiles), so that
+/// a 16-bit stain with values in the low thousands is visible at all; None where the level is too
+/// big to sample or cannot be read (logged).
+pub(crate) fn measure_display_windows(source: &dyn SlideSource) -> Vec<Option<(u16, u16)>> {
+    let meta = source.metadata();
+    let Some(coarsest) = meta.levels.len().checked_sub(1) else {
+        return vec![None; meta.channels.len()];
+    };
+    let level = meta.levels[coarsest];
+    if level.width_px * level.height_px > WINDOW_SAMPLE_MAX_PX {
+        return vec![None; meta.channels.len()];
+    }
+    (0..meta.channels.len())
+        .map(
+            |c| match source.read_channel_region((0, 0), coarsest, level.width_px as u32, level.height_px as u32, c) {
+                Ok(image) => {
+                    let (lo, hi) = crate::tiff_backend::percentile_window(&image.pixels, 0.001, 0.999);
+                    Some((lo, hi.max(lo + 1)))
+                }
+                Err(error) => {
+                    log::warn!("{error}");
+                    None
+                }
+            },
+        )
+        .collect()
 }

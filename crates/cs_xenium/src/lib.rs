@@ -31,7 +31,7 @@ pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};
 pub use matrix::{Feature, GENE_EXPRESSION, SparseCounts, read_counts};
 pub use morphology::{MorphologyFile, XENIUM_STAIN_NAMES, find_morphology_images};
 pub use polygons::Polygons;
-pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, Transcripts};
+pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, TranscriptLayout, Transcripts};
 
 /// Reads one boundary file on its own: cell ids in file order and their polygons in that order.
 pub fn read_boundaries(path: &Path) -> Result<(Vec<String>, Polygons), XeniumError> {
@@ -48,6 +48,8 @@ pub struct BundleFiles {
     pub nucleus_boundaries: Option<PathBuf>,
     pub counts: Option<PathBuf>,
     pub transcripts: Option<PathBuf>,
+    /// Column names and placement of `transcripts` (Xenium's by default).
+    pub transcript_layout: TranscriptLayout,
     pub clusterings: Vec<PathBuf>,
     /// Morphology images in channel order ([`morphology::find_morphology_images`]).
     pub morphology: Vec<MorphologyFile>,
@@ -72,6 +74,7 @@ impl BundleFiles {
             ]),
             counts: first(&["cell_feature_matrix.h5", "cell_feature_matrix"]),
             transcripts: first(&["transcripts.parquet", "transcripts.csv.gz", "transcripts.csv"]),
+            transcript_layout: TranscriptLayout::default(),
             clusterings: clusters::find_clusterings(dir).into_iter().map(|(_, p)| p).collect(),
             morphology: morphology::find_morphology_images(dir),
         }
@@ -237,7 +240,7 @@ impl XeniumBundle {
         self.files
             .transcripts
             .as_deref()
-            .map(|path| Transcripts::read(path, &self.cells, min_qv))
+            .map(|path| Transcripts::read_with(path, &self.cells, min_qv, &self.files.transcript_layout))
             .transpose()
     }
 }

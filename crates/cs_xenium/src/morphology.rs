@@ -20,6 +20,9 @@ pub struct MorphologyFile {
     /// `DAPI` for `ch0000_dapi.ome.tif` or `morphology_focus_0000.ome.tif`; None when the name
     /// says nothing (XOA 1.x files hold DAPI, but their OME-XML is the better source).
     pub channel_name_hint: Option<String>,
+    /// Where the image lies: world µm from its level-0 pixels, when its container says so (a
+    /// SpatialData element's transformation); None: placed by the bundle's pixel size.
+    pub world_from_image_px: Option<crate::Affine2>,
 }
 
 /// The morphology images to show, in channel order: the `morphology_focus/` folder's files when
@@ -41,6 +44,7 @@ pub fn find_morphology_images(dir: &Path) -> Vec<MorphologyFile> {
                     MorphologyFile {
                         path,
                         channel_name_hint: hint,
+                        world_from_image_px: None,
                     },
                 ))
             })
@@ -62,6 +66,7 @@ pub fn find_morphology_images(dir: &Path) -> Vec<MorphologyFile> {
         vec![MorphologyFile {
             path,
             channel_name_hint: None,
+            world_from_image_px: None,
         }]
     })
     .unwrap_or_default()

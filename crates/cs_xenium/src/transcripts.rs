@@ -3,9 +3,10 @@
 use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
+use crate::alignment::Affine2;
 use crate::cells::CellTable;
 use crate::columns::{Wanted, read_batches};
-use crate::error::XeniumError;
+use crate::error::{XeniumError, io_error};
 
 /// Xenium's default quality threshold (Phred-scaled qv >= 20).
 pub const DEFAULT_MIN_QV: f64 = 20.0;
@@ -36,62 +37,140 @@ impl Transcripts {
         self.gene.is_empty()
     }
 
+    /// Reads a Xenium `transcripts` file.
     pub fn read(path: &Path, cells: &CellTable, min_qv: f64) -> Result<Self, XeniumError> {
+        Self::read_with(path, cells, min_qv, &TranscriptLayout::default())
+    }
+
+    /// Reads transcripts laid out as `layout` says: one file, or a folder of parquet parts (as
+    /// dask writes a SpatialData points element), read in name order.
+    pub fn read_with(
+        path: &Path,
+        cells: &CellTable,
+        min_qv: f64,
+        layout: &TranscriptLayout,
+    ) -> Result<Self, XeniumError> {
         let wanted = [
-            Wanted::text("feature_name"),
-            Wanted::number("x_location"),
-            Wanted::number("y_location"),
-            Wanted::number("z_location").optional(),
-            Wanted::number("qv").optional(),
-            Wanted::text("cell_id").optional(),
+            Wanted::text(&layout.feature),
+            Wanted::number(&layout.x),
+            Wanted::number(&layout.y),
+            Wanted::number(&layout.z).optional(),
+            Wanted::number(&layout.qv).optional(),
+            Wanted::text(&layout.cell_id).optional(),
         ];
         let mut out = Transcripts::default();
         let mut gene_index: HashMap<Vec<u8>, u32> = HashMap::default();
         let mut scratch = String::new();
-        read_batches(path, &wanted, |batch| {
-            let (Some(name), Some(x), Some(y)) = (batch.column(0), batch.column(1), batch.column(2)) else {
-                return Ok(());
-            };
-            let (x, y) = (x.numbers(), y.numbers());
-            let z = batch.column(3).map(|v| v.numbers());
-            let qv = batch.column(4).map(|v| v.numbers());
-            for row in 0..batch.rows {
-                let q = qv.map_or(f64::INFINITY, |q| q[row]);
-                if q < min_qv {
-                    out.dropped_low_qv += 1;
-                    continue;
-                }
-                for (column, v) in [("x_location", x[row]), ("y_location", y[row])] {
-                    if !v.is_finite() {
-                        return Err(XeniumError::BadValue {
-                            file: path.to_path_buf(),
-                            column: column.to_owned(),
-                            row: batch.first_row + row,
-                            reason: format!("coordinate is {v}"),
-                        });
+        let world = layout.world_from_file;
+        for part in parts(path)? {
+            let path = part.as_path();
+            read_batches(path, &wanted, |batch| {
+                let (Some(name), Some(x), Some(y)) = (batch.column(0), batch.column(1), batch.column(2)) else {
+                    return Ok(());
+                };
+                let (x, y) = (x.numbers(), y.numbers());
+                let z = batch.column(3).map(|v| v.numbers());
+                let qv = batch.column(4).map(|v| v.numbers());
+                for row in 0..batch.rows {
+                    let q = qv.map_or(f64::INFINITY, |q| q[row]);
+                    if q < min_qv {
+                        out.dropped_low_qv += 1;
+                        continue;
                     }
+                    for (column, v) in [(&layout.x, x[row]), (&layout.y, y[row])] {
+                        if !v.is_finite() {
+                            return Err(XeniumError::BadValue {
+                                file: path.to_path_buf(),
+                                column: column.to_owned(),
+                                row: batch.first_row + row,
+                                reason: format!("coordinate is {v}"),
+                            });
+                        }
+                    }
+                    let name_bytes = name.id_at(row, &mut scratch);
+                    let next = out.genes.len() as u32;
+                    let gene = *gene_index.entry(name_bytes.to_vec()).or_insert_with(|| {
+                        out.genes.push(String::from_utf8_lossy(name_bytes).into_owned());
+                        next
+                    });
+                    out.gene.push(gene);
+                    let [x_um, y_um] = world.apply([x[row], y[row]]);
+                    out.x_um.push(x_um as f32);
+                    out.y_um.push(y_um as f32);
+                    out.z_um.push(z.map_or(0.0, |z| z[row] as f32));
+                    out.qv.push(if q.is_finite() { q as f32 } else { f32::NAN });
+                    let cell = batch
+                        .column(5)
+                        .map(|ids| ids.id_at(row, &mut scratch))
+                        .and_then(|id| std::str::from_utf8(id).ok())
+                        .and_then(|id| cells.index_of(id))
+                        .unwrap_or(NO_CELL);
+                    out.cell.push(cell);
                 }
-                let name_bytes = name.id_at(row, &mut scratch);
-                let next = out.genes.len() as u32;
-                let gene = *gene_index.entry(name_bytes.to_vec()).or_insert_with(|| {
-                    out.genes.push(String::from_utf8_lossy(name_bytes).into_owned());
-                    next
-                });
-                out.gene.push(gene);
-                out.x_um.push(x[row] as f32);
-                out.y_um.push(y[row] as f32);
-                out.z_um.push(z.map_or(0.0, |z| z[row] as f32));
-                out.qv.push(if q.is_finite() { q as f32 } else { f32::NAN });
-                let cell = batch
-                    .column(5)
-                    .map(|ids| ids.id_at(row, &mut scratch))
-                    .and_then(|id| std::str::from_utf8(id).ok())
-                    .and_then(|id| cells.index_of(id))
-                    .unwrap_or(NO_CELL);
-                out.cell.push(cell);
-            }
-            Ok(())
-        })?;
+                Ok(())
+            })?;
+        }
         Ok(out)
     }
+}
+
+/// Where a transcript table keeps its columns, and how its coordinates map to world µm.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TranscriptLayout {
+    pub feature: String,
+    pub x: String,
+    pub y: String,
+    pub z: String,
+    pub qv: String,
+    pub cell_id: String,
+    pub world_from_file: Affine2,
+}
+
+impl Default for TranscriptLayout {
+    /// Xenium's `transcripts.parquet`: µm already.
+    fn default() -> Self {
+        Self {
+            feature: "feature_name".to_owned(),
+            x: "x_location".to_owned(),
+            y: "y_location".to_owned(),
+            z: "z_location".to_owned(),
+            qv: "qv".to_owned(),
+            cell_id: "cell_id".to_owned(),
+            world_from_file: Affine2::IDENTITY,
+        }
+    }
+}
+
+/// The file itself, or a folder's parquet parts in name order.
+fn parts(path: &Path) -> Result<Vec<std::path::PathBuf>, XeniumError> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut parts: Vec<_> = std::fs::read_dir(path)
+        .map_err(|e| io_error(path, e))?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|p| crate::columns::is_parquet(p))
+        .collect();
+    parts.sort_by(|a, b| natord(a, b));
+    if parts.is_empty() {
+        return Err(XeniumError::MissingFile {
+            dir: path.to_path_buf(),
+            what: "parquet parts (part.N.parquet)".to_owned(),
+        });
+    }
+    Ok(parts)
+}
+
+/// `part.2` before `part.10`.
+fn natord(a: &Path, b: &Path) -> std::cmp::Ordering {
+    let key = |p: &Path| {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let digits: String = name.chars().filter(char::is_ascii_digit).collect();
+        (digits.len(), digits, name)
+    };
+    key(a).cmp(&key(b))
 }

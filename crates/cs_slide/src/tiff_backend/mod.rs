@@ -24,7 +24,8 @@ use tiff::{ColorType, TiffError};
 use crate::SlideError;
 use crate::ome::{OmePixels, is_ome_xml, parse_ome_xml};
 use crate::source::{
-    ChannelInfo, ClippedRegion, Gray16Image, LevelInfo, RgbaImage, SlideMetadata, SlideSource, read_failed,
+    ChannelInfo, ClippedRegion, Gray16Image, GreyChannelDisplay, LevelInfo, RgbaImage, SlideMetadata, SlideSource,
+    composite_grey_channels, measure_display_windows, read_failed,
 };
 use ifd_start::IfdStart;
 
@@ -32,8 +33,6 @@ use ifd_start::IfdStart;
 const DECODERS_PER_LEVEL: usize = 4;
 /// Main IFDs followed before the chain is judged corrupt.
 const MAX_MAIN_IFDS: usize = 100_000;
-/// The display window of grey channels is measured on the coarsest level up to this size.
-const WINDOW_SAMPLE_MAX_PX: u64 = 4_000_000;
 
 type TiffDecoder = Decoder<IfdStart<BufReader<File>>>;
 
@@ -83,8 +82,7 @@ struct Plane {
 struct ChannelSlot {
     plane: usize,
     sample: u16,
-    window: (u16, u16),
-    color: [u8; 3],
+    display: GreyChannelDisplay,
 }
 
 /// A TIFF or OME-TIFF opened without OpenSlide. `Send + Sync`: tile loader threads share it.
@@ -385,10 +383,12 @@ impl TiffSource {
                 slots.push(ChannelSlot {
                     plane: p,
                     sample,
-                    window: (0, if plane.bits_per_sample > 8 { u16::MAX } else { 255 }),
-                    color: ome_color
-                        .map(|c| [c[0], c[1], c[2]])
-                        .unwrap_or_else(|| default_channel_color(index)),
+                    display: GreyChannelDisplay {
+                        window: (0, if plane.bits_per_sample > 8 { u16::MAX } else { 255 }),
+                        color: ome_color
+                            .map(|c| [c[0], c[1], c[2]])
+                            .unwrap_or_else(|| default_channel_color(index)),
+                    },
                 });
             }
         }
@@ -425,22 +425,12 @@ impl TiffSource {
         Ok(source)
     }
 
-    /// Sets each grey channel's window for `read_region` from the coarsest level (0.1 and 99.9
-    /// percentiles), so that a 16-bit stain with values in the low thousands is visible at all.
+    /// Sets each grey channel's window for `read_region` ([`measure_display_windows`]).
     fn measure_display_windows(&mut self) {
-        let coarsest = self.metadata.levels.len() - 1;
-        let level = self.metadata.levels[coarsest];
-        if level.width_px * level.height_px > WINDOW_SAMPLE_MAX_PX {
-            return;
-        }
-        for c in 0..self.channels.len() {
-            let image = self.read_channel_region((0, 0), coarsest, level.width_px as u32, level.height_px as u32, c);
-            match image {
-                Ok(image) => {
-                    let (lo, hi) = percentile_window(&image.pixels, 0.001, 0.999);
-                    self.channels[c].window = (lo, hi.max(lo + 1));
-                }
-                Err(error) => log::warn!("{error}"),
+        let windows = measure_display_windows(&*self);
+        for (slot, window) in self.channels.iter_mut().zip(windows) {
+            if let Some(window) = window {
+                slot.display.window = window;
             }
         }
     }
@@ -862,12 +852,7 @@ impl SlideSource for TiffSource {
             .check_region(&self.path, pos_in_slide_px, level, width, height)?;
         let origin = self.metadata.origin_in_level_px(pos_in_slide_px, level);
         let pixel_count = width as usize * height as usize;
-        let level_info = self.metadata.levels[level];
-        let inside = |i: usize| {
-            let x = origin.0 + (i % width as usize) as i64;
-            let y = origin.1 + (i / width as usize) as i64;
-            x >= 0 && y >= 0 && (x as u64) < level_info.width_px && (y as u64) < level_info.height_px
-        };
+        let inside = self.metadata.region_inside(level, origin, width);
         let mut pixels = vec![0u8; pixel_count * 4];
         if !self.metadata.is_multichannel {
             let plane = &self.planes[0];
@@ -894,34 +879,9 @@ impl SlideSource for TiffSource {
             }
             return Ok(RgbaImage { width, height, pixels });
         }
-        // Grey channels: each in its colour over its window, added.
-        let mut sums = vec![[0f32; 3]; pixel_count];
-        for c in 0..self.channels.len() {
-            let slot = self.channels[c];
-            let image = self.read_channel_region(pos_in_slide_px, level, width, height, c)?;
-            let (lo, hi) = (f32::from(slot.window.0), f32::from(slot.window.1));
-            let span = (hi - lo).max(1.0);
-            for (sum, &v) in sums.iter_mut().zip(&image.pixels) {
-                let t = ((f32::from(v) - lo) / span).clamp(0.0, 1.0);
-                for (channel_sum, colour) in sum.iter_mut().zip(slot.color) {
-                    *channel_sum += t * f32::from(colour);
-                }
-            }
-        }
-        for (i, sum) in sums.iter().enumerate() {
-            if inside(i) {
-                let [r, g, b] = sum.map(|v| v.round().clamp(0.0, 255.0) as u8);
-                pixels[i * 4..i * 4 + 4].copy_from_slice(&[r, g, b, 255]);
-            }
-        }
+        let displays: Vec<GreyChannelDisplay> = self.channels.iter().map(|slot| slot.display).collect();
+        let pixels = composite_grey_channels(self, &displays, pos_in_slide_px, level, width, height, &inside)?;
         Ok(RgbaImage { width, height, pixels })
-    }
-
-    fn read_associated_image(&self, name: &str) -> Result<RgbaImage, SlideError> {
-        Err(SlideError::NoSuchAssociatedImage {
-            path: self.path.clone(),
-            name: name.to_owned(),
-        })
     }
 
     fn read_channel_region(
