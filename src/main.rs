@@ -279,6 +279,21 @@ struct ReplayBenchArgs {
     render: HeadlessFlags,
 }
 
+/// The flags of `cellsymphony bench morphology`.
+#[derive(clap::Args)]
+struct MorphologyBenchArgs {
+    /// Xenium output folder (or SpatialData store) with morphology images.
+    #[arg(long)]
+    xenium: PathBuf,
+    #[arg(long, default_value_t = 120)]
+    frames: usize,
+    /// Save the last frame as PNG.
+    #[arg(long)]
+    png: Option<PathBuf>,
+    #[command(flatten)]
+    render: HeadlessFlags,
+}
+
 /// How a headless benchmark renders and reports.
 #[derive(clap::Args)]
 struct HeadlessFlags {
@@ -350,6 +365,8 @@ enum BenchCommand {
     Cells(CellsBenchArgs),
     /// Scripted pan/zoom replay rendered headless; reports median and p95 frame times.
     Replay(ReplayBenchArgs),
+    /// The same replay over a bundle's morphology stains (every channel) with its cells on top.
+    Morphology(MorphologyBenchArgs),
 }
 
 /// A report as JSON, or as `text` writes it.
@@ -380,6 +397,9 @@ impl Command {
             } => args.run(),
             Command::Bench {
                 which: BenchCommand::Replay(args),
+            } => args.run(),
+            Command::Bench {
+                which: BenchCommand::Morphology(args),
             } => args.run(),
         }
     }
@@ -521,6 +541,21 @@ impl ReplayBenchArgs {
             png: self.png,
         };
         report(&replay(&options)?, self.render.json, format_report)
+    }
+}
+
+impl MorphologyBenchArgs {
+    fn run(self) -> anyhow::Result<String> {
+        use cellsymphony::bench::morphology::{MorphologyBenchOptions, format_report, morphology};
+        let options = MorphologyBenchOptions {
+            xenium: self.xenium,
+            frames: self.frames.max(3),
+            width: self.render.width.max(16),
+            height: self.render.height.max(16),
+            prefer_cpu: self.render.cpu,
+            png: self.png,
+        };
+        report(&morphology(&options)?, self.render.json, format_report)
     }
 }
 

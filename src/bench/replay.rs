@@ -51,7 +51,7 @@ pub struct ReplayReport {
 }
 
 /// The camera for frame `i` of `n`: zoom from fit to 40x at the centre, pan across at 20x, zoom out.
-fn scripted_camera(i: usize, n: usize, fit: &Camera, viewport: &Viewport, bounds: (DVec2, DVec2)) -> Camera {
+pub(crate) fn scripted_camera(i: usize, n: usize, fit: &Camera, viewport: &Viewport, bounds: (DVec2, DVec2)) -> Camera {
     let t = i as f64 / n.max(1) as f64;
     let mut camera = *fit;
     let fit_magnification = fit.magnification(viewport);
