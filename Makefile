@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export XDG_RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),$(shell d=/tmp/cellsymphony-xdg-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d))
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit bench bench-cells replay release
+.PHONY: deps run test fmt-check clippy unit bench bench-cells bench-morphology replay release
 
 deps:
 	@scripts/install-deps.sh
@@ -32,11 +32,18 @@ bench: deps
 	$(CARGO) bench --bench frame_prepare
 	$(MAKE) replay
 	$(MAKE) bench-cells
+	$(MAKE) bench-morphology
 
 BENCH_CELLS_DIR := .cache/bench-synth-500k
 bench-cells:
 	test -f $(BENCH_CELLS_DIR)/SYNTH_OK || $(CARGO) run --release --bin cellsymphony -- synth --cells 500000 --no-slide --seed 11 --out $(BENCH_CELLS_DIR)
 	$(CARGO) run --release --bin cellsymphony -- bench cells --xenium $(BENCH_CELLS_DIR)/xenium
+
+# 500k cells over four 16-bit stains of about 40,000 x 40,000 px (Xenium's 0.2125 µm/px).
+BENCH_MORPHOLOGY_DIR := .cache/bench-synth-500k-morphology
+bench-morphology:
+	test -f $(BENCH_MORPHOLOGY_DIR)/SYNTH_OK || $(CARGO) run --release --bin cellsymphony -- synth --cells 500000 --no-slide --morphology --seed 11 --out $(BENCH_MORPHOLOGY_DIR)
+	$(CARGO) run --release --bin cellsymphony -- bench morphology --xenium $(BENCH_MORPHOLOGY_DIR)/xenium
 
 replay:
 	$(CARGO) run --release --bin cellsymphony -- bench replay --slide ../shared/data/wsi/CMU-1-Small-Region.pyramid.tiff
