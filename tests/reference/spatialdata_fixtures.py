@@ -12,7 +12,9 @@ Each store is written in a different layout:
   annotating `cell_circles` (spatialdata-io's `cells_as_circles=True`).
 - sdata_v2.zarr: the 0.1 container (zarr v2, OME-NGFF 0.4), shapes as GeoParquet WKB, and the table
   re-annotated to `cell_boundaries` (polygons).
-- sdata_geoarrow.zarr: current formats with shapes in native GeoArrow encoding.
+- sdata_geoarrow.zarr: current formats with shapes in native GeoArrow encoding, and the table
+  annotating a labels element (`cell_labels`, by integer label) as spatialdata-io does by default
+  (`cells_as_circles=False`): the shapes then carry the cell ids, the table's `cell_id` column too.
 A categorical `cell_type` (each cell's most-counted gene, "none" when it has no counts) and a numeric
 `log_counts` are added to the table's obs, as a user's own annotations would be.
 
@@ -25,7 +27,8 @@ from importlib.metadata import version
 
 import numpy as np, pandas as pd, tifffile, zarr
 import spatialdata as sd
-from spatialdata.transformations import get_transformation
+from spatialdata.models import Labels2DModel
+from spatialdata.transformations import Identity, get_transformation
 from spatialdata_io import xenium
 from spatialdata._io.format import ContainerV01DefaultTypes, SpatialDataContainerFormatV01
 
@@ -65,8 +68,17 @@ table.obs["log_counts"] = np.log1p(totals)
 for path in out.glob("*.zarr"):
     shutil.rmtree(path)
 sdata.write(out / "sdata_v3.zarr")
+# As spatialdata-io writes Xenium by default (cells_as_circles=False): the table annotates a
+# labels element by its integer label; the shapes carry the cell ids.
+ga = sd.read_zarr(out / "sdata_v3.zarr")
+n = ga["table"].n_obs
+ga.labels["cell_labels"] = Labels2DModel.parse(np.zeros((237, 237), dtype=np.uint32), dims=("y", "x"),
+                                               transformations={"global": Identity()})
+ga["table"].obs["cell_labels"] = np.arange(1, n + 1)
+ga["table"].obs["region"] = pd.Categorical(["cell_labels"] * n)
+ga.set_table_annotates_spatialelement("table", region="cell_labels", region_key="region", instance_key="cell_labels")
 sd.settings.shapes_geometry_encoding = "geoarrow"
-sdata.write(out / "sdata_geoarrow.zarr")
+ga.write(out / "sdata_geoarrow.zarr")
 sd.settings.shapes_geometry_encoding = "WKB"
 v2 = sd.read_zarr(out / "sdata_v3.zarr")
 v2["table"].obs["region"] = pd.Categorical(["cell_boundaries"] * v2["table"].n_obs)

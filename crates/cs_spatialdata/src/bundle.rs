@@ -4,8 +4,9 @@
 //! - The coordinate system is `global` when an element maps there, else the first one listed.
 //! - Cells are the table's rows that annotate a shapes element (its `region`, matched by
 //!   `instance_key` to the shapes' index); when the table annotates labels, the shapes element
-//!   sharing most ids with the table stands in. Centroids come from the shapes (circle centres,
-//!   polygon centroids); circles become discs when there are no polygons of the same cells.
+//!   and id column (instance key, `cell_id`, obs names) sharing most ids stand in. Centroids
+//!   come from the shapes (circle centres, polygon centroids); circles become discs when there
+//!   are no polygons of the same cells.
 //! - World µm per coordinate-system unit: when the cells' shapes reach the system through a uniform
 //!   scale other than 1, the shapes are taken to be in µm (as spatialdata-io writes Xenium, whose
 //!   `global` system is in morphology pixels), so a unit is 1/scale µm; otherwise 1 µm, with a
@@ -97,7 +98,8 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
         }
         loaded.insert(element.name.clone(), shapes);
     }
-    let instance_ids = table.as_ref().map(instance_ids);
+    // Ids the table's rows may carry: the instance key, a `cell_id` column, the obs names.
+    let candidates = table.as_ref().map(id_candidates).unwrap_or_default();
     let annotated = table.as_ref().and_then(|t| {
         t.annotation
             .regions
@@ -105,13 +107,11 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
             .find(|r| loaded.contains_key(r.as_str()))
             .cloned()
     });
-    let cell_shapes = match annotated {
-        Some(name) => name,
-        None => best_match(
-            &shapes_elements,
-            &loaded,
-            instance_ids.as_ref().map(|(ids, _)| ids.as_slice()),
-        ),
+    // When the table annotates labels (spatialdata-io's default for Xenium), the shapes element
+    // and id column that match best stand in, and every row counts.
+    let (cell_shapes, id_source) = match &annotated {
+        Some(name) => (name.clone(), 0),
+        None => best_match(&shapes_elements, &loaded, &candidates),
     };
     let Some(cell_element) = shapes_elements.iter().find(|e| e.name == cell_shapes) else {
         return Err(missing(path, "the cells' shapes element"));
@@ -139,9 +139,9 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
     // Which rows of the table are cells of `cell_shapes`, and their ids.
     let shapes = &loaded[&cell_shapes];
     let shape_row: HashMap<&str, usize> = shapes.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
-    let (row_ids, rows_in_region): (Vec<String>, Vec<usize>) = match (&table, &instance_ids) {
-        (Some(table), Some((ids, _))) => {
-            let region_key = table.annotation.region_key.as_deref();
+    let (row_ids, rows_in_region): (Vec<String>, Vec<usize>) = match (&table, candidates.get(id_source)) {
+        (Some(table), Some(ids)) => {
+            let region_key = table.annotation.region_key.as_deref().filter(|_| annotated.is_some());
             (0..ids.len())
                 .filter(|&row| {
                     region_key
@@ -345,41 +345,55 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
     })
 }
 
-/// Each table row's instance id (the `instance_key` column, else the obs names), and whether it
-/// came from the column.
-fn instance_ids(table: &Table) -> (Vec<String>, bool) {
-    match table
+/// Each table row's possible ids, best first: the `instance_key` column, a `cell_id` column, the
+/// obs names.
+fn id_candidates(table: &Table) -> Vec<Vec<String>> {
+    let column = |key: &str| -> Vec<String> {
+        (0..table.obs_names.len())
+            .map(|row| table.text_at(key, row).unwrap_or_default())
+            .collect()
+    };
+    let mut candidates = Vec::new();
+    if let Some(key) = table
         .annotation
         .instance_key
         .as_deref()
         .filter(|k| table.column(k).is_some())
     {
-        Some(key) => (
-            (0..table.obs_names.len())
-                .map(|row| table.text_at(key, row).unwrap_or_default())
-                .collect(),
-            true,
-        ),
-        None => (table.obs_names.clone(), false),
+        candidates.push(column(key));
     }
+    if table.annotation.instance_key.as_deref() != Some("cell_id") && table.column("cell_id").is_some() {
+        candidates.push(column("cell_id"));
+    }
+    candidates.push(table.obs_names.clone());
+    candidates
 }
 
-/// The shapes element sharing most ids with the table (polygons before circles on a tie).
-fn best_match(elements: &[&Element], loaded: &HashMap<String, Shapes>, ids: Option<&[String]>) -> String {
-    let score = |element: &&&Element| {
+/// The shapes element, and the id candidate, sharing most ids (cells before nuclei, polygons
+/// before circles on a tie). Without a table every element's own ids count.
+fn best_match(elements: &[&Element], loaded: &HashMap<String, Shapes>, candidates: &[Vec<String>]) -> (String, usize) {
+    let mut best: Option<((usize, bool, bool), String, usize)> = None;
+    for element in elements {
         let shapes = &loaded[&element.name];
-        let shared = ids.map_or(shapes.len(), |ids| {
-            let set: std::collections::HashSet<&str> = shapes.ids.iter().map(String::as_str).collect();
-            ids.iter().filter(|id| set.contains(id.as_str())).count()
-        });
+        let set: std::collections::HashSet<&str> = shapes.ids.iter().map(String::as_str).collect();
         let cells_first = !element.name.to_ascii_lowercase().contains("nucle");
-        (shared, cells_first, matches!(shapes.geometry, Geometry::Polygons(_)))
-    };
-    elements
-        .iter()
-        .max_by_key(score)
-        .map(|e| e.name.clone())
-        .unwrap_or_default()
+        let polygons = matches!(shapes.geometry, Geometry::Polygons(_));
+        let shared_by: Vec<usize> = if candidates.is_empty() {
+            vec![shapes.len()]
+        } else {
+            candidates
+                .iter()
+                .map(|ids| ids.iter().filter(|id| set.contains(id.as_str())).count())
+                .collect()
+        };
+        for (source, shared) in shared_by.into_iter().enumerate() {
+            let score = (shared, cells_first, polygons);
+            if best.as_ref().is_none_or(|(b, _, _)| score > *b) {
+                best = Some((score, element.name.clone(), source));
+            }
+        }
+    }
+    best.map(|(_, name, source)| (name, source)).unwrap_or_default()
 }
 
 fn overlap(ids: &[String], cells: &CellTable) -> usize {

@@ -35,6 +35,12 @@ fn every_layout_lists_its_elements_and_transformations() {
             "{store}"
         );
         assert_eq!(names(ElementKind::Points), ["transcripts"], "{store}");
+        let labels: &[&str] = if store == "sdata_geoarrow.zarr" {
+            &["cell_labels"]
+        } else {
+            &[]
+        };
+        assert_eq!(names(ElementKind::Labels), labels, "{store}");
         assert_eq!(names(ElementKind::Table), ["table"], "{store}");
         assert_eq!(sdata.coordinate_systems(), ["global"], "{store}");
     }
@@ -58,11 +64,13 @@ fn cells_land_where_spatialdata_puts_them() {
             expected["cells"].as_u64().unwrap_or(0) as usize,
             "{store}"
         );
-        // The v2 store's table annotates the polygons: centroids are theirs; else the circles'.
-        let (key, shapes) = if store == "sdata_v2.zarr" {
-            ("polygon_centroids_global", "cell_boundaries")
-        } else {
+        // The v2 store's table annotates the polygons: centroids are theirs. The GeoArrow store's
+        // annotates labels: the polygons share the table's cell ids and stand in. The v3 store's
+        // annotates the circles.
+        let (key, shapes) = if store == "sdata_v3.zarr" {
             ("centroids_global", "cell_circles")
+        } else {
+            ("polygon_centroids_global", "cell_boundaries")
         };
         assert_eq!(read.cell_shapes, shapes, "{store}");
         let centroids = expected[key].as_object().expect("centroids in expected.json");
