@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use cs_render::{CellRenderer, ChannelTileRenderer, HeadlessTarget, create_headless_device};
 use glam::DVec2;
 
-use crate::bench::replay::{PassStats, render_frame, save_png, scripted_camera, stats};
+use crate::bench::replay::{PassStats, cold_and_warm_passes, format_pass, render_frame, save_png, scripted_camera};
 use crate::layers::camera::{Camera, Viewport};
 use crate::layers::cell_layer::CellLayer;
 use crate::layers::morphology_layer::MorphologyLayer;
@@ -89,17 +89,15 @@ pub fn morphology(options: &MorphologyBenchOptions) -> anyhow::Result<Morphology
     let mut fit = Camera::default();
     fit.fit(bounds.0, bounds.1, &viewport);
 
-    let mut passes = Vec::new();
-    for _pass in 0..2 {
-        let mut times = Vec::with_capacity(options.frames);
-        let mut complete = 0;
-        for i in 0..options.frames {
-            let camera = scripted_camera(i, options.frames, &fit, &viewport, bounds);
-            let start = Instant::now();
+    let (cold, warm) = cold_and_warm_passes(
+        options.frames,
+        |i| scripted_camera(i, options.frames, &fit, &viewport, bounds),
+        &mut (&mut stains, &mut cells),
+        |(stains, cells), camera| {
             stains.receive_tiles();
-            let channels = stains.frame(&camera, &viewport);
+            let channels = stains.frame(camera, &viewport);
             channel_renderer.prepare(&device, &queue, 0, &channels);
-            let cell_list = cells.frame(&camera, &viewport, None);
+            let cell_list = cells.frame(camera, &viewport, None);
             if let Some(list) = &cell_list {
                 cell_renderer.prepare(&device, &queue, 0, list);
             }
@@ -109,25 +107,19 @@ pub fn morphology(options: &MorphologyBenchOptions) -> anyhow::Result<Morphology
                     cell_renderer.paint(pass, 0);
                 }
             })?;
-            times.push(start.elapsed());
             let frame = stains.last_frame;
-            if frame.ready_tiles == frame.visible_tiles {
-                complete += 1;
-            }
-        }
-        passes.push(stats(times, complete));
-        let deadline = Instant::now() + Duration::from_secs(120);
-        while stains.is_loading() && Instant::now() < deadline {
+            Ok(frame.ready_tiles == frame.visible_tiles)
+        },
+        |(stains, _)| {
             stains.receive_tiles();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+            stains.is_loading()
+        },
+        Duration::from_secs(120),
+    )?;
     if let Some(png) = &options.png {
         let rgba = target.read_rgba(&device, &queue).map_err(anyhow::Error::msg)?;
         save_png(png, options.width, options.height, rgba)?;
     }
-    let warm = passes.pop().context("no warm pass")?;
-    let cold = passes.pop().context("no cold pass")?;
     Ok(MorphologyBenchReport {
         bundle: options.xenium.display().to_string(),
         cells: cells.len(),
@@ -147,12 +139,6 @@ pub fn morphology(options: &MorphologyBenchOptions) -> anyhow::Result<Morphology
 }
 
 pub fn format_report(report: &MorphologyBenchReport) -> String {
-    let pass = |name: &str, p: &PassStats| {
-        format!(
-            "  {name:<5} {} frames: median {:.2} ms, p95 {:.2} ms, max {:.2} ms, {} frames fully sharp",
-            p.frames, p.median_ms, p.p95_ms, p.max_ms, p.complete_frames
-        )
-    };
     format!(
         "morphology replay of {} ({} cells; {} channels of {}x{} px, {} levels) at {}x{} on {} ({})\n  \
          bundle open {:.1} s, morphology open {:.1} s\n{}\n{}",
@@ -168,7 +154,7 @@ pub fn format_report(report: &MorphologyBenchReport) -> String {
         report.device_type,
         report.bundle_open_s,
         report.morphology_open_s,
-        pass("cold", &report.cold),
-        pass("warm", &report.warm)
+        format_pass("cold", &report.cold),
+        format_pass("warm", &report.warm)
     )
 }

@@ -115,38 +115,28 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
     let mut fit = Camera::default();
     fit.fit(bounds.0, bounds.1, &viewport);
 
-    let mut passes = Vec::new();
-    for _pass in 0..2 {
-        let mut times = Vec::with_capacity(options.frames);
-        let mut complete = 0;
-        for i in 0..options.frames {
-            let camera = scripted_camera(i, options.frames, &fit, &viewport, bounds);
-            let start = Instant::now();
+    let (cold, warm) = cold_and_warm_passes(
+        options.frames,
+        |i| scripted_camera(i, options.frames, &fit, &viewport, bounds),
+        &mut layer,
+        |layer, camera| {
             layer.receive_tiles();
-            let list = layer.frame(&camera, &viewport);
+            let list = layer.frame(camera, &viewport);
             renderer.prepare(&device, &queue, 0, &list);
             render_frame(&device, &queue, &target, |pass| renderer.paint(pass, 0))?;
-            times.push(start.elapsed());
             let frame = layer.last_frame;
-            if frame.ready_tiles == frame.visible_tiles {
-                complete += 1;
-            }
-        }
-        passes.push(stats(times, complete));
-        // Let the loader finish what the cold pass asked for, so the warm pass reads from cache
-        // wherever the RAM budget allows.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while layer.is_loading() && Instant::now() < deadline {
+            Ok(frame.ready_tiles == frame.visible_tiles)
+        },
+        |layer| {
             layer.receive_tiles();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+            layer.is_loading()
+        },
+        Duration::from_secs(60),
+    )?;
     if let Some(png) = &options.png {
         let rgba = target.read_rgba(&device, &queue).map_err(anyhow::Error::msg)?;
         save_png(png, options.width, options.height, rgba)?;
     }
-    let warm = passes.pop().context("no warm pass")?;
-    let cold = passes.pop().context("no cold pass")?;
     Ok(ReplayReport {
         slide: options.slide.display().to_string(),
         adapter: info.name,
@@ -158,6 +148,49 @@ pub fn replay(options: &ReplayOptions) -> anyhow::Result<ReplayReport> {
         warm,
         tiles_uploaded_mb: renderer.uploaded_bytes_total() as f64 / 1e6,
     })
+}
+
+/// The scripted path drawn twice: a cold pass while tiles load in the background, then, once the
+/// loaders are done (`still_loading` false, or `settle_limit` passed) so that the caches hold what
+/// the cold pass asked for, a warm pass. `draw` renders one frame of `scene` (waited for) and says
+/// whether it was fully sharp.
+pub(crate) fn cold_and_warm_passes<S>(
+    frames: usize,
+    camera_at: impl Fn(usize) -> Camera,
+    scene: &mut S,
+    mut draw: impl FnMut(&mut S, &Camera) -> anyhow::Result<bool>,
+    mut still_loading: impl FnMut(&mut S) -> bool,
+    settle_limit: Duration,
+) -> anyhow::Result<(PassStats, PassStats)> {
+    let mut passes = Vec::with_capacity(2);
+    for _pass in 0..2 {
+        let mut times = Vec::with_capacity(frames);
+        let mut complete = 0;
+        for i in 0..frames {
+            let camera = camera_at(i);
+            let start = Instant::now();
+            if draw(scene, &camera)? {
+                complete += 1;
+            }
+            times.push(start.elapsed());
+        }
+        passes.push(stats(times, complete));
+        let deadline = Instant::now() + settle_limit;
+        while still_loading(scene) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let warm = passes.pop().context("no warm pass")?;
+    let cold = passes.pop().context("no cold pass")?;
+    Ok((cold, warm))
+}
+
+/// One pass of a replay report, as a line.
+pub(crate) fn format_pass(name: &str, p: &PassStats) -> String {
+    format!(
+        "  {name:<5} {} frames: median {:.2} ms, p95 {:.2} ms, max {:.2} ms, {} frames fully sharp",
+        p.frames, p.median_ms, p.p95_ms, p.max_ms, p.complete_frames
+    )
 }
 
 /// Clears `target` to the viewer's background, runs `paint` in one render pass, submits, and waits
@@ -205,12 +238,6 @@ pub fn save_png(path: &Path, width: u32, height: u32, rgba: Vec<u8>) -> anyhow::
 }
 
 pub fn format_report(report: &ReplayReport) -> String {
-    let pass = |name: &str, p: &PassStats| {
-        format!(
-            "  {name:<5} {} frames: median {:.2} ms, p95 {:.2} ms, max {:.2} ms, {} frames fully sharp",
-            p.frames, p.median_ms, p.p95_ms, p.max_ms, p.complete_frames
-        )
-    };
     format!(
         "replay of {} at {}x{} on {} ({}, {})\n{}\n{}\n  uploaded {:.1} MB of tiles",
         report.slide,
@@ -219,8 +246,8 @@ pub fn format_report(report: &ReplayReport) -> String {
         report.adapter,
         report.device_type,
         report.backend,
-        pass("cold", &report.cold),
-        pass("warm", &report.warm),
+        format_pass("cold", &report.cold),
+        format_pass("warm", &report.warm),
         report.tiles_uploaded_mb
     )
 }
