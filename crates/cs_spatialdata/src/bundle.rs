@@ -210,9 +210,10 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
         polygon_elements
             .iter()
             .filter(|e| !is_nucleus(&e.name))
-            .max_by_key(|e| (overlap(&loaded[&e.name].ids, &cells), e.name.contains("cell")))
-            .filter(|e| overlap(&loaded[&e.name].ids, &cells) > 0)
-            .map(|e| **e)
+            .map(|e| (overlap(&loaded[&e.name].ids, &cells), e.name.contains("cell"), **e))
+            .max_by_key(|&(shared, named_cell, _)| (shared, named_cell))
+            .filter(|&(shared, ..)| shared > 0)
+            .map(|(.., e)| e)
     };
     let cell_boundaries = match boundary_element {
         Some(element) => Some(polygons_for_cells(&loaded[&element.name], &cells, world_from(element))),

@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::error::{SpatialDataError, corrupt};
-use crate::zarr::Store;
+use crate::zarr::{ArrayValues, Store};
 
 /// One obs column.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,12 +165,10 @@ fn read_dataframe(store: &Store, node: &str) -> Result<Dataframe, SpatialDataErr
 }
 
 fn read_column(store: &Store, node: &str) -> Result<ObsColumn, SpatialDataError> {
-    if store.is_array(node) {
-        return if store.is_text(node) {
-            Ok(ObsColumn::Text(store.strings(node)?))
-        } else {
-            Ok(ObsColumn::Numbers(store.numbers(node)?))
-        };
+    match store.values(node)? {
+        Some(ArrayValues::Text(values)) => return Ok(ObsColumn::Text(values)),
+        Some(ArrayValues::Numbers(values)) => return Ok(ObsColumn::Numbers(values)),
+        None => {}
     }
     let attrs = store.group_attributes(node)?;
     match attrs.get("encoding-type").and_then(Value::as_str) {

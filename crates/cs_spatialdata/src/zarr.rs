@@ -17,6 +17,13 @@ use zarrs::storage::ReadableStorageTraits;
 use crate::error::{SpatialDataError, corrupt, missing};
 
 type Storage = Arc<dyn ReadableStorageTraits>;
+type ZarrArray = Array<dyn ReadableStorageTraits>;
+
+/// A whole array's values, by its type.
+pub enum ArrayValues {
+    Numbers(Vec<f64>),
+    Text(Vec<String>),
+}
 
 /// A zarr store on disk, addressed by node paths relative to its root (`images/he_image`).
 #[derive(Clone)]
@@ -67,7 +74,7 @@ impl Store {
         Ok(self.array(node)?.attributes().clone())
     }
 
-    fn array(&self, node: &str) -> Result<Array<dyn ReadableStorageTraits>, SpatialDataError> {
+    fn array(&self, node: &str) -> Result<ZarrArray, SpatialDataError> {
         Array::open(self.storage.clone(), &Self::key(node)).map_err(|e| match e {
             zarrs::array::ArrayCreateError::MissingMetadata => missing(self.path_of(node), "the zarr array"),
             other => corrupt(self.path_of(node), other),
@@ -81,7 +88,30 @@ impl Store {
 
     /// A whole numeric or boolean array as f64, in C order.
     pub fn numbers(&self, node: &str) -> Result<Vec<f64>, SpatialDataError> {
-        let array = self.array(node)?;
+        self.numbers_of(&self.array(node)?, node)
+    }
+
+    /// A whole 1-D array as text or numbers, by its type; None when `node` is not an array (a
+    /// group, or nothing). The array is opened once.
+    pub fn values(&self, node: &str) -> Result<Option<ArrayValues>, SpatialDataError> {
+        let Ok(array) = self.array(node) else {
+            return Ok(None);
+        };
+        Ok(Some(if array.data_type().is::<StringDataType>() {
+            ArrayValues::Text(self.text_of(&array, node)?)
+        } else {
+            ArrayValues::Numbers(self.numbers_of(&array, node)?)
+        }))
+    }
+
+    fn text_of(&self, array: &ZarrArray, node: &str) -> Result<Vec<String>, SpatialDataError> {
+        let all: Vec<std::ops::Range<u64>> = array.shape().iter().map(|&n| 0..n).collect();
+        array
+            .retrieve_array_subset::<Vec<String>>(&all)
+            .map_err(|e| corrupt(self.path_of(node), e))
+    }
+
+    fn numbers_of(&self, array: &ZarrArray, node: &str) -> Result<Vec<f64>, SpatialDataError> {
         let all: Vec<std::ops::Range<u64>> = array.shape().iter().map(|&n| 0..n).collect();
         let failed = |e: zarrs::array::ArrayError| corrupt(self.path_of(node), e);
         let dt = array.data_type();
@@ -135,23 +165,15 @@ impl Store {
         self.array(node).is_ok_and(|a| a.data_type().is::<UInt8DataType>())
     }
 
-    /// Whether the array holds text.
-    pub fn is_text(&self, node: &str) -> bool {
-        self.array(node).is_ok_and(|a| a.data_type().is::<StringDataType>())
-    }
-
     /// A whole text array (numbers are written as text, so integer ids read too).
     pub fn strings(&self, node: &str) -> Result<Vec<String>, SpatialDataError> {
         let array = self.array(node)?;
         if array.data_type().is::<StringDataType>() {
-            let all: Vec<std::ops::Range<u64>> = array.shape().iter().map(|&n| 0..n).collect();
-            return array
-                .retrieve_array_subset::<Vec<String>>(&all)
-                .map_err(|e| corrupt(self.path_of(node), e));
+            return self.text_of(&array, node);
         }
         let integral = |v: f64| v.fract() == 0.0 && v.abs() < 9.0e15;
         Ok(self
-            .numbers(node)?
+            .numbers_of(&array, node)?
             .into_iter()
             .map(|v| {
                 if integral(v) {
