@@ -1,6 +1,7 @@
 // Cell overlay: centroids as round markers when zoomed out; cell and nucleus polygons (fills and
-// outlines) when zoomed in. Every draw is instanced: one instance per cell, in the renderer's
-// spatial (Morton) order, so that a frame draws only the instance ranges that meet the view.
+// outlines) when zoomed in. Every draw is instanced: one instance per cell (per polygon for
+// polygons), in the renderer's spatial (Morton) order, so that a frame draws only the instance
+// ranges that meet the view.
 //
 // Colour is `palette[style[cell]]`: the CPU writes one u32 per cell (0 = missing, k = class k-1 or
 // colour-map entry k-1) and a small palette, so recolouring never re-uploads geometry.
@@ -36,8 +37,10 @@ struct Frame {
 @group(1) @binding(0) var<storage, read> positions_um: array<vec2<f32>>;
 @group(1) @binding(1) var<storage, read> styles: array<u32>;
 
-// Polygons of cells and nuclei: offsets (n + 1) into words; a polygon's words are its anchor's x
-// and y (f32 bits), then one packed vertex (offset from the anchor) per word.
+// Polygons of cells and nuclei, one instance each: offsets (polygons + 1) into words; a polygon's
+// words are its anchor's x and y (f32 bits), its cell's index (for style and highlight), then one
+// packed vertex (offset from the anchor) per word. A cell may own several (a binucleate cell's
+// nuclei) or none.
 @group(2) @binding(0) var<storage, read> cell_offsets: array<u32>;
 @group(2) @binding(1) var<storage, read> cell_words: array<u32>;
 @group(2) @binding(2) var<storage, read> nucleus_offsets: array<u32>;
@@ -152,6 +155,7 @@ struct PolygonOut {
 struct PolygonVertexInfo {
     count: u32,
     first: u32,
+    cell: u32,
     anchor_um: vec2<f32>,
 };
 
@@ -162,26 +166,28 @@ fn polygon_word(nucleus: bool, index: u32) -> u32 {
     return cell_words[index];
 }
 
-fn polygon_info(nucleus: bool, cell: u32) -> PolygonVertexInfo {
+fn polygon_info(nucleus: bool, polygon: u32) -> PolygonVertexInfo {
     var info: PolygonVertexInfo;
     var start: u32;
     var end: u32;
     if nucleus {
-        start = nucleus_offsets[cell];
-        end = nucleus_offsets[cell + 1u];
+        start = nucleus_offsets[polygon];
+        end = nucleus_offsets[polygon + 1u];
     } else {
-        start = cell_offsets[cell];
-        end = cell_offsets[cell + 1u];
+        start = cell_offsets[polygon];
+        end = cell_offsets[polygon + 1u];
     }
-    if end < start + 2u {
+    if end < start + 3u {
         info.count = 0u;
+        info.cell = NO_CELL;
         return info;
     }
     info.anchor_um = vec2<f32>(
         bitcast<f32>(polygon_word(nucleus, start)),
         bitcast<f32>(polygon_word(nucleus, start + 1u)),
     );
-    info.first = start + 2u;
+    info.cell = polygon_word(nucleus, start + 2u);
+    info.first = start + 3u;
     info.count = end - info.first;
     return info;
 }
@@ -193,13 +199,17 @@ fn polygon_vertex_um(nucleus: bool, info: PolygonVertexInfo, k: u32) -> vec2<f32
 
 // A fan around the anchor: triangle k is (anchor, v[k], v[k + 1]). Instances draw 3 * max_vertices
 // vertices; triangles past the polygon's own count are culled.
-fn fill_vertex(nucleus: bool, vertex_index: u32, cell: u32) -> PolygonOut {
+fn fill_vertex(nucleus: bool, vertex_index: u32, polygon: u32) -> PolygonOut {
     var out: PolygonOut;
-    let info = polygon_info(nucleus, cell);
+    let info = polygon_info(nucleus, polygon);
     let triangle = vertex_index / 3u;
     let corner = vertex_index % 3u;
-    var color = style_color(cell);
-    if info.count < 3u || triangle >= info.count || color.a <= 0.0 {
+    if info.count < 3u {
+        out.position = OFF_SCREEN;
+        return out;
+    }
+    var color = style_color(info.cell);
+    if triangle >= info.count || color.a <= 0.0 {
         out.position = OFF_SCREEN;
         return out;
     }
@@ -218,14 +228,18 @@ fn fill_vertex(nucleus: bool, vertex_index: u32, cell: u32) -> PolygonOut {
 }
 
 // A quad per edge, `line_px` wide and extended by half a width at both ends so joints close.
-fn outline_vertex(nucleus: bool, vertex_index: u32, cell: u32) -> PolygonOut {
+fn outline_vertex(nucleus: bool, vertex_index: u32, polygon: u32) -> PolygonOut {
     var out: PolygonOut;
-    let info = polygon_info(nucleus, cell);
+    let info = polygon_info(nucleus, polygon);
     let edge = vertex_index / 6u;
     let corner = vertex_index % 6u;
-    var color = style_color(cell);
-    let highlighted = cell == frame.highlight && !nucleus;
-    if info.count < 2u || edge >= info.count || (color.a <= 0.0 && !highlighted) {
+    if info.count < 2u {
+        out.position = OFF_SCREEN;
+        return out;
+    }
+    var color = style_color(info.cell);
+    let highlighted = info.cell == frame.highlight && !nucleus;
+    if edge >= info.count || (color.a <= 0.0 && !highlighted) {
         out.position = OFF_SCREEN;
         return out;
     }
@@ -267,23 +281,23 @@ fn outline_vertex(nucleus: bool, vertex_index: u32, cell: u32) -> PolygonOut {
 }
 
 @vertex
-fn vs_cell_fill(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) cell: u32) -> PolygonOut {
-    return fill_vertex(false, vertex_index, cell);
+fn vs_cell_fill(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) polygon: u32) -> PolygonOut {
+    return fill_vertex(false, vertex_index, polygon);
 }
 
 @vertex
-fn vs_nucleus_fill(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) cell: u32) -> PolygonOut {
-    return fill_vertex(true, vertex_index, cell);
+fn vs_nucleus_fill(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) polygon: u32) -> PolygonOut {
+    return fill_vertex(true, vertex_index, polygon);
 }
 
 @vertex
-fn vs_cell_outline(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) cell: u32) -> PolygonOut {
-    return outline_vertex(false, vertex_index, cell);
+fn vs_cell_outline(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) polygon: u32) -> PolygonOut {
+    return outline_vertex(false, vertex_index, polygon);
 }
 
 @vertex
-fn vs_nucleus_outline(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) cell: u32) -> PolygonOut {
-    return outline_vertex(true, vertex_index, cell);
+fn vs_nucleus_outline(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) polygon: u32) -> PolygonOut {
+    return outline_vertex(true, vertex_index, polygon);
 }
 
 @fragment

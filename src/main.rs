@@ -59,6 +59,9 @@ enum Command {
     /// Morphology clusters: contrastive alignment of genes and morphology, k-means on the
     /// morphology projection; writes cell_id, morphology_cluster, map_x, map_y as parquet.
     Cluster(ClusterArgs),
+    /// A categorical column as Xenium Explorer cell groups: `cell_id,group` CSV (.csv) or an
+    /// analysis.zarr.zip grouping (.zarr.zip).
+    Groups(GroupsArgs),
     /// Benchmarks that need the whole app.
     Bench {
         #[command(subcommand)]
@@ -101,6 +104,34 @@ struct SynthArgs {
     /// µm per morphology pixel (Xenium's is 0.2125).
     #[arg(long, default_value_t = 0.2125)]
     morphology_um_per_px: f64,
+    /// Imitate an XOA release's files: 1 (integer ids, no label_id, binary feature names),
+    /// 2 (label_id, multinucleate and anucleate cells), 3 (codeword_category, is_gene) or 4;
+    /// each also writes analysis.zarr.zip.
+    #[arg(long, value_parser = parse_xoa)]
+    xoa: Option<cs_synth::XoaVersion>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_xoa(text: &str) -> Result<cs_synth::XoaVersion, String> {
+    cs_synth::XoaVersion::parse(text).ok_or_else(|| format!("{text}: XOA layouts are 1, 2, 3 or 4"))
+}
+
+/// The flags of `cellsymphony groups`.
+#[derive(clap::Args)]
+struct GroupsArgs {
+    /// A Xenium output folder or a SpatialData .zarr.
+    #[arg(long)]
+    xenium: PathBuf,
+    /// The categorical column (a clustering, Explorer's groups, `predicted_type` with --from).
+    #[arg(long)]
+    column: String,
+    /// Take the column from this per-cell table (parquet or CSV with cell_id), e.g. `predict`'s.
+    #[arg(long)]
+    from: Option<PathBuf>,
+    /// FILE.csv (cell_id,group) or FILE.zarr.zip (Xenium Explorer's analysis.zarr.zip).
+    #[arg(long)]
+    out: PathBuf,
     #[arg(long)]
     json: bool,
 }
@@ -389,6 +420,15 @@ impl Command {
             Command::Train(args) => args.run(),
             Command::Predict(args) => args.run(),
             Command::Cluster(args) => args.run(),
+            Command::Groups(args) => cellsymphony::cli::groups::groups(
+                &cellsymphony::cli::groups::GroupsOptions {
+                    xenium: args.xenium,
+                    column: args.column,
+                    from: args.from,
+                    out: args.out,
+                },
+                args.json,
+            ),
             Command::Bench {
                 which: BenchCommand::Models(args),
             } => args.run(),
@@ -419,6 +459,7 @@ impl SynthArgs {
             },
             write_morphology: self.morphology,
             morphology_um_per_px: self.morphology_um_per_px,
+            xoa: self.xoa,
             ..Default::default()
         };
         cellsymphony::cli::synth(&options, &self.out, self.json)

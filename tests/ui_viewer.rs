@@ -1652,3 +1652,77 @@ fn a_spatialdata_store_opens_its_cells_h_and_e_and_stains_where_spatialdata_puts
     harness.get_by_label("LEF1");
     harness.get_by_label("placed by the SpatialData transformation of he_image");
 }
+
+#[test]
+fn explorer_cell_groups_export_and_import_through_the_app() {
+    let Some(dir) = shared_file("xenium/sfe_toy_v1") else {
+        return;
+    };
+    let out = std::env::temp_dir().join(format!("ui_explorer_groups_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    std::fs::create_dir_all(&out).unwrap();
+    let mut harness = open_app(
+        (1200.0, 800.0),
+        StartupOptions {
+            xenium: Some(dir),
+            ..Default::default()
+        },
+    );
+    step_until(&mut harness, "bundle open", cells_loaded);
+    // A column of the user's own: two lasso-free groups by x (left and right halves).
+    let cells = harness.state().document().cells.as_ref().unwrap();
+    let xs = cells.bundle.cells.x_um.clone();
+    let middle = xs.iter().sum::<f64>() / xs.len() as f64;
+    let codes: Vec<u32> = xs.iter().map(|&x| u32::from(x > middle)).collect();
+    let column = cs_xenium::Categorical::from_codes(vec!["left".into(), "right, east".into()], codes);
+    harness
+        .state_mut()
+        .document_mut()
+        .cells
+        .as_mut()
+        .unwrap()
+        .put_categorical_column("halves", column.clone());
+    use cellsymphony::ui::dialogs::GroupSource;
+    for name in ["halves.csv", "halves.zarr.zip"] {
+        let path = out.join(name);
+        harness.state_mut().file_chosen(
+            DialogPurpose::ExportCellGroups(GroupSource::Column("halves".into())),
+            path.clone(),
+        );
+        step_until(&mut harness, "groups written", |app| {
+            app.is_opening().is_none() && path.exists()
+        });
+        // Read back through the app (the CSV's column is named after the file, the zip's after
+        // its grouping: "halves" both times), equal cell for cell, and the cells coloured by it.
+        let back_name = "halves";
+        harness
+            .state_mut()
+            .document_mut()
+            .cells
+            .as_mut()
+            .unwrap()
+            .put_categorical_column(
+                back_name,
+                cs_xenium::Categorical::from_codes(Vec::new(), vec![cs_xenium::MISSING_CODE; xs.len()]),
+            );
+        harness
+            .state_mut()
+            .file_chosen(DialogPurpose::ImportCellGroups, path.clone());
+        step_until(&mut harness, "groups read", |app| {
+            app.document()
+                .cells
+                .as_ref()
+                .and_then(|c| c.bundle.cells.categorical_column(back_name))
+                .is_some_and(|c| !c.categories.is_empty())
+        });
+        let cells = harness.state().document().cells.as_ref().unwrap();
+        let back = cells.bundle.cells.categorical_column(back_name).unwrap();
+        for (a, b) in column.codes.iter().zip(&back.codes) {
+            assert_eq!(column.categories[*a as usize], back.categories[*b as usize], "{name}");
+        }
+        assert_eq!(
+            cells.colour_by,
+            cellsymphony::layers::cell_layer::ColourBy::Category(back_name.to_owned())
+        );
+    }
+}

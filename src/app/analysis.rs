@@ -1,16 +1,20 @@
 //! Selection statistics and files: differential expression and neighbourhood enrichment as jobs
 //! (their results kept with their inputs), selections read from GeoJSON or Xenium Explorer CSV,
-//! selection exports written by a job, plots saved as shown (cut from a screenshot), and
-//! annotations in and out of GeoJSON.
+//! selection exports written by a job, plots saved as shown (cut from a screenshot),
+//! annotations in and out of GeoJSON, and cell groups to and from Xenium Explorer.
 
 use std::path::{Path, PathBuf};
 
 use crate::app::ViewerApp;
 use crate::app::jobs::{JobKey, JobOutput};
+use crate::document::edit::Edit;
 use crate::io::annotation_geojson::{AnnotationImport, import_summary, read_for_import, write_annotations_geojson};
+use crate::io::cell_groups::{ImportedGroups, export_cell_groups, import_cell_groups, selections_as_groups};
 use crate::io::export::{ExportInputs, ExportKind, PlotKind, export};
 use crate::io::records::NamedSelection;
 use crate::io::selection_io::{read_geojson, read_xenium_explorer_csv};
+use crate::layers::cell_layer::ColourBy;
+use crate::ui::dialogs::GroupSource;
 use crate::util::display_name;
 use crate::work::analysis::{NhoodSettings, differential_expression, neighbourhood_enrichment};
 use crate::work::jobs::JobKind;
@@ -197,6 +201,76 @@ impl ViewerApp {
             }
             Err(error) => self.runtime.toasts.error(format!("{error:#}")),
         }
+    }
+
+    /// Reads Xenium Explorer cell groups (CSV or analysis.zarr.zip) as columns, in the background.
+    pub(super) fn import_cell_groups(&mut self, path: &Path) {
+        let Some(cells) = &self.document.cells else {
+            self.runtime
+                .toasts
+                .error("Open a Xenium bundle before importing cell groups.");
+            return;
+        };
+        let bundle = cells.bundle.clone();
+        let job_path = path.to_path_buf();
+        let label = format!("Reading cell groups from {}", display_name(path));
+        self.jobs.cancel_kind(JobKind::GroupImport);
+        self.spawn(
+            JobKind::GroupImport,
+            JobKey::Path(path.to_path_buf()),
+            label,
+            move |_| JobOutput::GroupsRead(import_cell_groups(&job_path, &bundle.cells)),
+        );
+    }
+
+    pub(super) fn groups_read(&mut self, result: anyhow::Result<ImportedGroups>) {
+        match result {
+            Ok(imported) => {
+                if let Some(cells) = self.document.cells.as_mut() {
+                    let last = imported.columns.last().map(|(name, _)| name.clone());
+                    for (name, column) in imported.columns {
+                        cells.put_categorical_column(&name, column);
+                    }
+                    if let Some(name) = last {
+                        self.document.apply(Edit::ColourBy(ColourBy::Category(name)));
+                    }
+                }
+                self.runtime.toasts.note(imported.note);
+            }
+            Err(error) => self.runtime.toasts.error(format!("{error:#}")),
+        }
+    }
+
+    /// Writes a categorical column, or the visible selections as groups, for Xenium Explorer.
+    pub(super) fn export_cell_groups(&mut self, source: GroupSource, path: PathBuf) {
+        let Some(cells) = &self.document.cells else { return };
+        let bundle = cells.bundle.clone();
+        let (name, column) = match source {
+            GroupSource::Column(name) => match bundle.cells.categorical_column(&name) {
+                Some(column) => (name, column.clone()),
+                None => {
+                    self.runtime
+                        .toasts
+                        .error(format!("There is no column {name} to export."));
+                    return;
+                }
+            },
+            GroupSource::Selections => {
+                let visible: Vec<&NamedSelection> =
+                    self.document.selections.items.iter().filter(|s| s.visible).collect();
+                if visible.is_empty() {
+                    self.runtime
+                        .toasts
+                        .error("There are no visible selections to export as groups.");
+                    return;
+                }
+                (
+                    "selections".to_owned(),
+                    selections_as_groups(&visible, bundle.cells.len()),
+                )
+            }
+        };
+        self.start_export(move || export_cell_groups(&path, &bundle.cells, &name, &column));
     }
 
     /// Writes every annotation as GeoJSON (QuPath's layout) as the export job.

@@ -192,6 +192,8 @@ impl ViewerApp {
             DialogPurpose::ExportTour { scale, legend } => self.export_tour(tour_dir(&path), scale, legend),
             DialogPurpose::Export(kind) => self.export(kind, path),
             DialogPurpose::ExportPlotPng(plot) => self.export_plot_png(plot, path),
+            DialogPurpose::ImportCellGroups => self.import_cell_groups(&path),
+            DialogPurpose::ExportCellGroups(source) => self.export_cell_groups(source, path),
         }
     }
 

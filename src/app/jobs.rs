@@ -12,6 +12,7 @@ use cs_xenium::XeniumError;
 use crate::app::ViewerApp;
 use crate::document::analysis::KeyedResult;
 use crate::io::annotation_geojson::AnnotationImport;
+use crate::io::cell_groups::ImportedGroups;
 use crate::io::records::NamedDe;
 use crate::io::session_file::SessionFile;
 use crate::layers::cell_layer::{LoadedBundle, TranscriptLayer};
@@ -53,6 +54,7 @@ pub enum JobOutput {
     /// An export or a PNG written: the note to show, or the error.
     Written(anyhow::Result<String>),
     AnnotationsRead(anyhow::Result<AnnotationImport>),
+    GroupsRead(anyhow::Result<ImportedGroups>),
     De(anyhow::Result<Vec<NamedDe>>),
     Nhood(anyhow::Result<NhoodEnrichment>),
     Classifier(anyhow::Result<ClassifierResult>),
@@ -89,6 +91,7 @@ impl JobOutput {
             JobKind::AnnotationImport => {
                 JobOutput::AnnotationsRead(Err(stopped(&format!("reading {}", path.display()))))
             }
+            JobKind::GroupImport => JobOutput::GroupsRead(Err(stopped(&format!("reading {}", path.display())))),
             JobKind::DifferentialExpression => JobOutput::De(Err(stopped("differential expression"))),
             JobKind::NhoodEnrichment => JobOutput::Nhood(Err(stopped("neighbourhood enrichment"))),
             JobKind::Classifier => JobOutput::Classifier(Err(stopped(label))),
@@ -155,6 +158,7 @@ impl ViewerApp {
                 Err(error) => self.runtime.toasts.error(format!("{error:#}")),
             },
             (JobOutput::AnnotationsRead(result), JobKey::Path(path)) => self.annotations_read(&path, result),
+            (JobOutput::GroupsRead(result), _) => self.groups_read(result),
             (JobOutput::De(result), JobKey::De(key)) => {
                 self.document.analysis.de = Some(KeyedResult::new(key, result));
             }

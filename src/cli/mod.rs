@@ -3,6 +3,7 @@
 //!
 //! May import: `work`, `io`, `layers`, `util` and the crates; never the shell.
 
+pub mod groups;
 pub mod models;
 
 use std::path::Path;
@@ -147,6 +148,33 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
         .as_ref()
         .map(|c| c.features_of_type(GENE_EXPRESSION).len());
     let software_version = bundle.experiment.as_ref().and_then(|e| e.software_version.clone());
+    // "2.0.0" when the version reads xenium-X.Y.Z, else as written (development builds: "R&D").
+    let xoa_version = bundle.experiment.as_ref().and_then(|e| match e.xoa_version() {
+        Some([major, minor, patch]) => Some(format!("{major}.{minor}.{patch}")),
+        None => e.analysis_version().map(str::to_owned),
+    });
+    let ranger_version = bundle.experiment.as_ref().and_then(|e| e.ranger_version.clone());
+    let proteins: Vec<String> = bundle.counts.as_ref().map_or_else(Vec::new, |c| {
+        c.features_of_type(cs_xenium::PROTEIN_EXPRESSION)
+            .into_iter()
+            .map(|i| c.features[i as usize].name.clone())
+            .collect()
+    });
+    let transcripts = match &bundle.files.transcripts {
+        Some(path) => Some(
+            cs_xenium::TranscriptSummary::read(path, &bundle.files.transcript_layout, cs_xenium::DEFAULT_MIN_QV)
+                .map_err(anyhow::Error::from),
+        ),
+        None => None,
+    }
+    .transpose()?;
+    // Groupings: clusterings, Explorer's groups, segmentation_method, ... with their group counts.
+    let cell_groups: Vec<(String, usize)> = bundle
+        .cells
+        .categorical
+        .iter()
+        .map(|(name, column)| (name.clone(), column.categories.len()))
+        .collect();
     let files: Vec<String> = bundle
         .files
         .list()
@@ -160,6 +188,17 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
             "cells": bundle.cells.len(),
             "genes": genes,
             "software_version": software_version,
+            "xoa_version": xoa_version,
+            "xenium_ranger_version": ranger_version,
+            "proteins": proteins,
+            "transcripts": transcripts.as_ref().map(|t| serde_json::json!({
+                "total": t.total,
+                "features": t.features,
+                "min_qv": t.min_qv,
+                "below_min_qv": t.below_min_qv,
+                "by_category": t.by_category.iter().map(|(c, n)| (c.key().to_owned(), serde_json::json!(n))).collect::<serde_json::Map<_, _>>(),
+            })),
+            "cell_groups": cell_groups.iter().map(|(n, k)| serde_json::json!({"name": n, "groups": k})).collect::<Vec<_>>(),
             "pixel_size": bundle.pixel_size_um(),
             "cell_boundaries": bundle.cell_boundaries.as_ref().map(|p| p.cells_with_polygon()),
             "nucleus_boundaries": bundle.nucleus_boundaries.as_ref().map(|p| p.cells_with_polygon()),
@@ -190,7 +229,27 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
         "  software          {}",
         software_version.as_deref().unwrap_or("unknown")
     )?;
+    if let Some(ranger) = &ranger_version {
+        writeln!(out, "  xenium ranger     {ranger} (takes precedence)")?;
+    }
     writeln!(out, "  pixel size        {} um", bundle.pixel_size_um())?;
+    if !proteins.is_empty() {
+        writeln!(out, "  proteins          {}", proteins.len())?;
+    }
+    if let Some(t) = &transcripts {
+        let parts: Vec<String> = t.by_category.iter().map(|(c, n)| format!("{} {n}", c.key())).collect();
+        writeln!(
+            out,
+            "  transcripts       {} ({}; {} below qv {})",
+            t.total,
+            parts.join(", "),
+            t.below_min_qv,
+            t.min_qv
+        )?;
+    }
+    for (name, groups) in &cell_groups {
+        writeln!(out, "  cell groups       {name} ({groups} groups)")?;
+    }
     for image in morphology_json(&bundle) {
         let channels: Vec<String> = image["channels"]
             .as_array()

@@ -129,6 +129,8 @@ pub enum Edit {
         visible: bool,
     },
     AllGenesVisible(bool),
+    /// Shows or hides the control probes and codewords among the transcripts.
+    ControlsVisible(bool),
 
     // Alignment and statistics.
     SetAlignment(SlideAlignment),
@@ -314,7 +316,12 @@ impl DocumentState {
             }
             Edit::AllGenesVisible(visible) => {
                 if let Some(t) = self.cells.as_mut().and_then(|c| c.transcripts.as_mut()) {
-                    t.gene_visible.iter_mut().for_each(|v| *v = visible);
+                    t.set_visible_where(visible, |category| !category.is_control());
+                }
+            }
+            Edit::ControlsVisible(visible) => {
+                if let Some(t) = self.cells.as_mut().and_then(|c| c.transcripts.as_mut()) {
+                    t.set_visible_where(visible, cs_xenium::FeatureCategory::is_control);
                 }
             }
             Edit::SetAlignment(alignment) => {

@@ -44,6 +44,7 @@ pub(crate) fn as_table(polygons: &cs_xenium::Polygons) -> PolygonsInTable<'_> {
     PolygonsInTable {
         offsets: &polygons.offsets,
         vertices_um: &polygons.vertices_um,
+        cell_polygons: &polygons.cell_polygons,
     }
 }
 
@@ -169,7 +170,8 @@ impl TranscriptLayer {
         });
         Self {
             gene_colours: (0..genes).map(class_colour).collect(),
-            gene_visible: vec![true; genes],
+            // Controls (negative probes and codewords, unassigned codewords) start hidden.
+            gene_visible: transcripts.gene_category.iter().map(|c| !c.is_control()).collect(),
             gene_counts,
             transcripts,
             points: Arc::new(points),
@@ -178,6 +180,25 @@ impl TranscriptLayer {
             opacity: 1.0,
             radius_px: 2.0,
         }
+    }
+
+    /// Shows or hides every feature whose category passes `which`.
+    pub fn set_visible_where(&mut self, visible: bool, which: impl Fn(cs_xenium::FeatureCategory) -> bool) {
+        for (shown, category) in self.gene_visible.iter_mut().zip(&self.transcripts.gene_category) {
+            if which(*category) {
+                *shown = visible;
+            }
+        }
+    }
+
+    /// Transcripts of control features (0 when the run has none).
+    pub fn control_count(&self) -> usize {
+        self.gene_counts
+            .iter()
+            .zip(&self.transcripts.gene_category)
+            .filter(|(_, c)| c.is_control())
+            .map(|(n, _)| n)
+            .sum()
     }
 
     fn palette(&self) -> Vec<[f32; 4]> {

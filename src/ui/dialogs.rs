@@ -52,6 +52,19 @@ pub enum DialogPurpose {
     Export(ExportKind),
     /// One of the panel's plots as shown, as PNG.
     ExportPlotPng(PlotKind),
+    /// Cell groups from Xenium Explorer (CSV or analysis.zarr.zip) as columns.
+    ImportCellGroups,
+    /// A column, or the selections, as Xenium Explorer cell groups.
+    ExportCellGroups(GroupSource),
+}
+
+/// What becomes Xenium Explorer cell groups.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GroupSource {
+    /// A categorical column of the cell table, by name.
+    Column(String),
+    /// The visible selections, one group each.
+    Selections,
 }
 
 /// Shows the native dialog for `purpose`, starting in `start_dir`; blocks until it is answered
@@ -159,6 +172,22 @@ pub fn show_file_dialog(purpose: &DialogPurpose, start_dir: Option<PathBuf>) -> 
                 .set_title(format!("Export the plot ({})", extension.to_uppercase()))
                 .add_filter(extension.to_uppercase(), &[extension])
                 .set_file_name(format!("{}.{extension}", plot.file_stem()))
+                .save_file()
+        }
+        DialogPurpose::ImportCellGroups => dialog
+            .set_title("Import cell groups (Xenium Explorer cell_id,group CSV or analysis.zarr.zip)")
+            .add_filter("Cell groups", &["csv", "zip"])
+            .pick_file(),
+        DialogPurpose::ExportCellGroups(source) => {
+            let stem = match source {
+                GroupSource::Column(name) => name.replace(|c: char| !c.is_alphanumeric(), "_"),
+                GroupSource::Selections => "selections".to_owned(),
+            };
+            dialog
+                .set_title("Export cell groups for Xenium Explorer (.csv, or .zarr.zip for analysis.zarr.zip)")
+                .add_filter("Xenium Explorer cell groups CSV", &["csv"])
+                .add_filter("Xenium Explorer analysis.zarr.zip", &["zip"])
+                .set_file_name(format!("{stem}_cell_groups.csv"))
                 .save_file()
         }
         DialogPurpose::Export(ExportKind::DeCsv) => dialog

@@ -11,7 +11,7 @@ use crate::document::{DocumentState, Edit, SlideAlignment};
 use crate::layers::cell_layer::{CellLayer, ColourBy};
 use crate::layers::morphology_layer::{ChannelStyle, MorphologyChannel, MorphologyLayer};
 use crate::layers::palettes::{ColourMap, MISSING_COLOUR};
-use crate::ui::dialogs::DialogPurpose;
+use crate::ui::dialogs::{DialogPurpose, GroupSource};
 use crate::ui::{Command, PanelContext};
 use crate::util::display_name;
 use crate::viewer::overlays::cell_info_ui;
@@ -21,6 +21,8 @@ use crate::viewer::overlays::cell_info_ui;
 pub struct LayersPanelState {
     /// What the gene list is filtered by.
     pub gene_filter: String,
+    /// Which features the list offers: genes (the default), proteins, or the controls.
+    pub feature_type: Option<String>,
 }
 
 pub fn layers_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut LayersPanelState) {
@@ -282,6 +284,7 @@ fn cells_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer,
     ui.horizontal(|ui| {
         ui.checkbox(&mut display.show_cells, RichText::new("Cells").heading());
         ui.label(format!("{}", cells.len()));
+        explorer_groups_menu_ui(ui, cx, cells);
     });
     ui.label(display_name(&cells.dir))
         .on_hover_text(cells.dir.display().to_string());
@@ -296,7 +299,7 @@ fn cells_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer,
         ui.add(egui::Slider::new(&mut style.nucleus_line_alpha, 0.0..=1.0).text("nucleus outline"));
     }
     ui.add_space(4.0);
-    colour_by_ui(ui, cx, cells, &mut state.gene_filter);
+    colour_by_ui(ui, cx, cells, state);
     ui.add_space(4.0);
     match &cells.colour_by {
         ColourBy::Category(_) => legend_ui(ui, cx, cells),
@@ -321,7 +324,7 @@ fn colour_by_label(cells: &CellLayer) -> String {
     }
 }
 
-fn colour_by_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, gene_filter: &mut String) {
+fn colour_by_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, state: &mut LayersPanelState) {
     let mut choice: Option<ColourBy> = None;
     ui.horizontal(|ui| {
         egui::ComboBox::from_label("colour by")
@@ -355,20 +358,57 @@ fn colour_by_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, gen
     let Some(counts) = &cells.bundle.counts else {
         return;
     };
-    egui::CollapsingHeader::new("Colour by gene")
+    // Feature types in the matrix, genes first: controls (negative control probes and codewords,
+    // genomic controls, unassigned codewords) are offered only when asked for.
+    let mut types: Vec<&str> = Vec::new();
+    for feature in &counts.features {
+        if !types.contains(&feature.feature_type.as_str()) {
+            types.push(&feature.feature_type);
+        }
+    }
+    types.sort_by_key(|t| match *t {
+        cs_xenium::GENE_EXPRESSION => 0,
+        cs_xenium::PROTEIN_EXPRESSION => 1,
+        _ => 2,
+    });
+    let shown_type = state
+        .feature_type
+        .clone()
+        .filter(|t| types.contains(&t.as_str()))
+        .unwrap_or_else(|| types.first().map_or_else(String::new, |t| (*t).to_owned()));
+    let heading = match shown_type.as_str() {
+        cs_xenium::GENE_EXPRESSION => "Colour by gene".to_owned(),
+        cs_xenium::PROTEIN_EXPRESSION => "Colour by protein".to_owned(),
+        other => format!("Colour by feature ({other})"),
+    };
+    egui::CollapsingHeader::new(heading)
         .id_salt("gene_picker")
         .show(ui, |ui| {
             ui.horizontal(|ui| {
                 ui.label("Find");
-                ui.text_edit_singleline(gene_filter);
+                ui.add(egui::TextEdit::singleline(&mut state.gene_filter).desired_width(110.0));
+                if types.len() > 1 {
+                    egui::ComboBox::from_id_salt("feature_type")
+                        .selected_text(&shown_type)
+                        .width(120.0)
+                        .show_ui(ui, |ui| {
+                            for t in &types {
+                                if ui.selectable_label(shown_type == *t, *t).clicked() {
+                                    state.feature_type = Some((*t).to_owned());
+                                }
+                            }
+                        })
+                        .response
+                        .on_hover_text("Which features to list: genes, proteins, or a kind of control");
+                }
             });
-            let filter = gene_filter.to_lowercase();
+            let filter = state.gene_filter.to_lowercase();
             egui::ScrollArea::vertical()
                 .id_salt("gene_list")
                 .max_height(160.0)
                 .show(ui, |ui| {
                     for (i, feature) in counts.features.iter().enumerate() {
-                        if feature.feature_type != cs_xenium::GENE_EXPRESSION
+                        if feature.feature_type != shown_type
                             || (!filter.is_empty() && !feature.name.to_lowercase().contains(&filter))
                         {
                             continue;
@@ -380,6 +420,40 @@ fn colour_by_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer, gen
                     }
                 });
         });
+}
+
+/// Xenium Explorer cell groups: import a CSV or analysis.zarr.zip as columns, export the
+/// categorical column cells are coloured by.
+fn explorer_groups_menu_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer) {
+    ui.menu_button("Groups", |ui| {
+        if ui
+            .button("Import Xenium Explorer groups…")
+            .on_hover_text("A cell_id,group CSV, or an analysis.zarr.zip: each grouping becomes a column")
+            .clicked()
+        {
+            cx.send(Command::AskForFile(DialogPurpose::ImportCellGroups));
+            ui.close();
+        }
+        match &cells.colour_by {
+            ColourBy::Category(name) => {
+                if ui
+                    .button(format!("Export {name} for Xenium Explorer…"))
+                    .on_hover_text("As a cell_id,group CSV (.csv) or an analysis.zarr.zip grouping (.zarr.zip)")
+                    .clicked()
+                {
+                    cx.send(Command::AskForFile(DialogPurpose::ExportCellGroups(
+                        GroupSource::Column(name.clone()),
+                    )));
+                    ui.close();
+                }
+            }
+            _ => {
+                ui.label("Colour by a categorical column to export it as groups.");
+            }
+        }
+    })
+    .response
+    .on_hover_text("Cell groups to and from Xenium Explorer");
 }
 
 fn legend_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &CellLayer) {
@@ -514,6 +588,21 @@ fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &Cell
         if ui.small_button("none").clicked() {
             cx.edit(Edit::AllGenesVisible(false));
         }
+        let controls = layer.control_count();
+        if controls > 0 {
+            let shown = layer
+                .gene_visible
+                .iter()
+                .zip(&layer.transcripts.gene_category)
+                .any(|(v, c)| *v && c.is_control());
+            let mut show = shown;
+            ui.checkbox(&mut show, format!("controls ({controls})")).on_hover_text(
+                "Negative control probes and codewords, genomic controls, unassigned and deprecated codewords",
+            );
+            if show != shown {
+                cx.edit(Edit::ControlsVisible(show));
+            }
+        }
     });
     egui::ScrollArea::vertical()
         .id_salt("transcript_genes")
@@ -521,6 +610,10 @@ fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &Cell
         .show(ui, |ui| {
             egui::Grid::new("transcript_genes_grid").num_columns(3).show(ui, |ui| {
                 for (g, name) in layer.transcripts.genes.iter().enumerate() {
+                    let is_control = layer.transcripts.gene_category.get(g).is_some_and(|c| c.is_control());
+                    if is_control && !layer.gene_visible[g] {
+                        continue;
+                    }
                     let (mut colour, mut visible) = (layer.gene_colours[g], layer.gene_visible[g]);
                     ui.color_edit_button_srgba(&mut colour);
                     ui.checkbox(&mut visible, name.as_str());

@@ -245,6 +245,17 @@ pub fn selections_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut Selec
         if ui.button("Stats CSV…").on_hover_text("The composition table").clicked() {
             cx.send(Command::AskForFile(DialogPurpose::Export(ExportKind::StatsCsv)));
         }
+        if ui
+            .button("Explorer groups…")
+            .on_hover_text(
+                "The shown selections as Xenium Explorer cell groups (cell_id,group CSV or analysis.zarr.zip)",
+            )
+            .clicked()
+        {
+            cx.send(Command::AskForFile(DialogPurpose::ExportCellGroups(
+                crate::ui::dialogs::GroupSource::Selections,
+            )));
+        }
     });
     composition_ui(ui, cx, state);
     differential_expression_ui(ui, cx, state);

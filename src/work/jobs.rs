@@ -100,6 +100,8 @@ pub enum JobKind {
     /// A PNG of a view export being written (the render itself runs on the UI thread).
     ViewExportWrite,
     AnnotationImport,
+    /// Xenium Explorer cell groups read from a CSV or an analysis.zarr.zip.
+    GroupImport,
     DifferentialExpression,
     NhoodEnrichment,
     /// A classifier trained, applied from a saved model, or read back from the cache.
@@ -131,6 +133,7 @@ impl JobKind {
             JobKind::FileDialog => "file-dialog",
             JobKind::Export | JobKind::ViewExportWrite => "export",
             JobKind::AnnotationImport => "annotation-import",
+            JobKind::GroupImport => "cell-groups-import",
             JobKind::DifferentialExpression => "differential-expression",
             JobKind::NhoodEnrichment => "nhood-enrichment",
             JobKind::Classifier => "model-classifier",
@@ -148,6 +151,7 @@ impl JobKind {
             | JobKind::GeneValues
             | JobKind::Transcripts
             | JobKind::AnnotationImport
+            | JobKind::GroupImport
             | JobKind::DifferentialExpression
             | JobKind::NhoodEnrichment
             | JobKind::Classifier

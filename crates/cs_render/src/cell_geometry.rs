@@ -26,38 +26,38 @@ pub struct CellChunk {
     pub max_um: [f32; 2],
 }
 
-/// Polygons ready for the GPU, one per cell in GPU order (possibly empty).
+/// Polygons ready for the GPU, in the GPU order of their cells. A cell has none, one, or several
+/// (the nuclei of a multinucleate cell); each polygon is drawn as its own instance.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct GpuPolygons {
-    /// Cell `i` owns `words[offsets[i]..offsets[i + 1]]`: nothing for a cell without a polygon,
-    /// else the anchor's x and y as f32 bits, then one packed vertex per word.
+    /// Polygon `k` owns `words[offsets[k]..offsets[k + 1]]`: its anchor's x and y as f32 bits,
+    /// its cell's GPU index, then one packed vertex per word.
     pub offsets: Vec<u32>,
     /// Packed vertices: offset from the anchor, x in the low 16 bits, y in the high 16, each
     /// `snorm16 * PACKED_RANGE_UM`.
     pub words: Vec<u32>,
     pub max_vertices: u32,
+    /// GPU cell `i` owns polygons `first_polygon[i]..first_polygon[i + 1]`.
+    pub first_polygon: Vec<u32>,
 }
 
-/// Words before a polygon's vertices (the anchor).
-pub const POLYGON_HEADER_WORDS: usize = 2;
+/// Words before a polygon's vertices (the anchor, then the cell's GPU index).
+pub const POLYGON_HEADER_WORDS: usize = 3;
 
 impl GpuPolygons {
-    /// The anchor (µm) and the packed vertices of cell `gpu_index`'s polygon.
-    pub fn polygon(&self, gpu_index: usize) -> Option<([f32; 2], &[u32])> {
-        let (a, b) = (
-            *self.offsets.get(gpu_index)? as usize,
-            *self.offsets.get(gpu_index + 1)? as usize,
-        );
+    /// The anchor (µm), the cell's GPU index and the packed vertices of polygon `k`.
+    pub fn polygon(&self, k: usize) -> Option<([f32; 2], u32, &[u32])> {
+        let (a, b) = (*self.offsets.get(k)? as usize, *self.offsets.get(k + 1)? as usize);
         if b < a + POLYGON_HEADER_WORDS {
             return None;
         }
         let anchor = [f32::from_bits(self.words[a]), f32::from_bits(self.words[a + 1])];
-        Some((anchor, &self.words[a + POLYGON_HEADER_WORDS..b]))
+        Some((anchor, self.words[a + 2], &self.words[a + POLYGON_HEADER_WORDS..b]))
     }
 
-    /// Vertices of cell `gpu_index` in µm (empty when it has none).
-    pub fn vertices_um(&self, gpu_index: usize) -> Vec<[f32; 2]> {
-        self.polygon(gpu_index).map_or_else(Vec::new, |(anchor, packed)| {
+    /// Vertices of polygon `k` in µm (empty when there is none).
+    pub fn vertices_um(&self, k: usize) -> Vec<[f32; 2]> {
+        self.polygon(k).map_or_else(Vec::new, |(anchor, _, packed)| {
             packed
                 .iter()
                 .map(|&p| {
@@ -67,13 +67,35 @@ impl GpuPolygons {
                 .collect()
         })
     }
+
+    /// The polygons of GPU cells `cells`.
+    pub fn polygons_of(&self, cells: Range<u32>) -> Range<u32> {
+        let at = |i: u32| self.first_polygon.get(i as usize).copied().unwrap_or(0);
+        at(cells.start)..at(cells.end).max(at(cells.start))
+    }
+
+    /// The polygon ranges of cell ranges, empty ones left out.
+    pub fn polygon_ranges(&self, cells: &[Range<u32>]) -> Vec<Range<u32>> {
+        cells
+            .iter()
+            .map(|r| self.polygons_of(r.clone()))
+            .filter(|r| !r.is_empty())
+            .collect()
+    }
+
+    pub fn polygon_count(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
 }
 
-/// Flat polygons in table order, as a reader produces them.
+/// Flat polygons in table order, as a reader produces them: polygon `k` owns
+/// `vertices_um[offsets[k]..offsets[k + 1]]`, and table cell `i` owns polygons
+/// `cell_polygons[i]..cell_polygons[i + 1]`.
 #[derive(Debug, Clone, Copy)]
 pub struct PolygonsInTable<'a> {
     pub offsets: &'a [u32],
     pub vertices_um: &'a [[f32; 2]],
+    pub cell_polygons: &'a [u32],
 }
 
 /// Everything the cell renderer uploads once per bundle.
@@ -177,10 +199,12 @@ impl CellGeometry {
                     hi[a] = hi[a].max(p[a]);
                 }
             };
-            for (gpu, centroid) in centroids_um.iter().enumerate().skip(first).take(count) {
+            for centroid in centroids_um.iter().skip(first).take(count) {
                 grow(*centroid);
-                for set in [&cells, &nuclei].into_iter().flatten() {
-                    for v in set.vertices_um(gpu) {
+            }
+            for set in [&cells, &nuclei].into_iter().flatten() {
+                for k in set.polygons_of(first as u32..(first + count) as u32) {
+                    for v in set.vertices_um(k as usize) {
                         grow(v);
                     }
                 }
@@ -283,37 +307,52 @@ fn median_radius_um(polygons: &GpuPolygons) -> Option<f32> {
 
 fn gpu_polygons(table: PolygonsInTable<'_>, table_from_gpu: &[u32]) -> GpuPolygons {
     let n = table_from_gpu.len();
-    let mut offsets = Vec::with_capacity(n + 1);
+    let mut offsets = Vec::with_capacity(table.offsets.len());
     offsets.push(0u32);
+    let mut first_polygon = Vec::with_capacity(n + 1);
+    first_polygon.push(0u32);
     let mut words = Vec::with_capacity(table.vertices_um.len() + POLYGON_HEADER_WORDS * n);
     let mut max_vertices = 0u32;
-    for &t in table_from_gpu {
-        let t = t as usize;
-        let polygon: &[[f32; 2]] = match (table.offsets.get(t), table.offsets.get(t + 1)) {
+    let ring = |k: usize| -> &[[f32; 2]] {
+        match (table.offsets.get(k), table.offsets.get(k + 1)) {
             (Some(&a), Some(&b)) if a <= b && (b as usize) <= table.vertices_um.len() => {
                 &table.vertices_um[a as usize..b as usize]
             }
             _ => &[],
+        }
+    };
+    for (gpu, &t) in table_from_gpu.iter().enumerate() {
+        let t = t as usize;
+        let polygons = match (table.cell_polygons.get(t), table.cell_polygons.get(t + 1)) {
+            (Some(&a), Some(&b)) if a <= b => a as usize..b as usize,
+            _ => 0..0,
         };
-        let step = polygon.len().div_ceil(MAX_DRAWN_VERTICES).max(1);
-        let kept: Vec<[f32; 2]> = polygon.iter().step_by(step).copied().collect();
-        if !kept.is_empty() {
-            let k = kept.len() as f32;
+        for k in polygons {
+            let polygon = ring(k);
+            let step = polygon.len().div_ceil(MAX_DRAWN_VERTICES).max(1);
+            let kept: Vec<[f32; 2]> = polygon.iter().step_by(step).copied().collect();
+            if kept.is_empty() {
+                continue;
+            }
+            let count = kept.len() as f32;
             let anchor = [
-                kept.iter().map(|v| v[0]).sum::<f32>() / k,
-                kept.iter().map(|v| v[1]).sum::<f32>() / k,
+                kept.iter().map(|v| v[0]).sum::<f32>() / count,
+                kept.iter().map(|v| v[1]).sum::<f32>() / count,
             ];
             words.push(anchor[0].to_bits());
             words.push(anchor[1].to_bits());
+            words.push(gpu as u32);
             words.extend(kept.iter().map(|v| pack_offset(v[0] - anchor[0], v[1] - anchor[1])));
             max_vertices = max_vertices.max(kept.len() as u32);
+            offsets.push(words.len() as u32);
         }
-        offsets.push(words.len() as u32);
+        first_polygon.push(offsets.len() as u32 - 1);
     }
     GpuPolygons {
         offsets,
         words,
         max_vertices,
+        first_polygon,
     }
 }
 
@@ -391,6 +430,7 @@ mod tests {
             Some(PolygonsInTable {
                 offsets: &offsets,
                 vertices_um: &vertices,
+                cell_polygons: &[0, 1, 2],
             }),
             None,
         );
@@ -398,8 +438,13 @@ mod tests {
         assert_eq!(cells.max_vertices, 4);
         for t in 0..2 {
             let gpu = g.gpu_from_table[t] as usize;
-            let (anchor, packed) = cells.polygon(gpu).unwrap();
+            assert_eq!(
+                cells.polygons_of(gpu as u32..gpu as u32 + 1),
+                gpu as u32..gpu as u32 + 1
+            );
+            let (anchor, cell, packed) = cells.polygon(gpu).unwrap();
             assert_eq!(anchor, [x[t] as f32, 0.0]);
+            assert_eq!(cell as usize, gpu);
             assert_eq!(packed.len(), 4);
             let first = cells.vertices_um(gpu)[0];
             let expected = vertices[offsets[t] as usize];
@@ -426,10 +471,49 @@ mod tests {
             Some(PolygonsInTable {
                 offsets: &offsets,
                 vertices_um: &vertices,
+                cell_polygons: &[0, 1],
             }),
             None,
         );
         let cells = g.cells.unwrap();
         assert!(cells.max_vertices as usize <= MAX_DRAWN_VERTICES && cells.max_vertices >= 40);
+    }
+
+    #[test]
+    fn a_binucleate_cell_keeps_both_nuclei_and_an_anucleate_one_has_none() {
+        let x = [0.0, 100.0];
+        let y = [0.0, 0.0];
+        // Cell 0: two nuclei; cell 1: none.
+        let mut vertices = square(-3.0, 0.0, 2.0);
+        vertices.extend(square(3.0, 0.0, 2.0));
+        let offsets = [0u32, 4, 8];
+        let g = CellGeometry::build(
+            1,
+            &x,
+            &y,
+            None,
+            Some(PolygonsInTable {
+                offsets: &offsets,
+                vertices_um: &vertices,
+                cell_polygons: &[0, 2, 2],
+            }),
+        );
+        let nuclei = g.nuclei.as_ref().unwrap();
+        assert_eq!(nuclei.polygon_count(), 2);
+        let gpu0 = g.gpu_from_table[0];
+        let gpu1 = g.gpu_from_table[1];
+        assert_eq!(nuclei.polygons_of(gpu0..gpu0 + 1).len(), 2);
+        assert!(nuclei.polygons_of(gpu1..gpu1 + 1).is_empty());
+        let anchors: Vec<[f32; 2]> = nuclei
+            .polygons_of(gpu0..gpu0 + 1)
+            .map(|k| {
+                let (anchor, cell, _) = nuclei.polygon(k as usize).unwrap();
+                assert_eq!(cell, gpu0);
+                anchor
+            })
+            .collect();
+        assert_eq!(anchors, [[-3.0, 0.0], [3.0, 0.0]]);
+        let all_cells = std::iter::once(0..2).collect::<Vec<_>>();
+        assert_eq!(nuclei.polygon_ranges(&all_cells), all_cells);
     }
 }

@@ -209,6 +209,9 @@ struct GpuPolygonSet {
     bind_group: wgpu::BindGroup,
     max_cell_vertices: u32,
     max_nucleus_vertices: u32,
+    /// Instances of the cell and nucleus passes (polygons uploaded).
+    cell_polygons: u32,
+    nucleus_polygons: u32,
 }
 
 struct GpuData {
@@ -520,21 +523,27 @@ fn polygon_draws(
     };
     let (cv, nv) = (polygons.max_cell_vertices, polygons.max_nucleus_vertices);
     let style = &list.style;
+    // Draws are instanced per polygon: the visible cell ranges become polygon ranges.
+    let polygon_ranges = |set: &Option<crate::cell_geometry::GpuPolygons>, cells: &[Range<u32>]| {
+        set.as_ref().map_or_else(Vec::new, |p| p.polygon_ranges(cells))
+    };
+    let (geometry, visible) = (&list.geometry, &list.visible);
     if list.show_cells && style.cell_fill_alpha > 0.0 {
-        push(Pass::CellFill, 3 * cv, list.visible.clone());
+        push(Pass::CellFill, 3 * cv, polygon_ranges(&geometry.cells, visible));
     }
     if list.show_nuclei && style.nucleus_fill_alpha > 0.0 {
-        push(Pass::NucleusFill, 3 * nv, list.visible.clone());
+        push(Pass::NucleusFill, 3 * nv, polygon_ranges(&geometry.nuclei, visible));
     }
     if list.show_cells && style.cell_line_alpha > 0.0 {
-        push(Pass::CellOutline, 6 * cv, list.visible.clone());
+        push(Pass::CellOutline, 6 * cv, polygon_ranges(&geometry.cells, visible));
     }
     if list.show_nuclei && style.nucleus_line_alpha > 0.0 {
-        push(Pass::NucleusOutline, 6 * nv, list.visible.clone());
+        push(Pass::NucleusOutline, 6 * nv, polygon_ranges(&geometry.nuclei, visible));
     }
     if let Some(range) = highlight {
-        if cv > 0 {
-            push(Pass::CellOutline, 6 * cv, range);
+        let outline = polygon_ranges(&geometry.cells, &range);
+        if cv > 0 && !outline.is_empty() {
+            push(Pass::CellOutline, 6 * cv, outline);
         } else {
             push(Pass::CellPoints, 4, range);
         }
@@ -795,6 +804,8 @@ impl CellRenderer {
             bind_group,
             max_cell_vertices: geometry.cells.as_ref().map_or(0, |p| p.max_vertices),
             max_nucleus_vertices: geometry.nuclei.as_ref().map_or(0, |p| p.max_vertices),
+            cell_polygons: geometry.cells.as_ref().map_or(0, |p| p.polygon_count() as u32),
+            nucleus_polygons: geometry.nuclei.as_ref().map_or(0, |p| p.polygon_count() as u32),
         })
     }
 
@@ -1031,13 +1042,19 @@ impl CellRenderer {
             };
             pass.set_bind_group(0, frame_group, &[]);
             pass.set_bind_group(1, &data.points.bind_group, &[]);
-            let is_polygon_pass = !matches!(draw.pass, Pass::CellPoints | Pass::TranscriptPoints);
-            if is_polygon_pass {
-                let Some(polygons) = &data.polygons else { continue };
-                pass.set_bind_group(2, &polygons.bind_group, &[]);
-            }
+            let instances = match draw.pass {
+                Pass::CellPoints | Pass::TranscriptPoints => data.points.count,
+                _ => {
+                    let Some(polygons) = &data.polygons else { continue };
+                    pass.set_bind_group(2, &polygons.bind_group, &[]);
+                    match draw.pass {
+                        Pass::NucleusFill | Pass::NucleusOutline => polygons.nucleus_polygons,
+                        _ => polygons.cell_polygons,
+                    }
+                }
+            };
             for range in &draw.ranges {
-                let end = range.end.min(data.points.count);
+                let end = range.end.min(instances);
                 if range.start < end {
                     pass.draw(0..draw.vertices, range.start..end);
                 }

@@ -46,14 +46,17 @@ impl Scene {
         };
         let target = HeadlessTarget::new(&device, SIZE, SIZE);
         let renderer = CellRenderer::new(&device, target.format);
-        // Two cells: A at (16, 16), B at (48, 48), 16 µm squares with 6 µm nuclei.
+        // Two cells: A at (16, 16), B at (48, 48), 16 µm squares. A has one 6 µm nucleus, B two
+        // 4 µm nuclei side by side (binucleate, as XOA 2.0+ writes them under one cell id).
         let x = [16.0, 48.0];
         let y = [16.0, 48.0];
         let mut cells = square(16.0, 16.0, 8.0);
         cells.extend(square(48.0, 48.0, 8.0));
         let mut nuclei = square(16.0, 16.0, 3.0);
-        nuclei.extend(square(48.0, 48.0, 3.0));
+        nuclei.extend(square(44.5, 48.0, 2.0));
+        nuclei.extend(square(51.5, 48.0, 2.0));
         let offsets = [0u32, 4, 8];
+        let nucleus_offsets = [0u32, 4, 8, 12];
         let geometry = CellGeometry::build(
             1,
             &x,
@@ -61,10 +64,12 @@ impl Scene {
             Some(PolygonsInTable {
                 offsets: &offsets,
                 vertices_um: &cells,
+                cell_polygons: &[0, 1, 2],
             }),
             Some(PolygonsInTable {
-                offsets: &offsets,
+                offsets: &nucleus_offsets,
                 vertices_um: &nuclei,
+                cell_polygons: &[0, 1, 3],
             }),
         );
         Some(Self {
@@ -150,6 +155,22 @@ fn polygons_are_filled_with_their_class_colour_and_nuclei_darker() {
     // Nucleus centre: the class colour darkened.
     let nucleus = pixel(&rgba, 16, 16);
     assert!(nucleus[0] > 60 && nucleus[0] < 200, "{nucleus:?}");
+}
+
+#[test]
+fn a_binucleate_cell_draws_two_nuclei() {
+    let Some(mut scene) = Scene::new() else { return };
+    let list = scene.list(&[1, 2], vec![MISSING, RED, BLUE], CellDrawMode::Polygons);
+    let rgba = scene.draw(&list);
+    let darker = |p: [u8; 4]| p[2] > 60 && p[2] < 200 && p[0] < 50;
+    // B's two nuclei: darkened blue at each centre ...
+    for x in [44, 51] {
+        let p = pixel(&rgba, x, 48);
+        assert!(darker(p), "nucleus at x {x}: {p:?}");
+    }
+    // ... and B's own full blue between them: one polygon through both would have filled it.
+    let gap = pixel(&rgba, 48, 48);
+    assert!(gap[2] > 200 && gap[0] < 50, "between the nuclei: {gap:?}");
 }
 
 #[test]

@@ -312,6 +312,7 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
     };
     let experiment = Experiment {
         pixel_size_um: um_per_unit,
+        ranger_version: None,
         software_version: Some(format!(
             "SpatialData{}",
             sdata
@@ -418,10 +419,10 @@ fn outline(geometry: &Geometry, row: usize) -> Vec<[f64; 2]> {
 }
 
 fn centroid(polygon: &[[f64; 2]]) -> [f64; 2] {
-    let p = Polygons {
-        offsets: vec![0, polygon.len() as u32],
-        vertices_um: polygon.iter().map(|v| [v[0] as f32, v[1] as f32]).collect(),
-    };
+    let p = Polygons::one_per_cell(
+        vec![0, polygon.len() as u32],
+        polygon.iter().map(|v| [v[0] as f32, v[1] as f32]).collect(),
+    );
     // f32 vertices lose < 0.01 µm over a 100 mm slide; the centroid itself is computed in f64.
     p.centroid_um(0).unwrap_or([f64::NAN, f64::NAN])
 }
@@ -434,21 +435,19 @@ fn polygons_for_cells(shapes: &Shapes, cells: &CellTable, world_from_element: Af
             by_cell[cell as usize].get_or_insert(row);
         }
     }
-    let mut polygons = Polygons {
-        offsets: Vec::with_capacity(cells.len() + 1),
-        vertices_um: Vec::new(),
-    };
-    polygons.offsets.push(0);
+    let mut offsets = Vec::with_capacity(cells.len() + 1);
+    let mut vertices_um = Vec::new();
+    offsets.push(0);
     for row in by_cell {
         if let Some(row) = row {
             for p in outline(&shapes.geometry, row) {
                 let [x, y] = world_from_element.apply(p);
-                polygons.vertices_um.push([x as f32, y as f32]);
+                vertices_um.push([x as f32, y as f32]);
             }
         }
-        polygons.offsets.push(polygons.vertices_um.len() as u32);
+        offsets.push(vertices_um.len() as u32);
     }
-    polygons
+    Polygons::one_per_cell(offsets, vertices_um)
 }
 
 /// Distinct texts with at most this many values become categories; more are ids, left out.

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, Float32Array, Float64Array, RecordBatch, UInt32Array};
+use arrow_array::{ArrayRef, Float32Array, Float64Array, Int64Array, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Field, Schema};
 use flate2::Compression;
 use flate2::write::GzEncoder;
@@ -23,11 +23,14 @@ use crate::expression::{CONTROLS, Counts, GENES, feature_names, feature_type};
 use crate::files::{Staged, finish};
 use crate::rng::{Rng, domain};
 use crate::tissue::{Niche, kind};
+use crate::xoa::{XoaVersion, nuclei_of, ring_area_um2};
 use crate::{CELL_TYPES, SynthOptions};
 
 pub(crate) const PIXEL_SIZE_UM: f64 = 0.2125;
 const SEGMENTATION_METHOD: &str = "Segmented by nucleus expansion of 5.0µm";
 const ROWS_PER_BATCH: usize = 65_536;
+/// Xenium Explorer's cell file.
+pub(crate) const CELLS_ZARR_ZIP: &str = "cells.zarr.zip";
 
 /// The Xenium (XOA >= 1.3) style id of cell `index`: its number in base 16 written with the
 /// letters a–p, then "-1".
@@ -35,6 +38,17 @@ pub(crate) fn cell_id(index: usize) -> String {
     let mut id = String::with_capacity(10);
     push_cell_id(index, &mut id);
     id
+}
+
+/// Cell `index`'s id as the layout writes it: 1-based integers before XOA 1.3, else
+/// [`cell_id`]'s.
+pub(crate) fn push_id(index: usize, xoa: Option<XoaVersion>, out: &mut String) {
+    if xoa.is_some_and(XoaVersion::integer_ids) {
+        use std::fmt::Write as _;
+        let _ = write!(out, "{}", index + 1);
+    } else {
+        push_cell_id(index, out);
+    }
 }
 
 fn push_cell_id(index: usize, out: &mut String) {
@@ -83,7 +97,21 @@ impl ParquetOut {
     }
 }
 
-fn ids_array(range: std::ops::Range<usize>, repeat: impl Fn(usize) -> usize) -> ArrayRef {
+/// The type of a `cell_id` column in the layout.
+fn id_type(xoa: Option<XoaVersion>) -> DataType {
+    if xoa.is_some_and(XoaVersion::integer_ids) {
+        DataType::Int64
+    } else {
+        DataType::Utf8
+    }
+}
+
+/// Cell ids of `range`, each repeated `repeat(i)` times, as the layout writes them.
+fn ids_array(range: std::ops::Range<usize>, repeat: impl Fn(usize) -> usize, xoa: Option<XoaVersion>) -> ArrayRef {
+    if xoa.is_some_and(XoaVersion::integer_ids) {
+        let values = range.flat_map(|i| std::iter::repeat_n(i as i64 + 1, repeat(i)));
+        return Arc::new(Int64Array::from_iter_values(values));
+    }
     let mut builder = StringBuilder::new();
     let mut id = String::with_capacity(10);
     for i in range {
@@ -122,7 +150,10 @@ pub(crate) fn write_experiment(
         "pixel_size": PIXEL_SIZE_UM,
         "instrument_sn": "synthetic",
         "instrument_sw_version": "synthetic",
-        "analysis_sw_version": format!("cellsymphony-synth {}", env!("CARGO_PKG_VERSION")),
+        "analysis_sw_version": options.xoa.map_or_else(
+            || format!("cellsymphony-synth {}", env!("CARGO_PKG_VERSION")),
+            |v| v.analysis_sw_version().to_owned()
+        ),
         "experiment_uuid": "",
         "z_step_size": 3.0,
     });
@@ -130,25 +161,42 @@ pub(crate) fn write_experiment(
     Staged::new(&dir.join("experiment.xenium")).write_all(text.as_bytes())
 }
 
-pub(crate) fn write_cells(dir: &Path, cells: &[Cell], counts: &Counts) -> Result<PathBuf, SynthError> {
+pub(crate) fn write_cells(
+    dir: &Path,
+    seed: u64,
+    cells: &[Cell],
+    counts: &Counts,
+    xoa: Option<XoaVersion>,
+) -> Result<PathBuf, SynthError> {
     let path = dir.join("cells.parquet");
     let u32_field = |name: &str| Field::new(name, DataType::UInt32, false);
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("cell_id", DataType::Utf8, false),
+    // Columns by layout: XOA 1.0 has nine; 2.0 adds nucleus_count and segmentation_method (and
+    // unassigned/deprecated codeword counts); 3.0 genomic_control_counts.
+    let v1 = xoa == Some(XoaVersion::V1);
+    let genomic = xoa.is_some_and(|v| v >= XoaVersion::V3);
+    let mut fields = vec![
+        Field::new("cell_id", id_type(xoa), false),
         Field::new("x_centroid", DataType::Float64, false),
         Field::new("y_centroid", DataType::Float64, false),
         u32_field("transcript_counts"),
         u32_field("control_probe_counts"),
-        u32_field("control_codeword_counts"),
-        u32_field("unassigned_codeword_counts"),
-        u32_field("deprecated_codeword_counts"),
-        u32_field("total_counts"),
-        Field::new("cell_area", DataType::Float64, false),
-        Field::new("nucleus_area", DataType::Float64, false),
-        u32_field("nucleus_count"),
-        Field::new("segmentation_method", DataType::Utf8, false),
-    ]));
-    let mut out = ParquetOut::create(&path, schema)?;
+    ];
+    if genomic {
+        fields.push(u32_field("genomic_control_counts"));
+    }
+    fields.push(u32_field("control_codeword_counts"));
+    if !v1 {
+        fields.push(u32_field("unassigned_codeword_counts"));
+        fields.push(u32_field("deprecated_codeword_counts"));
+    }
+    fields.push(u32_field("total_counts"));
+    fields.push(Field::new("cell_area", DataType::Float64, false));
+    fields.push(Field::new("nucleus_area", DataType::Float64, true));
+    if !v1 {
+        fields.push(u32_field("nucleus_count"));
+        fields.push(Field::new("segmentation_method", DataType::Utf8, false));
+    }
+    let mut out = ParquetOut::create(&path, Arc::new(Schema::new(fields)))?;
     for start in (0..cells.len()).step_by(ROWS_PER_BATCH) {
         let end = (start + ROWS_PER_BATCH).min(cells.len());
         let part = &cells[start..end];
@@ -156,25 +204,49 @@ pub(crate) fn write_cells(dir: &Path, cells: &[Cell], counts: &Counts) -> Result
             |f: &dyn Fn(usize) -> u32| -> ArrayRef { Arc::new(UInt32Array::from_iter_values((start..end).map(f))) };
         let f64s =
             |f: &dyn Fn(&Cell) -> f64| -> ArrayRef { Arc::new(Float64Array::from_iter_values(part.iter().map(f))) };
-        let mut methods = StringBuilder::new();
-        for _ in start..end {
-            methods.append_value(SEGMENTATION_METHOD);
+        // Nucleus area and count from the nuclei the boundary file holds (none: NaN area).
+        let (mut nucleus_area, mut nucleus_count) = (Vec::with_capacity(part.len()), Vec::with_capacity(part.len()));
+        for (k, c) in part.iter().enumerate() {
+            let nuclei = nuclei_of(seed, start + k, c, xoa);
+            let area: f64 = nuclei.iter().map(|n| ring_area_um2(n)).sum();
+            nucleus_area.push(if nuclei.is_empty() {
+                None
+            } else if nuclei.len() == 1 {
+                Some(c.nucleus_area_um2)
+            } else {
+                Some(area)
+            });
+            nucleus_count.push(nuclei.len() as u32);
         }
-        out.write(vec![
-            ids_array(start..end, |_| 1),
+        let mut columns = vec![
+            ids_array(start..end, |_| 1, xoa),
             f64s(&|c| c.centroid_in_world[0]),
             f64s(&|c| c.centroid_in_world[1]),
             u32s(&|i| counts.gene_total[i]),
             u32s(&|i| counts.control_probe_total[i]),
-            u32s(&|i| counts.control_codeword_total[i]),
-            u32s(&|_| 0),
-            u32s(&|_| 0),
-            u32s(&|i| counts.gene_total[i] + counts.control_probe_total[i] + counts.control_codeword_total[i]),
-            f64s(&|c| c.cell_area_um2),
-            f64s(&|c| c.nucleus_area_um2),
-            u32s(&|_| 1),
-            Arc::new(methods.finish()),
-        ])?;
+        ];
+        if genomic {
+            columns.push(u32s(&|_| 0));
+        }
+        columns.push(u32s(&|i| counts.control_codeword_total[i]));
+        if !v1 {
+            columns.push(u32s(&|_| 0));
+            columns.push(u32s(&|_| 0));
+        }
+        columns.push(u32s(&|i| {
+            counts.gene_total[i] + counts.control_probe_total[i] + counts.control_codeword_total[i]
+        }));
+        columns.push(f64s(&|c| c.cell_area_um2));
+        columns.push(Arc::new(Float64Array::from(nucleus_area)));
+        if !v1 {
+            columns.push(Arc::new(UInt32Array::from(nucleus_count)));
+            let mut methods = StringBuilder::new();
+            for _ in start..end {
+                methods.append_value(SEGMENTATION_METHOD);
+            }
+            columns.push(Arc::new(methods.finish()));
+        }
+        out.write(columns)?;
     }
     out.finish()
 }
@@ -188,50 +260,70 @@ pub(crate) enum Boundary {
 
 pub(crate) fn write_boundaries(
     dir: &Path,
+    seed: u64,
     cells: &[Cell],
     which: Boundary,
+    xoa: Option<XoaVersion>,
     control: &Control,
 ) -> Result<PathBuf, SynthError> {
     let path = dir.join(match which {
         Boundary::Cell => "cell_boundaries.parquet",
         Boundary::Nucleus => "nucleus_boundaries.parquet",
     });
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("cell_id", DataType::Utf8, false),
+    // label_id from XOA 2.0 (and in the generator's own layout): a cell's row + 1 for cells, a
+    // nucleus polygon's position + 1 for nuclei (so a binucleate cell has two).
+    let with_labels = xoa.is_none_or(XoaVersion::has_label_ids);
+    let mut fields = vec![
+        Field::new("cell_id", id_type(xoa), false),
         Field::new("vertex_x", DataType::Float32, false),
         Field::new("vertex_y", DataType::Float32, false),
-        Field::new("label_id", DataType::UInt32, false),
-    ]));
-    let mut out = ParquetOut::create(&path, schema)?;
-    fn vertices(c: &Cell, which: Boundary) -> &[[f32; 2]] {
-        match which {
-            Boundary::Cell => &c.cell_vertices,
-            Boundary::Nucleus => &c.nucleus_vertices,
-        }
+    ];
+    if with_labels {
+        fields.push(Field::new("label_id", DataType::UInt32, false));
     }
-    // One row per vertex, closed like 10x's: the first vertex repeats at the end.
-    let per_cell = cells.first().map_or(0, |c| vertices(c, which).len() + 1);
-    let batch_cells = (ROWS_PER_BATCH / per_cell.max(1)).max(1) * 4;
+    let mut out = ParquetOut::create(&path, Arc::new(Schema::new(fields)))?;
+    let batch_cells = (ROWS_PER_BATCH / 16).max(1) * 4;
+    let mut next_nucleus_label = 1u32;
     for start in (0..cells.len()).step_by(batch_cells) {
         let end = (start + batch_cells).min(cells.len());
         let part = &cells[start..end];
-        let mut xs = Vec::with_capacity(part.len() * per_cell);
-        let mut ys = Vec::with_capacity(part.len() * per_cell);
-        let mut labels = Vec::with_capacity(part.len() * per_cell);
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        let mut labels = Vec::new();
+        let mut rows_of_cell = Vec::with_capacity(part.len());
         for (k, c) in part.iter().enumerate() {
-            let v = vertices(c, which);
-            for p in v.iter().chain(v.first()) {
-                xs.push(p[0]);
-                ys.push(p[1]);
-                labels.push((start + k + 1) as u32);
+            let rings = match which {
+                Boundary::Cell => vec![c.cell_vertices.to_vec()],
+                Boundary::Nucleus => nuclei_of(seed, start + k, c, xoa),
+            };
+            let mut rows = 0;
+            // One row per vertex, closed like 10x's: the first vertex repeats at the end.
+            for ring in &rings {
+                let label = match which {
+                    Boundary::Cell => (start + k + 1) as u32,
+                    Boundary::Nucleus => {
+                        next_nucleus_label += 1;
+                        next_nucleus_label - 1
+                    }
+                };
+                for p in ring.iter().chain(ring.first()) {
+                    xs.push(p[0]);
+                    ys.push(p[1]);
+                    labels.push(label);
+                    rows += 1;
+                }
             }
+            rows_of_cell.push(rows);
         }
-        out.write(vec![
-            ids_array(start..end, |_| per_cell),
-            Arc::new(Float32Array::from(xs)),
+        let mut columns = vec![
+            ids_array(start..end, |i| rows_of_cell[i - start], xoa),
+            Arc::new(Float32Array::from(xs)) as ArrayRef,
             Arc::new(Float32Array::from(ys)),
-            Arc::new(UInt32Array::from(labels)),
-        ])?;
+        ];
+        if with_labels {
+            columns.push(Arc::new(UInt32Array::from(labels)));
+        }
+        out.write(columns)?;
         control.check()?;
     }
     out.finish()
@@ -259,7 +351,13 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
 
 /// The MEX folder: features x barcodes MatrixMarket, 1-based, gzipped in independent members
 /// (compressed in parallel; readers decode multi-member gzip as one stream).
-pub(crate) fn write_mex(dir: &Path, cells: &[Cell], counts: &Counts, control: &Control) -> Result<PathBuf, SynthError> {
+pub(crate) fn write_mex(
+    dir: &Path,
+    cells: &[Cell],
+    counts: &Counts,
+    xoa: Option<XoaVersion>,
+    control: &Control,
+) -> Result<PathBuf, SynthError> {
     let mex = dir.join("cell_feature_matrix");
     std::fs::create_dir_all(&mex).map_err(|e| io_error(&mex, e))?;
 
@@ -282,7 +380,7 @@ pub(crate) fn write_mex(dir: &Path, cells: &[Cell], counts: &Counts, control: &C
         .map(|chunk| {
             let mut text = String::with_capacity(chunk.len() * 11);
             for &i in chunk {
-                push_cell_id(i, &mut text);
+                push_id(i, xoa, &mut text);
                 text.push('\n');
             }
             gzip(&barcodes_path, text.as_bytes())
@@ -386,18 +484,150 @@ pub(crate) fn write_clusters(
     dir: &Path,
     name: &str,
     labels: impl Iterator<Item = String>,
+    xoa: Option<XoaVersion>,
 ) -> Result<PathBuf, SynthError> {
     let folder = dir.join("analysis").join("clustering").join(name);
     std::fs::create_dir_all(&folder).map_err(|e| io_error(&folder, e))?;
     let path = folder.join("clusters.csv");
     let mut text = String::from("Barcode,Cluster\n");
     for (i, label) in labels.enumerate() {
-        push_cell_id(i, &mut text);
+        push_id(i, xoa, &mut text);
         text.push(',');
         text.push_str(&label);
         text.push('\n');
     }
     Staged::new(&path).write_all(text.as_bytes())
+}
+
+/// The graph clustering as Xenium Explorer cell groups (`analysis.zarr.zip`), as a run has it.
+pub(crate) fn write_analysis_zarr(path: &Path, clusters: &[u32]) -> Result<PathBuf, SynthError> {
+    // Cluster numbers start at 1, as in clusters.csv; Explorer names them "Cluster N".
+    let groups = clusters.iter().max().map_or(0, |&m| m as usize);
+    let labels = (1..=groups).map(|k| format!("Cluster {k}")).collect();
+    let codes = clusters.iter().map(|&c| c.wrapping_sub(1)).collect();
+    let column = cs_xenium::Categorical::from_codes(labels, codes);
+    let staged = Staged::new(path);
+    cs_xenium::explorer::write_analysis_zarr_zip(staged.part_path(), &[("gene_expression_graphclust", &column)])
+        .map_err(|e| io_error(path, e))?;
+    staged.commit()
+}
+
+/// `cells.zarr.zip` as Xenium writes it (what spatialdata-io opens before anything else): the
+/// cell ids as (prefix, suffix) pairs (1-D integers for XOA 1.0), the cell summary with its
+/// column names and, from XOA 2.0, the nucleus and cell polygon sets with each polygon's cell.
+/// The segmentation masks (rasters) are not written.
+pub(crate) fn write_cells_zarr(path: &Path, seed: u64, cells: &[Cell], xoa: XoaVersion) -> Result<PathBuf, SynthError> {
+    use cs_xenium::explorer::ZarrZipWriter;
+    let n = cells.len();
+    let staged = Staged::new(path);
+    let failed = |e: cs_xenium::XeniumError| io_error(path, e);
+    let mut zip = ZarrZipWriter::create(staged.part_path()).map_err(failed)?;
+    const CHUNK_ROWS: usize = 65_536;
+    let rows = CHUNK_ROWS.min(n.max(1));
+    let v2 = xoa.has_label_ids();
+    let attrs = serde_json::json!({
+        "major_version": if v2 { 6 } else { 5 },
+        "minor_version": 0,
+        "name": "CellSegmentationDataset",
+        "polygon_set_names": ["nucleus", "cell"],
+        "polygon_set_display_names": ["Nucleus", "Cell"],
+        "polygon_set_descriptions": ["DAPI-based nuclear segmentation", "Expansion of nuclear boundaries"],
+        "spatial_units": "microns",
+        "number_cells": n,
+        "segmentation_methods": [SEGMENTATION_METHOD],
+    });
+    zip.group("", Some(&attrs)).map_err(failed)?;
+    if xoa.integer_ids() {
+        let ids: Vec<u32> = (1..=n as u32).collect();
+        zip.array("cell_id", &[n], rows, &ids, None).map_err(failed)?;
+    } else {
+        // The id's letters are the prefix's hex digits (a = 0 ... p = 15), then "-" and the suffix.
+        let ids: Vec<u32> = (0..n).flat_map(|i| [(i as u64 + 0x0001_0000) as u32, 1]).collect();
+        zip.array("cell_id", &[n, 2], rows, &ids, None).map_err(failed)?;
+    }
+    let mut names = vec![
+        "cell_centroid_x",
+        "cell_centroid_y",
+        "cell_area",
+        "nucleus_centroid_x",
+        "nucleus_centroid_y",
+        "nucleus_area",
+        "z_level",
+    ];
+    if v2 {
+        names.push("nucleus_count");
+    }
+    let mut summary = Vec::with_capacity(n * names.len());
+    let mut nucleus_cells: Vec<u32> = Vec::new();
+    let mut nucleus_rings: Vec<Vec<[f32; 2]>> = Vec::new();
+    for (i, c) in cells.iter().enumerate() {
+        let nuclei = nuclei_of(seed, i, c, Some(xoa));
+        let area: f64 = if nuclei.len() == 1 {
+            c.nucleus_area_um2
+        } else {
+            nuclei.iter().map(|r| ring_area_um2(r)).sum()
+        };
+        summary.extend([
+            c.centroid_in_world[0],
+            c.centroid_in_world[1],
+            c.cell_area_um2,
+            c.nucleus_center_in_world[0],
+            c.nucleus_center_in_world[1],
+            if nuclei.is_empty() { f64::NAN } else { area },
+            0.0,
+        ]);
+        if v2 {
+            summary.push(nuclei.len() as f64);
+        }
+        for ring in nuclei {
+            nucleus_cells.push(i as u32);
+            nucleus_rings.push(ring);
+        }
+    }
+    let column_attrs = serde_json::json!({ "column_names": names });
+    zip.array("cell_summary", &[n, names.len()], rows, &summary, Some(&column_attrs))
+        .map_err(failed)?;
+    drop(summary);
+    if v2 {
+        zip.group("polygon_sets", None).map_err(failed)?;
+        let cell_rings: Vec<Vec<[f32; 2]>> = cells.iter().map(|c| c.cell_vertices.to_vec()).collect();
+        let cell_index: Vec<u32> = (0..n as u32).collect();
+        for (set, (owners, rings)) in [(&nucleus_cells, &nucleus_rings), (&cell_index, &cell_rings)]
+            .into_iter()
+            .enumerate()
+        {
+            let node = format!("polygon_sets/{set}");
+            zip.group(&node, None).map_err(failed)?;
+            let p = rings.len();
+            let max_vertices = rings.iter().map(Vec::len).max().unwrap_or(0).max(1);
+            let mut vertices = vec![0f32; p * 2 * max_vertices];
+            for (k, ring) in rings.iter().enumerate() {
+                for (j, v) in ring.iter().enumerate() {
+                    vertices[k * 2 * max_vertices + 2 * j] = v[0];
+                    vertices[k * 2 * max_vertices + 2 * j + 1] = v[1];
+                }
+            }
+            let num_vertices: Vec<i32> = rings.iter().map(|r| r.len() as i32).collect();
+            let method = vec![0u32; p];
+            let rows = CHUNK_ROWS.min(p.max(1));
+            zip.array(&format!("{node}/cell_index"), &[p], rows, owners, None)
+                .map_err(failed)?;
+            zip.array(&format!("{node}/num_vertices"), &[p], rows, &num_vertices, None)
+                .map_err(failed)?;
+            zip.array(&format!("{node}/method"), &[p], rows, &method, None)
+                .map_err(failed)?;
+            zip.array(
+                &format!("{node}/vertices"),
+                &[p, 2 * max_vertices],
+                rows,
+                &vertices,
+                None,
+            )
+            .map_err(failed)?;
+        }
+    }
+    zip.finish().map_err(failed)?;
+    staged.commit()
 }
 
 /// The ground-truth type names, one per cell.

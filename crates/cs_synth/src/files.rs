@@ -28,6 +28,11 @@ impl Staged {
         &self.final_path
     }
 
+    /// The temporary path, for writers that create the file themselves.
+    pub fn part_path(&self) -> &Path {
+        &self.part_path
+    }
+
     pub fn create(&self) -> Result<File, SynthError> {
         File::create(&self.part_path).map_err(|e| io_error(&self.final_path, e))
     }

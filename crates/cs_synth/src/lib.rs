@@ -36,10 +36,12 @@ mod slide;
 mod tiff;
 mod tissue;
 mod transcripts;
+mod xoa;
 
 use std::path::{Path, PathBuf};
 
 pub use error::SynthError;
+pub use xoa::XoaVersion;
 
 use control::Control;
 
@@ -105,6 +107,8 @@ pub struct SynthOptions {
     pub write_morphology: bool,
     /// Micrometres per morphology pixel (a Xenium run's is 0.2125; coarser keeps the demo small).
     pub morphology_um_per_px: f64,
+    /// Imitate this XOA release's file layout ([`XoaVersion`]); None: the generator's own.
+    pub xoa: Option<XoaVersion>,
 }
 
 impl Default for SynthOptions {
@@ -118,6 +122,7 @@ impl Default for SynthOptions {
             slide_layout: SlideLayout::GenericTiff,
             write_morphology: false,
             morphology_um_per_px: 0.2125,
+            xoa: None,
         }
     }
 }
@@ -200,29 +205,42 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
 
     control.stage(at(0.55), at(1.0), "Writing the Xenium bundle");
     let transcripts_total: u64 = counts.count.iter().map(|&c| u64::from(c)).sum();
-    bundle::write_cells(&bundle_dir, &cells, &counts)?;
+    let xoa = options.xoa;
+    bundle::write_cells(&bundle_dir, seed, &cells, &counts, xoa)?;
     control.check()?;
     control.report(0.1);
-    bundle::write_boundaries(&bundle_dir, &cells, bundle::Boundary::Cell, control)?;
+    bundle::write_boundaries(&bundle_dir, seed, &cells, bundle::Boundary::Cell, xoa, control)?;
     control.report(0.35);
-    bundle::write_boundaries(&bundle_dir, &cells, bundle::Boundary::Nucleus, control)?;
+    bundle::write_boundaries(&bundle_dir, seed, &cells, bundle::Boundary::Nucleus, xoa, control)?;
     control.report(0.55);
-    bundle::write_mex(&bundle_dir, &cells, &counts, control)?;
+    bundle::write_mex(&bundle_dir, &cells, &counts, xoa, control)?;
     control.report(0.9);
     let graph = bundle::graph_clusters(seed, &cells);
     bundle::write_clusters(
         &bundle_dir,
         "gene_expression_graphclust",
         graph.iter().map(|c| c.to_string()),
+        xoa,
     )?;
-    bundle::write_clusters(&bundle_dir, "synthetic_cell_type", bundle::type_names(&cells))?;
+    bundle::write_clusters(&bundle_dir, "synthetic_cell_type", bundle::type_names(&cells), xoa)?;
+    let analysis_zarr = bundle_dir.join(cs_xenium::explorer::ANALYSIS_ZARR_ZIP);
+    let cells_zarr = bundle_dir.join(bundle::CELLS_ZARR_ZIP);
+    if let Some(xoa) = xoa {
+        // A real run's Explorer files: its clustering as analysis.zarr.zip cell groups, and
+        // cells.zarr.zip (which spatialdata-io opens before anything else).
+        bundle::write_analysis_zarr(&analysis_zarr, &graph)?;
+        bundle::write_cells_zarr(&cells_zarr, seed, &cells, xoa)?;
+    } else {
+        files::remove_if_exists(&analysis_zarr)?;
+        files::remove_if_exists(&cells_zarr)?;
+    }
     bundle::write_experiment(&bundle_dir, options, cells.len(), transcripts_total)?;
     control.check()?;
 
     let transcripts_path = bundle_dir.join("transcripts.parquet");
     if options.write_transcripts {
         control.stage(bundle_share, bundle_share + transcript_share, "Writing transcripts");
-        transcripts::write_transcripts(seed, &bundle_dir, &cells, &counts, control)?;
+        transcripts::write_transcripts(seed, &bundle_dir, &cells, &counts, xoa, control)?;
     } else {
         files::remove_if_exists(&transcripts_path)?;
     }
@@ -332,6 +350,7 @@ fn options_json(options: &SynthOptions) -> serde_json::Value {
         "slide_layout": options.slide_layout.name(),
         "write_morphology": options.write_morphology,
         "morphology_um_per_px": options.morphology_um_per_px,
+        "xoa": options.xoa.map(XoaVersion::number),
     })
 }
 

@@ -18,6 +18,7 @@ pub(crate) mod domain {
     pub const AGGREGATES: u64 = 8;
     pub const NOISE: u64 = 9;
     pub const PIXELS: u64 = 10;
+    pub const NUCLEI: u64 = 11;
 }
 
 /// SplitMix64's finaliser: a good 64-bit mixing function.

@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::builder::StringBuilder;
-use arrow_array::{ArrayRef, Float32Array, UInt8Array, UInt64Array};
+use arrow_array::builder::{BinaryBuilder, StringBuilder};
+use arrow_array::{ArrayRef, BooleanArray, Float32Array, Int32Array, Int64Array, UInt8Array, UInt64Array};
 use arrow_schema::{DataType, Field, Schema};
 use rayon::prelude::*;
 
@@ -13,8 +13,9 @@ use crate::bundle::{ParquetOut, cell_id};
 use crate::cells::Cell;
 use crate::control::Control;
 use crate::error::SynthError;
-use crate::expression::{Counts, feature_names};
+use crate::expression::{Counts, GENES, feature_names, feature_type};
 use crate::rng::{Rng, domain};
+use crate::xoa::XoaVersion;
 
 /// Xenium's transcript ids are large integers; start where real runs do.
 const FIRST_TRANSCRIPT_ID: u64 = 281_474_976_710_656;
@@ -165,19 +166,47 @@ pub(crate) fn write_transcripts(
     dir: &Path,
     cells: &[Cell],
     counts: &Counts,
+    xoa: Option<XoaVersion>,
     control: &Control,
 ) -> Result<(PathBuf, u64), SynthError> {
     let path = dir.join("transcripts.parquet");
-    let schema = Arc::new(Schema::new(vec![
+    // XOA 1.0: integer cell ids (-1: none) and binary feature names; 2.0 adds codeword_index;
+    // 3.0 codeword_category and is_gene.
+    let integer_ids = xoa.is_some_and(XoaVersion::integer_ids);
+    let binary_names = xoa == Some(XoaVersion::V1);
+    let codeword_index = xoa.is_some_and(|v| v >= XoaVersion::V2);
+    let categories = xoa.is_some_and(XoaVersion::has_codeword_category);
+    let mut fields = vec![
         Field::new("transcript_id", DataType::UInt64, false),
-        Field::new("cell_id", DataType::Utf8, false),
+        Field::new(
+            "cell_id",
+            if integer_ids { DataType::Int64 } else { DataType::Utf8 },
+            false,
+        ),
         Field::new("overlaps_nucleus", DataType::UInt8, false),
-        Field::new("feature_name", DataType::Utf8, false),
+        Field::new(
+            "feature_name",
+            if binary_names { DataType::Binary } else { DataType::Utf8 },
+            false,
+        ),
         Field::new("x_location", DataType::Float32, false),
         Field::new("y_location", DataType::Float32, false),
         Field::new("z_location", DataType::Float32, false),
         Field::new("qv", DataType::Float32, false),
-    ]));
+    ];
+    if codeword_index {
+        fields.push(Field::new("codeword_index", DataType::Int32, false));
+    }
+    if categories {
+        fields.push(Field::new("codeword_category", DataType::Utf8, false));
+        fields.push(Field::new("is_gene", DataType::Boolean, false));
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let category_of = |feature: usize| match feature_type(feature) {
+        "Negative Control Probe" => "negative_control_probe",
+        "Negative Control Codeword" => "negative_control_codeword",
+        _ => "predesigned_gene",
+    };
     let names: Vec<&str> = feature_names().collect();
     let ids: Vec<String> = (0..cells.len()).map(cell_id).collect();
     let mut out = ParquetOut::create(&path, schema)?;
@@ -192,26 +221,63 @@ pub(crate) fn write_transcripts(
             .collect();
         for rows in parts {
             let n = rows.cell.len() as u64;
-            let mut cell_ids = StringBuilder::new();
-            let mut features = StringBuilder::new();
-            for (c, f) in rows.cell.iter().zip(&rows.feature) {
-                cell_ids.append_value(if *c == u32::MAX {
-                    "UNASSIGNED"
-                } else {
-                    ids[*c as usize].as_str()
-                });
-                features.append_value(names[*f as usize]);
+            let cell_ids: ArrayRef = if integer_ids {
+                Arc::new(Int64Array::from_iter_values(
+                    rows.cell
+                        .iter()
+                        .map(|&c| if c == u32::MAX { -1 } else { i64::from(c) + 1 }),
+                ))
+            } else {
+                let mut builder = StringBuilder::new();
+                for &c in &rows.cell {
+                    builder.append_value(if c == u32::MAX {
+                        "UNASSIGNED"
+                    } else {
+                        ids[c as usize].as_str()
+                    });
+                }
+                Arc::new(builder.finish())
+            };
+            let features: ArrayRef = if binary_names {
+                let mut builder = BinaryBuilder::new();
+                for &f in &rows.feature {
+                    builder.append_value(names[f as usize].as_bytes());
+                }
+                Arc::new(builder.finish())
+            } else {
+                let mut builder = StringBuilder::new();
+                for &f in &rows.feature {
+                    builder.append_value(names[f as usize]);
+                }
+                Arc::new(builder.finish())
+            };
+            let mut extra: Vec<ArrayRef> = Vec::new();
+            if codeword_index {
+                extra.push(Arc::new(Int32Array::from_iter_values(
+                    rows.feature.iter().map(|&f| i32::from(f)),
+                )));
             }
-            let columns: Vec<ArrayRef> = vec![
+            if categories {
+                let mut builder = StringBuilder::new();
+                for &f in &rows.feature {
+                    builder.append_value(category_of(f as usize));
+                }
+                extra.push(Arc::new(builder.finish()));
+                extra.push(Arc::new(BooleanArray::from_iter(
+                    rows.feature.iter().map(|&f| Some((f as usize) < GENES.len())),
+                )));
+            }
+            let mut columns: Vec<ArrayRef> = vec![
                 Arc::new(UInt64Array::from_iter_values(next_id..next_id + n)),
-                Arc::new(cell_ids.finish()),
+                cell_ids,
                 Arc::new(UInt8Array::from(rows.nucleus)),
-                Arc::new(features.finish()),
+                features,
                 Arc::new(Float32Array::from(rows.x)),
                 Arc::new(Float32Array::from(rows.y)),
                 Arc::new(Float32Array::from(rows.z)),
                 Arc::new(Float32Array::from(rows.qv)),
             ];
+            columns.extend(extra);
             out.write(columns)?;
             next_id += n;
         }

@@ -76,6 +76,14 @@ const NUMERIC_COLUMNS: &[&str] = &[
     "z_level",
 ];
 
+/// Text columns of cells.parquet kept as categories (`segmentation_method`, XOA 2.0+: boundary
+/// stain, interior stain or nucleus expansion, per cell).
+const CATEGORICAL_COLUMNS: &[&str] = &["segmentation_method"];
+
+/// A text column being read as categories: labels in order of first appearance, their codes by
+/// text, and each row's code.
+type TextCategories = (Vec<String>, HashMap<Vec<u8>, u32>, Vec<u32>);
+
 impl CellTable {
     pub fn len(&self) -> usize {
         self.ids.len()
@@ -145,6 +153,13 @@ impl CellTable {
             Wanted::number("y_centroid"),
         ];
         wanted.extend(extra.iter().map(|c| Wanted::number(c)));
+        let texts: Vec<&str> = CATEGORICAL_COLUMNS
+            .iter()
+            .copied()
+            .filter(|c| names.iter().any(|n| n == c))
+            .collect();
+        wanted.extend(texts.iter().map(|c| Wanted::text(c)));
+        let mut categories: Vec<TextCategories> = vec![Default::default(); texts.len()];
         let mut ids = Vec::new();
         let mut x_um = Vec::new();
         let mut y_um = Vec::new();
@@ -165,10 +180,33 @@ impl CellTable {
                     column.extend_from_slice(values.numbers());
                 }
             }
+            for (i, (labels, index, codes)) in categories.iter_mut().enumerate() {
+                let Some(values) = batch.column(3 + extra.len() + i) else {
+                    continue;
+                };
+                for row in 0..batch.rows {
+                    let text = values.id_at(row, &mut scratch);
+                    let next = labels.len() as u32;
+                    let code = if text.is_empty() || text == b"NA" {
+                        MISSING_CODE
+                    } else {
+                        *index.entry(text.to_vec()).or_insert_with(|| {
+                            labels.push(String::from_utf8_lossy(text).into_owned());
+                            next
+                        })
+                    };
+                    codes.push(code);
+                }
+            }
             Ok(())
         })?;
         let mut table = Self::from_parts(path, ids, x_um, y_um)?;
         table.numeric = extra.iter().map(|s| s.to_string()).zip(numeric).collect();
+        table.categorical = texts
+            .iter()
+            .zip(categories)
+            .map(|(name, (labels, _, codes))| (name.to_string(), Categorical::from_codes(labels, codes)))
+            .collect();
         Ok(table)
     }
 }

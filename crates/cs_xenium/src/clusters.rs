@@ -27,12 +27,24 @@ pub fn find_clusterings(dir: &Path) -> Vec<(String, PathBuf)> {
 /// Reads one clusters.csv into a categorical column; returns it with the number of barcodes
 /// that are not cells of the table.
 pub fn read_clusters(path: &Path, cells: &CellTable) -> Result<(Categorical, usize), XeniumError> {
+    read_labels(path, cells, "Barcode", "Cluster")
+}
+
+/// Reads a table of cell ids (`id_column`) and labels (`label_column`) into a categorical
+/// column; returns it with the number of ids that are not cells of the table. Empty labels are
+/// missing values.
+pub fn read_labels(
+    path: &Path,
+    cells: &CellTable,
+    id_column: &str,
+    label_column: &str,
+) -> Result<(Categorical, usize), XeniumError> {
     let mut codes: Vec<u32> = vec![MISSING_CODE; cells.len()];
     let mut labels: Vec<String> = Vec::new();
     let mut code_of: HashMap<Vec<u8>, u32> = HashMap::default();
     let mut unknown = 0;
     let (mut barcode_scratch, mut cluster_scratch) = (String::new(), String::new());
-    read_batches(path, &[Wanted::text("Barcode"), Wanted::text("Cluster")], |batch| {
+    read_batches(path, &[Wanted::text(id_column), Wanted::text(label_column)], |batch| {
         let (Some(barcodes), Some(clusters)) = (batch.column(0), batch.column(1)) else {
             return Ok(());
         };
@@ -43,6 +55,9 @@ pub fn read_clusters(path: &Path, cells: &CellTable) -> Result<(Categorical, usi
                 continue;
             };
             let label = clusters.id_at(row, &mut cluster_scratch);
+            if label.is_empty() {
+                continue;
+            }
             let code = match code_of.get(label) {
                 Some(&code) => code,
                 None => {

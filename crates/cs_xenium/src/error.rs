@@ -49,9 +49,6 @@ pub enum XeniumError {
         first_row: usize,
     },
 
-    #[error("{file}, row {row}: cell id {id:?} is not in the cell table")]
-    UnknownCell { file: PathBuf, id: String, row: usize },
-
     #[error("{file}: {reason}")]
     Mismatch { file: PathBuf, reason: String },
 }

@@ -8,12 +8,14 @@
 
 mod alignment;
 mod anndata;
+mod categories;
 mod cell_tables;
 mod cells;
 mod clusters;
 mod columns;
 mod error;
 mod experiment;
+pub mod explorer;
 mod h5;
 mod matrix;
 pub mod morphology;
@@ -24,14 +26,15 @@ use std::path::{Path, PathBuf};
 
 pub use alignment::{Affine2, AffineFit, fit_affine, read_alignment_csv, write_alignment_csv};
 pub use anndata::{AnnData, AnnDataMatrix, read_h5ad};
+pub use categories::FeatureCategory;
 pub use cell_tables::{CellColumn, CellFeatureTable, npy_cell_ids_path, read_cell_features, write_cell_parquet};
 pub use cells::{Categorical, CellTable, MISSING_CODE};
 pub use error::{LoadWarning, XeniumError};
-pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment};
-pub use matrix::{Feature, GENE_EXPRESSION, SparseCounts, read_counts};
+pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment, parse_xoa_version};
+pub use matrix::{Feature, GENE_EXPRESSION, PROTEIN_EXPRESSION, SparseCounts, read_counts};
 pub use morphology::{MorphologyFile, XENIUM_STAIN_NAMES, find_morphology_images};
-pub use polygons::Polygons;
-pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, TranscriptLayout, Transcripts};
+pub use polygons::{Polygons, SkippedPolygons};
+pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, TranscriptLayout, TranscriptSummary, Transcripts};
 
 /// Reads one boundary file on its own: cell ids in file order and their polygons in that order.
 pub fn read_boundaries(path: &Path) -> Result<(Vec<String>, Polygons), XeniumError> {
@@ -51,6 +54,8 @@ pub struct BundleFiles {
     /// Column names and placement of `transcripts` (Xenium's by default).
     pub transcript_layout: TranscriptLayout,
     pub clusterings: Vec<PathBuf>,
+    /// Xenium Explorer's cell groups (`analysis.zarr.zip`).
+    pub analysis_zarr: Option<PathBuf>,
     /// Morphology images in channel order ([`morphology::find_morphology_images`]).
     pub morphology: Vec<MorphologyFile>,
 }
@@ -76,6 +81,7 @@ impl BundleFiles {
             transcripts: first(&["transcripts.parquet", "transcripts.csv.gz", "transcripts.csv"]),
             transcript_layout: TranscriptLayout::default(),
             clusterings: clusters::find_clusterings(dir).into_iter().map(|(_, p)| p).collect(),
+            analysis_zarr: first(&[explorer::ANALYSIS_ZARR_ZIP]),
             morphology: morphology::find_morphology_images(dir),
         }
     }
@@ -89,6 +95,7 @@ impl BundleFiles {
             &self.nucleus_boundaries,
             &self.counts,
             &self.transcripts,
+            &self.analysis_zarr,
         ]
         .into_iter()
         .flatten()
@@ -169,7 +176,7 @@ impl XeniumBundle {
             }
         };
         // Boundaries and counts only need the cell table: read them side by side.
-        let boundaries_of = |path: &Path| polygons::assign_to_cells(path, polygons::read_raw(path)?, &cells);
+        let boundaries_of = |path: &Path| Ok(polygons::assign_to_cells(polygons::read_raw(path)?, &cells));
         let (cell_boundaries, nucleus_boundaries, counts) = std::thread::scope(|scope| {
             let cell_boundaries = match (&derived_boundaries, &files.cell_boundaries) {
                 (None, Some(path)) => Some(on_thread(scope, "read-cell-boundaries", path, || boundaries_of(path))),
@@ -186,17 +193,25 @@ impl XeniumBundle {
                 counts,
             )
         });
+        let mut note_skipped = |path: &Option<PathBuf>, read: Option<(Polygons, Option<polygons::SkippedPolygons>)>| {
+            read.map(|(polygons, skipped)| {
+                if let Some(skipped) = skipped {
+                    warn(path.as_deref(), skipped.message());
+                }
+                polygons
+            })
+        };
         let cell_boundaries = match derived_boundaries {
             Some(derived) => Some(derived),
-            None => cell_boundaries.transpose()?,
+            None => note_skipped(&files.cell_boundaries, cell_boundaries.transpose()?),
         };
+        let nucleus_boundaries = note_skipped(&files.nucleus_boundaries, nucleus_boundaries.transpose()?);
         if cell_boundaries.is_none() {
             warn(
                 None,
                 "no cell_boundaries file: cells are drawn as points only".to_owned(),
             );
         }
-        let nucleus_boundaries = nucleus_boundaries.transpose()?;
         if nucleus_boundaries.is_none() {
             warn(None, "no nucleus_boundaries file".to_owned());
         }
@@ -222,6 +237,19 @@ impl XeniumBundle {
                 warn(Some(&path), format!("{unknown} barcodes are not cells of this bundle"));
             }
             cells.categorical.push((name, column));
+        }
+        // Explorer's groupings; those that repeat a clusters.csv of the same name are left out.
+        if let Some(path) = &files.analysis_zarr {
+            match explorer::read_analysis_zarr_zip(path, &cells) {
+                Ok(groupings) => {
+                    for (name, column) in groupings {
+                        if cells.categorical_column(&name).is_none() {
+                            cells.categorical.push((name, column));
+                        }
+                    }
+                }
+                Err(error) => warn(Some(path), format!("cell groups not read: {error}")),
+            }
         }
         Ok(Self {
             dir: dir.to_path_buf(),

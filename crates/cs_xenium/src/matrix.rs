@@ -13,6 +13,8 @@ use crate::cells::CellTable;
 use crate::error::{XeniumError, io_error};
 
 pub const GENE_EXPRESSION: &str = "Gene Expression";
+/// Protein features of XOA 4 (Xenium Protein); values are divided by `protein_scaling_factor`.
+pub const PROTEIN_EXPRESSION: &str = "Protein Expression";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Feature {
@@ -145,13 +147,57 @@ fn read_h5(path: &Path) -> Result<ByBarcode, XeniumError> {
             format!("shape says {n_features} features, found {} ids", ids.len()),
         ));
     }
-    let features = ids
+    let features: Vec<Feature> = ids
         .into_iter()
         .zip(names)
         .zip(types)
         .map(|((id, name), feature_type)| Feature { id, name, feature_type })
         .collect();
+    let mut counts = counts;
+    if let Some(factor) = protein_scaling_factor(path, &file)? {
+        // XOA 4 stores protein intensities as integers times the factor: divide it out.
+        let is_protein: Vec<bool> = features.iter().map(|f| f.feature_type == PROTEIN_EXPRESSION).collect();
+        for (value, &feature) in counts.iter_mut().zip(&indices) {
+            if is_protein.get(feature as usize).copied().unwrap_or(false) {
+                *value = (f64::from(*value) / factor) as f32;
+            }
+        }
+    }
     finish(path, features, barcodes, indptr, indices, counts)
+}
+
+/// The root attribute `protein_scaling_factor` (XOA 4 with protein), when present.
+fn protein_scaling_factor(path: &Path, file: &Hdf5File) -> Result<Option<f64>, XeniumError> {
+    let Ok(attribute) = file
+        .root_group()
+        .and_then(|root| root.attribute("protein_scaling_factor"))
+    else {
+        return Ok(None);
+    };
+    let value = match attribute.datatype {
+        hdf5_reader::Datatype::FloatingPoint { size: 8, .. } => attribute.read_scalar::<f64>().ok(),
+        hdf5_reader::Datatype::FloatingPoint { size: 4, .. } => attribute.read_scalar::<f32>().ok().map(f64::from),
+        hdf5_reader::Datatype::FixedPoint {
+            size: 8, signed: true, ..
+        } => attribute.read_scalar::<i64>().ok().map(|v| v as f64),
+        hdf5_reader::Datatype::FixedPoint {
+            size: 4, signed: true, ..
+        } => attribute.read_scalar::<i32>().ok().map(f64::from),
+        hdf5_reader::Datatype::FixedPoint {
+            size: 4, signed: false, ..
+        } => attribute.read_scalar::<u32>().ok().map(f64::from),
+        _ => None,
+    };
+    match value {
+        Some(v) if v.is_finite() && v > 0.0 => Ok(Some(v)),
+        _ => Err(corrupt(
+            path,
+            format!(
+                "protein_scaling_factor must be a positive number, found {:?}",
+                attribute.datatype
+            ),
+        )),
+    }
 }
 
 fn finish(

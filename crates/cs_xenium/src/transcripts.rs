@@ -4,6 +4,7 @@ use rustc_hash::FxHashMap as HashMap;
 use std::path::Path;
 
 use crate::alignment::Affine2;
+use crate::categories::FeatureCategory;
 use crate::cells::CellTable;
 use crate::columns::{Wanted, read_batches};
 use crate::error::{XeniumError, io_error};
@@ -17,6 +18,9 @@ pub const NO_CELL: u32 = u32::MAX;
 pub struct Transcripts {
     /// Distinct feature names, in order of first appearance.
     pub genes: Vec<String>,
+    /// What each of `genes` is: from `codeword_category` or `is_gene` where the file has them,
+    /// else by name prefix.
+    pub gene_category: Vec<FeatureCategory>,
     pub gene: Vec<u32>,
     pub x_um: Vec<f32>,
     pub y_um: Vec<f32>,
@@ -29,6 +33,25 @@ pub struct Transcripts {
 }
 
 impl Transcripts {
+    /// Transcripts of each category (only the categories present).
+    pub fn counts_by_category(&self) -> Vec<(FeatureCategory, usize)> {
+        let mut per_gene = vec![0usize; self.genes.len()];
+        for &g in &self.gene {
+            if let Some(c) = per_gene.get_mut(g as usize) {
+                *c += 1;
+            }
+        }
+        let mut out: Vec<(FeatureCategory, usize)> = Vec::new();
+        for (category, n) in self.gene_category.iter().zip(per_gene) {
+            match out.iter_mut().find(|(c, _)| c == category) {
+                Some((_, total)) => *total += n,
+                None => out.push((*category, n)),
+            }
+        }
+        out.sort();
+        out
+    }
+
     pub fn len(&self) -> usize {
         self.gene.len()
     }
@@ -57,6 +80,8 @@ impl Transcripts {
             Wanted::number(&layout.z).optional(),
             Wanted::number(&layout.qv).optional(),
             Wanted::text(&layout.cell_id).optional(),
+            Wanted::text("codeword_category").optional(),
+            Wanted::number("is_gene").optional(),
         ];
         let mut out = Transcripts::default();
         let mut gene_index: HashMap<Vec<u8>, u32> = HashMap::default();
@@ -90,7 +115,10 @@ impl Transcripts {
                     let name_bytes = name.id_at(row, &mut scratch);
                     let next = out.genes.len() as u32;
                     let gene = *gene_index.entry(name_bytes.to_vec()).or_insert_with(|| {
-                        out.genes.push(String::from_utf8_lossy(name_bytes).into_owned());
+                        let name = String::from_utf8_lossy(name_bytes).into_owned();
+                        let category = category_of(&name, batch.column(6), batch.column(7), row);
+                        out.genes.push(name);
+                        out.gene_category.push(category);
                         next
                     });
                     out.gene.push(gene);
@@ -110,6 +138,91 @@ impl Transcripts {
                 Ok(())
             })?;
         }
+        Ok(out)
+    }
+}
+
+/// A feature's category from `codeword_category` (XOA 3.0+), else `is_gene`, else its name.
+fn category_of(
+    name: &str,
+    codeword_category: Option<&crate::columns::Values>,
+    is_gene: Option<&crate::columns::Values>,
+    row: usize,
+) -> FeatureCategory {
+    let mut scratch = String::new();
+    if let Some(category) = codeword_category
+        .and_then(|c| std::str::from_utf8(c.id_at(row, &mut scratch)).ok().map(str::to_owned))
+        .and_then(|text| FeatureCategory::from_codeword_category(&text))
+    {
+        return category;
+    }
+    let by_name = FeatureCategory::from_feature_name(name);
+    match is_gene.and_then(|g| g.numbers().get(row).copied()) {
+        // `is_gene` false for a name the prefixes do not place: still a control.
+        Some(g) if g == 0.0 && by_name == FeatureCategory::Gene => FeatureCategory::UnassignedCodeword,
+        Some(g) if g != 0.0 => FeatureCategory::Gene,
+        _ => by_name,
+    }
+}
+
+/// Transcript counts of a file, read as a stream (nothing is kept but one entry per feature).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TranscriptSummary {
+    pub total: u64,
+    /// Of `total`, those with qv below the threshold.
+    pub below_min_qv: u64,
+    pub min_qv: f64,
+    /// Per category (those present), all qualities.
+    pub by_category: Vec<(FeatureCategory, u64)>,
+    pub features: usize,
+}
+
+impl TranscriptSummary {
+    pub fn read(path: &Path, layout: &TranscriptLayout, min_qv: f64) -> Result<Self, XeniumError> {
+        let wanted = [
+            Wanted::text(&layout.feature),
+            Wanted::number(&layout.qv).optional(),
+            Wanted::text("codeword_category").optional(),
+            Wanted::number("is_gene").optional(),
+        ];
+        let mut per_feature: HashMap<Vec<u8>, (FeatureCategory, u64)> = HashMap::default();
+        let mut out = TranscriptSummary {
+            min_qv,
+            ..Default::default()
+        };
+        let mut scratch = String::new();
+        for part in parts(path)? {
+            read_batches(&part, &wanted, |batch| {
+                let Some(name) = batch.column(0) else {
+                    return Ok(());
+                };
+                let qv = batch.column(1).map(|q| q.numbers());
+                for row in 0..batch.rows {
+                    out.total += 1;
+                    if qv.is_some_and(|q| q[row] < min_qv) {
+                        out.below_min_qv += 1;
+                    }
+                    let bytes = name.id_at(row, &mut scratch);
+                    match per_feature.get_mut(bytes) {
+                        Some((_, n)) => *n += 1,
+                        None => {
+                            let text = String::from_utf8_lossy(bytes).into_owned();
+                            let category = category_of(&text, batch.column(2), batch.column(3), row);
+                            per_feature.insert(bytes.to_vec(), (category, 1));
+                        }
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        out.features = per_feature.len();
+        for (category, n) in per_feature.into_values() {
+            match out.by_category.iter_mut().find(|(c, _)| *c == category) {
+                Some((_, total)) => *total += n,
+                None => out.by_category.push((category, n)),
+            }
+        }
+        out.by_category.sort();
         Ok(out)
     }
 }

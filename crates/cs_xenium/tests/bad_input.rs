@@ -105,20 +105,34 @@ fn duplicate_ids_are_refused() {
 }
 
 #[test]
-fn polygons_of_unknown_cells_are_refused() {
+fn polygons_of_unknown_cells_are_skipped_and_counted() {
+    // A subset run: the boundary files still hold cells that cells.csv no longer has.
     let dir = temp_bundle("unknown");
     write(&dir, "cells.csv", CELLS);
     write(
         &dir,
         "cell_boundaries.csv",
-        "cell_id,vertex_x,vertex_y\na-1,0,0\na-1,1,1\nzzz-1,5,5\nzzz-1,6,6\n",
+        "cell_id,vertex_x,vertex_y\na-1,0,0\na-1,1,1\na-1,0,1\nzzz-1,5,5\nzzz-1,6,6\nzzz-1,5,6\nyyy-1,9,9\n",
     );
-    let err = XeniumBundle::open(&dir).unwrap_err();
-    let message = err.to_string();
-    assert!(matches!(err, XeniumError::UnknownCell { row: 3, .. }), "{err:?}");
+    let bundle = XeniumBundle::open(&dir).unwrap();
+    let boundaries = bundle.cell_boundaries.as_ref().unwrap();
+    assert_eq!(boundaries.cells_with_polygon(), 1);
+    assert_eq!(boundaries.polygon(0).len(), 3);
+    let warning = bundle
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("not in the cell table"))
+        .expect("a warning for the skipped boundaries");
     assert!(
-        message.contains("zzz-1") && message.contains("cell_boundaries.csv"),
-        "{message}"
+        warning.message.contains("2 cells") && warning.message.contains("zzz-1") && warning.message.contains("row 4"),
+        "{}",
+        warning.message
+    );
+    assert!(
+        warning
+            .file
+            .as_ref()
+            .is_some_and(|f| f.ends_with("cell_boundaries.csv"))
     );
 }
 

@@ -1,0 +1,154 @@
+//! `--xoa 1|2|3|4`: each synthetic layout re-reads through `cs_xenium` the way a real run of that
+//! release does (ids, label_id and multinucleate cells, transcript categories, version, Explorer
+//! cell groups).
+
+use std::path::{Path, PathBuf};
+
+use cs_synth::{SynthOptions, XoaVersion, generate};
+use cs_xenium::{FeatureCategory, NO_CELL, XeniumBundle};
+
+type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+fn bundle(xoa: XoaVersion) -> Result<(PathBuf, XeniumBundle), Box<dyn std::error::Error>> {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cs_synth_xoa{}_{}", xoa.number(), std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let options = SynthOptions {
+        cells: 600,
+        seed: 7,
+        write_slide: false,
+        write_transcripts: true,
+        xoa: Some(xoa),
+        ..Default::default()
+    };
+    let summary = generate(&options, &dir, &|_, _| {}, &|| false)?;
+    let bundle = XeniumBundle::open(&summary.bundle_dir)?;
+    Ok((summary.bundle_dir, bundle))
+}
+
+fn column_type(path: &Path, name: &str) -> Result<String, Box<dyn std::error::Error>> {
+    let file = std::fs::File::open(path)?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let schema = reader.schema();
+    Ok(schema
+        .field_with_name(name)
+        .map_or_else(|_| "absent".to_owned(), |f| f.data_type().to_string()))
+}
+
+#[test]
+fn xoa1_integer_ids_no_label_id_binary_feature_names() -> TestResult {
+    let (dir, bundle) = bundle(XoaVersion::V1)?;
+    assert_eq!(
+        bundle.experiment.as_ref().and_then(|e| e.xoa_version()),
+        Some([1, 0, 2])
+    );
+    assert_eq!(bundle.cells.ids[0], "1");
+    assert_eq!(column_type(&dir.join("cells.parquet"), "cell_id")?, "Int64");
+    assert_eq!(column_type(&dir.join("cells.parquet"), "nucleus_count")?, "absent");
+    assert_eq!(
+        column_type(&dir.join("nucleus_boundaries.parquet"), "label_id")?,
+        "absent"
+    );
+    assert_eq!(column_type(&dir.join("transcripts.parquet"), "feature_name")?, "Binary");
+    let nuclei = bundle.nucleus_boundaries.as_ref().ok_or("no nuclei")?;
+    assert!((0..bundle.cells.len()).all(|c| nuclei.part_count(c) == 1));
+    let transcripts = bundle.load_transcripts(0.0)?.ok_or("no transcripts")?;
+    // -1: in no cell.
+    assert!(transcripts.cell.contains(&NO_CELL));
+    assert!(transcripts.cell.iter().any(|&c| c != NO_CELL));
+    // Controls by name alone.
+    let controls = transcripts.gene_category.iter().filter(|c| c.is_control()).count();
+    assert!(controls > 0 && controls < transcripts.genes.len());
+    Ok(())
+}
+
+#[test]
+fn xoa2_label_ids_give_multinucleate_and_anucleate_cells() -> TestResult {
+    let (dir, bundle) = bundle(XoaVersion::V2)?;
+    assert_eq!(
+        bundle.experiment.as_ref().and_then(|e| e.xoa_version()),
+        Some([2, 0, 0])
+    );
+    assert!(bundle.cells.ids[0].ends_with("-1"));
+    let nuclei = bundle.nucleus_boundaries.as_ref().ok_or("no nuclei")?;
+    let nucleus_count = bundle.cells.numeric_column("nucleus_count").ok_or("no nucleus_count")?;
+    let (mut two, mut none) = (0, 0);
+    for (cell, &count) in nucleus_count.iter().enumerate() {
+        // The boundary file and cells.parquet agree on every cell's nuclei.
+        assert_eq!(nuclei.part_count(cell), count as usize, "cell {cell}");
+        match count as usize {
+            0 => none += 1,
+            2 => two += 1,
+            _ => {}
+        }
+    }
+    assert!(two > 0 && none > 0, "{two} binucleate, {none} anucleate of 600");
+    // Two nuclei are two polygons, each about half the cell's one nucleus, apart.
+    let cell = (0..bundle.cells.len())
+        .find(|&c| nuclei.part_count(c) == 2)
+        .ok_or("no binucleate cell")?;
+    let parts: Vec<&[[f32; 2]]> = nuclei.parts(cell).collect();
+    assert!(parts.iter().all(|p| p.len() >= 3));
+    let nucleus_area = bundle.cells.numeric_column("nucleus_area").ok_or("no nucleus_area")?;
+    assert!((nuclei.area_um2(cell) - nucleus_area[cell]).abs() < 0.01 * nucleus_area[cell]);
+    let anucleate = nucleus_count
+        .iter()
+        .position(|&n| n == 0.0)
+        .ok_or("no anucleate cell")?;
+    assert!(nucleus_area[anucleate].is_nan());
+    assert!(nuclei.polygon(anucleate).is_empty());
+    let methods = bundle
+        .cells
+        .categorical_column("segmentation_method")
+        .ok_or("no segmentation_method")?;
+    assert_eq!(methods.categories.len(), 1);
+    assert_eq!(
+        column_type(&dir.join("transcripts.parquet"), "codeword_index")?,
+        "Int32"
+    );
+    assert_eq!(
+        column_type(&dir.join("transcripts.parquet"), "codeword_category")?,
+        "absent"
+    );
+    // Explorer's cell groups: the graph clustering, cell for cell.
+    let groups = cs_xenium::explorer::read_analysis_zarr_zip(&dir.join("analysis.zarr.zip"), &bundle.cells)?;
+    let clusters = bundle
+        .cells
+        .categorical_column("gene_expression_graphclust")
+        .ok_or("no clusters")?;
+    assert_eq!(groups.len(), 1);
+    for (cell, (&a, &b)) in groups[0].1.codes.iter().zip(&clusters.codes).enumerate() {
+        let name_a = &groups[0].1.categories[a as usize];
+        let name_b = &clusters.categories[b as usize];
+        assert_eq!(name_a, &format!("Cluster {name_b}"), "cell {cell}");
+    }
+    Ok(())
+}
+
+#[test]
+fn xoa3_and_4_say_what_each_codeword_is() -> TestResult {
+    for xoa in [XoaVersion::V3, XoaVersion::V4] {
+        let (dir, bundle) = bundle(xoa)?;
+        let version = bundle
+            .experiment
+            .as_ref()
+            .and_then(|e| e.xoa_version())
+            .ok_or("no version")?;
+        assert_eq!(version[0], xoa.number());
+        assert_eq!(column_type(&dir.join("transcripts.parquet"), "is_gene")?, "Boolean");
+        assert!(bundle.cells.numeric_column("genomic_control_counts").is_some());
+        let transcripts = bundle.load_transcripts(20.0)?.ok_or("no transcripts")?;
+        let by_category = transcripts.counts_by_category();
+        let count = |c: FeatureCategory| by_category.iter().find(|(k, _)| *k == c).map_or(0, |(_, n)| *n);
+        assert!(count(FeatureCategory::Gene) > 10 * count(FeatureCategory::NegativeControlProbe));
+        assert!(count(FeatureCategory::NegativeControlProbe) > 0);
+        assert!(count(FeatureCategory::NegativeControlCodeword) > 0);
+        let summary = cs_xenium::TranscriptSummary::read(&dir.join("transcripts.parquet"), &Default::default(), 20.0)?;
+        assert_eq!(
+            summary.total,
+            transcripts.len() as u64 + transcripts.dropped_low_qv as u64
+        );
+        assert_eq!(summary.below_min_qv, transcripts.dropped_low_qv as u64);
+    }
+    Ok(())
+}
