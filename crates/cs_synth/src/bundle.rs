@@ -23,7 +23,7 @@ use crate::expression::{CONTROLS, Counts, GENES, feature_names, feature_type};
 use crate::files::{Staged, finish};
 use crate::rng::{Rng, domain};
 use crate::tissue::{Niche, kind};
-use crate::xoa::{XoaVersion, nuclei_of, ring_area_um2};
+use crate::xoa::{XoaVersion, nuclei_of, nucleus_area_um2};
 use crate::{CELL_TYPES, SynthOptions};
 
 pub(crate) const PIXEL_SIZE_UM: f64 = 0.2125;
@@ -208,14 +208,7 @@ pub(crate) fn write_cells(
         let (mut nucleus_area, mut nucleus_count) = (Vec::with_capacity(part.len()), Vec::with_capacity(part.len()));
         for (k, c) in part.iter().enumerate() {
             let nuclei = nuclei_of(seed, start + k, c, xoa);
-            let area: f64 = nuclei.iter().map(|n| ring_area_um2(n)).sum();
-            nucleus_area.push(if nuclei.is_empty() {
-                None
-            } else if nuclei.len() == 1 {
-                Some(c.nucleus_area_um2)
-            } else {
-                Some(area)
-            });
+            nucleus_area.push(nucleus_area_um2(c, &nuclei));
             nucleus_count.push(nuclei.len() as u32);
         }
         let mut columns = vec![
@@ -562,18 +555,13 @@ pub(crate) fn write_cells_zarr(path: &Path, seed: u64, cells: &[Cell], xoa: XoaV
     let mut nucleus_rings: Vec<Vec<[f32; 2]>> = Vec::new();
     for (i, c) in cells.iter().enumerate() {
         let nuclei = nuclei_of(seed, i, c, Some(xoa));
-        let area: f64 = if nuclei.len() == 1 {
-            c.nucleus_area_um2
-        } else {
-            nuclei.iter().map(|r| ring_area_um2(r)).sum()
-        };
         summary.extend([
             c.centroid_in_world[0],
             c.centroid_in_world[1],
             c.cell_area_um2,
             c.nucleus_center_in_world[0],
             c.nucleus_center_in_world[1],
-            if nuclei.is_empty() { f64::NAN } else { area },
+            nucleus_area_um2(c, &nuclei).unwrap_or(f64::NAN),
             0.0,
         ]);
         if v2 {

@@ -11,6 +11,8 @@
 //! Without `--xoa` the generator writes its own long-standing layout (2.x style, one nucleus
 //! per cell), which the demo and its caches use.
 
+use cs_xenium::ring_area_um2;
+
 use crate::cells::Cell;
 use crate::rng::{Rng, domain};
 
@@ -132,14 +134,14 @@ fn shrink(polygon: &[[f32; 2]], factor: f32) -> Vec<[f32; 2]> {
         .collect()
 }
 
-/// Shoelace area of a ring.
-pub(crate) fn ring_area_um2(polygon: &[[f32; 2]]) -> f64 {
-    let mut twice = 0.0;
-    for k in 0..polygon.len() {
-        let (a, b) = (polygon[k], polygon[(k + 1) % polygon.len()]);
-        twice += f64::from(a[0]) * f64::from(b[1]) - f64::from(b[0]) * f64::from(a[1]);
+/// The `nucleus_area` a run records for a cell with these nuclei: the cell's own nucleus area
+/// when it has its one nucleus, the halves' areas summed, None (NaN) when it has none.
+pub(crate) fn nucleus_area_um2(cell: &Cell, nuclei: &[Vec<[f32; 2]>]) -> Option<f64> {
+    match nuclei.len() {
+        0 => None,
+        1 => Some(cell.nucleus_area_um2),
+        _ => Some(nuclei.iter().map(|n| ring_area_um2(n)).sum()),
     }
-    (twice * 0.5).abs()
 }
 
 #[cfg(test)]

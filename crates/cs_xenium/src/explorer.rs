@@ -190,22 +190,10 @@ pub fn write_analysis_zarr_zip(path: &Path, groupings: &[(&str, &Categorical)]) 
         }
         zip.group(&format!("cell_groups/{i}"), None)?;
         // One chunk holding each whole array, as Xenium writes them.
-        let whole = indices.len().max(1);
-        zip.array(
-            &format!("cell_groups/{i}/indices"),
-            &[indices.len()],
-            whole,
-            &indices,
-            None,
-        )?;
-        let whole = indptr.len().max(1);
-        zip.array(
-            &format!("cell_groups/{i}/indptr"),
-            &[indptr.len()],
-            whole,
-            &indptr,
-            None,
-        )?;
+        for (name, values) in [("indices", &indices), ("indptr", &indptr)] {
+            let node = format!("cell_groups/{i}/{name}");
+            zip.array(&node, &[values.len()], values.len().max(1), values, None)?;
+        }
     }
     zip.finish()
 }

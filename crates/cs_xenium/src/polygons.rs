@@ -115,8 +115,8 @@ impl Polygons {
     }
 }
 
-/// Shoelace area of one ring in µm².
-fn ring_area_um2(p: &[[f32; 2]]) -> f64 {
+/// Shoelace area of one ring in µm² (open or closed; the orientation does not matter).
+pub fn ring_area_um2(p: &[[f32; 2]]) -> f64 {
     let mut twice = 0.0;
     for i in 0..p.len() {
         let a = p[i];
