@@ -93,10 +93,11 @@ struct PointOut {
     @location(3) ring: f32,
 };
 
-fn point_vertex(vertex_index: u32, index: u32, base_radius_px: f32, alpha: f32) -> PointOut {
+fn point_vertex(vertex_index: u32, index: u32, base_radius_px: f32, can_highlight: bool) -> PointOut {
     var out: PointOut;
     var color = style_color(index);
-    let highlighted = index == frame.highlight;
+    // The highlight is a cell's index: it never applies to transcripts.
+    let highlighted = can_highlight && index == frame.highlight;
     if color.a <= 0.0 && !highlighted {
         out.position = OFF_SCREEN;
         return out;
@@ -115,18 +116,18 @@ fn point_vertex(vertex_index: u32, index: u32, base_radius_px: f32, alpha: f32) 
     out.position = vec4<f32>(clip_from_px(center_px + corner * extent), 0.0, 1.0);
     out.local_px = corner * extent;
     out.radius_px = radius;
-    out.color = vec4<f32>(color.rgb, color.a * alpha * frame.opacity);
+    out.color = vec4<f32>(color.rgb, color.a * frame.opacity);
     return out;
 }
 
 @vertex
 fn vs_cell_point(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) cell: u32) -> PointOut {
-    return point_vertex(vertex_index, cell, frame.point_radius_px, 1.0);
+    return point_vertex(vertex_index, cell, frame.point_radius_px, true);
 }
 
 @vertex
 fn vs_transcript_point(@builtin(vertex_index) vertex_index: u32, @builtin(instance_index) index: u32) -> PointOut {
-    return point_vertex(vertex_index, index, frame.transcript_radius_px, 1.0);
+    return point_vertex(vertex_index, index, frame.transcript_radius_px, false);
 }
 
 @fragment

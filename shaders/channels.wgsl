@@ -8,7 +8,7 @@ struct ChannelInstance {
     @location(0) origin_clip: vec2<f32>,
     @location(1) axis_x_clip: vec2<f32>,
     @location(2) axis_y_clip: vec2<f32>,
-    // x: layer opacity; y: unused.
+    // x: layer opacity; y: 1 to take coverage from intensity (dark is transparent), else 0.
     @location(3) opacity_pad: vec2<f32>,
     // Per channel: rgb colour (0..1; black for an unused slot), a unused.
     @location(4) color0: vec4<f32>,
@@ -26,6 +26,7 @@ struct VertexOut {
     @builtin(position) position: vec4<f32>,
     @location(0) uv: vec2<f32>,
     @location(1) @interpolate(flat) opacity: f32,
+    @location(10) @interpolate(flat) alpha_from_intensity: f32,
     @location(2) @interpolate(flat) color0: vec3<f32>,
     @location(3) @interpolate(flat) color1: vec3<f32>,
     @location(4) @interpolate(flat) color2: vec3<f32>,
@@ -50,6 +51,7 @@ fn vs_main(@builtin(vertex_index) vertex_index: u32, tile: ChannelInstance) -> V
     out.position = vec4<f32>(pos_clip, 0.0, 1.0);
     out.uv = corner;
     out.opacity = tile.opacity_pad.x;
+    out.alpha_from_intensity = tile.opacity_pad.y;
     out.color0 = tile.color0.rgb;
     out.color1 = tile.color1.rgb;
     out.color2 = tile.color2.rgb;
@@ -73,5 +75,11 @@ fn fs_main(in: VertexOut) -> @location(0) vec4<f32> {
     rgb += in.color1 * shaped(textureSample(channel1, channel_sampler, in.uv).r, in.window1);
     rgb += in.color2 * shaped(textureSample(channel2, channel_sampler, in.uv).r, in.window2);
     rgb += in.color3 * shaped(textureSample(channel3, channel_sampler, in.uv).r, in.window3);
-    return vec4<f32>(min(rgb, vec3<f32>(1.0)), in.opacity);
+    let shown = min(rgb, vec3<f32>(1.0));
+    if (in.alpha_from_intensity > 0.5) {
+        // The brightest component is the coverage; the colour keeps its hue at full strength.
+        let coverage = max(shown.r, max(shown.g, shown.b));
+        return vec4<f32>(shown / max(coverage, 1e-6), in.opacity * coverage);
+    }
+    return vec4<f32>(shown, in.opacity);
 }

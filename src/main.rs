@@ -325,6 +325,27 @@ struct MorphologyBenchArgs {
     render: HeadlessFlags,
 }
 
+/// The flags of `cellsymphony bench transcripts`.
+#[derive(clap::Args)]
+struct TranscriptsBenchArgs {
+    /// Xenium output folder with transcripts.parquet.
+    #[arg(long)]
+    xenium: PathBuf,
+    #[arg(long, default_value_t = 120)]
+    frames: usize,
+    /// Build the index here (kept) instead of a temporary folder (removed).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
+    /// Save the whole tissue with one gene as PNG.
+    #[arg(long)]
+    png_overview: Option<PathBuf>,
+    /// Save the 40x frame with all genes as PNG.
+    #[arg(long)]
+    png_40x: Option<PathBuf>,
+    #[command(flatten)]
+    render: HeadlessFlags,
+}
+
 /// How a headless benchmark renders and reports.
 #[derive(clap::Args)]
 struct HeadlessFlags {
@@ -398,6 +419,9 @@ enum BenchCommand {
     Replay(ReplayBenchArgs),
     /// The same replay over a bundle's morphology stains (every channel) with its cells on top.
     Morphology(MorphologyBenchArgs),
+    /// Build a bundle's transcript index (time, peak memory), open it cached, and render one gene
+    /// over the whole tissue and all genes at 40x: first complete frames, frame times, memory.
+    Transcripts(TranscriptsBenchArgs),
 }
 
 /// A report as JSON, or as `text` writes it.
@@ -440,6 +464,9 @@ impl Command {
             } => args.run(),
             Command::Bench {
                 which: BenchCommand::Morphology(args),
+            } => args.run(),
+            Command::Bench {
+                which: BenchCommand::Transcripts(args),
             } => args.run(),
         }
     }
@@ -582,6 +609,23 @@ impl ReplayBenchArgs {
             png: self.png,
         };
         report(&replay(&options)?, self.render.json, format_report)
+    }
+}
+
+impl TranscriptsBenchArgs {
+    fn run(self) -> anyhow::Result<String> {
+        use cellsymphony::bench::transcripts::{TranscriptBenchOptions, format_report, transcripts};
+        let options = TranscriptBenchOptions {
+            xenium: self.xenium,
+            frames: self.frames.max(3),
+            width: self.render.width.max(16),
+            height: self.render.height.max(16),
+            prefer_cpu: self.render.cpu,
+            cache_dir: self.cache_dir,
+            png_overview: self.png_overview,
+            png_40x: self.png_40x,
+        };
+        report(&transcripts(&options)?, self.render.json, format_report)
     }
 }
 

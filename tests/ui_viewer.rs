@@ -260,10 +260,15 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
         "{numeric:?}"
     );
 
-    // Transcripts: read in the background (qv >= 20), one point each, genes listed.
+    // Transcripts: indexed in the background on first open, then read tile by tile (qv >= 20),
+    // genes listed, the pinned cell's transcripts in the inspector.
     harness.get_by_label("Show transcripts").click();
-    step_until(&mut harness, "transcripts shown", |app| {
-        app.document().cells.as_ref().is_some_and(|c| c.transcripts.is_some())
+    step_until(&mut harness, "transcripts drawn", |app| {
+        app.document()
+            .cells
+            .as_ref()
+            .and_then(|c| c.transcripts.as_ref())
+            .is_some_and(|t| t.drawn_tiles() > 0 || t.has_current_density())
     });
     let layer = harness
         .state()
@@ -274,12 +279,55 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
         .transcripts
         .as_ref()
         .unwrap();
-    assert_eq!(layer.transcripts.len(), 5260);
-    assert_eq!(layer.gene_counts.iter().sum::<usize>(), 5260);
+    assert_eq!(layer.len(), 5260);
+    assert_eq!(layer.index.total, 5260, "every transcript of this crop has qv >= 20");
+    // The gene list is ordered by count; its search box finds a gene.
+    harness
+        .ctx
+        .data_mut(|d| d.insert_temp(egui::Id::unique("transcript_gene_search"), "AKT1".to_owned()));
+    harness.step();
     assert!(
         harness.query_all_by_label("AKT1").count() >= 2,
         "gene list of the transcripts layer"
     );
+    let inspector_line = harness.query_all_by_label_contains("Transcripts: ").count();
+    assert_eq!(inspector_line, 1, "the pinned cell's transcripts in the inspector");
+
+    // A stricter quality threshold shows fewer.
+    let mut style = {
+        let t = harness
+            .state()
+            .document()
+            .cells
+            .as_ref()
+            .unwrap()
+            .transcripts
+            .as_ref()
+            .unwrap();
+        cellsymphony::document::edit::TranscriptStyle {
+            visible: t.visible,
+            opacity: t.opacity,
+            radius_px: t.radius_px,
+            min_qv: t.min_qv,
+        }
+    };
+    style.min_qv = 35;
+    harness
+        .state_mut()
+        .run_command(Command::Edit(cellsymphony::document::edit::Edit::TranscriptStyle(
+            style,
+        )));
+    harness.step();
+    let t = harness
+        .state()
+        .document()
+        .cells
+        .as_ref()
+        .unwrap()
+        .transcripts
+        .as_ref()
+        .unwrap();
+    assert!(t.len() < 5260 && !t.is_empty(), "{}", t.len());
 }
 
 /// Window position of a world point (µm) in the viewer.

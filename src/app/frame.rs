@@ -42,6 +42,13 @@ impl ViewerApp {
         if let Some(morphology) = &mut self.document.morphology {
             morphology.receive_tiles();
         }
+        if let Some(transcripts) = self.document.cells.as_mut().and_then(|c| c.transcripts.as_mut()) {
+            transcripts.receive();
+            self.document.evictions.geometries.append(&mut transcripts.evicted);
+            if let Some(error) = transcripts.error.take() {
+                self.runtime.toasts.error(error);
+            }
+        }
         let dim_outside = self.runtime.viewer.tools.dim_outside;
         self.document.sync_emphasis(dim_outside);
         if let Some(cells) = &self.document.cells {

@@ -9,6 +9,9 @@ use cs_render::{CellRenderer, ChannelTileRenderer, TileRenderer};
 
 use crate::document::Evictions;
 use crate::layers::slide_layer::GPU_TILE_BUDGET_BYTES;
+
+/// GPU memory for transcript density images (2 MB each at 1024 bins a side).
+const GPU_DENSITY_BUDGET_BYTES: usize = 64 << 20;
 use crate::ui::models_tab::GpuAdapter;
 
 /// The window icon, from `assets/icon.png`.
@@ -92,8 +95,15 @@ impl GpuState {
             render_state.target_format,
             GPU_TILE_BUDGET_BYTES / 2,
         );
+        let densities = crate::viewer::paint::TranscriptDensityRenderer(ChannelTileRenderer::new(
+            &render_state.device,
+            &render_state.queue,
+            render_state.target_format,
+            GPU_DENSITY_BUDGET_BYTES,
+        ));
         let mut renderer = render_state.renderer.write();
         renderer.callback_resources.insert(tiles);
+        renderer.callback_resources.insert(densities);
         renderer.callback_resources.insert(channels);
         renderer.callback_resources.insert(cells);
         let info = render_state.adapter.get_info();

@@ -15,7 +15,7 @@ use crate::io::annotation_geojson::AnnotationImport;
 use crate::io::cell_groups::ImportedGroups;
 use crate::io::records::NamedDe;
 use crate::io::session_file::SessionFile;
-use crate::layers::cell_layer::{LoadedBundle, TranscriptLayer};
+use crate::layers::cell_layer::LoadedBundle;
 use crate::layers::morphology_layer::OpenedMorphology;
 use crate::ui::dialogs::DialogPurpose;
 use crate::work::analysis::{DeKey, NhoodKey};
@@ -48,7 +48,7 @@ pub enum JobOutput {
     /// None: cancelled, or the bundle has no morphology images.
     MorphologyOpened(Result<Option<OpenedMorphology>, SlideError>),
     GeneValues(Vec<f64>),
-    Transcripts(Result<Option<TranscriptLayer>, XeniumError>),
+    Transcripts(Result<Option<std::sync::Arc<cs_xenium::TranscriptIndex>>, XeniumError>),
     Demo(anyhow::Result<DemoFiles>),
     FileChosen(Option<PathBuf>),
     /// An export or a PNG written: the note to show, or the error.

@@ -6,20 +6,23 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use cs_slide::{SlideError, SlideSource};
-use cs_xenium::{XeniumError, read_alignment_csv, write_alignment_csv};
+use cs_xenium::{TranscriptIndex, XeniumError, read_alignment_csv, write_alignment_csv};
 
 use crate::app::ViewerApp;
 use crate::app::jobs::{JobKey, JobOutput};
 use crate::document::{AssociatedImage, CompareSlide, LoadedSlide, SlideAlignment, SlideTexture};
 use crate::io::session_file::SESSION_EXTENSION;
-use crate::layers::cell_layer::{CellLayer, LoadedBundle, TranscriptLayer, gene_values};
+use crate::layers::cell_layer::{CellLayer, LoadedBundle, gene_values};
 use crate::layers::morphology_layer::{MorphologyLayer, OpenedMorphology};
 use crate::layers::slide_layer::SlideLayer;
+use crate::layers::transcript_layer::TranscriptLayer;
 use crate::ui::dialogs::{DialogPurpose, show_file_dialog};
 use crate::util::display_name;
 use crate::work::demo::{DemoFiles, demo_dir, prepare_demo};
 use crate::work::jobs::JobKind;
-use crate::work::open::{OpenedSlide, load_bundle, load_transcripts, open_morphology, open_slide};
+use crate::work::open::{
+    OpenedSlide, load_bundle, open_morphology, open_slide, open_transcript_index, transcript_index_dir,
+};
 
 fn texture_from_image(ctx: &egui::Context, name: &str, image: &cs_slide::RgbaImage) -> SlideTexture {
     let size = [image.width as usize, image.height as usize];
@@ -404,19 +407,30 @@ impl ViewerApp {
             return;
         }
         let bundle = cells.bundle.clone();
-        let geometry_id = self.take_source_id();
+        let cache_dir = transcript_index_dir();
         self.spawn(JobKind::Transcripts, JobKey::None, "Reading transcripts", move |cx| {
-            JobOutput::Transcripts(load_transcripts(&bundle, geometry_id, &cx.cancel))
+            JobOutput::Transcripts(open_transcript_index(&bundle, &cache_dir, cx))
         });
     }
 
-    pub(super) fn transcripts_read(&mut self, result: Result<Option<TranscriptLayer>, XeniumError>) {
+    pub(super) fn transcripts_read(&mut self, result: Result<Option<Arc<TranscriptIndex>>, XeniumError>) {
         match result {
-            Ok(Some(layer)) => {
-                if let Some(cells) = &mut self.document.cells
-                    && let Some(old) = cells.transcripts.replace(layer)
-                {
-                    self.document.evictions.geometries.push(old.points.id);
+            Ok(Some(index)) => {
+                let id_base = self.take_source_id();
+                let ctx = self.ctx.clone();
+                let notify: Arc<dyn Fn() + Send + Sync> = Arc::new(move || ctx.request_repaint());
+                match TranscriptLayer::new(index, id_base, notify) {
+                    Ok(layer) => {
+                        if let Some(cells) = &mut self.document.cells
+                            && let Some(mut old) = cells.transcripts.replace(layer)
+                        {
+                            self.document.evictions.geometries.extend(old.release_all());
+                        }
+                    }
+                    Err(error) => self
+                        .runtime
+                        .toasts
+                        .error(format!("cannot start the transcript reading threads: {error}")),
                 }
             }
             Ok(None) => {

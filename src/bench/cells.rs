@@ -58,7 +58,7 @@ pub struct CellBenchReport {
 }
 
 /// VmRSS and VmHWM from /proc/self/status, in MB (Linux only).
-fn resident_mb() -> (Option<f64>, Option<f64>) {
+pub fn resident_mb() -> (Option<f64>, Option<f64>) {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
         return (None, None);
     };

@@ -161,13 +161,9 @@ fn xenium_info(dir: &Path, json: bool) -> anyhow::Result<String> {
             .collect()
     });
     let transcripts = match &bundle.files.transcripts {
-        Some(path) => Some(
-            cs_xenium::TranscriptSummary::read(path, &bundle.files.transcript_layout, cs_xenium::DEFAULT_MIN_QV)
-                .map_err(anyhow::Error::from),
-        ),
+        Some(path) => Some(transcript_summary(&bundle, path)?),
         None => None,
-    }
-    .transpose()?;
+    };
     // Groupings: clusterings, Explorer's groups, segmentation_method, ... with their group counts.
     let cell_groups: Vec<(String, usize)> = bundle
         .cells
@@ -532,4 +528,19 @@ pub fn enrich(options: &EnrichOptions, json: bool) -> anyhow::Result<String> {
         return Ok(serde_json::to_string_pretty(&out)?);
     }
     Ok(text.trim_end().to_owned())
+}
+
+/// Transcript counts for `info`: from the viewer's cached index of the file when there is one (no
+/// transcript is read), else by streaming the file.
+fn transcript_summary(bundle: &XeniumBundle, path: &Path) -> anyhow::Result<cs_xenium::TranscriptSummary> {
+    let layout = &bundle.files.transcript_layout;
+    let cached = cs_xenium::transcript_index::index_file_name(path, layout, &bundle.cells)
+        .ok()
+        .map(|name| crate::work::open::transcript_index_dir().join(name))
+        .filter(|p| p.is_file())
+        .and_then(|p| cs_xenium::TranscriptIndex::open(&p).ok());
+    Ok(match cached {
+        Some(index) => index.summary(cs_xenium::DEFAULT_MIN_QV),
+        None => cs_xenium::TranscriptSummary::read(path, layout, cs_xenium::DEFAULT_MIN_QV)?,
+    })
 }

@@ -35,6 +35,8 @@ pub struct TranscriptStyle {
     pub visible: bool,
     pub opacity: f32,
     pub radius_px: f32,
+    /// Whole Phred quality below which transcripts are not shown.
+    pub min_qv: u8,
 }
 
 /// One change to the document.
@@ -129,6 +131,8 @@ pub enum Edit {
         visible: bool,
     },
     AllGenesVisible(bool),
+    /// Shows these genes (e.g. a search's matches) and hides every other feature.
+    OnlyGenesVisible(Vec<usize>),
     /// Shows or hides the control probes and codewords among the transcripts.
     ControlsVisible(bool),
 
@@ -304,6 +308,7 @@ impl DocumentState {
                     t.visible = style.visible;
                     t.opacity = style.opacity;
                     t.radius_px = style.radius_px;
+                    t.min_qv = style.min_qv;
                 }
             }
             Edit::GeneStyle { gene, colour, visible } => {
@@ -317,6 +322,16 @@ impl DocumentState {
             Edit::AllGenesVisible(visible) => {
                 if let Some(t) = self.cells.as_mut().and_then(|c| c.transcripts.as_mut()) {
                     t.set_visible_where(visible, |category| !category.is_control());
+                }
+            }
+            Edit::OnlyGenesVisible(genes) => {
+                if let Some(t) = self.cells.as_mut().and_then(|c| c.transcripts.as_mut()) {
+                    t.gene_visible.iter_mut().for_each(|v| *v = false);
+                    for g in genes {
+                        if let Some(v) = t.gene_visible.get_mut(g) {
+                            *v = true;
+                        }
+                    }
                 }
             }
             Edit::ControlsVisible(visible) => {

@@ -192,10 +192,10 @@ impl DocumentState {
 
     pub fn close_cells(&mut self) {
         self.close_morphology();
-        if let Some(old) = self.cells.take() {
+        if let Some(mut old) = self.cells.take() {
             self.evictions.geometries.push(old.geometry.id);
-            if let Some(t) = &old.transcripts {
-                self.evictions.geometries.push(t.points.id);
+            if let Some(t) = &mut old.transcripts {
+                self.evictions.geometries.extend(t.release_all());
             }
         }
         self.place_slide();

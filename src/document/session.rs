@@ -13,7 +13,7 @@ use crate::document::DocumentState;
 use crate::document::selections::Selections;
 use crate::io::session_file::{
     SessionFile, StoredAlignment, StoredCellLayer, StoredCellStyle, StoredChannel, StoredClass, StoredClassColumn,
-    StoredColourBy, StoredCombine, StoredModelRun, StoredMorphologyLayer, StoredPath, StoredSelection,
+    StoredColourBy, StoredCombine, StoredGene, StoredModelRun, StoredMorphologyLayer, StoredPath, StoredSelection,
     StoredSelections, StoredShape, StoredSlideLayer, StoredStep, StoredTranscripts, StoredView,
 };
 use crate::layers::camera::Camera;
@@ -144,6 +144,18 @@ impl DocumentState {
                         visible: t.visible,
                         opacity: t.opacity,
                         radius_px: t.radius_px,
+                        min_qv: t.min_qv,
+                        genes: t
+                            .index
+                            .genes
+                            .iter()
+                            .zip(t.gene_colours.iter().zip(&t.gene_visible))
+                            .map(|(name, (colour, visible))| StoredGene {
+                                name: name.clone(),
+                                colour: self::colour(*colour),
+                                visible: *visible,
+                            })
+                            .collect(),
                     }),
                 }
             }),
@@ -268,6 +280,13 @@ impl DocumentState {
             transcripts.visible = stored.visible;
             transcripts.opacity = stored.opacity.clamp(0.0, 1.0);
             transcripts.radius_px = stored.radius_px;
+            transcripts.min_qv = stored.min_qv;
+            for saved in &stored.genes {
+                if let Some(g) = transcripts.index.genes.iter().position(|n| *n == saved.name) {
+                    transcripts.gene_colours[g] = from_colour(saved.colour);
+                    transcripts.gene_visible[g] = saved.visible;
+                }
+            }
         }
     }
 

@@ -166,6 +166,24 @@ pub struct StoredTranscripts {
     pub visible: bool,
     pub opacity: f32,
     pub radius_px: f32,
+    /// Sessions from before the threshold was adjustable used Xenium's default.
+    #[serde(default = "default_min_qv")]
+    pub min_qv: u8,
+    /// Each feature's colour and whether it is shown, matched by name on restore.
+    #[serde(default)]
+    pub genes: Vec<StoredGene>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredGene {
+    pub name: String,
+    /// sRGB with alpha.
+    pub colour: [u8; 4],
+    pub visible: bool,
+}
+
+fn default_min_qv() -> u8 {
+    cs_xenium::DEFAULT_MIN_QV as u8
 }
 
 /// How the slide is drawn.

@@ -8,14 +8,15 @@ use std::sync::Arc;
 
 use cs_analysis::{CellSet, GridIndex, polygon_contains};
 use cs_render::{
-    CellDrawList, CellDrawMode, CellGeometry, CellLayerStyle, CellStyles, PointLayerDraw, PolygonsInTable,
+    CellDrawList, CellDrawMode, CellGeometry, CellLayerStyle, CellStyles, ChannelDrawList, PolygonsInTable,
 };
-use cs_xenium::{GENE_EXPRESSION, MISSING_CODE, Transcripts, XeniumBundle};
+use cs_xenium::{GENE_EXPRESSION, MISSING_CODE, XeniumBundle};
 use egui::Color32;
 use glam::{DAffine2, DVec2};
 
 use crate::layers::camera::{Camera, Viewport, clip_from_screen};
 use crate::layers::palettes::{ColourMap, MISSING_COLOUR, class_colour, to_rgba_f32};
+use crate::layers::transcript_layer::TranscriptLayer;
 
 /// Below this many physical pixels of cell radius, cells are drawn as markers.
 pub const POLYGON_MIN_RADIUS_PX: f64 = 4.0;
@@ -134,84 +135,8 @@ pub struct CellInfo {
     pub total_counts: Option<f64>,
     pub top_genes: Vec<(String, f32)>,
     pub pos_in_world: DVec2,
-}
-
-/// Transcripts shown as points, coloured per gene.
-pub struct TranscriptLayer {
-    pub transcripts: Transcripts,
-    pub points: Arc<CellGeometry>,
-    pub gene_colours: Vec<Color32>,
-    pub gene_visible: Vec<bool>,
-    /// Transcripts per gene (for the gene list).
-    pub gene_counts: Vec<usize>,
-    styles: Arc<CellStyles>,
-    pub visible: bool,
-    pub opacity: f32,
-    pub radius_px: f32,
-}
-
-impl TranscriptLayer {
-    /// Orders transcripts for culling (off the UI thread).
-    pub fn new(transcripts: Transcripts, geometry_id: u64) -> Self {
-        let x: Vec<f64> = transcripts.x_um.iter().map(|&v| f64::from(v)).collect();
-        let y: Vec<f64> = transcripts.y_um.iter().map(|&v| f64::from(v)).collect();
-        let points = CellGeometry::build(geometry_id, &x, &y, None, None);
-        let genes = transcripts.genes.len();
-        let mut gene_counts = vec![0usize; genes];
-        for &g in &transcripts.gene {
-            if let Some(c) = gene_counts.get_mut(g as usize) {
-                *c += 1;
-            }
-        }
-        let values: Vec<u32> = transcripts.gene.iter().map(|&g| g + 1).collect();
-        let styles = Arc::new(CellStyles {
-            id: geometry_id,
-            values: points.to_gpu_order(&values),
-        });
-        Self {
-            gene_colours: (0..genes).map(class_colour).collect(),
-            // Controls (negative probes and codewords, unassigned codewords) start hidden.
-            gene_visible: transcripts.gene_category.iter().map(|c| !c.is_control()).collect(),
-            gene_counts,
-            transcripts,
-            points: Arc::new(points),
-            styles,
-            visible: true,
-            opacity: 1.0,
-            radius_px: 2.0,
-        }
-    }
-
-    /// Shows or hides every feature whose category passes `which`.
-    pub fn set_visible_where(&mut self, visible: bool, which: impl Fn(cs_xenium::FeatureCategory) -> bool) {
-        for (shown, category) in self.gene_visible.iter_mut().zip(&self.transcripts.gene_category) {
-            if which(*category) {
-                *shown = visible;
-            }
-        }
-    }
-
-    /// Transcripts of control features (0 when the run has none).
-    pub fn control_count(&self) -> usize {
-        self.gene_counts
-            .iter()
-            .zip(&self.transcripts.gene_category)
-            .filter(|(_, c)| c.is_control())
-            .map(|(n, _)| n)
-            .sum()
-    }
-
-    fn palette(&self) -> Vec<[f32; 4]> {
-        std::iter::once(to_rgba_f32(Color32::TRANSPARENT))
-            .chain(
-                self.gene_colours.iter().zip(&self.gene_visible).map(
-                    |(c, visible)| {
-                        if *visible { to_rgba_f32(*c) } else { [0.0; 4] }
-                    },
-                ),
-            )
-            .collect()
-    }
+    /// Its decoded transcripts per gene (at the layer's qv threshold), when transcripts are shown.
+    pub transcripts: Option<crate::layers::transcript_layer::CellTranscripts>,
 }
 
 pub struct CellLayer {
@@ -228,6 +153,8 @@ pub struct CellLayer {
     pub show_nuclei: bool,
     pub style: CellLayerStyle,
     pub transcripts: Option<TranscriptLayer>,
+    /// The transcripts' density image of the last frame (drawn below the cells).
+    transcript_density: Option<ChannelDrawList>,
     /// When set, cells outside it are drawn dimmed (the active selection).
     emphasis: Option<CellSet>,
     styles: Arc<CellStyles>,
@@ -258,6 +185,7 @@ impl CellLayer {
             show_nuclei: true,
             style: CellLayerStyle::default(),
             transcripts: None,
+            transcript_density: None,
             emphasis: None,
             styles: Arc::new(CellStyles::default()),
             styles_dirty: true,
@@ -468,8 +396,12 @@ impl CellLayer {
     /// The cells' draw list for this frame, or None when nothing is to be drawn.
     pub fn frame(&mut self, camera: &Camera, viewport: &Viewport, highlight: Option<u32>) -> Option<CellDrawList> {
         self.refresh_styles();
-        let transcripts_on = self.transcripts.as_ref().is_some_and(|t| t.visible);
-        if (!self.show_cells && !self.show_nuclei && !transcripts_on) || self.geometry.is_empty() {
+        let (transcripts, density) = match self.transcripts.as_mut() {
+            Some(t) => t.frame(camera, viewport),
+            None => (None, None),
+        };
+        self.transcript_density = density;
+        if (!self.show_cells && !self.show_nuclei && transcripts.is_none()) || self.geometry.is_empty() {
             return None;
         }
         let screen_from_world = camera.screen_from_world(viewport);
@@ -492,14 +424,6 @@ impl CellLayer {
         } else {
             Vec::new()
         };
-        let transcripts = self.transcripts.as_ref().filter(|t| t.visible).map(|t| PointLayerDraw {
-            points: t.points.clone(),
-            styles: t.styles.clone(),
-            palette: t.palette(),
-            visible: t.points.visible_ranges(lo, hi),
-            radius_px: t.radius_px,
-            opacity: t.opacity,
-        });
         Some(CellDrawList {
             geometry: self.geometry.clone(),
             styles: self.styles.clone(),
@@ -520,6 +444,12 @@ impl CellLayer {
             highlight: highlight.and_then(|t| self.geometry.gpu_from_table.get(t as usize).copied()),
             transcripts,
         })
+    }
+
+    /// The transcripts' density image made by the last [`Self::frame`] (zoomed out), drawn
+    /// below the cells.
+    pub fn take_transcript_density(&mut self) -> Option<ChannelDrawList> {
+        self.transcript_density.take()
     }
 
     /// Whether a cell is drawn now (its class is not hidden).
@@ -641,6 +571,12 @@ impl CellLayer {
                 .or(total),
             top_genes,
             pos_in_world: DVec2::new(cells.x_um[i], cells.y_um[i]),
+            transcripts: self.transcripts.as_ref().map(|t| {
+                // A cell's transcripts lie inside its boundary, well within this square.
+                let reach_um = (4.0 * f64::from(self.geometry.typical_radius_um)).max(30.0);
+                let (x, y) = (cells.x_um[i], cells.y_um[i]);
+                t.cell_gene_counts(table_index, [x - reach_um, y - reach_um], [x + reach_um, y + reach_um])
+            }),
         })
     }
 }

@@ -243,6 +243,7 @@ impl MorphologyLayer {
                     axis_y_clip,
                     channels: chunk.to_vec(),
                     additive: group > 0,
+                    alpha_from_intensity: false,
                 });
             }
         }

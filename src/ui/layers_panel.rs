@@ -570,14 +570,18 @@ fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &Cell
         visible: layer.visible,
         opacity: layer.opacity,
         radius_px: layer.radius_px,
+        min_qv: layer.min_qv,
     };
     let mut style = before;
     ui.horizontal(|ui| {
         ui.checkbox(&mut style.visible, RichText::new("Transcripts").heading());
-        ui.label(format!("{}", layer.transcripts.len()));
+        ui.label(format!("{} shown of {}", layer.shown_count(), layer.len()))
+            .on_hover_text("Transcripts of the ticked genes, and of all features, at the quality threshold");
     });
     ui.add(egui::Slider::new(&mut style.opacity, 0.0..=1.0).text("opacity"));
     ui.add(egui::Slider::new(&mut style.radius_px, 0.5..=6.0).text("size (px)"));
+    ui.add(egui::Slider::new(&mut style.min_qv, 0..=40).text("min qv"))
+        .on_hover_text("Phred-scaled quality: 20 (Xenium's default) keeps calls with at most 1% error");
     if style != before {
         cx.edit(Edit::TranscriptStyle(style));
     }
@@ -593,7 +597,7 @@ fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &Cell
             let shown = layer
                 .gene_visible
                 .iter()
-                .zip(&layer.transcripts.gene_category)
+                .zip(layer.categories())
                 .any(|(v, c)| *v && c.is_control());
             let mut show = shown;
             ui.checkbox(&mut show, format!("controls ({controls})")).on_hover_text(
@@ -604,21 +608,45 @@ fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &Cell
             }
         }
     });
+    let search_id = egui::Id::unique("transcript_gene_search");
+    let mut search: String = ui.data(|d| d.get_temp(search_id)).unwrap_or_default();
+    ui.horizontal(|ui| {
+        ui.label("Find");
+        ui.add(
+            egui::TextEdit::singleline(&mut search)
+                .hint_text("gene name")
+                .desired_width(140.0),
+        );
+    });
+    ui.data_mut(|d| d.insert_temp(search_id, search.clone()));
+    let needle = search.to_lowercase();
+    // Controls are listed only while shown; the list is ordered by count, most first.
+    let mut listed: Vec<usize> = (0..layer.index.genes.len())
+        .filter(|&g| {
+            let is_control = layer.categories().get(g).is_some_and(|c| c.is_control());
+            (!is_control || layer.gene_visible[g])
+                && (needle.is_empty() || layer.index.genes[g].to_lowercase().contains(&needle))
+        })
+        .collect();
+    listed.sort_by(|&a, &b| layer.gene_counts[b].cmp(&layer.gene_counts[a]));
+    if !needle.is_empty() && !listed.is_empty() {
+        ui.horizontal(|ui| {
+            if ui.small_button("show only these").clicked() {
+                cx.edit(Edit::OnlyGenesVisible(listed.clone()));
+            }
+        });
+    }
+    let row_height = ui.spacing().interact_size.y;
     egui::ScrollArea::vertical()
         .id_salt("transcript_genes")
         .max_height(180.0)
-        .show(ui, |ui| {
-            egui::Grid::new("transcript_genes_grid").num_columns(3).show(ui, |ui| {
-                for (g, name) in layer.transcripts.genes.iter().enumerate() {
-                    let is_control = layer.transcripts.gene_category.get(g).is_some_and(|c| c.is_control());
-                    if is_control && !layer.gene_visible[g] {
-                        continue;
-                    }
+        .show_rows(ui, row_height, listed.len(), |ui, rows| {
+            for &g in &listed[rows] {
+                ui.horizontal(|ui| {
                     let (mut colour, mut visible) = (layer.gene_colours[g], layer.gene_visible[g]);
                     ui.color_edit_button_srgba(&mut colour);
-                    ui.checkbox(&mut visible, name.as_str());
-                    ui.label(format!("{}", layer.gene_counts[g]));
-                    ui.end_row();
+                    ui.checkbox(&mut visible, layer.index.genes[g].as_str());
+                    ui.weak(format!("{}", layer.gene_counts[g]));
                     if (colour, visible) != (layer.gene_colours[g], layer.gene_visible[g]) {
                         cx.edit(Edit::GeneStyle {
                             gene: g,
@@ -626,8 +654,8 @@ fn transcripts_section_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cells: &Cell
                             visible,
                         });
                     }
-                }
-            });
+                });
+            }
         });
 }
 

@@ -250,7 +250,28 @@ pub fn cell_info_ui(ui: &mut egui::Ui, info: &CellInfo) {
             }
         });
     }
+    match &info.transcripts {
+        Some(Ok(genes)) => {
+            let total: u32 = genes.iter().map(|(_, n)| n).sum();
+            ui.label(format!("Transcripts: {total} in {} genes", genes.len()));
+            ui.horizontal_wrapped(|ui| {
+                for (gene, count) in genes.iter().take(CELL_TRANSCRIPT_GENES) {
+                    ui.label(format!("{gene} {count}"));
+                }
+                if genes.len() > CELL_TRANSCRIPT_GENES {
+                    ui.weak(format!("and {} more", genes.len() - CELL_TRANSCRIPT_GENES));
+                }
+            });
+        }
+        Some(Err(error)) => {
+            ui.colored_label(ui.visuals().error_fg_color, format!("Transcripts not read: {error}"));
+        }
+        None => {}
+    }
 }
+
+/// Genes listed with a cell's transcripts.
+const CELL_TRANSCRIPT_GENES: usize = 12;
 
 pub fn minimap_rect(viewer: Rect, overview_size: Option<[usize; 2]>) -> Option<Rect> {
     let [w, h] = overview_size?;

@@ -44,6 +44,26 @@ view_renderer!(TileRenderer, cs_render::TileDrawList);
 view_renderer!(ChannelTileRenderer, cs_render::ChannelDrawList);
 view_renderer!(CellRenderer, cs_render::CellDrawList);
 
+/// The transcripts' density images: a channel renderer of their own, so that they and the
+/// morphology channels, both drawn in one view, keep separate per-view draw data.
+pub struct TranscriptDensityRenderer(pub ChannelTileRenderer);
+
+impl ViewRenderer for TranscriptDensityRenderer {
+    type DrawList = cs_render::ChannelDrawList;
+    fn prepare_view(
+        &mut self,
+        device: &wgpu::Device,
+        queue: &wgpu::Queue,
+        view: cs_render::FrameId,
+        list: &Self::DrawList,
+    ) {
+        self.0.prepare(device, queue, view, list);
+    }
+    fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId) {
+        self.0.paint(pass, view);
+    }
+}
+
 /// eframe's wgpu paint callback handing one view's draw list to renderer `R`.
 pub struct RendererCallback<R: ViewRenderer> {
     pub frame_id: cs_render::FrameId,

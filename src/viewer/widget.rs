@@ -18,7 +18,7 @@ use crate::viewer::ViewerState;
 use crate::viewer::overlays::{
     annotations_overlay_ui, cell_info_ui, minimap_rect, minimap_ui, note_ui, scale_bar_ui, selections_overlay_ui,
 };
-use crate::viewer::paint::RendererCallback;
+use crate::viewer::paint::{RendererCallback, TranscriptDensityRenderer};
 use crate::viewer::split::Pane;
 use crate::viewer::tools::selection::brush_outline;
 use crate::viewer::tools::{PaintContext, Tool, ToolContext, ViewerTool};
@@ -198,13 +198,21 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
         ));
     }
     let highlight = state.hovered_cell.or(cx.highlight).or(state.pinned_cell);
-    if let Some(cells) = cx.cells.as_deref_mut().filter(|_| pane.shows_cells())
-        && let Some(list) = cells.frame(&camera, &viewport, highlight)
-    {
-        painter.add(egui_wgpu::Callback::new_paint_callback(
-            rect,
-            RendererCallback::<CellRenderer>::new(response.id.value(), list),
-        ));
+    if let Some(cells) = cx.cells.as_deref_mut().filter(|_| pane.shows_cells()) {
+        let list = cells.frame(&camera, &viewport, highlight);
+        // Zoomed out, transcripts are a density image, below the cells.
+        if let Some(density) = cells.take_transcript_density() {
+            painter.add(egui_wgpu::Callback::new_paint_callback(
+                rect,
+                RendererCallback::<TranscriptDensityRenderer>::new(response.id.value(), density),
+            ));
+        }
+        if let Some(list) = list {
+            painter.add(egui_wgpu::Callback::new_paint_callback(
+                rect,
+                RendererCallback::<CellRenderer>::new(response.id.value(), list),
+            ));
+        }
     }
 
     let screen_from_world = camera.screen_from_world(&viewport);

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use cs_analysis::GridIndex;
 use cs_render::CellGeometry;
 use cs_slide::{RgbaImage, SlideError, SlideSource, open_slide as open_image};
-use cs_xenium::{MorphologyFile, XeniumBundle, XeniumError};
+use cs_xenium::{MorphologyFile, TranscriptIndex, XeniumBundle, XeniumError};
 
-use crate::layers::cell_layer::{BundleSlide, LoadedBundle, TranscriptLayer, as_table};
+use crate::layers::cell_layer::{BundleSlide, LoadedBundle, as_table};
 use crate::layers::morphology_layer::{ChannelHistogram, ChannelStyle, MorphologyChannel, OpenedMorphology};
 use crate::work::jobs::CancelToken;
 
@@ -93,18 +93,36 @@ pub fn load_bundle(dir: &Path, geometry_id: u64, cancel: &CancelToken) -> anyhow
     }))
 }
 
-/// The bundle's transcripts (qv of 20 or more) as a point layer (None: no transcripts file, or
-/// cancelled).
-pub fn load_transcripts(
+/// The bundle's transcript index from the cache, built on first open (streaming, with progress;
+/// None: no transcripts file, or cancelled).
+pub fn open_transcript_index(
     bundle: &XeniumBundle,
-    geometry_id: u64,
-    cancel: &CancelToken,
-) -> Result<Option<TranscriptLayer>, XeniumError> {
-    let transcripts = bundle.load_transcripts(cs_xenium::DEFAULT_MIN_QV)?;
-    if cancel.is_cancelled() {
+    cache_dir: &Path,
+    cx: &crate::work::jobs::JobContext,
+) -> Result<Option<Arc<TranscriptIndex>>, XeniumError> {
+    let Some(source) = bundle.files.transcripts.as_deref() else {
         return Ok(None);
+    };
+    let mut progress = |fraction: f32| {
+        cx.report("Indexing transcripts (first open only)", fraction);
+        !cx.is_cancelled()
+    };
+    match cs_xenium::open_or_build_index(
+        source,
+        &bundle.files.transcript_layout,
+        &bundle.cells,
+        cache_dir,
+        &mut progress,
+    ) {
+        Ok(index) => Ok(Some(Arc::new(index))),
+        Err(_) if cx.is_cancelled() => Ok(None),
+        Err(error) => Err(error),
     }
-    Ok(transcripts.map(|t| TranscriptLayer::new(t, geometry_id)))
+}
+
+/// Where transcript indexes are cached.
+pub fn transcript_index_dir() -> PathBuf {
+    crate::work::demo::cache_root().join("transcript-index")
 }
 
 /// Opens a bundle's morphology images as one set of channels (None: cancelled).

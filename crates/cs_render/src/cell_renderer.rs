@@ -18,6 +18,9 @@ use crate::pipeline::{
 };
 use crate::quads::FrameId;
 
+mod point_tiles;
+pub use point_tiles::{POINT_TILE_MAX_SIDE, PointRaster};
+
 /// Marks "no highlighted cell" in [`FrameUniform::highlight`].
 pub const NO_HIGHLIGHT: u32 = u32::MAX;
 /// With at least this many cells in a zoomed-out view, the overview texture stands in for them.
@@ -68,16 +71,28 @@ impl Default for CellLayerStyle {
     }
 }
 
-/// A point layer drawn with its own palette (transcripts).
+/// A point layer drawn with its own palette (transcripts), in parts (one per tile of the
+/// transcript index), each uploaded once and kept on the GPU while it is drawn.
 #[derive(Clone)]
 pub struct PointLayerDraw {
-    pub points: Arc<CellGeometry>,
-    pub styles: Arc<CellStyles>,
+    pub parts: Vec<PointPart>,
+    /// Draw each part once into a texture at this resolution and show it as a quad (see
+    /// [`PointRaster`]); None draws every marker every frame.
+    pub raster: Option<PointRaster>,
     /// sRGB-encoded RGBA in 0..1; entry 0 is for missing values.
     pub palette: Vec<[f32; 4]>,
-    pub visible: Vec<Range<u32>>,
     pub radius_px: f32,
     pub opacity: f32,
+}
+
+/// One part of a [`PointLayerDraw`].
+#[derive(Clone)]
+pub struct PointPart {
+    /// The part's box in world µm (lower, upper): its points lie inside.
+    pub bounds_um: [[f32; 2]; 2],
+    pub points: Arc<CellGeometry>,
+    pub styles: Arc<CellStyles>,
+    pub visible: Vec<Range<u32>>,
 }
 
 /// Everything the overlay draws in one frame of one view.
@@ -231,6 +246,11 @@ enum Pass {
     CellOutline,
     NucleusOutline,
     TranscriptPoints,
+    /// Transcript markers drawn into a point tile's texture.
+    PointTilePoints,
+    /// A point tile as one quad (the overview composite's pipeline; `data_id` is the view's
+    /// composite slot).
+    PointTileComposite,
 }
 
 struct PreparedDraw {
@@ -253,6 +273,8 @@ struct PreparedView {
     composite_uniform: wgpu::Buffer,
     /// The composite bind group and the overview generation it was made for.
     composite: Option<(u64, wgpu::BindGroup)>,
+    /// Composite uniforms and bind groups of the point tiles this view draws, by slot.
+    tile_composites: Vec<point_tiles::TileComposite>,
     draws: Vec<PreparedDraw>,
 }
 
@@ -274,6 +296,13 @@ pub struct CellRenderer {
     overview_max_side: u32,
     overview_renders: u64,
     uploaded_bytes_total: u64,
+    /// Point tiles by the id of their points.
+    point_tiles: HashMap<u64, point_tiles::PointTile>,
+    point_tile_clock: u64,
+    point_tile_generation: u64,
+    point_tile_renders: u64,
+    point_tile_uniform: wgpu::Buffer,
+    point_tile_frame: PaletteBinding,
 }
 
 fn storage_entries(count: u32) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -420,6 +449,11 @@ fn cell_pipelines(
         (Pass::TranscriptPoints, "vs_transcript_point", target_format),
         // Markers into the overview texture: the points pipeline on its own target format.
         (Pass::OverviewPoints, "vs_cell_point", wgpu::TextureFormat::Rgba8Unorm),
+        (
+            Pass::PointTilePoints,
+            "vs_transcript_point",
+            wgpu::TextureFormat::Rgba8Unorm,
+        ),
     ];
     for (pass, vertex, format) in points {
         let pipeline = render_pipeline(device, &spec(&points_layout, vertex, "fs_point", strip, format));
@@ -581,6 +615,13 @@ impl CellRenderer {
             mapped_at_creation: false,
         });
         let overview_frame = palette_binding(device, &layouts.frame, &overview_uniform, 64);
+        let point_tile_uniform = device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("point_tile_frame_uniform"),
+            size: std::mem::size_of::<FrameUniform>() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let point_tile_frame = palette_binding(device, &layouts.frame, &point_tile_uniform, 64);
         let CellLayouts {
             frame: frame_layout,
             points: points_layout,
@@ -603,6 +644,12 @@ impl CellRenderer {
             views: HashMap::new(),
             target_is_srgb: target_format.is_srgb(),
             uploaded_bytes_total: 0,
+            point_tiles: HashMap::new(),
+            point_tile_clock: 0,
+            point_tile_generation: 0,
+            point_tile_renders: 0,
+            point_tile_uniform,
+            point_tile_frame,
         }
     }
 
@@ -732,6 +779,7 @@ impl CellRenderer {
     /// Forgets an uploaded geometry (e.g. when its bundle is closed).
     pub fn evict(&mut self, geometry_id: u64) {
         self.data.remove(&geometry_id);
+        self.point_tiles.remove(&geometry_id);
         if self.overview.as_ref().is_some_and(|o| o.key.geometry_id == geometry_id) {
             self.overview = None;
         }
@@ -868,6 +916,7 @@ impl CellRenderer {
             transcript_palette,
             composite_uniform,
             composite: None,
+            tile_composites: Vec::new(),
             draws: Vec::new(),
         }
     }
@@ -978,7 +1027,9 @@ impl CellRenderer {
     pub fn prepare(&mut self, device: &wgpu::Device, queue: &wgpu::Queue, view: FrameId, list: &CellDrawList) {
         self.ensure_data(device, queue, &list.geometry, &list.styles, true);
         if let Some(t) = &list.transcripts {
-            self.ensure_data(device, queue, &t.points, &t.styles, false);
+            for part in &t.parts {
+                self.ensure_data(device, queue, &part.points, &part.styles, false);
+            }
         }
         let uniform_value = frame_uniform(list, self.target_is_srgb);
         let mut prepared = self.take_view(device, view, &uniform_value);
@@ -1002,13 +1053,24 @@ impl CellRenderer {
                 &mut prepared.transcript_palette,
                 &t.palette,
             );
-            if !t.visible.is_empty() {
-                draws.push(PreparedDraw {
-                    pass: Pass::TranscriptPoints,
-                    data_id: t.points.id,
-                    vertices: 4,
-                    ranges: t.visible.clone(),
-                });
+            let as_markers: Vec<usize> = match t.raster {
+                Some(raster) => {
+                    let (tile_draws, rest) =
+                        self.prepare_point_tiles(device, queue, &list.clip_from_world, t, raster, &mut prepared);
+                    draws.extend(tile_draws);
+                    rest
+                }
+                None => (0..t.parts.len()).collect(),
+            };
+            for part in as_markers.iter().filter_map(|&i| t.parts.get(i)) {
+                if !part.visible.is_empty() {
+                    draws.push(PreparedDraw {
+                        pass: Pass::TranscriptPoints,
+                        data_id: part.points.id,
+                        vertices: 4,
+                        ranges: part.visible.clone(),
+                    });
+                }
             }
         }
         prepared.draws = draws;
@@ -1025,6 +1087,18 @@ impl CellRenderer {
                 if let (Some(pipeline), Some((_, bind_group))) =
                     (self.pipelines.get(&Pass::OverviewComposite), &prepared.composite)
                 {
+                    pass.set_pipeline(pipeline);
+                    pass.set_bind_group(0, bind_group, &[]);
+                    pass.draw(0..4, 0..1);
+                }
+                continue;
+            }
+            if draw.pass == Pass::PointTileComposite {
+                let bound = prepared
+                    .tile_composites
+                    .get(draw.data_id as usize)
+                    .and_then(|c| c.bound.as_ref());
+                if let (Some(pipeline), Some((_, bind_group))) = (self.pipelines.get(&Pass::OverviewComposite), bound) {
                     pass.set_pipeline(pipeline);
                     pass.set_bind_group(0, bind_group, &[]);
                     pass.draw(0..4, 0..1);

@@ -3,7 +3,8 @@
 //! filterable everywhere). One quad per tile composites up to four channels (colour, contrast
 //! window and gamma are per-instance data, so dragging a slider re-uploads nothing) and is
 //! alpha-blended over what is below with the layer's opacity: stains on black at opacity 1,
-//! over the H&E below it. A fifth and later channels come in further quads added on top.
+//! over the H&E below it. A fifth and later channels come in further quads added on top. A quad
+//! may instead take its coverage from its intensity (transcript densities over any background).
 
 use std::sync::Arc;
 
@@ -52,6 +53,9 @@ pub struct ChannelQuad {
     pub channels: Vec<ChannelTile>,
     /// Added onto the quads drawn before (channels past the first four), not blended over them.
     pub additive: bool,
+    /// Coverage from intensity: where the channels are dark the quad is transparent, so what is
+    /// below shows through (a transcript density over the H&E), rather than black.
+    pub alpha_from_intensity: bool,
 }
 
 /// Everything the channel layer draws in one frame (coarse stand-ins first).
@@ -216,7 +220,7 @@ impl ChannelTileRenderer {
                 origin_clip: quad.origin_clip,
                 axis_x_clip: quad.axis_x_clip,
                 axis_y_clip: quad.axis_y_clip,
-                opacity_pad: [list.opacity, 0.0],
+                opacity_pad: [list.opacity, if quad.alpha_from_intensity { 1.0 } else { 0.0 }],
                 colors: [[0.0; 4]; CHANNELS_PER_QUAD],
                 windows: [[0.0, 1.0, 1.0, 0.0]; CHANNELS_PER_QUAD],
             };

@@ -18,7 +18,7 @@ pub use cell_geometry::{
 };
 pub use cell_renderer::{
     CellDrawList, CellDrawMode, CellLayerStyle, CellRenderer, CellStyles, CompositeUniform, FrameUniform, NO_HIGHLIGHT,
-    OVERVIEW_MIN_CELLS, PointLayerDraw,
+    OVERVIEW_MIN_CELLS, POINT_TILE_MAX_SIDE, PointLayerDraw, PointPart, PointRaster,
 };
 
 pub use channel_renderer::{

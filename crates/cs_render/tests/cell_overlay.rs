@@ -264,3 +264,77 @@ fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring
     let p = pixel(&blue, 32, 32);
     assert!(p[2] > 150 && p[0] < 60, "dense blue cells: {p:?}");
 }
+
+/// Two tiles of transcripts (left and right halves of the target), with the cells hidden.
+fn transcript_list(scene: &Scene, raster: Option<cs_render::PointRaster>, parts: &[Arc<CellGeometry>]) -> CellDrawList {
+    let mut list = scene.list(
+        &[1, 2],
+        vec![MISSING, RED, BLUE],
+        CellDrawMode::Points { radius_px: 2.0 },
+    );
+    list.show_cells = false;
+    list.show_nuclei = false;
+    // The highlight is a cell's index: it must not pick out a transcript with the same index.
+    list.highlight = Some(0);
+    list.transcripts = Some(cs_render::PointLayerDraw {
+        parts: parts
+            .iter()
+            .enumerate()
+            .map(|(i, points)| cs_render::PointPart {
+                bounds_um: [[32.0 * i as f32, 0.0], [32.0 * (i + 1) as f32, 64.0]],
+                points: points.clone(),
+                styles: Arc::new(CellStyles {
+                    id: 100 + points.id,
+                    values: vec![1 + i as u32; points.len()],
+                }),
+                visible: points.visible_ranges([0.0, 0.0], [64.0, 64.0]),
+            })
+            .collect(),
+        palette: vec![[0.0; 4], RED, BLUE],
+        raster,
+        radius_px: 2.0,
+        opacity: 1.0,
+    });
+    list
+}
+
+#[test]
+fn transcript_tiles_drawn_once_into_textures_look_like_markers() {
+    let Some(mut scene) = Scene::new() else { return };
+    // A grid of points in each half; some sit on the tiles' shared edge (x = 32).
+    let half = |id: u64, x0: f64| {
+        let (mut x, mut y) = (Vec::new(), Vec::new());
+        for i in 0..4 {
+            for j in 0..8 {
+                x.push(x0 + 2.0 + 10.0 * f64::from(i));
+                y.push(4.0 + 8.0 * f64::from(j));
+            }
+        }
+        Arc::new(CellGeometry::build(id, &x, &y, None, None))
+    };
+    let parts = [half(20, 0.0), half(21, 32.0)];
+    let direct = scene.draw(&transcript_list(&scene, None, &parts));
+    let raster = Some(cs_render::PointRaster { um_per_texel: 1.0 });
+    let tiled = scene.draw(&transcript_list(&scene, raster, &parts));
+    assert_eq!(scene.renderer.point_tile_renders(), 2, "one texture per tile");
+    // Red markers on the left, blue on the right, in both ways of drawing.
+    for rgba in [&direct, &tiled] {
+        let left = pixel(rgba, 2, 4);
+        assert!(left[0] > 150 && left[2] < 60, "{left:?}");
+        let right = pixel(rgba, 34, 4);
+        assert!(right[2] > 150 && right[0] < 60, "{right:?}");
+        // No transcript is drawn with the highlight's white ring or doubled size.
+        let beside_first = pixel(rgba, 6, 4);
+        assert!(beside_first[..3] == [0, 0, 0], "{beside_first:?}");
+    }
+    // The textures match the markers to within anti-aliasing.
+    let differing = direct
+        .chunks_exact(4)
+        .zip(tiled.chunks_exact(4))
+        .filter(|(a, b)| a.iter().zip(b.iter()).any(|(p, q)| p.abs_diff(*q) > 48))
+        .count();
+    assert!(differing * 50 <= (SIZE * SIZE) as usize, "{differing} pixels differ");
+    // Drawing again (a pan, the same colours) draws no texture again.
+    scene.draw(&transcript_list(&scene, raster, &parts));
+    assert_eq!(scene.renderer.point_tile_renders(), 2);
+}

@@ -41,6 +41,11 @@ impl FeatureCategory {
         }
     }
 
+    /// The inverse of [`Self::key`].
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.key() == key)
+    }
+
     pub fn is_control(self) -> bool {
         !matches!(self, FeatureCategory::Gene | FeatureCategory::Protein)
     }

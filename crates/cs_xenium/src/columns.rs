@@ -158,6 +158,16 @@ pub fn column_names(path: &Path) -> Result<Vec<String>, XeniumError> {
     }
 }
 
+/// Rows of a parquet file from its footer (None when it is not parquet or does not open).
+pub fn parquet_row_count(path: &Path) -> Option<u64> {
+    if !is_parquet(path) {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).ok()?;
+    u64::try_from(builder.metadata().file_metadata().num_rows()).ok()
+}
+
 /// Streams the wanted columns of `path` through `on_batch`.
 pub fn read_batches(
     path: &Path,

@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::alignment::Affine2;
 use crate::categories::FeatureCategory;
 use crate::cells::CellTable;
-use crate::columns::{Wanted, read_batches};
+use crate::columns::{Batch, Wanted, read_batches};
 use crate::error::{XeniumError, io_error};
 
 /// Xenium's default quality threshold (Phred-scaled qv >= 20).
@@ -73,73 +73,138 @@ impl Transcripts {
         min_qv: f64,
         layout: &TranscriptLayout,
     ) -> Result<Self, XeniumError> {
-        let wanted = [
-            Wanted::text(&layout.feature),
-            Wanted::number(&layout.x),
-            Wanted::number(&layout.y),
-            Wanted::number(&layout.z).optional(),
-            Wanted::number(&layout.qv).optional(),
-            Wanted::text(&layout.cell_id).optional(),
-            Wanted::text("codeword_category").optional(),
-            Wanted::number("is_gene").optional(),
-        ];
         let mut out = Transcripts::default();
         let mut gene_index: HashMap<Vec<u8>, u32> = HashMap::default();
-        let mut scratch = String::new();
-        let world = layout.world_from_file;
-        for part in parts(path)? {
-            let path = part.as_path();
-            read_batches(path, &wanted, |batch| {
-                let (Some(name), Some(x), Some(y)) = (batch.column(0), batch.column(1), batch.column(2)) else {
+        for_each_row(
+            path,
+            layout,
+            |row| {
+                if row.qv < min_qv {
+                    out.dropped_low_qv += 1;
                     return Ok(());
-                };
-                let (x, y) = (x.numbers(), y.numbers());
-                let z = batch.column(3).map(|v| v.numbers());
-                let qv = batch.column(4).map(|v| v.numbers());
-                for row in 0..batch.rows {
-                    let q = qv.map_or(f64::INFINITY, |q| q[row]);
-                    if q < min_qv {
-                        out.dropped_low_qv += 1;
-                        continue;
-                    }
-                    for (column, v) in [(&layout.x, x[row]), (&layout.y, y[row])] {
-                        if !v.is_finite() {
-                            return Err(XeniumError::BadValue {
-                                file: path.to_path_buf(),
-                                column: column.to_owned(),
-                                row: batch.first_row + row,
-                                reason: format!("coordinate is {v}"),
-                            });
-                        }
-                    }
-                    let name_bytes = name.id_at(row, &mut scratch);
-                    let next = out.genes.len() as u32;
-                    let gene = *gene_index.entry(name_bytes.to_vec()).or_insert_with(|| {
-                        let name = String::from_utf8_lossy(name_bytes).into_owned();
-                        let category = category_of(&name, batch.column(6), batch.column(7), row);
-                        out.genes.push(name);
-                        out.gene_category.push(category);
-                        next
-                    });
-                    out.gene.push(gene);
-                    let [x_um, y_um] = world.apply([x[row], y[row]]);
-                    out.x_um.push(x_um as f32);
-                    out.y_um.push(y_um as f32);
-                    out.z_um.push(z.map_or(0.0, |z| z[row] as f32));
-                    out.qv.push(if q.is_finite() { q as f32 } else { f32::NAN });
-                    let cell = batch
-                        .column(5)
-                        .map(|ids| ids.id_at(row, &mut scratch))
-                        .and_then(|id| std::str::from_utf8(id).ok())
-                        .and_then(|id| cells.index_of(id))
-                        .unwrap_or(NO_CELL);
-                    out.cell.push(cell);
                 }
+                let next = out.genes.len() as u32;
+                let gene = *gene_index.entry(row.feature.to_vec()).or_insert_with(|| {
+                    out.genes.push(String::from_utf8_lossy(row.feature).into_owned());
+                    out.gene_category.push(row.category());
+                    next
+                });
+                out.gene.push(gene);
+                out.x_um.push(row.x_um as f32);
+                out.y_um.push(row.y_um as f32);
+                out.z_um.push(row.z_um as f32);
+                out.qv.push(if row.qv.is_finite() { row.qv as f32 } else { f32::NAN });
+                out.cell.push(row.cell(cells));
                 Ok(())
-            })?;
-        }
+            },
+            |_| Ok(()),
+        )?;
         Ok(out)
     }
+}
+
+/// One transcript row as the file gives it, coordinates already in world µm.
+pub(crate) struct TranscriptRow<'a> {
+    pub feature: &'a [u8],
+    pub x_um: f64,
+    pub y_um: f64,
+    pub z_um: f64,
+    /// Infinite when the file has no qv column (every row passes any threshold).
+    pub qv: f64,
+    cell_id: Option<&'a [u8]>,
+    batch: &'a Batch,
+    row: usize,
+}
+
+impl TranscriptRow<'_> {
+    /// The feature's category (reads this row's `codeword_category` / `is_gene`, else the name).
+    pub fn category(&self) -> FeatureCategory {
+        category_of(
+            &String::from_utf8_lossy(self.feature),
+            self.batch.column(6),
+            self.batch.column(7),
+            self.row,
+        )
+    }
+
+    /// The row's cell as an index into `cells`, or [`NO_CELL`].
+    pub fn cell(&self, cells: &CellTable) -> u32 {
+        self.cell_id
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .and_then(|id| cells.index_of(id))
+            .unwrap_or(NO_CELL)
+    }
+}
+
+/// Streams every row of a transcript file (or folder of parts) through `on_row`; `after_batch`
+/// gets the rows read so far after each batch (to report progress, or stop with an error).
+/// A non-finite x or y is an error naming the file, column and row.
+pub(crate) fn for_each_row(
+    path: &Path,
+    layout: &TranscriptLayout,
+    mut on_row: impl FnMut(&TranscriptRow<'_>) -> Result<(), XeniumError>,
+    mut after_batch: impl FnMut(u64) -> Result<(), XeniumError>,
+) -> Result<(), XeniumError> {
+    let wanted = [
+        Wanted::text(&layout.feature),
+        Wanted::number(&layout.x),
+        Wanted::number(&layout.y),
+        Wanted::number(&layout.z).optional(),
+        Wanted::number(&layout.qv).optional(),
+        Wanted::text(&layout.cell_id).optional(),
+        Wanted::text("codeword_category").optional(),
+        Wanted::number("is_gene").optional(),
+    ];
+    let world = layout.world_from_file;
+    let (mut name_scratch, mut id_scratch) = (String::new(), String::new());
+    let mut rows_read = 0u64;
+    for part in parts(path)? {
+        let path = part.as_path();
+        read_batches(path, &wanted, |batch| {
+            let (Some(name), Some(x), Some(y)) = (batch.column(0), batch.column(1), batch.column(2)) else {
+                return Ok(());
+            };
+            let (x, y) = (x.numbers(), y.numbers());
+            let z = batch.column(3).map(|v| v.numbers());
+            let qv = batch.column(4).map(|v| v.numbers());
+            let ids = batch.column(5);
+            for row in 0..batch.rows {
+                for (column, v) in [(&layout.x, x[row]), (&layout.y, y[row])] {
+                    if !v.is_finite() {
+                        return Err(XeniumError::BadValue {
+                            file: path.to_path_buf(),
+                            column: column.to_owned(),
+                            row: batch.first_row + row,
+                            reason: format!("coordinate is {v}"),
+                        });
+                    }
+                }
+                let [x_um, y_um] = world.apply([x[row], y[row]]);
+                on_row(&TranscriptRow {
+                    feature: name.id_at(row, &mut name_scratch),
+                    x_um,
+                    y_um,
+                    z_um: z.map_or(0.0, |z| z[row]),
+                    qv: qv.map_or(f64::INFINITY, |q| if q[row].is_nan() { f64::INFINITY } else { q[row] }),
+                    cell_id: ids.map(|ids| ids.id_at(row, &mut id_scratch)),
+                    batch,
+                    row,
+                })?;
+            }
+            rows_read += batch.rows as u64;
+            after_batch(rows_read)
+        })?;
+    }
+    Ok(())
+}
+
+/// Rows in a transcript file or folder of parts, from parquet metadata (None for CSV).
+pub(crate) fn row_count(path: &Path) -> Option<u64> {
+    let mut total = 0;
+    for part in parts(path).ok()? {
+        total += crate::columns::parquet_row_count(&part)?;
+    }
+    Some(total)
 }
 
 /// A feature's category from `codeword_category` (XOA 3.0+), else `is_gene`, else its name.
@@ -179,52 +244,46 @@ pub struct TranscriptSummary {
 
 impl TranscriptSummary {
     pub fn read(path: &Path, layout: &TranscriptLayout, min_qv: f64) -> Result<Self, XeniumError> {
-        let wanted = [
-            Wanted::text(&layout.feature),
-            Wanted::number(&layout.qv).optional(),
-            Wanted::text("codeword_category").optional(),
-            Wanted::number("is_gene").optional(),
-        ];
         let mut per_feature: HashMap<Vec<u8>, (FeatureCategory, u64)> = HashMap::default();
         let mut out = TranscriptSummary {
             min_qv,
             ..Default::default()
         };
-        let mut scratch = String::new();
-        for part in parts(path)? {
-            read_batches(&part, &wanted, |batch| {
-                let Some(name) = batch.column(0) else {
-                    return Ok(());
-                };
-                let qv = batch.column(1).map(|q| q.numbers());
-                for row in 0..batch.rows {
-                    out.total += 1;
-                    if qv.is_some_and(|q| q[row] < min_qv) {
-                        out.below_min_qv += 1;
-                    }
-                    let bytes = name.id_at(row, &mut scratch);
-                    match per_feature.get_mut(bytes) {
-                        Some((_, n)) => *n += 1,
-                        None => {
-                            let text = String::from_utf8_lossy(bytes).into_owned();
-                            let category = category_of(&text, batch.column(2), batch.column(3), row);
-                            per_feature.insert(bytes.to_vec(), (category, 1));
-                        }
+        for_each_row(
+            path,
+            layout,
+            |row| {
+                out.total += 1;
+                if row.qv < min_qv {
+                    out.below_min_qv += 1;
+                }
+                match per_feature.get_mut(row.feature) {
+                    Some((_, n)) => *n += 1,
+                    None => {
+                        per_feature.insert(row.feature.to_vec(), (row.category(), 1));
                     }
                 }
                 Ok(())
-            })?;
-        }
+            },
+            |_| Ok(()),
+        )?;
         out.features = per_feature.len();
-        for (category, n) in per_feature.into_values() {
-            match out.by_category.iter_mut().find(|(c, _)| *c == category) {
-                Some((_, total)) => *total += n,
-                None => out.by_category.push((category, n)),
-            }
-        }
-        out.by_category.sort();
+        out.by_category = sum_by_category(per_feature.into_values());
         Ok(out)
     }
+}
+
+/// Totals per category (those present, in category order) of (category, count) pairs.
+pub(crate) fn sum_by_category(counts: impl IntoIterator<Item = (FeatureCategory, u64)>) -> Vec<(FeatureCategory, u64)> {
+    let mut out: Vec<(FeatureCategory, u64)> = Vec::new();
+    for (category, n) in counts {
+        match out.iter_mut().find(|(c, _)| *c == category) {
+            Some((_, total)) => *total += n,
+            None => out.push((category, n)),
+        }
+    }
+    out.sort();
+    out
 }
 
 /// Where a transcript table keeps its columns, and how its coordinates map to world µm.

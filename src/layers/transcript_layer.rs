@@ -1,0 +1,608 @@
+//! The transcript layer: a run's transcripts drawn from its on-disk tiled index
+//! ([`cs_xenium::transcript_index`]), never all in memory.
+//!
+//! Each frame the layer counts, from the index's directory, how many transcripts of the shown genes
+//! the view holds. Up to [`POINT_BUDGET`] (zoomed out, while they stay one per 20 pixels or
+//! fewer) it draws points: the tiles in view are read on named
+//! loader threads (only the shown genes, at the quality threshold), each tile becoming one GPU
+//! point set that stays resident while it is drawn. Above that (zoomed out) it draws a density
+//! image of the shown genes over the whole tissue: one colour channel per gene for up to four
+//! genes, else one for all of them. Changing genes, colours' visibility or the qv threshold starts
+//! a new generation; tiles and densities of older generations are no longer drawn.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use cs_render::{
+    CellGeometry, CellStyles, ChannelDisplay, ChannelDrawList, ChannelQuad, ChannelTile, ChannelTileKey,
+    PointLayerDraw, PointPart, PointRaster,
+};
+use cs_slide::{Gray16Image, SlideError, TileLoader, TileReader};
+use cs_xenium::{FeatureCategory, TranscriptIndex};
+use egui::Color32;
+use glam::{DAffine2, DVec2};
+
+use crate::layers::camera::{Camera, Viewport, clip_from_screen};
+use crate::layers::cell_layer::view_box_in_world;
+use crate::layers::palettes::{class_colour, to_rgba_f32};
+
+/// Above this many transcripts in view the layer draws densities instead of points.
+pub const POINT_BUDGET: u64 = 1_500_000;
+/// Above this many transcripts per pixel of the view the layer draws densities.
+const POINTS_PER_PIXEL: f64 = 0.05;
+/// Density images have at most this many bins a side.
+pub const DENSITY_BINS: u32 = 1024;
+/// Genes drawn as separate density colours; more are summed into one channel.
+const DENSITY_COLOUR_GENES: usize = 4;
+/// Tile point sets kept (on the GPU too) beyond those in view.
+const RESIDENT_TILES: usize = 192;
+const LOADER_THREADS: usize = 2;
+/// The colour of a summed density (several genes).
+const SUMMED_DENSITY_COLOUR: Color32 = Color32::from_rgb(255, 214, 90);
+
+/// What the loader threads are asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TranscriptRequest {
+    Tile { tile: u32, generation: u64 },
+    Density { generation: u64 },
+}
+
+/// What they return.
+pub enum TranscriptPiece {
+    Tile {
+        points: Box<CellGeometry>,
+        styles: CellStyles,
+    },
+    Density(Density),
+}
+
+/// A density image: one normalised grey image per channel, placed over the index's bounds.
+pub struct Density {
+    pub min_um: [f64; 2],
+    pub size_um: [f64; 2],
+    pub channels: Vec<(Arc<Gray16Image>, Color32)>,
+}
+
+/// What a generation shows; read by the loader threads.
+#[derive(Clone, Default)]
+struct Filter {
+    generation: u64,
+    shown: Arc<Vec<bool>>,
+    min_qv: u8,
+    /// Genes summed into each density channel, with the channel's colour.
+    density_channels: Vec<(Vec<u32>, Color32)>,
+}
+
+struct ResidentTile {
+    generation: u64,
+    points: Arc<CellGeometry>,
+    styles: Arc<CellStyles>,
+    last_used: u64,
+}
+
+pub struct TranscriptLayer {
+    pub index: Arc<TranscriptIndex>,
+    pub gene_colours: Vec<Color32>,
+    pub gene_visible: Vec<bool>,
+    /// Transcripts per gene at the current qv threshold (for the gene list).
+    pub gene_counts: Vec<u64>,
+    /// Transcripts with a lower whole Phred quality are not shown.
+    pub min_qv: u8,
+    pub visible: bool,
+    pub opacity: f32,
+    pub radius_px: f32,
+    filter: Arc<Mutex<Filter>>,
+    signature: u64,
+    /// Per tile, transcripts of the shown genes (all qualities): what a view would draw.
+    tile_shown_counts: Vec<u64>,
+    loader: TileLoader<TranscriptRequest, TranscriptPiece>,
+    tiles: HashMap<u32, ResidentTile>,
+    density: Option<(u64, Arc<Density>)>,
+    density_id: u64,
+    frame_count: u64,
+    /// Pieces the last frame asked for and did not have.
+    waiting: usize,
+    /// GPU point sets no longer needed (the app passes them to the renderer's eviction).
+    pub evicted: Vec<u64>,
+    /// The last load error, shown once.
+    pub error: Option<String>,
+    /// The last cell asked for by [`Self::cell_gene_counts`] (the inspector asks every frame).
+    cell_cache: Mutex<Option<(u32, u64, CellTranscripts)>>,
+}
+
+/// A cell's transcripts per gene, most first.
+pub type CellTranscripts = Result<Vec<(String, u32)>, String>;
+
+impl TranscriptLayer {
+    /// Starts the loader threads over an opened index. `id_base` gives this layer's GPU ids a
+    /// range of their own; `notify` asks for a repaint when a piece arrives.
+    pub fn new(
+        index: Arc<TranscriptIndex>,
+        id_base: u64,
+        notify: Arc<dyn Fn() + Send + Sync>,
+    ) -> std::io::Result<Self> {
+        let filter = Arc::new(Mutex::new(Filter::default()));
+        let next_id = Arc::new(AtomicU64::new((id_base << 32) | 1));
+        let read: TileReader<TranscriptRequest, TranscriptPiece> = {
+            let (index, filter) = (index.clone(), filter.clone());
+            Arc::new(move |request| read_piece(&index, &filter, &next_id, request))
+        };
+        let loader = TileLoader::with_reader(read, "transcript-tiles", LOADER_THREADS, notify)?;
+        let genes = index.genes.len();
+        let mut layer = Self {
+            gene_colours: (0..genes).map(class_colour).collect(),
+            // Controls (negative probes and codewords, unassigned codewords) start hidden.
+            gene_visible: index.categories.iter().map(|c| !c.is_control()).collect(),
+            gene_counts: Vec::new(),
+            min_qv: cs_xenium::DEFAULT_MIN_QV as u8,
+            visible: true,
+            opacity: 1.0,
+            radius_px: 2.0,
+            filter,
+            signature: 0,
+            tile_shown_counts: Vec::new(),
+            loader,
+            tiles: HashMap::new(),
+            density: None,
+            density_id: id_base << 32,
+            frame_count: 0,
+            waiting: 0,
+            evicted: Vec::new(),
+            error: None,
+            cell_cache: Mutex::new(None),
+            index,
+        };
+        layer.refresh_filter();
+        Ok(layer)
+    }
+
+    /// Transcripts at the current threshold, all genes.
+    pub fn len(&self) -> u64 {
+        self.gene_counts.iter().sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn categories(&self) -> &[FeatureCategory] {
+        &self.index.categories
+    }
+
+    /// Shows or hides every feature whose category passes `which`.
+    pub fn set_visible_where(&mut self, visible: bool, which: impl Fn(FeatureCategory) -> bool) {
+        for (shown, category) in self.gene_visible.iter_mut().zip(&self.index.categories) {
+            if which(*category) {
+                *shown = visible;
+            }
+        }
+    }
+
+    /// Transcripts of control features (0 when the run has none).
+    pub fn control_count(&self) -> u64 {
+        self.gene_counts
+            .iter()
+            .zip(&self.index.categories)
+            .filter(|(_, c)| c.is_control())
+            .map(|(n, _)| n)
+            .sum()
+    }
+
+    /// Transcripts of the shown genes (at the threshold).
+    pub fn shown_count(&self) -> u64 {
+        self.gene_counts
+            .iter()
+            .zip(&self.gene_visible)
+            .filter(|(_, v)| **v)
+            .map(|(n, _)| n)
+            .sum()
+    }
+
+    fn current_signature(&self) -> u64 {
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        self.gene_visible.hash(&mut hasher);
+        self.min_qv.hash(&mut hasher);
+        // Colours matter to densities only (points take theirs from the palette).
+        for (c, v) in self.gene_colours.iter().zip(&self.gene_visible) {
+            if *v {
+                c.to_array().hash(&mut hasher);
+            }
+        }
+        hasher.finish()
+    }
+
+    /// Starts a new generation when the shown genes, their colours or the threshold changed.
+    fn refresh_filter(&mut self) {
+        let signature = self.current_signature();
+        if signature == self.signature && !self.gene_counts.is_empty() {
+            return;
+        }
+        self.signature = signature;
+        self.gene_counts = self.index.gene_counts(self.min_qv);
+        self.tile_shown_counts = (0..self.index.tile_count() as u32)
+            .map(|t| {
+                self.index
+                    .tile_gene_counts(t)
+                    .iter()
+                    .filter(|(g, _)| self.gene_visible.get(*g as usize).copied().unwrap_or(false))
+                    .map(|(_, n)| u64::from(*n))
+                    .sum()
+            })
+            .collect();
+        let shown_genes: Vec<u32> = (0..self.gene_visible.len() as u32)
+            .filter(|&g| self.gene_visible[g as usize])
+            .collect();
+        let density_channels = if shown_genes.len() <= DENSITY_COLOUR_GENES {
+            shown_genes
+                .iter()
+                .map(|&g| (vec![g], self.gene_colours[g as usize]))
+                .collect()
+        } else {
+            vec![(shown_genes, SUMMED_DENSITY_COLOUR)]
+        };
+        let mut filter = self.filter.lock().unwrap_or_else(PoisonError::into_inner);
+        filter.generation += 1;
+        filter.shown = Arc::new(self.gene_visible.clone());
+        filter.min_qv = self.min_qv;
+        filter.density_channels = density_channels;
+    }
+
+    fn generation(&self) -> u64 {
+        self.filter.lock().unwrap_or_else(PoisonError::into_inner).generation
+    }
+
+    /// Takes in what the loader threads finished (once per frame, on the UI thread).
+    pub fn receive(&mut self) -> usize {
+        let loaded = self.loader.drain();
+        let n = loaded.len();
+        for piece in loaded {
+            match (piece.key, piece.result) {
+                (TranscriptRequest::Tile { tile, generation }, Ok(piece)) => {
+                    let Ok(piece) = Arc::try_unwrap(piece) else { continue };
+                    if let TranscriptPiece::Tile { points, styles, .. } = piece {
+                        let resident = ResidentTile {
+                            generation,
+                            points: Arc::from(points),
+                            styles: Arc::new(styles),
+                            last_used: self.frame_count,
+                        };
+                        if let Some(old) = self.tiles.insert(tile, resident) {
+                            self.evicted.push(old.points.id);
+                        }
+                    }
+                }
+                (TranscriptRequest::Density { generation }, Ok(piece)) => {
+                    if let Ok(TranscriptPiece::Density(density)) = Arc::try_unwrap(piece) {
+                        self.density = Some((generation, Arc::new(density)));
+                    }
+                }
+                (
+                    TranscriptRequest::Tile { generation, .. } | TranscriptRequest::Density { generation },
+                    Err(error),
+                ) => {
+                    // Requests of an older generation are refused on purpose.
+                    if generation == self.generation() {
+                        self.error = Some(error.to_string());
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Tiles and density this frame: points for the tiles in view (when they are few enough),
+    /// else the density image; what is missing is asked of the loader threads.
+    pub fn frame(&mut self, camera: &Camera, viewport: &Viewport) -> (Option<PointLayerDraw>, Option<ChannelDrawList>) {
+        self.frame_count += 1;
+        self.refresh_filter();
+        if !self.visible {
+            self.loader.set_wanted(&[]);
+            self.waiting = 0;
+            return (None, None);
+        }
+        let generation = self.generation();
+        let screen_from_world = camera.screen_from_world(viewport);
+        let clip_from_world = clip_from_screen(viewport) * screen_from_world;
+        let (min, max) = view_box_in_world(&screen_from_world.inverse(), viewport);
+        let mut in_view = self.index.tiles_in(min.to_array(), max.to_array());
+        let shown_in_view: u64 = in_view
+            .iter()
+            .map(|&t| self.tile_shown_counts.get(t as usize).copied().unwrap_or(0))
+            .sum();
+        // Points while they are few enough to draw; zoomed out (coarser than 1 µm a pixel) only
+        // while they stay apart, since past one per 20 pixels they merge into a blur that the
+        // density shows better.
+        let size_px = viewport.size_in_points * viewport.pixels_per_point;
+        let um_per_px = 1.0 / (camera.points_per_um * viewport.pixels_per_point).max(1e-12);
+        let legible = (size_px.x * size_px.y * POINTS_PER_PIXEL) as u64;
+        let use_points = shown_in_view <= POINT_BUDGET && (um_per_px <= 1.0 || shown_in_view <= legible);
+        let mut wanted = Vec::new();
+        let mut parts = Vec::new();
+        if use_points {
+            // Nearest the centre first.
+            let centre = (min + max) * 0.5;
+            in_view.retain(|&t| self.tile_shown_counts.get(t as usize).copied().unwrap_or(0) > 0);
+            in_view.sort_by(|&a, &b| {
+                let d = |t: u32| {
+                    let (lo, hi) = self.index.tile_rect(t);
+                    (DVec2::from(lo) + DVec2::from(hi)) * 0.5 - centre
+                };
+                d(a).length_squared().total_cmp(&d(b).length_squared())
+            });
+            let (lo, hi) = ([min.x as f32, min.y as f32], [max.x as f32, max.y as f32]);
+            for &tile in &in_view {
+                match self.tiles.get_mut(&tile) {
+                    Some(resident) if resident.generation == generation => {
+                        resident.last_used = self.frame_count;
+                        let visible = resident.points.visible_ranges(lo, hi);
+                        let (lo_um, hi_um) = self.index.tile_rect(tile);
+                        parts.push(PointPart {
+                            bounds_um: [[lo_um[0] as f32, lo_um[1] as f32], [hi_um[0] as f32, hi_um[1] as f32]],
+                            points: resident.points.clone(),
+                            styles: resident.styles.clone(),
+                            visible,
+                        });
+                    }
+                    _ => wanted.push(TranscriptRequest::Tile { tile, generation }),
+                }
+            }
+        }
+        // The density when zoomed out, and as a stand-in while tiles load.
+        let density_current = self.density.as_ref().is_some_and(|(g, _)| *g == generation);
+        if !use_points && !density_current {
+            wanted.push(TranscriptRequest::Density { generation });
+        }
+        self.loader.set_wanted(&wanted);
+        self.waiting = wanted.len();
+        self.evict_unused();
+
+        // Zoomed in, each tile is drawn once into a texture (texels a power of two of µm, no
+        // larger than a pixel) and panning moves quads.
+        let raster = (um_per_px <= 1.0).then(|| PointRaster {
+            um_per_texel: 2f64.powf(um_per_px.log2().floor()) as f32,
+        });
+        let points = (!parts.is_empty()).then(|| PointLayerDraw {
+            parts,
+            raster,
+            palette: self.palette(),
+            radius_px: self.radius_px,
+            opacity: self.opacity,
+        });
+        let show_density = !use_points || !wanted.is_empty();
+        let density = self
+            .density
+            .as_ref()
+            .filter(|(g, _)| show_density && (*g == generation || !use_points))
+            .map(|(g, d)| self.density_list(*g, d, &clip_from_world));
+        (points, density)
+    }
+
+    /// Tiles of the current generation drawn in the last frame.
+    pub fn drawn_tiles(&self) -> usize {
+        let generation = self.generation();
+        self.tiles
+            .values()
+            .filter(|t| t.generation == generation && t.last_used == self.frame_count)
+            .count()
+    }
+
+    /// Pieces (tiles, a density) the last frame wanted and did not have yet.
+    pub fn waiting(&self) -> usize {
+        self.waiting
+    }
+
+    /// Transcripts in the tiles drawn in the last frame.
+    pub fn drawn_points(&self) -> usize {
+        let generation = self.generation();
+        self.tiles
+            .values()
+            .filter(|t| t.generation == generation && t.last_used == self.frame_count)
+            .map(|t| t.points.len())
+            .sum()
+    }
+
+    /// Whether a density image of the current genes and threshold is at hand.
+    pub fn has_current_density(&self) -> bool {
+        let generation = self.generation();
+        self.density.as_ref().is_some_and(|(g, _)| *g == generation)
+    }
+
+    /// Drops the least recently drawn tiles beyond [`RESIDENT_TILES`].
+    fn evict_unused(&mut self) {
+        if self.tiles.len() <= RESIDENT_TILES {
+            return;
+        }
+        let mut by_age: Vec<(u64, u32)> = self.tiles.iter().map(|(t, r)| (r.last_used, *t)).collect();
+        by_age.sort_unstable();
+        let excess = self.tiles.len() - RESIDENT_TILES;
+        for (_, tile) in by_age.into_iter().take(excess) {
+            if let Some(old) = self.tiles.remove(&tile) {
+                self.evicted.push(old.points.id);
+            }
+        }
+    }
+
+    /// Everything resident goes (the layer is closing or replaced).
+    pub fn release_all(&mut self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.tiles.drain().map(|(_, r)| r.points.id).collect();
+        ids.append(&mut self.evicted);
+        ids
+    }
+
+    fn density_list(&self, generation: u64, density: &Density, clip_from_world: &DAffine2) -> ChannelDrawList {
+        let origin = DVec2::from(density.min_um);
+        let clip = |p: DVec2| clip_from_world.transform_point2(p);
+        let origin_clip = clip(origin);
+        let axis_x = clip(origin + DVec2::new(density.size_um[0], 0.0)) - origin_clip;
+        let axis_y = clip(origin + DVec2::new(0.0, density.size_um[1])) - origin_clip;
+        let channels = density
+            .channels
+            .iter()
+            .enumerate()
+            .map(|(c, (image, colour))| ChannelTile {
+                key: ChannelTileKey {
+                    source_id: self.density_id,
+                    channel: c as u32,
+                    level: generation as u32,
+                    col: 0,
+                    row: 0,
+                },
+                image: image.clone(),
+                display: ChannelDisplay {
+                    color_rgb: rgb(*colour),
+                    window_min: 0.0,
+                    window_max: 65535.0,
+                    gamma: 1.0,
+                },
+            })
+            .collect::<Vec<_>>();
+        let quads = channels
+            .chunks(cs_render::CHANNELS_PER_QUAD)
+            .map(|chunk| ChannelQuad {
+                origin_clip: origin_clip.as_vec2().to_array(),
+                axis_x_clip: axis_x.as_vec2().to_array(),
+                axis_y_clip: axis_y.as_vec2().to_array(),
+                channels: chunk.to_vec(),
+                additive: false,
+                alpha_from_intensity: true,
+            })
+            .collect();
+        ChannelDrawList {
+            quads,
+            opacity: self.opacity,
+        }
+    }
+
+    fn palette(&self) -> Vec<[f32; 4]> {
+        std::iter::once(to_rgba_f32(Color32::TRANSPARENT))
+            .chain(
+                self.gene_colours.iter().zip(&self.gene_visible).map(
+                    |(c, visible)| {
+                        if *visible { to_rgba_f32(*c) } else { [0.0; 4] }
+                    },
+                ),
+            )
+            .collect()
+    }
+
+    /// A cell's transcripts (at the threshold) per gene, most first, read from the tiles that
+    /// meet its bounds.
+    pub fn cell_gene_counts(&self, cell: u32, lo: [f64; 2], hi: [f64; 2]) -> CellTranscripts {
+        let mut cache = self.cell_cache.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((c, signature, counts)) = cache.as_ref()
+            && *c == cell
+            && *signature == self.signature
+        {
+            return counts.clone();
+        }
+        let counts = self.read_cell_gene_counts(cell, lo, hi);
+        *cache = Some((cell, self.signature, counts.clone()));
+        counts
+    }
+
+    fn read_cell_gene_counts(&self, cell: u32, lo: [f64; 2], hi: [f64; 2]) -> CellTranscripts {
+        let points = self
+            .index
+            .cell_transcripts(cell, lo, hi, self.min_qv)
+            .map_err(|e| e.to_string())?;
+        let mut counts: HashMap<u32, u32> = HashMap::new();
+        for &g in &points.gene {
+            *counts.entry(g).or_default() += 1;
+        }
+        let mut out: Vec<(String, u32)> = counts
+            .into_iter()
+            .map(|(g, n)| (self.index.genes.get(g as usize).cloned().unwrap_or_default(), n))
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        Ok(out)
+    }
+}
+
+fn rgb(c: Color32) -> [f32; 3] {
+    let [r, g, b, _] = to_rgba_f32(c);
+    [r, g, b]
+}
+
+/// Reads one piece on a loader thread; a request of an older generation is dropped.
+fn read_piece(
+    index: &TranscriptIndex,
+    filter: &Mutex<Filter>,
+    next_id: &AtomicU64,
+    request: TranscriptRequest,
+) -> Result<TranscriptPiece, SlideError> {
+    let filter = filter.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let failed = |error: cs_xenium::XeniumError| SlideError::ReadFailed {
+        path: index.path().to_path_buf(),
+        what: "transcripts".to_owned(),
+        reason: error.to_string(),
+    };
+    match request {
+        TranscriptRequest::Tile { generation, .. } | TranscriptRequest::Density { generation }
+            if generation != filter.generation =>
+        {
+            Err(SlideError::ReadFailed {
+                path: index.path().to_path_buf(),
+                what: "transcripts".to_owned(),
+                reason: "superseded by a newer request".to_owned(),
+            })
+        }
+        TranscriptRequest::Tile { tile, .. } => {
+            let read = index.read_tile(tile, &filter.shown, filter.min_qv).map_err(failed)?;
+            let x: Vec<f64> = read.x_um.iter().map(|&v| f64::from(v)).collect();
+            let y: Vec<f64> = read.y_um.iter().map(|&v| f64::from(v)).collect();
+            let id = next_id.fetch_add(1, Ordering::Relaxed);
+            let points = CellGeometry::build(id, &x, &y, None, None);
+            let values: Vec<u32> = read.gene.iter().map(|&g| g + 1).collect();
+            let styles = CellStyles {
+                id,
+                values: points.to_gpu_order(&values),
+            };
+            Ok(TranscriptPiece::Tile {
+                points: Box::new(points),
+                styles,
+            })
+        }
+        TranscriptRequest::Density { .. } => {
+            let channels: Vec<Vec<u32>> = filter.density_channels.iter().map(|(g, _)| g.clone()).collect();
+            let grid = index
+                .density(&channels, filter.min_qv, DENSITY_BINS, &AtomicBool::new(false))
+                .map_err(failed)?;
+            let size_um = [grid.bin_um * f64::from(grid.cols), grid.bin_um * f64::from(grid.rows)];
+            let channels = grid
+                .channels
+                .iter()
+                .zip(&filter.density_channels)
+                .map(|(counts, (_, colour))| (Arc::new(density_image(counts, grid.cols, grid.rows)), *colour))
+                .collect();
+            Ok(TranscriptPiece::Density(Density {
+                min_um: grid.min_um,
+                size_um,
+                channels,
+            }))
+        }
+    }
+}
+
+/// Counts as grey levels: square root of the count over the 99.5th percentile of occupied bins
+/// (so one dense spot does not leave the rest dark), clamped to white.
+pub fn density_image(counts: &[u32], cols: u32, rows: u32) -> Gray16Image {
+    let mut occupied: Vec<u32> = counts.iter().copied().filter(|&n| n > 0).collect();
+    let top = if occupied.is_empty() {
+        1.0
+    } else {
+        let k = ((occupied.len() - 1) as f64 * 0.995) as usize;
+        let (_, v, _) = occupied.select_nth_unstable(k);
+        f64::from((*v).max(1))
+    };
+    let pixels = counts
+        .iter()
+        .map(|&n| ((f64::from(n) / top).sqrt().min(1.0) * 65535.0).round() as u16)
+        .collect();
+    Gray16Image {
+        width: cols,
+        height: rows,
+        pixels,
+    }
+}
