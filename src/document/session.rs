@@ -280,7 +280,8 @@ impl DocumentState {
             transcripts.visible = stored.visible;
             transcripts.opacity = stored.opacity.clamp(0.0, 1.0);
             transcripts.radius_px = stored.radius_px;
-            transcripts.min_qv = stored.min_qv;
+            // The slider's range (and what the index's histograms count exactly).
+            transcripts.min_qv = stored.min_qv.min(40);
             for saved in &stored.genes {
                 if let Some(g) = transcripts.index.genes.iter().position(|n| *n == saved.name) {
                     transcripts.gene_colours[g] = from_colour(saved.colour);

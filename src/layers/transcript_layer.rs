@@ -66,13 +66,18 @@ pub struct Density {
 }
 
 /// What a generation shows; read by the loader threads.
+/// Tiles depend on the genes and the threshold (`generation`); the density also on the colours
+/// (`density_generation`).
 #[derive(Clone, Default)]
 struct Filter {
     generation: u64,
+    density_generation: u64,
     shown: Arc<Vec<bool>>,
     min_qv: u8,
     /// Genes summed into each density channel, with the channel's colour.
     density_channels: Vec<(Vec<u32>, Color32)>,
+    /// Set when a newer density generation supersedes this one (a density being computed stops).
+    density_cancel: Arc<AtomicBool>,
 }
 
 struct ResidentTile {
@@ -94,7 +99,10 @@ pub struct TranscriptLayer {
     pub opacity: f32,
     pub radius_px: f32,
     filter: Arc<Mutex<Filter>>,
-    signature: u64,
+    /// What the current generations were made from: genes and threshold, and the colours.
+    signature: Option<(u64, u64)>,
+    /// Tiles that failed to read in the current generation (not asked for again).
+    failed: std::collections::HashSet<u32>,
     /// Per tile, transcripts of the shown genes (all qualities): what a view would draw.
     tile_shown_counts: Vec<u64>,
     loader: TileLoader<TranscriptRequest, TranscriptPiece>,
@@ -104,6 +112,8 @@ pub struct TranscriptLayer {
     frame_count: u64,
     /// Pieces the last frame asked for and did not have.
     waiting: usize,
+    /// The density generation whose image failed (not asked for again).
+    density_failed: Option<u64>,
     /// GPU point sets no longer needed (the app passes them to the renderer's eviction).
     pub evicted: Vec<u64>,
     /// The last load error, shown once.
@@ -141,7 +151,8 @@ impl TranscriptLayer {
             opacity: 1.0,
             radius_px: 2.0,
             filter,
-            signature: 0,
+            signature: None,
+            failed: std::collections::HashSet::new(),
             tile_shown_counts: Vec::new(),
             loader,
             tiles: HashMap::new(),
@@ -149,6 +160,7 @@ impl TranscriptLayer {
             density_id: id_base << 32,
             frame_count: 0,
             waiting: 0,
+            density_failed: None,
             evicted: Vec::new(),
             error: None,
             cell_cache: Mutex::new(None),
@@ -200,37 +212,33 @@ impl TranscriptLayer {
             .sum()
     }
 
-    fn current_signature(&self) -> u64 {
-        let mut hasher = std::collections::hash_map::DefaultHasher::new();
-        self.gene_visible.hash(&mut hasher);
-        self.min_qv.hash(&mut hasher);
-        // Colours matter to densities only (points take theirs from the palette).
+    /// Hashes of what tiles depend on (genes shown, threshold) and of the shown genes' colours
+    /// (which only the density bakes in; points take theirs from the palette).
+    fn current_signature(&self) -> (u64, u64) {
+        let mut tiles = std::collections::hash_map::DefaultHasher::new();
+        self.gene_visible.hash(&mut tiles);
+        self.min_qv.hash(&mut tiles);
+        let mut colours = std::collections::hash_map::DefaultHasher::new();
         for (c, v) in self.gene_colours.iter().zip(&self.gene_visible) {
             if *v {
-                c.to_array().hash(&mut hasher);
+                c.to_array().hash(&mut colours);
             }
         }
-        hasher.finish()
+        (tiles.finish(), colours.finish())
     }
 
-    /// Starts a new generation when the shown genes, their colours or the threshold changed.
+    /// Starts a new generation when the shown genes or the threshold changed, and a new density
+    /// generation when they or the shown genes' colours did.
     fn refresh_filter(&mut self) {
         let signature = self.current_signature();
-        if signature == self.signature && !self.gene_counts.is_empty() {
+        if self.signature == Some(signature) {
             return;
         }
-        self.signature = signature;
-        self.gene_counts = self.index.gene_counts(self.min_qv);
-        self.tile_shown_counts = (0..self.index.tile_count() as u32)
-            .map(|t| {
-                self.index
-                    .tile_gene_counts(t)
-                    .iter()
-                    .filter(|(g, _)| self.gene_visible.get(*g as usize).copied().unwrap_or(false))
-                    .map(|(_, n)| u64::from(*n))
-                    .sum()
-            })
-            .collect();
+        let new_tiles = self.signature.is_none_or(|(tiles, _)| tiles != signature.0);
+        self.signature = Some(signature);
+        if new_tiles {
+            self.refresh_counts();
+        }
         let shown_genes: Vec<u32> = (0..self.gene_visible.len() as u32)
             .filter(|&g| self.gene_visible[g as usize])
             .collect();
@@ -243,22 +251,54 @@ impl TranscriptLayer {
             vec![(shown_genes, SUMMED_DENSITY_COLOUR)]
         };
         let mut filter = self.filter.lock().unwrap_or_else(PoisonError::into_inner);
-        filter.generation += 1;
-        filter.shown = Arc::new(self.gene_visible.clone());
-        filter.min_qv = self.min_qv;
+        if new_tiles {
+            filter.generation += 1;
+            filter.shown = Arc::new(self.gene_visible.clone());
+            filter.min_qv = self.min_qv;
+            self.failed.clear();
+        }
+        filter.density_cancel.store(true, Ordering::Relaxed);
+        filter.density_cancel = Arc::new(AtomicBool::new(false));
+        filter.density_generation += 1;
         filter.density_channels = density_channels;
+    }
+
+    /// Counts per gene at the threshold, and per tile of the shown genes.
+    fn refresh_counts(&mut self) {
+        self.gene_counts = self.index.gene_counts(self.min_qv);
+        self.tile_shown_counts = (0..self.index.tile_count() as u32)
+            .map(|t| {
+                self.index
+                    .tile_gene_counts(t)
+                    .iter()
+                    .filter(|(g, _)| self.gene_visible.get(*g as usize).copied().unwrap_or(false))
+                    .map(|(_, n)| u64::from(*n))
+                    .sum()
+            })
+            .collect();
     }
 
     fn generation(&self) -> u64 {
         self.filter.lock().unwrap_or_else(PoisonError::into_inner).generation
     }
 
+    fn density_generation(&self) -> u64 {
+        self.filter
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .density_generation
+    }
+
     /// Takes in what the loader threads finished (once per frame, on the UI thread).
     pub fn receive(&mut self) -> usize {
         let loaded = self.loader.drain();
         let n = loaded.len();
+        let (current, current_density) = (self.generation(), self.density_generation());
         for piece in loaded {
             match (piece.key, piece.result) {
+                // Pieces of an older generation arrive late: a newer one may already be here.
+                (TranscriptRequest::Tile { generation, .. }, _) if generation != current => {}
+                (TranscriptRequest::Density { generation }, _) if generation != current_density => {}
                 (TranscriptRequest::Tile { tile, generation }, Ok(piece)) => {
                     let Ok(piece) = Arc::try_unwrap(piece) else { continue };
                     if let TranscriptPiece::Tile { points, styles, .. } = piece {
@@ -278,14 +318,15 @@ impl TranscriptLayer {
                         self.density = Some((generation, Arc::new(density)));
                     }
                 }
-                (
-                    TranscriptRequest::Tile { generation, .. } | TranscriptRequest::Density { generation },
-                    Err(error),
-                ) => {
-                    // Requests of an older generation are refused on purpose.
-                    if generation == self.generation() {
+                (TranscriptRequest::Tile { tile, .. }, Err(error)) => {
+                    // Shown once; the tile is not asked for again in this generation.
+                    if self.failed.insert(tile) && self.failed.len() == 1 {
                         self.error = Some(error.to_string());
                     }
+                }
+                (TranscriptRequest::Density { .. }, Err(error)) => {
+                    self.error = Some(error.to_string());
+                    self.density_failed = Some(current_density);
                 }
             }
         }
@@ -303,6 +344,7 @@ impl TranscriptLayer {
             return (None, None);
         }
         let generation = self.generation();
+        let density_generation = self.density_generation();
         let screen_from_world = camera.screen_from_world(viewport);
         let clip_from_world = clip_from_screen(viewport) * screen_from_world;
         let (min, max) = view_box_in_world(&screen_from_world.inverse(), viewport);
@@ -317,7 +359,13 @@ impl TranscriptLayer {
         let size_px = viewport.size_in_points * viewport.pixels_per_point;
         let um_per_px = 1.0 / (camera.points_per_um * viewport.pixels_per_point).max(1e-12);
         let legible = (size_px.x * size_px.y * POINTS_PER_PIXEL) as u64;
-        let use_points = shown_in_view <= POINT_BUDGET && (um_per_px <= 1.0 || shown_in_view <= legible);
+        let occupied_tiles = in_view
+            .iter()
+            .filter(|&&t| self.tile_shown_counts.get(t as usize).copied().unwrap_or(0) > 0)
+            .count();
+        let use_points = shown_in_view <= POINT_BUDGET
+            && occupied_tiles <= RESIDENT_TILES
+            && (um_per_px <= 1.0 || shown_in_view <= legible);
         let mut wanted = Vec::new();
         let mut parts = Vec::new();
         if use_points {
@@ -345,23 +393,26 @@ impl TranscriptLayer {
                             visible,
                         });
                     }
+                    _ if self.failed.contains(&tile) => {}
                     _ => wanted.push(TranscriptRequest::Tile { tile, generation }),
                 }
             }
         }
         // The density when zoomed out, and as a stand-in while tiles load.
-        let density_current = self.density.as_ref().is_some_and(|(g, _)| *g == generation);
-        if !use_points && !density_current {
-            wanted.push(TranscriptRequest::Density { generation });
+        let density_current = self.density.as_ref().is_some_and(|(g, _)| *g == density_generation);
+        if !use_points && !density_current && self.density_failed != Some(density_generation) {
+            wanted.push(TranscriptRequest::Density {
+                generation: density_generation,
+            });
         }
         self.loader.set_wanted(&wanted);
         self.waiting = wanted.len();
         self.evict_unused();
 
-        // Zoomed in, each tile is drawn once into a texture (texels a power of two of µm, no
-        // larger than a pixel) and panning moves quads.
+        // Zoomed in, each tile is drawn once into a texture (texels the power of two of µm nearest
+        // a pixel, so markers stay within 0.71-1.41 of their size) and panning moves quads.
         let raster = (um_per_px <= 1.0).then(|| PointRaster {
-            um_per_texel: 2f64.powf(um_per_px.log2().floor()) as f32,
+            um_per_texel: 2f64.powf(um_per_px.log2().round()) as f32,
         });
         let points = (!parts.is_empty()).then(|| PointLayerDraw {
             parts,
@@ -374,7 +425,7 @@ impl TranscriptLayer {
         let density = self
             .density
             .as_ref()
-            .filter(|(g, _)| show_density && (*g == generation || !use_points))
+            .filter(|(g, _)| show_density && (*g == density_generation || !use_points))
             .map(|(g, d)| self.density_list(*g, d, &clip_from_world));
         (points, density)
     }
@@ -405,7 +456,7 @@ impl TranscriptLayer {
 
     /// Whether a density image of the current genes and threshold is at hand.
     pub fn has_current_density(&self) -> bool {
-        let generation = self.generation();
+        let generation = self.density_generation();
         self.density.as_ref().is_some_and(|(g, _)| *g == generation)
     }
 
@@ -414,7 +465,13 @@ impl TranscriptLayer {
         if self.tiles.len() <= RESIDENT_TILES {
             return;
         }
-        let mut by_age: Vec<(u64, u32)> = self.tiles.iter().map(|(t, r)| (r.last_used, *t)).collect();
+        // Tiles drawn in this frame stay (the view draws at most RESIDENT_TILES).
+        let mut by_age: Vec<(u64, u32)> = self
+            .tiles
+            .iter()
+            .filter(|(_, r)| r.last_used != self.frame_count)
+            .map(|(t, r)| (r.last_used, *t))
+            .collect();
         by_age.sort_unstable();
         let excess = self.tiles.len() - RESIDENT_TILES;
         for (_, tile) in by_age.into_iter().take(excess) {
@@ -491,14 +548,14 @@ impl TranscriptLayer {
     /// meet its bounds.
     pub fn cell_gene_counts(&self, cell: u32, lo: [f64; 2], hi: [f64; 2]) -> CellTranscripts {
         let mut cache = self.cell_cache.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some((c, signature, counts)) = cache.as_ref()
+        if let Some((c, generation, counts)) = cache.as_ref()
             && *c == cell
-            && *signature == self.signature
+            && *generation == self.generation()
         {
             return counts.clone();
         }
         let counts = self.read_cell_gene_counts(cell, lo, hi);
-        *cache = Some((cell, self.signature, counts.clone()));
+        *cache = Some((cell, self.generation(), counts.clone()));
         counts
     }
 
@@ -520,6 +577,14 @@ impl TranscriptLayer {
     }
 }
 
+impl Drop for TranscriptLayer {
+    /// A density being computed stops, so the loader threads end soon.
+    fn drop(&mut self) {
+        let filter = self.filter.lock().unwrap_or_else(PoisonError::into_inner);
+        filter.density_cancel.store(true, Ordering::Relaxed);
+    }
+}
+
 fn rgb(c: Color32) -> [f32; 3] {
     let [r, g, b, _] = to_rgba_f32(c);
     [r, g, b]
@@ -538,16 +603,16 @@ fn read_piece(
         what: "transcripts".to_owned(),
         reason: error.to_string(),
     };
+    let stale = match request {
+        TranscriptRequest::Tile { generation, .. } => generation != filter.generation,
+        TranscriptRequest::Density { generation } => generation != filter.density_generation,
+    };
     match request {
-        TranscriptRequest::Tile { generation, .. } | TranscriptRequest::Density { generation }
-            if generation != filter.generation =>
-        {
-            Err(SlideError::ReadFailed {
-                path: index.path().to_path_buf(),
-                what: "transcripts".to_owned(),
-                reason: "superseded by a newer request".to_owned(),
-            })
-        }
+        _ if stale => Err(SlideError::ReadFailed {
+            path: index.path().to_path_buf(),
+            what: "transcripts".to_owned(),
+            reason: "superseded by a newer request".to_owned(),
+        }),
         TranscriptRequest::Tile { tile, .. } => {
             let read = index.read_tile(tile, &filter.shown, filter.min_qv).map_err(failed)?;
             let x: Vec<f64> = read.x_um.iter().map(|&v| f64::from(v)).collect();
@@ -567,7 +632,7 @@ fn read_piece(
         TranscriptRequest::Density { .. } => {
             let channels: Vec<Vec<u32>> = filter.density_channels.iter().map(|(g, _)| g.clone()).collect();
             let grid = index
-                .density(&channels, filter.min_qv, DENSITY_BINS, &AtomicBool::new(false))
+                .density(&channels, filter.min_qv, DENSITY_BINS, &filter.density_cancel)
                 .map_err(failed)?;
             let size_um = [grid.bin_um * f64::from(grid.cols), grid.bin_um * f64::from(grid.rows)];
             let channels = grid

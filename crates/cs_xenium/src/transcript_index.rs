@@ -28,7 +28,7 @@ use rustc_hash::FxHashMap as HashMap;
 use crate::categories::FeatureCategory;
 use crate::cells::CellTable;
 use crate::error::{XeniumError, io_error};
-use crate::transcripts::{TranscriptLayout, TranscriptSummary, for_each_row, row_count, sum_by_category};
+use crate::transcripts::{Columns, TranscriptLayout, TranscriptSummary, for_each_row, row_count, sum_by_category};
 
 const MAGIC: &[u8; 8] = b"CSTRIDX1";
 /// Bumped when the file layout changes (older caches are then rebuilt).
@@ -43,6 +43,8 @@ const RECORD_BYTES: usize = 12;
 /// x f32, y f32, gene u32, cell u32, qv u8: the temporary rows of pass 1.
 const RAW_BYTES: usize = 17;
 const MAX_TILES_PER_SIDE: f64 = 64.0;
+/// Bucket files of the build's second pass (each sorted in memory in the third).
+const BUCKETS: usize = 64;
 const MIN_TILE_UM: f64 = 20.0;
 const QUANT: f64 = 65535.0;
 
@@ -203,6 +205,12 @@ impl Grid {
         )
     }
 
+    /// Row-major tile index.
+    fn tile_of(&self, x_um: f64, y_um: f64) -> usize {
+        let (col, row) = self.col_row(x_um, y_um);
+        row as usize * self.cols as usize + col as usize
+    }
+
     fn origin(&self, col: u32, row: u32) -> [f64; 2] {
         [
             self.min_um[0] + f64::from(col) * self.tile_um,
@@ -278,8 +286,17 @@ pub fn build_index(
     out: &Path,
     progress: &mut dyn FnMut(f32) -> bool,
 ) -> Result<TranscriptIndex, XeniumError> {
+    // Names of this build's own (two builds of one index, in two processes or after a cancel,
+    // must not share temporary files).
+    static BUILDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let build = format!(
+        ".{}-{}",
+        std::process::id(),
+        BUILDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
     let with_suffix = |suffix: &str| {
         let mut name = out.as_os_str().to_owned();
+        name.push(&build);
         name.push(suffix);
         PathBuf::from(name)
     };
@@ -302,7 +319,9 @@ pub fn build_index(
         for_each_row(
             source,
             layout,
+            Columns::All,
             |row| {
+                row.check_position()?;
                 let gene = match gene_index.get(row.feature) {
                     Some(&g) => g,
                     None => {
@@ -354,8 +373,13 @@ pub fn build_index(
     }
     let grid = Grid::over(min_um, max_um);
 
-    // Pass 2: one bucket file per row of tiles.
-    let bucket_paths: Vec<PathBuf> = (0..grid.rows).map(|r| with_suffix(&format!(".row{r}"))).collect();
+    // Pass 2: one bucket file per run of consecutive tiles (about a row of tiles each, so a wide
+    // and short tissue still spreads over many buckets).
+    let tiles = (grid.cols * grid.rows) as usize;
+    let tiles_per_bucket = tiles.div_ceil(BUCKETS).max(1);
+    let bucket_paths: Vec<PathBuf> = (0..tiles.div_ceil(tiles_per_bucket))
+        .map(|b| with_suffix(&format!(".bucket{b}")))
+        .collect();
     temp.0.extend(bucket_paths.iter().cloned());
     {
         let mut buckets = Vec::with_capacity(bucket_paths.len());
@@ -374,9 +398,8 @@ pub fn build_index(
             }
             for bytes in buf[..n - n % RAW_BYTES].chunks_exact(RAW_BYTES) {
                 let raw = Raw::decode(bytes);
-                let (_, row) = grid.col_row(f64::from(raw.x_um), f64::from(raw.y_um));
-                let r = row as usize;
-                buckets[r].write_all(bytes).map_err(|e| io_error(&bucket_paths[r], e))?;
+                let b = grid.tile_of(f64::from(raw.x_um), f64::from(raw.y_um)) / tiles_per_bucket;
+                buckets[b].write_all(bytes).map_err(|e| io_error(&bucket_paths[b], e))?;
             }
             done += (n / RAW_BYTES) as u64;
             if !progress(0.8 + 0.1 * done as f32 / total.max(1) as f32) {
@@ -390,7 +413,6 @@ pub fn build_index(
     let _ = std::fs::remove_file(&raw_path);
 
     // Pass 3: each bucket sorted by (tile, gene) and appended.
-    let tiles = (grid.cols * grid.rows) as usize;
     let mut tile_records = vec![0u64; tiles + 1];
     let mut tile_entries = vec![0u64; tiles + 1];
     let mut directory: Vec<(u32, u32)> = Vec::new();
@@ -399,29 +421,30 @@ pub fn build_index(
     let write_err = |e: std::io::Error| io_error(&partial, e);
     writer.write_all(&[0u8; PREFIX_BYTES as usize]).map_err(write_err)?;
     let mut written = 0u64;
-    for (row, path) in bucket_paths.iter().enumerate() {
+    for (b, path) in bucket_paths.iter().enumerate() {
         let bytes = std::fs::read(path).map_err(|e| io_error(path, e))?;
         let _ = std::fs::remove_file(path);
-        let mut raws: Vec<(u32, Raw)> = bytes
+        let mut raws: Vec<(usize, Raw)> = bytes
             .chunks_exact(RAW_BYTES)
             .map(|b| {
                 let raw = Raw::decode(b);
-                (grid.col_row(f64::from(raw.x_um), f64::from(raw.y_um)).0, raw)
+                (grid.tile_of(f64::from(raw.x_um), f64::from(raw.y_um)), raw)
             })
             .collect();
         drop(bytes);
-        raws.sort_unstable_by_key(|(col, raw)| (*col, raw.gene));
+        raws.sort_unstable_by_key(|(tile, raw)| (*tile, raw.gene));
         let mut at = 0;
-        for col in 0..grid.cols {
-            let tile = row * grid.cols as usize + col as usize;
+        for tile in b * tiles_per_bucket..((b + 1) * tiles_per_bucket).min(tiles) {
             tile_records[tile] = written;
             tile_entries[tile] = directory.len() as u64;
-            let origin = grid.origin(col, row as u32);
-            while at < raws.len() && raws[at].0 == col {
+            let origin = grid.origin(tile as u32 % grid.cols, tile as u32 / grid.cols);
+            while at < raws.len() && raws[at].0 == tile {
                 let (_, raw) = raws[at];
                 let in_this_tile = directory.len() as u64 > tile_entries[tile];
                 match directory.last_mut() {
-                    Some((gene, count)) if in_this_tile && *gene == raw.gene => *count += 1,
+                    // A run holds at most u32::MAX transcripts; a longer one continues in a
+                    // second run of the same gene.
+                    Some((gene, count)) if in_this_tile && *gene == raw.gene && *count < u32::MAX => *count += 1,
                     _ => directory.push((raw.gene, 1)),
                 }
                 let quantise =
@@ -436,7 +459,7 @@ pub fn build_index(
                 at += 1;
             }
         }
-        if !progress(0.9 + 0.1 * (row + 1) as f32 / grid.rows as f32) {
+        if !progress(0.9 + 0.1 * (b + 1) as f32 / bucket_paths.len() as f32) {
             return Err(cancelled(source));
         }
     }
@@ -559,7 +582,15 @@ impl TranscriptIndex {
                 _ => Err(corrupt(format!("header has no {key}"))),
             }
         };
-        let (cols, rows) = (count("cols")? as u32, count("rows")? as u32);
+        let (cols, rows) = (count("cols")?, count("rows")?);
+        let tile_um = number("tile_um")?;
+        let grid_ok = (1..=1024).contains(&cols) && (1..=1024).contains(&rows) && tile_um.is_finite() && tile_um > 0.0;
+        if !grid_ok {
+            return Err(corrupt(format!(
+                "impossible grid: {cols} x {rows} tiles of {tile_um} µm"
+            )));
+        }
+        let (cols, rows) = (cols as u32, rows as u32);
         let (total, entries) = (count("total")?, count("directory_entries")?);
         let genes: Vec<String> = header["genes"]
             .as_array()
@@ -595,9 +626,16 @@ impl TranscriptIndex {
             return Err(corrupt("genes, categories and histograms differ in length".to_owned()));
         }
         let tiles = (cols as usize) * (rows as usize);
-        let tables_offset = PREFIX_BYTES + total * RECORD_BYTES as u64;
-        let tables_len = (2 * (tiles + 1) * 8) as u64 + entries * 8;
-        if tables_offset + tables_len != header_offset {
+        let tables_offset = total
+            .checked_mul(RECORD_BYTES as u64)
+            .and_then(|n| n.checked_add(PREFIX_BYTES));
+        let tables_len = entries
+            .checked_mul(8)
+            .and_then(|n| n.checked_add((2 * (tiles + 1) * 8) as u64));
+        let (Some(tables_offset), Some(tables_len)) = (tables_offset, tables_len) else {
+            return Err(corrupt("the sections do not add up to the file".to_owned()));
+        };
+        if tables_offset.checked_add(tables_len) != Some(header_offset) {
             return Err(corrupt("the sections do not add up to the file".to_owned()));
         }
         let mut tables = vec![0u8; tables_len as usize];
@@ -616,10 +654,16 @@ impl TranscriptIndex {
             })
             .collect();
         let monotone = |v: &[u64], end: u64| v.windows(2).all(|w| w[0] <= w[1]) && v.last() == Some(&end);
-        if !monotone(&tile_records, total)
-            || !monotone(&tile_entries, entries)
-            || directory.iter().any(|(g, _)| *g as usize >= genes.len())
-        {
+        if !monotone(&tile_records, total) || !monotone(&tile_entries, entries) {
+            return Err(corrupt("the tile directory is inconsistent".to_owned()));
+        }
+        // Each tile's runs add up to its records.
+        let runs_fit = (0..tiles).all(|t| {
+            let runs = &directory[tile_entries[t] as usize..tile_entries[t + 1] as usize];
+            runs.iter().map(|(_, n)| u64::from(*n)).sum::<u64>() == tile_records[t + 1] - tile_records[t]
+        });
+        let histograms_fit = qv_histograms.iter().flatten().sum::<u64>() == total;
+        if directory.iter().any(|(g, _)| *g as usize >= genes.len()) || !runs_fit || !histograms_fit {
             return Err(corrupt("the tile directory is inconsistent".to_owned()));
         }
         Ok(Self {
@@ -629,7 +673,7 @@ impl TranscriptIndex {
             categories,
             qv_histograms,
             min_um: pair("min_um")?,
-            tile_um: number("tile_um")?,
+            tile_um,
             cols,
             rows,
             total,
@@ -699,7 +743,7 @@ impl TranscriptIndex {
         let all: Vec<u64> = self.qv_histograms.iter().map(|h| h.iter().sum()).collect();
         TranscriptSummary {
             total: self.total,
-            below_min_qv: self.total - passing.iter().sum::<u64>(),
+            below_min_qv: self.total.saturating_sub(passing.iter().sum::<u64>()),
             min_qv,
             by_category: sum_by_category(self.categories.iter().copied().zip(all)),
             features: self.genes.len(),

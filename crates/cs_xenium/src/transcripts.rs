@@ -78,11 +78,13 @@ impl Transcripts {
         for_each_row(
             path,
             layout,
+            Columns::All,
             |row| {
                 if row.qv < min_qv {
                     out.dropped_low_qv += 1;
                     return Ok(());
                 }
+                row.check_position()?;
                 let next = out.genes.len() as u32;
                 let gene = *gene_index.entry(row.feature.to_vec()).or_insert_with(|| {
                     out.genes.push(String::from_utf8_lossy(row.feature).into_owned());
@@ -103,7 +105,8 @@ impl Transcripts {
     }
 }
 
-/// One transcript row as the file gives it, coordinates already in world µm.
+/// One transcript row as the file gives it, coordinates already in world µm (NaN when the row
+/// has none: see [`TranscriptRow::check_position`]).
 pub(crate) struct TranscriptRow<'a> {
     pub feature: &'a [u8],
     pub x_um: f64,
@@ -114,9 +117,31 @@ pub(crate) struct TranscriptRow<'a> {
     cell_id: Option<&'a [u8]>,
     batch: &'a Batch,
     row: usize,
+    path: &'a Path,
+    layout: &'a TranscriptLayout,
 }
 
 impl TranscriptRow<'_> {
+    /// An error naming the file, column and row when x or y is not a finite number.
+    pub fn check_position(&self) -> Result<(), XeniumError> {
+        let x = self.batch.column(1).and_then(|v| v.numbers().get(self.row).copied());
+        let y = self.batch.column(2).and_then(|v| v.numbers().get(self.row).copied());
+        for (column, v) in [(&self.layout.x, x), (&self.layout.y, y)] {
+            match v {
+                Some(v) if v.is_finite() => {}
+                _ => {
+                    return Err(XeniumError::BadValue {
+                        file: self.path.to_path_buf(),
+                        column: column.to_owned(),
+                        row: self.batch.first_row + self.row,
+                        reason: format!("coordinate is {}", v.unwrap_or(f64::NAN)),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The feature's category (reads this row's `codeword_category` / `is_gene`, else the name).
     pub fn category(&self) -> FeatureCategory {
         category_of(
@@ -136,22 +161,39 @@ impl TranscriptRow<'_> {
     }
 }
 
+/// Which columns a pass over transcripts reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Columns {
+    /// Positions and cells too.
+    All,
+    /// Features, categories and qualities only (counting needs no more).
+    Counts,
+}
+
 /// Streams every row of a transcript file (or folder of parts) through `on_row`; `after_batch`
 /// gets the rows read so far after each batch (to report progress, or stop with an error).
-/// A non-finite x or y is an error naming the file, column and row.
 pub(crate) fn for_each_row(
     path: &Path,
     layout: &TranscriptLayout,
+    columns: Columns,
     mut on_row: impl FnMut(&TranscriptRow<'_>) -> Result<(), XeniumError>,
     mut after_batch: impl FnMut(u64) -> Result<(), XeniumError>,
 ) -> Result<(), XeniumError> {
+    // The same positions in every case (missing optional columns read as None).
+    let positions = columns == Columns::All;
     let wanted = [
         Wanted::text(&layout.feature),
-        Wanted::number(&layout.x),
-        Wanted::number(&layout.y),
-        Wanted::number(&layout.z).optional(),
+        Wanted {
+            required: positions,
+            ..Wanted::number(if positions { &layout.x } else { "" })
+        },
+        Wanted {
+            required: positions,
+            ..Wanted::number(if positions { &layout.y } else { "" })
+        },
+        Wanted::number(if positions { &layout.z } else { "" }).optional(),
         Wanted::number(&layout.qv).optional(),
-        Wanted::text(&layout.cell_id).optional(),
+        Wanted::text(if positions { &layout.cell_id } else { "" }).optional(),
         Wanted::text("codeword_category").optional(),
         Wanted::number("is_gene").optional(),
     ];
@@ -161,25 +203,17 @@ pub(crate) fn for_each_row(
     for part in parts(path)? {
         let path = part.as_path();
         read_batches(path, &wanted, |batch| {
-            let (Some(name), Some(x), Some(y)) = (batch.column(0), batch.column(1), batch.column(2)) else {
+            let Some(name) = batch.column(0) else {
                 return Ok(());
             };
-            let (x, y) = (x.numbers(), y.numbers());
+            let x = batch.column(1).map(|v| v.numbers());
+            let y = batch.column(2).map(|v| v.numbers());
             let z = batch.column(3).map(|v| v.numbers());
             let qv = batch.column(4).map(|v| v.numbers());
             let ids = batch.column(5);
             for row in 0..batch.rows {
-                for (column, v) in [(&layout.x, x[row]), (&layout.y, y[row])] {
-                    if !v.is_finite() {
-                        return Err(XeniumError::BadValue {
-                            file: path.to_path_buf(),
-                            column: column.to_owned(),
-                            row: batch.first_row + row,
-                            reason: format!("coordinate is {v}"),
-                        });
-                    }
-                }
-                let [x_um, y_um] = world.apply([x[row], y[row]]);
+                let at = |v: Option<&[f64]>| v.and_then(|v| v.get(row).copied()).unwrap_or(f64::NAN);
+                let [x_um, y_um] = world.apply([at(x), at(y)]);
                 on_row(&TranscriptRow {
                     feature: name.id_at(row, &mut name_scratch),
                     x_um,
@@ -189,6 +223,8 @@ pub(crate) fn for_each_row(
                     cell_id: ids.map(|ids| ids.id_at(row, &mut id_scratch)),
                     batch,
                     row,
+                    path,
+                    layout,
                 })?;
             }
             rows_read += batch.rows as u64;
@@ -252,6 +288,7 @@ impl TranscriptSummary {
         for_each_row(
             path,
             layout,
+            Columns::Counts,
             |row| {
                 out.total += 1;
                 if row.qv < min_qv {

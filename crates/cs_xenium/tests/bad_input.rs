@@ -237,3 +237,89 @@ fn not_a_bundle() {
     let message = XeniumBundle::open(dir.join("nope")).unwrap_err().to_string();
     assert!(message.contains("nope"), "{message}");
 }
+
+#[test]
+fn transcript_index_names_bad_rows_and_handles_degenerate_tissue() {
+    use cs_xenium::transcript_index::build_index;
+    let dir = temp_bundle("index_bad");
+    write(&dir, "cells.csv", CELLS);
+    let cells = cs_xenium::CellTable::read(&dir.join("cells.csv")).unwrap();
+    let layout = cs_xenium::TranscriptLayout::default();
+    let header = "cell_id,feature_name,x_location,y_location,z_location,qv\n";
+
+    // A NaN x, even on a low-quality row (every row is indexed): file, column and row named.
+    write(
+        &dir,
+        "nan.csv",
+        &format!("{header}a-1,GENE1,1,2,0,30\nb-1,GENE2,NaN,3,0,5\n"),
+    );
+    let error = build_index(
+        &dir.join("nan.csv"),
+        &layout,
+        &cells,
+        &dir.join("nan.cstidx"),
+        &mut |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("nan.csv") && error.contains("x_location") && error.contains("row 2"),
+        "{error}"
+    );
+
+    // No feature column.
+    write(&dir, "nofeature.csv", "cell_id,x_location,y_location\na-1,1,2\n");
+    let error = build_index(
+        &dir.join("nofeature.csv"),
+        &layout,
+        &cells,
+        &dir.join("nofeature.cstidx"),
+        &mut |_| true,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("feature_name"), "{error}");
+
+    // No transcripts at all: an empty index that reads back.
+    write(&dir, "empty.csv", header);
+    let index = build_index(
+        &dir.join("empty.csv"),
+        &layout,
+        &cells,
+        &dir.join("empty.cstidx"),
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(index.total, 0);
+    assert!(index.read_tile(0, &[], 0).unwrap().is_empty());
+
+    // All at one point, and a long thin strip (one row of tiles): every transcript comes back.
+    let mut strip = String::from(header);
+    for i in 0..500 {
+        strip.push_str(&format!(
+            "a-1,G{},{},{},0,25\n",
+            i % 7,
+            f64::from(i) * 40.0,
+            1.0 + f64::from(i % 3)
+        ));
+    }
+    strip.push_str("UNASSIGNED,G0,0,1,0,25\nUNASSIGNED,G0,0,1,0,25\n");
+    write(&dir, "strip.csv", &strip);
+    let index = build_index(
+        &dir.join("strip.csv"),
+        &layout,
+        &cells,
+        &dir.join("strip.cstidx"),
+        &mut |_| true,
+    )
+    .unwrap();
+    assert_eq!(index.rows, 1);
+    let all = vec![true; index.genes.len()];
+    let read: usize = (0..index.tile_count() as u32)
+        .map(|t| index.read_tile(t, &all, 0).unwrap().len())
+        .sum();
+    assert_eq!(read, 502);
+    assert_eq!(index.gene_counts(20).iter().sum::<u64>(), 502);
+    assert_eq!(index.gene_counts(26).iter().sum::<u64>(), 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

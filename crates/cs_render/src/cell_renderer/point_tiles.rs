@@ -180,6 +180,10 @@ impl CellRenderer {
                 ranges: std::iter::once(0..1).collect(),
             });
         }
+        // Slots not used this frame let go of their textures (trimmed tiles are then freed).
+        for unused in prepared.tile_composites.iter_mut().skip(draws.len()) {
+            unused.bound = None;
+        }
         self.trim_point_tiles();
         (draws, as_markers)
     }
