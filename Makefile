@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export XDG_RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),$(shell d=/tmp/cellsymphony-xdg-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d))
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit bench bench-cells bench-morphology replay release
+.PHONY: deps run test fmt-check clippy unit bench bench-cells bench-morphology bench-transcripts replay release
 
 deps:
 	@scripts/install-deps.sh
@@ -33,6 +33,7 @@ bench: deps
 	$(MAKE) replay
 	$(MAKE) bench-cells
 	$(MAKE) bench-morphology
+	$(MAKE) bench-transcripts
 
 BENCH_CELLS_DIR := .cache/bench-synth-500k
 bench-cells:
@@ -44,6 +45,12 @@ BENCH_MORPHOLOGY_DIR := .cache/bench-synth-500k-morphology
 bench-morphology:
 	test -f $(BENCH_MORPHOLOGY_DIR)/SYNTH_OK || $(CARGO) run --release --bin cellsymphony -- synth --cells 500000 --no-slide --morphology --seed 11 --out $(BENCH_MORPHOLOGY_DIR)
 	$(CARGO) run --release --bin cellsymphony -- bench morphology --xenium $(BENCH_MORPHOLOGY_DIR)/xenium
+
+# About 100M transcripts (580k cells, XOA 3 columns): the index build, cached open and frames.
+BENCH_TRANSCRIPTS_DIR := .cache/bench-synth-100m-transcripts
+bench-transcripts:
+	test -f $(BENCH_TRANSCRIPTS_DIR)/SYNTH_OK || $(CARGO) run --release --bin cellsymphony -- synth --cells 580000 --no-slide --transcripts --xoa 3 --seed 17 --out $(BENCH_TRANSCRIPTS_DIR)
+	$(CARGO) run --release --bin cellsymphony -- bench transcripts --xenium $(BENCH_TRANSCRIPTS_DIR)/xenium --width 1920 --height 1080 --cpu --frames 60
 
 replay:
 	$(CARGO) run --release --bin cellsymphony -- bench replay --slide ../shared/data/wsi/CMU-1-Small-Region.pyramid.tiff

@@ -20,6 +20,7 @@ use crate::layers::morphology_layer::MorphologyLayer;
 use crate::layers::slide_layer::SlideLayer;
 use crate::util::format::LengthUnits;
 use crate::viewer::overlays::{annotations_overlay_ui, legend_ui, scale_bar_ui, selections_overlay_ui};
+use crate::viewer::paint::TranscriptDensityRenderer;
 use crate::viewer::tools::{PaintContext, Toolbox};
 
 /// The renderers' draw lists for exports are kept under this view id (the viewer uses its own).
@@ -156,6 +157,9 @@ pub fn forget_export_frames(render_state: &egui_wgpu::RenderState) {
     if let Some(channels) = renderer.callback_resources.get_mut::<ChannelTileRenderer>() {
         channels.forget_frame(EXPORT_FRAME_ID);
     }
+    if let Some(densities) = renderer.callback_resources.get_mut::<TranscriptDensityRenderer>() {
+        densities.0.forget_frame(EXPORT_FRAME_ID);
+    }
     if let Some(cells) = renderer.callback_resources.get_mut::<CellRenderer>() {
         cells.forget_view(EXPORT_FRAME_ID);
     }
@@ -223,10 +227,19 @@ pub fn render_current_shot(
         return ShotStep::WaitingForTiles;
     }
     let highlight = None;
+    // Cells and transcripts (points, or their density when zoomed out); the transcript tiles the
+    // view needs are read first.
     let cell_list = cells
         .as_mut()
-        .filter(|c| c.show_cells || c.show_nuclei)
         .and_then(|cells| cells.frame(&export_camera, &export_viewport, highlight));
+    let density_list = cells.as_mut().and_then(|c| c.take_transcript_density());
+    let transcripts_waiting = cells
+        .as_ref()
+        .and_then(|c| c.transcripts.as_ref())
+        .is_some_and(|t| t.waiting() > 0);
+    if transcripts_waiting && last_arrival.elapsed() < TILE_STALL {
+        return ShotStep::WaitingForTiles;
+    }
     let slide_visible = slide.as_ref().is_some_and(|s| s.visible);
     let overlay_viewport = Viewport {
         size_in_points: export.viewport.size_in_points,
@@ -250,6 +263,11 @@ pub fn render_current_shot(
                 && let Some(channels) = renderer.callback_resources.get_mut::<ChannelTileRenderer>()
             {
                 channels.prepare(device, queue, EXPORT_FRAME_ID, list);
+            }
+            if let Some(list) = &density_list
+                && let Some(densities) = renderer.callback_resources.get_mut::<TranscriptDensityRenderer>()
+            {
+                densities.0.prepare(device, queue, EXPORT_FRAME_ID, list);
             }
             if let Some(list) = &cell_list
                 && let Some(cells) = renderer.callback_resources.get_mut::<CellRenderer>()
@@ -284,6 +302,11 @@ pub fn render_current_shot(
                 && let Some(channels) = renderer.callback_resources.get::<ChannelTileRenderer>()
             {
                 channels.paint(&mut pass, EXPORT_FRAME_ID);
+            }
+            if density_list.is_some()
+                && let Some(densities) = renderer.callback_resources.get::<TranscriptDensityRenderer>()
+            {
+                densities.0.paint(&mut pass, EXPORT_FRAME_ID);
             }
             if cell_list.is_some()
                 && let Some(cells) = renderer.callback_resources.get::<CellRenderer>()
