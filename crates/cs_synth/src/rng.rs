@@ -19,6 +19,7 @@ pub(crate) mod domain {
     pub const NOISE: u64 = 9;
     pub const PIXELS: u64 = 10;
     pub const NUCLEI: u64 = 11;
+    pub const OTHER_CODEWORDS: u64 = 12;
 }
 
 /// SplitMix64's finaliser: a good 64-bit mixing function.

@@ -1,5 +1,8 @@
 //! `transcripts.parquet`: one row per count, located inside its cell (inside the nucleus when it
-//! overlaps it), plus ~5% unassigned background transcripts just outside cells.
+//! overlaps it), plus ~5% unassigned background transcripts just outside cells. From XOA 2.0 the
+//! file also lists decoded codewords that are not genes, at rates like a real run's: unassigned
+//! codewords (1.5% of transcripts), deprecated codewords (0.02%) and, from XOA 3.0 (5K panels),
+//! genomic control probes (0.2%), near the transcripts around them and in no cell.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -22,6 +25,58 @@ const FIRST_TRANSCRIPT_ID: u64 = 281_474_976_710_656;
 const CELLS_PER_CHUNK: usize = 2_048;
 /// Unassigned transcripts per assigned one (5% of all).
 const BACKGROUND_RATIO: f64 = 0.05 / 0.95;
+
+/// Codewords that are not genes, listed in transcripts.parquet only (the synthetic count matrix
+/// keeps its genes and negative controls): name prefix, how many codewords, `codeword_category`,
+/// rows per transcript, and the first release that writes them.
+const OTHER_CODEWORDS: &[(&str, usize, &str, f64, XoaVersion)] = &[
+    ("UnassignedCodeword_", 24, "unassigned_codeword", 0.015, XoaVersion::V2),
+    ("DeprecatedCodeword_", 3, "deprecated_codeword", 0.0002, XoaVersion::V2),
+    ("Intergenic_Region_", 12, "genomic_control_probe", 0.002, XoaVersion::V3),
+];
+
+/// The other codewords a release writes: their names and categories, in feature order after the
+/// count matrix's features.
+fn other_codewords(xoa: Option<XoaVersion>) -> Vec<(String, &'static str)> {
+    let Some(xoa) = xoa else { return Vec::new() };
+    OTHER_CODEWORDS
+        .iter()
+        .filter(|(.., since)| xoa >= *since)
+        .flat_map(|&(prefix, n, category, ..)| (1..=n).map(move |i| (format!("{prefix}{i:04}"), category)))
+        .collect()
+}
+
+/// Adds the other codewords' rows to a chunk: each near a random row of it, in no cell,
+/// deterministic by chunk. `first_feature` is the index of the first other codeword.
+fn add_other_codewords(rows: &mut Rows, seed: u64, chunk: usize, xoa: XoaVersion, first_feature: usize) {
+    let n = rows.cell.len();
+    if n == 0 {
+        return;
+    }
+    let mut rng = Rng::new(seed, domain::OTHER_CODEWORDS, chunk as u64);
+    let mut feature = first_feature;
+    for &(_, codewords, _, rate, since) in OTHER_CODEWORDS {
+        if xoa < since {
+            continue;
+        }
+        // Whole rows at the rate, the remainder by chance (so small chunks get some too).
+        let expected = n as f64 * rate;
+        let count = expected.floor() as usize + usize::from(rng.chance(expected.fract()));
+        for _ in 0..count {
+            let near = rng.below(n as u64) as usize;
+            rows.cell.push(u32::MAX);
+            rows.nucleus.push(0);
+            rows.feature
+                .push((feature + rng.below(codewords as u64) as usize) as u16);
+            rows.x.push(rows.x[near] + rng.range32(-3.0, 3.0));
+            rows.y.push(rows.y[near] + rng.range32(-3.0, 3.0));
+            rows.z.push(rows.z[near]);
+            // Codewords that match no gene decode with lower confidence.
+            rows.qv.push(rng.range32(5.0, 30.0));
+        }
+        feature += codewords;
+    }
+}
 
 fn inside(polygon: &[[f32; 2]], p: [f32; 2]) -> bool {
     let mut inside = false;
@@ -202,12 +257,21 @@ pub(crate) fn write_transcripts(
         fields.push(Field::new("is_gene", DataType::Boolean, false));
     }
     let schema = Arc::new(Schema::new(fields));
-    let category_of = |feature: usize| match feature_type(feature) {
-        "Negative Control Probe" => "negative_control_probe",
-        "Negative Control Codeword" => "negative_control_codeword",
-        _ => "predesigned_gene",
+    let others = other_codewords(xoa);
+    let mut names: Vec<&str> = Vec::new();
+    for name in feature_names() {
+        names.push(name);
+    }
+    names.extend(others.iter().map(|(n, _)| n.as_str()));
+    let first_other = names.len() - others.len();
+    let category_of = |feature: usize| match feature.checked_sub(first_other) {
+        Some(other) => others[other].1,
+        None => match feature_type(feature) {
+            "Negative Control Probe" => "negative_control_probe",
+            "Negative Control Codeword" => "negative_control_codeword",
+            _ => "predesigned_gene",
+        },
     };
-    let names: Vec<&str> = feature_names().collect();
     let ids: Vec<String> = (0..cells.len()).map(cell_id).collect();
     let mut out = ParquetOut::create(&path, schema)?;
     let chunks = cells.len().div_ceil(CELLS_PER_CHUNK);
@@ -217,7 +281,13 @@ pub(crate) fn write_transcripts(
         let group_end = (group_start + group).min(chunks);
         let parts: Vec<Rows> = (group_start..group_end)
             .into_par_iter()
-            .map(|chunk| chunk_rows(seed, chunk, cells, counts))
+            .map(|chunk| {
+                let mut rows = chunk_rows(seed, chunk, cells, counts);
+                if let Some(xoa) = xoa {
+                    add_other_codewords(&mut rows, seed, chunk, xoa, first_other);
+                }
+                rows
+            })
             .collect();
         for rows in parts {
             let n = rows.cell.len() as u64;

@@ -143,6 +143,26 @@ fn xoa3_and_4_say_what_each_codeword_is() -> TestResult {
         assert!(count(FeatureCategory::Gene) > 10 * count(FeatureCategory::NegativeControlProbe));
         assert!(count(FeatureCategory::NegativeControlProbe) > 0);
         assert!(count(FeatureCategory::NegativeControlCodeword) > 0);
+        // The other codewords at a real run's rates: unassigned 1.5%, genomic controls 0.2% of
+        // all rows (before the qv filter; they decode at lower quality, so fewer pass it).
+        let summary_all =
+            cs_xenium::TranscriptSummary::read(&dir.join("transcripts.parquet"), &Default::default(), 0.0)?;
+        let all = |c: FeatureCategory| {
+            summary_all
+                .by_category
+                .iter()
+                .find(|(k, _)| *k == c)
+                .map_or(0, |(_, n)| *n)
+        };
+        let share = |c: FeatureCategory| all(c) as f64 / summary_all.total as f64;
+        let unassigned = share(FeatureCategory::UnassignedCodeword);
+        assert!(
+            (0.012..0.018).contains(&unassigned),
+            "unassigned codewords: {unassigned}"
+        );
+        let genomic = share(FeatureCategory::GenomicControl);
+        assert!((0.001..0.003).contains(&genomic), "genomic controls: {genomic}");
+        assert!(count(FeatureCategory::UnassignedCodeword) < all(FeatureCategory::UnassignedCodeword) as usize);
         let summary = cs_xenium::TranscriptSummary::read(&dir.join("transcripts.parquet"), &Default::default(), 20.0)?;
         assert_eq!(
             summary.total,
