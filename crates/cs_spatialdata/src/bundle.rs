@@ -87,15 +87,6 @@ pub fn read_bundle(path: &Path) -> Result<SpatialDataBundle, SpatialDataError> {
     let mut loaded: HashMap<String, Shapes> = HashMap::default();
     for element in &shapes_elements {
         let shapes = read_shapes(&sdata.store.path_of(&element.node))?;
-        if shapes.multipart_rows > 0 {
-            warn(
-                Some(sdata.store.path_of(&element.node)),
-                format!(
-                    "{} multipolygons: only the largest part of each is drawn",
-                    shapes.multipart_rows
-                ),
-            );
-        }
         loaded.insert(element.name.clone(), shapes);
     }
     // Ids the table's rows may carry: the instance key, a `cell_id` column, the obs names.
@@ -427,7 +418,8 @@ fn centroid(polygon: &[[f64; 2]]) -> [f64; 2] {
     p.centroid_um(0).unwrap_or([f64::NAN, f64::NAN])
 }
 
-/// Outlines of `shapes` in the cell table's order (empty for cells it lacks), in world µm.
+/// Outlines of `shapes` in the cell table's order (none for cells it lacks; every part of a
+/// multipolygon, largest first), in world µm.
 fn polygons_for_cells(shapes: &Shapes, cells: &CellTable, world_from_element: Affine2) -> Polygons {
     let mut by_cell: Vec<Option<usize>> = vec![None; cells.len()];
     for (row, id) in shapes.ids.iter().enumerate() {
@@ -435,19 +427,28 @@ fn polygons_for_cells(shapes: &Shapes, cells: &CellTable, world_from_element: Af
             by_cell[cell as usize].get_or_insert(row);
         }
     }
-    let mut offsets = Vec::with_capacity(cells.len() + 1);
-    let mut vertices_um = Vec::new();
-    offsets.push(0);
+    let mut polygons = Polygons {
+        offsets: vec![0],
+        vertices_um: Vec::new(),
+        cell_polygons: vec![0],
+    };
+    let push_ring = |polygons: &mut Polygons, ring: &[[f64; 2]]| {
+        for &p in ring {
+            let [x, y] = world_from_element.apply(p);
+            polygons.vertices_um.push([x as f32, y as f32]);
+        }
+        polygons.offsets.push(polygons.vertices_um.len() as u32);
+    };
     for row in by_cell {
         if let Some(row) = row {
-            for p in outline(&shapes.geometry, row) {
-                let [x, y] = world_from_element.apply(p);
-                vertices_um.push([x as f32, y as f32]);
+            push_ring(&mut polygons, &outline(&shapes.geometry, row));
+            for part in shapes.smaller_parts.get(&row).into_iter().flatten() {
+                push_ring(&mut polygons, part);
             }
         }
-        offsets.push(vertices_um.len() as u32);
+        polygons.cell_polygons.push((polygons.offsets.len() - 1) as u32);
     }
-    Polygons::one_per_cell(offsets, vertices_um)
+    polygons
 }
 
 /// Distinct texts with at most this many values become categories; more are ids, left out.
@@ -587,4 +588,33 @@ fn is_rgb(sdata: &SpatialData, element: &Element) -> bool {
     let node = format!("{}/{level0}", element.node);
     let channels = sdata.store.shape(&node).ok().and_then(|s| s.get(axis).copied());
     matches!(channels, Some(3 | 4)) && sdata.store.is_u8(&node)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_part_of_a_multipolygon_cell_is_drawn_largest_first() {
+        let square = |x: f64, side: f64| vec![[x, 0.0], [x + side, 0.0], [x + side, side], [x, side]];
+        let shapes = Shapes {
+            ids: vec!["b".to_owned(), "a".to_owned()],
+            geometry: Geometry::Polygons(vec![square(0.0, 4.0), square(20.0, 2.0)]),
+            // Row 0 ("b") is a multipolygon: a second, smaller square.
+            smaller_parts: std::collections::HashMap::from([(0, vec![square(10.0, 1.0)])]),
+        };
+        let cells = CellTable::from_parts(
+            std::path::Path::new("cells"),
+            vec!["a".to_owned(), "b".to_owned(), "c".to_owned()],
+            vec![0.0; 3],
+            vec![0.0; 3],
+        )
+        .unwrap_or_default();
+        let polygons = polygons_for_cells(&shapes, &cells, Affine2::IDENTITY);
+        assert_eq!(polygons.part_count(0), 1, "a: one square");
+        assert_eq!(polygons.part_count(1), 2, "b: both parts");
+        assert_eq!(polygons.part_count(2), 0, "c: no shape");
+        assert_eq!(polygons.polygon(1).len(), 4);
+        assert!((polygons.area_um2(1) - 17.0).abs() < 1e-9, "{}", polygons.area_um2(1));
+    }
 }

@@ -20,7 +20,8 @@ use crate::error::{SpatialDataError, corrupt, missing};
 /// The geometry of every row, in element coordinates.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Geometry {
-    /// One outer ring per row (of a multipolygon, its largest polygon); closing vertex dropped.
+    /// One outer ring per row (of a multipolygon, its largest polygon, which gives the row's
+    /// centre; the others are in [`Shapes::smaller_parts`]); closing vertex dropped.
     Polygons(Vec<Vec<[f64; 2]>>),
     Circles {
         centres: Vec<[f64; 2]>,
@@ -33,8 +34,9 @@ pub struct Shapes {
     /// The index of each row, as text.
     pub ids: Vec<String>,
     pub geometry: Geometry,
-    /// Multipolygon rows of which only the largest part is kept.
-    pub multipart_rows: usize,
+    /// Multipolygon rows: their parts other than the largest, by row (drawn as polygons of the
+    /// same cell, as a multinucleate cell's nuclei are).
+    pub smaller_parts: std::collections::HashMap<usize, Vec<Vec<[f64; 2]>>>,
 }
 
 impl Shapes {
@@ -85,7 +87,7 @@ pub fn read_shapes(element_dir: &Path) -> Result<Shapes, SpatialDataError> {
     let mut centres: Vec<[f64; 2]> = Vec::new();
     let mut radii: Vec<f64> = Vec::new();
     let mut ids: Vec<String> = Vec::new();
-    let mut multipart_rows = 0;
+    let mut smaller_parts = std::collections::HashMap::new();
     let mut rows_seen = 0usize;
     for batch in &batches {
         let schema = batch.schema();
@@ -103,11 +105,13 @@ pub fn read_shapes(element_dir: &Path) -> Result<Shapes, SpatialDataError> {
             match parsed {
                 Parsed::Point(p) => centres.push(p),
                 Parsed::Rings(mut parts) => {
-                    if parts.len() > 1 {
-                        multipart_rows += 1;
-                    }
                     parts.sort_by(|a, b| ring_area(b).total_cmp(&ring_area(a)));
-                    rings.push(parts.into_iter().next().unwrap_or_default());
+                    let mut parts = parts.into_iter();
+                    rings.push(parts.next().unwrap_or_default());
+                    let rest: Vec<Vec<[f64; 2]>> = parts.filter(|p| !p.is_empty()).collect();
+                    if !rest.is_empty() {
+                        smaller_parts.insert(rows_seen + row, rest);
+                    }
                 }
             }
         }
@@ -145,7 +149,7 @@ pub fn read_shapes(element_dir: &Path) -> Result<Shapes, SpatialDataError> {
     Ok(Shapes {
         ids,
         geometry,
-        multipart_rows,
+        smaller_parts,
     })
 }
 
@@ -398,5 +402,24 @@ mod tests {
         };
         assert_eq!(rings, vec![vec![[0.0, 0.0], [1.0, 0.0], [1.0, 1.0]]]);
         assert!(wkb_geometry(&[1, 3]).is_err());
+    }
+
+    #[test]
+    fn a_wkb_multipolygon_gives_every_part() {
+        // Two triangles: a small one, then one four times its area.
+        let mut multi = vec![1u8, 6, 0, 0, 0, 2, 0, 0, 0];
+        for scale in [1.0f64, 2.0] {
+            multi.extend([1u8, 3, 0, 0, 0, 1, 0, 0, 0, 4, 0, 0, 0]);
+            for (x, y) in [(0.0f64, 0.0f64), (scale, 0.0), (scale, scale), (0.0, 0.0)] {
+                multi.extend((x + 10.0 * scale).to_le_bytes());
+                multi.extend(y.to_le_bytes());
+            }
+        }
+        let parts = match wkb_geometry(&multi) {
+            Ok(Parsed::Rings(rings)) => rings,
+            _ => Vec::new(),
+        };
+        assert_eq!(parts.len(), 2);
+        assert_eq!(ring_area(&parts[1]), 4.0 * ring_area(&parts[0]));
     }
 }
