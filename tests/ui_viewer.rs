@@ -270,15 +270,7 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
             .and_then(|c| c.transcripts.as_ref())
             .is_some_and(|t| t.drawn_tiles() > 0 || t.has_current_density())
     });
-    let layer = harness
-        .state()
-        .document()
-        .cells
-        .as_ref()
-        .unwrap()
-        .transcripts
-        .as_ref()
-        .unwrap();
+    let layer = transcript_layer(harness.state());
     assert_eq!(layer.len(), 5260);
     assert_eq!(layer.index.total, 5260, "every transcript of this crop has qv >= 20");
     // The gene list is ordered by count; its search box finds a gene.
@@ -295,15 +287,7 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
 
     // A stricter quality threshold shows fewer.
     let mut style = {
-        let t = harness
-            .state()
-            .document()
-            .cells
-            .as_ref()
-            .unwrap()
-            .transcripts
-            .as_ref()
-            .unwrap();
+        let t = transcript_layer(harness.state());
         cellsymphony::document::edit::TranscriptStyle {
             visible: t.visible,
             opacity: t.opacity,
@@ -318,16 +302,17 @@ fn xenium_cells_open_hover_and_pin_and_recolour_by_gene() {
             style,
         )));
     harness.step();
-    let t = harness
-        .state()
-        .document()
+    let t = transcript_layer(harness.state());
+    assert!(t.len() < 5260 && !t.is_empty(), "{}", t.len());
+}
+
+/// The open bundle's transcript layer (the test has shown it).
+fn transcript_layer(app: &ViewerApp) -> &cellsymphony::layers::transcript_layer::TranscriptLayer {
+    app.document()
         .cells
         .as_ref()
-        .unwrap()
-        .transcripts
-        .as_ref()
-        .unwrap();
-    assert!(t.len() < 5260 && !t.is_empty(), "{}", t.len());
+        .and_then(|c| c.transcripts.as_ref())
+        .expect("transcripts shown")
 }
 
 /// Window position of a world point (µm) in the viewer.

@@ -348,30 +348,24 @@ impl TranscriptLayer {
         let screen_from_world = camera.screen_from_world(viewport);
         let clip_from_world = clip_from_screen(viewport) * screen_from_world;
         let (min, max) = view_box_in_world(&screen_from_world.inverse(), viewport);
+        // The tiles in view that hold shown transcripts.
         let mut in_view = self.index.tiles_in(min.to_array(), max.to_array());
-        let shown_in_view: u64 = in_view
-            .iter()
-            .map(|&t| self.tile_shown_counts.get(t as usize).copied().unwrap_or(0))
-            .sum();
+        in_view.retain(|&t| self.shown_in_tile(t) > 0);
+        let shown_in_view: u64 = in_view.iter().map(|&t| self.shown_in_tile(t)).sum();
         // Points while they are few enough to draw; zoomed out (coarser than 1 µm a pixel) only
         // while they stay apart, since past one per 20 pixels they merge into a blur that the
         // density shows better.
         let size_px = viewport.size_in_points * viewport.pixels_per_point;
         let um_per_px = 1.0 / (camera.points_per_um * viewport.pixels_per_point).max(1e-12);
         let legible = (size_px.x * size_px.y * POINTS_PER_PIXEL) as u64;
-        let occupied_tiles = in_view
-            .iter()
-            .filter(|&&t| self.tile_shown_counts.get(t as usize).copied().unwrap_or(0) > 0)
-            .count();
         let use_points = shown_in_view <= POINT_BUDGET
-            && occupied_tiles <= RESIDENT_TILES
+            && in_view.len() <= RESIDENT_TILES
             && (um_per_px <= 1.0 || shown_in_view <= legible);
         let mut wanted = Vec::new();
         let mut parts = Vec::new();
         if use_points {
             // Nearest the centre first.
             let centre = (min + max) * 0.5;
-            in_view.retain(|&t| self.tile_shown_counts.get(t as usize).copied().unwrap_or(0) > 0);
             in_view.sort_by(|&a, &b| {
                 let d = |t: u32| {
                     let (lo, hi) = self.index.tile_rect(t);
@@ -428,6 +422,11 @@ impl TranscriptLayer {
             .filter(|(g, _)| show_density && (*g == density_generation || !use_points))
             .map(|(g, d)| self.density_list(*g, d, &clip_from_world));
         (points, density)
+    }
+
+    /// Transcripts of the shown genes in a tile (all qualities).
+    fn shown_in_tile(&self, tile: u32) -> u64 {
+        self.tile_shown_counts.get(tile as usize).copied().unwrap_or(0)
     }
 
     /// Tiles of the current generation drawn in the last frame.

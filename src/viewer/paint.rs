@@ -19,9 +19,10 @@ pub trait ViewRenderer: Send + Sync + 'static {
     fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId);
 }
 
-/// A renderer's own `prepare` and `paint`, as a [`ViewRenderer`].
+/// A renderer's own `prepare` and `paint` (or those of the renderer it wraps, `$inner`), as a
+/// [`ViewRenderer`].
 macro_rules! view_renderer {
-    ($renderer:ty, $list:ty) => {
+    ($renderer:ty, $list:ty $(, $inner:tt)?) => {
         impl ViewRenderer for $renderer {
             type DrawList = $list;
             fn prepare_view(
@@ -31,10 +32,10 @@ macro_rules! view_renderer {
                 view: cs_render::FrameId,
                 list: &Self::DrawList,
             ) {
-                self.prepare(device, queue, view, list);
+                self$(.$inner)?.prepare(device, queue, view, list);
             }
             fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId) {
-                self.paint(pass, view);
+                self$(.$inner)?.paint(pass, view);
             }
         }
     };
@@ -48,21 +49,7 @@ view_renderer!(CellRenderer, cs_render::CellDrawList);
 /// morphology channels, both drawn in one view, keep separate per-view draw data.
 pub struct TranscriptDensityRenderer(pub ChannelTileRenderer);
 
-impl ViewRenderer for TranscriptDensityRenderer {
-    type DrawList = cs_render::ChannelDrawList;
-    fn prepare_view(
-        &mut self,
-        device: &wgpu::Device,
-        queue: &wgpu::Queue,
-        view: cs_render::FrameId,
-        list: &Self::DrawList,
-    ) {
-        self.0.prepare(device, queue, view, list);
-    }
-    fn paint_view(&self, pass: &mut wgpu::RenderPass<'static>, view: cs_render::FrameId) {
-        self.0.paint(pass, view);
-    }
-}
+view_renderer!(TranscriptDensityRenderer, cs_render::ChannelDrawList, 0);
 
 /// eframe's wgpu paint callback handing one view's draw list to renderer `R`.
 pub struct RendererCallback<R: ViewRenderer> {

@@ -584,6 +584,96 @@ fn polygon_draws(
     }
 }
 
+/// An RGBA texture that markers are drawn into and quads then show (the overview, point tiles).
+fn marker_texture(device: &wgpu::Device, label: &'static str, size: [u32; 2]) -> wgpu::TextureView {
+    device
+        .create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: size[0],
+                height: size[1],
+                depth_or_array_layers: 1,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba8Unorm,
+            usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
+            view_formats: &[],
+        })
+        .create_view(&wgpu::TextureViewDescriptor::default())
+}
+
+/// The frame uniform that maps the world box `min_um`..`max_um` onto a texture of `size` texels
+/// (texel row 0 at `min_um.y`), markers of the given radii in texels.
+fn texture_frame_uniform(
+    min_um: [f32; 2],
+    max_um: [f32; 2],
+    size: [u32; 2],
+    point_radius_texels: f32,
+    transcript_radius_texels: f32,
+) -> FrameUniform {
+    let w = max_um[0] - min_um[0];
+    let h = max_um[1] - min_um[1];
+    FrameUniform {
+        clip_x: [2.0 / w, 0.0],
+        clip_y: [0.0, -2.0 / h],
+        clip_t: [-1.0 - 2.0 * min_um[0] / w, 1.0 + 2.0 * min_um[1] / h],
+        viewport_px: [size[0] as f32, size[1] as f32],
+        point_radius_px: point_radius_texels,
+        cell_line_px: 1.0,
+        nucleus_line_px: 1.0,
+        opacity: 1.0,
+        cell_fill_alpha: 1.0,
+        cell_line_alpha: 1.0,
+        nucleus_fill_alpha: 1.0,
+        nucleus_line_alpha: 1.0,
+        highlight: NO_HIGHLIGHT,
+        // The texture keeps sRGB-encoded values; the composite linearises when needed.
+        target_is_srgb: 0,
+        transcript_radius_px: transcript_radius_texels,
+        pad: 0.0,
+    }
+}
+
+/// Clears `view` and draws every point of `points` into it as a marker, with `pipeline` and the
+/// frame bind group `frame` (uniform and palette already written), then submits.
+fn draw_markers_into(
+    device: &wgpu::Device,
+    queue: &wgpu::Queue,
+    view: &wgpu::TextureView,
+    pipeline: Option<&wgpu::RenderPipeline>,
+    frame: &wgpu::BindGroup,
+    points: &GpuPointSet,
+) {
+    let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
+        label: Some("markers_into_texture"),
+    });
+    if let Some(pipeline) = pipeline {
+        let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+            label: Some("markers_into_texture"),
+            color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                view,
+                depth_slice: None,
+                resolve_target: None,
+                ops: wgpu::Operations {
+                    load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
+                    store: wgpu::StoreOp::Store,
+                },
+            })],
+            depth_stencil_attachment: None,
+            timestamp_writes: None,
+            occlusion_query_set: None,
+            multiview_mask: None,
+        });
+        pass.set_pipeline(pipeline);
+        pass.set_bind_group(0, frame, &[]);
+        pass.set_bind_group(1, &points.bind_group, &[]);
+        pass.draw(0..4, 0..points.count);
+    }
+    queue.submit([encoder.finish()]);
+}
+
 impl CellRenderer {
     pub fn new(device: &wgpu::Device, target_format: wgpu::TextureFormat) -> Self {
         let layouts = CellLayouts {
@@ -690,48 +780,12 @@ impl CellRenderer {
         let (view, generation) = match reuse {
             Some(o) => (o.view.clone(), o.generation),
             None => {
-                let texture = device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("cell_overview"),
-                    size: wgpu::Extent3d {
-                        width: layout.size[0],
-                        height: layout.size[1],
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-                    view_formats: &[],
-                });
+                let view = marker_texture(device, "cell_overview", layout.size);
                 self.overview_generation += 1;
-                (
-                    texture.create_view(&wgpu::TextureViewDescriptor::default()),
-                    self.overview_generation,
-                )
+                (view, self.overview_generation)
             }
         };
-        let w = layout.max_um[0] - layout.min_um[0];
-        let h = layout.max_um[1] - layout.min_um[1];
-        let uniform = FrameUniform {
-            clip_x: [2.0 / w, 0.0],
-            clip_y: [0.0, -2.0 / h],
-            clip_t: [-1.0 - 2.0 * layout.min_um[0] / w, 1.0 + 2.0 * layout.min_um[1] / h],
-            viewport_px: [layout.size[0] as f32, layout.size[1] as f32],
-            point_radius_px: radius_texels.max(0.75),
-            cell_line_px: 1.0,
-            nucleus_line_px: 1.0,
-            opacity: 1.0,
-            cell_fill_alpha: 1.0,
-            cell_line_alpha: 1.0,
-            nucleus_fill_alpha: 1.0,
-            nucleus_line_alpha: 1.0,
-            highlight: NO_HIGHLIGHT,
-            // The texture keeps sRGB-encoded values; the composite linearises when needed.
-            target_is_srgb: 0,
-            transcript_radius_px: 1.0,
-            pad: 0.0,
-        };
+        let uniform = texture_frame_uniform(layout.min_um, layout.max_um, layout.size, radius_texels.max(0.75), 1.0);
         queue.write_buffer(&self.overview_uniform, 0, bytemuck::bytes_of(&uniform));
         write_palette(
             device,
@@ -741,32 +795,14 @@ impl CellRenderer {
             &mut self.overview_frame,
             &list.palette,
         );
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("cell_overview"),
-        });
-        if let Some(pipeline) = self.pipelines.get(&Pass::OverviewPoints) {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("cell_overview"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &self.overview_frame.bind_group, &[]);
-            pass.set_bind_group(1, &data.points.bind_group, &[]);
-            pass.draw(0..4, 0..data.points.count);
-        }
-        queue.submit([encoder.finish()]);
+        draw_markers_into(
+            device,
+            queue,
+            &view,
+            self.pipelines.get(&Pass::OverviewPoints),
+            &self.overview_frame.bind_group,
+            &data.points,
+        );
         self.overview_renders += 1;
         self.overview = Some(Overview {
             key,

@@ -693,11 +693,13 @@ impl TranscriptIndex {
 
     /// World rectangle of a tile (lower and upper corner).
     pub fn tile_rect(&self, tile: u32) -> ([f64; 2], [f64; 2]) {
-        let (col, row) = (tile % self.cols, tile / self.cols);
-        let lo = [
-            self.min_um[0] + f64::from(col) * self.tile_um,
-            self.min_um[1] + f64::from(row) * self.tile_um,
-        ];
+        let grid = Grid {
+            min_um: self.min_um,
+            tile_um: self.tile_um,
+            cols: self.cols,
+            rows: self.rows,
+        };
+        let lo = grid.origin(tile % self.cols, tile / self.cols);
         (lo, [lo[0] + self.tile_um, lo[1] + self.tile_um])
     }
 
@@ -766,11 +768,7 @@ impl TranscriptIndex {
         if wanted == 0 {
             return Ok(out);
         }
-        let (col, row) = (tile % self.cols, tile / self.cols);
-        let origin = [
-            self.min_um[0] + f64::from(col) * self.tile_um,
-            self.min_um[1] + f64::from(row) * self.tile_um,
-        ];
+        let (origin, _) = self.tile_rect(tile);
         let scale = self.tile_um / QUANT;
         let mut decode = |gene: u32, bytes: &[u8]| {
             for r in bytes.chunks_exact(RECORD_BYTES) {

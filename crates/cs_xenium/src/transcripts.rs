@@ -35,21 +35,16 @@ pub struct Transcripts {
 impl Transcripts {
     /// Transcripts of each category (only the categories present).
     pub fn counts_by_category(&self) -> Vec<(FeatureCategory, usize)> {
-        let mut per_gene = vec![0usize; self.genes.len()];
+        let mut per_gene = vec![0u64; self.genes.len()];
         for &g in &self.gene {
             if let Some(c) = per_gene.get_mut(g as usize) {
                 *c += 1;
             }
         }
-        let mut out: Vec<(FeatureCategory, usize)> = Vec::new();
-        for (category, n) in self.gene_category.iter().zip(per_gene) {
-            match out.iter_mut().find(|(c, _)| c == category) {
-                Some((_, total)) => *total += n,
-                None => out.push((*category, n)),
-            }
-        }
-        out.sort();
-        out
+        sum_by_category(self.gene_category.iter().copied().zip(per_gene))
+            .into_iter()
+            .map(|(category, n)| (category, n as usize))
+            .collect()
     }
 
     pub fn len(&self) -> usize {

@@ -246,50 +246,35 @@ fn transcript_index_names_bad_rows_and_handles_degenerate_tissue() {
     let cells = cs_xenium::CellTable::read(&dir.join("cells.csv")).unwrap();
     let layout = cs_xenium::TranscriptLayout::default();
     let header = "cell_id,feature_name,x_location,y_location,z_location,qv\n";
+    // Indexes `name.csv` (written first) into `name.cstidx`.
+    let build = |name: &str, text: &str| {
+        write(&dir, &format!("{name}.csv"), text);
+        build_index(
+            &dir.join(format!("{name}.csv")),
+            &layout,
+            &cells,
+            &dir.join(format!("{name}.cstidx")),
+            &mut |_| true,
+        )
+    };
 
     // A NaN x, even on a low-quality row (every row is indexed): file, column and row named.
-    write(
-        &dir,
-        "nan.csv",
-        &format!("{header}a-1,GENE1,1,2,0,30\nb-1,GENE2,NaN,3,0,5\n"),
-    );
-    let error = build_index(
-        &dir.join("nan.csv"),
-        &layout,
-        &cells,
-        &dir.join("nan.cstidx"),
-        &mut |_| true,
-    )
-    .unwrap_err()
-    .to_string();
+    let error = build("nan", &format!("{header}a-1,GENE1,1,2,0,30\nb-1,GENE2,NaN,3,0,5\n"))
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("nan.csv") && error.contains("x_location") && error.contains("row 2"),
         "{error}"
     );
 
     // No feature column.
-    write(&dir, "nofeature.csv", "cell_id,x_location,y_location\na-1,1,2\n");
-    let error = build_index(
-        &dir.join("nofeature.csv"),
-        &layout,
-        &cells,
-        &dir.join("nofeature.cstidx"),
-        &mut |_| true,
-    )
-    .unwrap_err()
-    .to_string();
+    let error = build("nofeature", "cell_id,x_location,y_location\na-1,1,2\n")
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("feature_name"), "{error}");
 
     // No transcripts at all: an empty index that reads back.
-    write(&dir, "empty.csv", header);
-    let index = build_index(
-        &dir.join("empty.csv"),
-        &layout,
-        &cells,
-        &dir.join("empty.cstidx"),
-        &mut |_| true,
-    )
-    .unwrap();
+    let index = build("empty", header).unwrap();
     assert_eq!(index.total, 0);
     assert!(index.read_tile(0, &[], 0).unwrap().is_empty());
 
@@ -304,15 +289,7 @@ fn transcript_index_names_bad_rows_and_handles_degenerate_tissue() {
         ));
     }
     strip.push_str("UNASSIGNED,G0,0,1,0,25\nUNASSIGNED,G0,0,1,0,25\n");
-    write(&dir, "strip.csv", &strip);
-    let index = build_index(
-        &dir.join("strip.csv"),
-        &layout,
-        &cells,
-        &dir.join("strip.cstidx"),
-        &mut |_| true,
-    )
-    .unwrap();
+    let index = build("strip", &strip).unwrap();
     assert_eq!(index.rows, 1);
     let all = vec![true; index.genes.len()];
     let read: usize = (0..index.tile_count() as u32)

@@ -8,8 +8,8 @@
 use std::hash::{Hash, Hasher};
 
 use super::{
-    CellRenderer, CompositeUniform, FrameUniform, NO_HIGHLIGHT, Pass, PointLayerDraw, PreparedDraw, PreparedView,
-    write_palette,
+    CellRenderer, CompositeUniform, Pass, PointLayerDraw, PreparedDraw, PreparedView, draw_markers_into,
+    marker_texture, texture_frame_uniform, write_palette,
 };
 
 /// GPU memory kept for point tiles; the least recently drawn go first.
@@ -209,75 +209,21 @@ impl CellRenderer {
         let (view, generation) = match reuse {
             Some(t) => (t.view, t.generation),
             None => {
-                let texture = device.create_texture(&wgpu::TextureDescriptor {
-                    label: Some("point_tile"),
-                    size: wgpu::Extent3d {
-                        width: size[0],
-                        height: size[1],
-                        depth_or_array_layers: 1,
-                    },
-                    mip_level_count: 1,
-                    sample_count: 1,
-                    dimension: wgpu::TextureDimension::D2,
-                    format: wgpu::TextureFormat::Rgba8Unorm,
-                    usage: wgpu::TextureUsages::RENDER_ATTACHMENT | wgpu::TextureUsages::TEXTURE_BINDING,
-                    view_formats: &[],
-                });
+                let view = marker_texture(device, "point_tile", size);
                 self.point_tile_generation += 1;
-                (
-                    texture.create_view(&wgpu::TextureViewDescriptor::default()),
-                    self.point_tile_generation,
-                )
+                (view, self.point_tile_generation)
             }
         };
-        let w = max_um[0] - min_um[0];
-        let h = max_um[1] - min_um[1];
-        let uniform = FrameUniform {
-            clip_x: [2.0 / w, 0.0],
-            clip_y: [0.0, -2.0 / h],
-            clip_t: [-1.0 - 2.0 * min_um[0] / w, 1.0 + 2.0 * min_um[1] / h],
-            viewport_px: [size[0] as f32, size[1] as f32],
-            point_radius_px: radius_texels,
-            cell_line_px: 1.0,
-            nucleus_line_px: 1.0,
-            opacity: 1.0,
-            cell_fill_alpha: 1.0,
-            cell_line_alpha: 1.0,
-            nucleus_fill_alpha: 1.0,
-            nucleus_line_alpha: 1.0,
-            highlight: NO_HIGHLIGHT,
-            // The texture keeps sRGB-encoded values; the composite linearises when needed.
-            target_is_srgb: 0,
-            transcript_radius_px: radius_texels,
-            pad: 0.0,
-        };
+        let uniform = texture_frame_uniform(min_um, max_um, size, radius_texels, radius_texels);
         queue.write_buffer(&self.point_tile_uniform, 0, bytemuck::bytes_of(&uniform));
-        let mut encoder = device.create_command_encoder(&wgpu::CommandEncoderDescriptor {
-            label: Some("point_tile"),
-        });
-        if let Some(pipeline) = self.pipelines.get(&Pass::PointTilePoints) {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("point_tile"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::TRANSPARENT),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                depth_stencil_attachment: None,
-                timestamp_writes: None,
-                occlusion_query_set: None,
-                multiview_mask: None,
-            });
-            pass.set_pipeline(pipeline);
-            pass.set_bind_group(0, &self.point_tile_frame.bind_group, &[]);
-            pass.set_bind_group(1, &data.points.bind_group, &[]);
-            pass.draw(0..4, 0..data.points.count);
-        }
-        queue.submit([encoder.finish()]);
+        draw_markers_into(
+            device,
+            queue,
+            &view,
+            self.pipelines.get(&Pass::PointTilePoints),
+            &self.point_tile_frame.bind_group,
+            &data.points,
+        );
         self.point_tile_renders += 1;
         self.point_tiles.insert(
             id,
