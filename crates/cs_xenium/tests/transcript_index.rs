@@ -4,6 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 
 use cs_testdata::shared_file;
@@ -17,8 +18,8 @@ fn temp_dir(name: &str) -> std::path::PathBuf {
     dir
 }
 
-/// (gene name, cell, qv) and rounded position of each transcript, sorted.
-type Key = (String, u32, u8, i64, i64);
+/// Transcripts alike but for their position: (gene name, cell, qv).
+type Group = (String, u32, u8);
 
 fn check_bundle(name: &str) {
     let Some(dir) = shared_file(&format!("xenium/{name}")) else {
@@ -47,58 +48,49 @@ fn check_bundle(name: &str) {
     expected_names.sort();
     assert_eq!(names, expected_names);
 
-    // Every transcript, from every tile, against the file.
-    let step_um = index.tile_um / 65535.0;
-    let key = |gene: &str, cell: u32, qv: u8, x: f32, y: f32| -> Key {
-        let q = |v: f32| (f64::from(v) / (4.0 * step_um)).round() as i64;
-        (gene.to_owned(), cell, qv, q(x), q(y))
-    };
+    // Every transcript, from every tile, against the file: the same (gene, cell, qv) groups of
+    // the same sizes, and each file transcript has one in its group within half the quantisation
+    // step (tile side / 131,070) per axis, plus the f32 rounding of the stored coordinate.
+    let half_step_um = index.tile_um / 65535.0 / 2.0;
     let shown = vec![true; index.genes.len()];
-    let mut from_index: Vec<Key> = Vec::new();
-    let mut max_error_um = 0.0f64;
+    let mut from_index: HashMap<Group, Vec<[f32; 2]>> = HashMap::new();
     for tile in 0..index.tile_count() as u32 {
         let p = index.read_tile(tile, &shown, 0).unwrap();
         for i in 0..p.len() {
-            from_index.push(key(
-                &index.genes[p.gene[i] as usize],
-                p.cell[i],
-                p.qv[i],
-                p.x_um[i],
-                p.y_um[i],
-            ));
+            let group = (index.genes[p.gene[i] as usize].clone(), p.cell[i], p.qv[i]);
+            from_index.entry(group).or_default().push([p.x_um[i], p.y_um[i]]);
         }
     }
-    let mut from_file: Vec<Key> = (0..all.len())
-        .map(|i| {
-            let qv = if all.qv[i].is_finite() {
-                all.qv[i].floor().clamp(0.0, 254.0) as u8
-            } else {
-                255
-            };
-            key(
-                &all.genes[all.gene[i] as usize],
-                all.cell[i],
-                qv,
-                all.x_um[i],
-                all.y_um[i],
-            )
-        })
-        .collect();
-    from_index.sort();
-    from_file.sort();
-    // Positions agree to the quantisation step (keys are on a 4-step grid, so a point near a
-    // grid line may round the other way: compare those by distance).
-    let mut mismatched = 0;
-    for (a, b) in from_index.iter().zip(&from_file) {
-        if a != b {
-            assert_eq!((&a.0, a.1, a.2), (&b.0, b.1, b.2), "{name}: gene, cell or qv differs");
-            let d = ((a.3 - b.3).abs().max((a.4 - b.4).abs()) as f64) * 4.0 * step_um;
-            max_error_um = max_error_um.max(d);
-            mismatched += 1;
+    let mut from_file: HashMap<Group, Vec<[f32; 2]>> = HashMap::new();
+    for i in 0..all.len() {
+        let qv = if all.qv[i].is_finite() {
+            all.qv[i].floor().clamp(0.0, 254.0) as u8
+        } else {
+            255
+        };
+        let group = (all.genes[all.gene[i] as usize].clone(), all.cell[i], qv);
+        from_file.entry(group).or_default().push([all.x_um[i], all.y_um[i]]);
+    }
+    assert_eq!(from_index.len(), from_file.len(), "{name}: groups");
+    for (group, points) in &from_file {
+        let indexed = from_index.get(group).map_or(&[][..], Vec::as_slice);
+        assert_eq!(indexed.len(), points.len(), "{name}: {group:?}");
+        for p in points {
+            let rounding = 2.0 * f64::from(f32::EPSILON) * f64::from(p[0].abs().max(p[1].abs()));
+            let nearest = indexed
+                .iter()
+                .map(|q| {
+                    (f64::from(p[0]) - f64::from(q[0]))
+                        .abs()
+                        .max((f64::from(p[1]) - f64::from(q[1])).abs())
+                })
+                .fold(f64::INFINITY, f64::min);
+            assert!(
+                nearest <= half_step_um + rounding,
+                "{name}: {group:?} at {p:?} is {nearest} µm from the index"
+            );
         }
     }
-    assert!(max_error_um <= 4.0 * step_um + 1e-3, "{name}: {max_error_um} µm off");
-    assert!(mismatched * 20 <= from_file.len(), "{name}: {mismatched} positions off");
 
     // Counts and the summary from the directory and histograms alone.
     let summary = TranscriptSummary::read(&source, layout, 20.0).unwrap();
