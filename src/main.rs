@@ -105,8 +105,8 @@ struct SynthArgs {
     #[arg(long, default_value_t = 0.2125)]
     morphology_um_per_px: f64,
     /// Imitate an XOA release's files: 1 (integer ids, no label_id, binary feature names),
-    /// 2 (label_id, multinucleate and anucleate cells), 3 (codeword_category, is_gene) or 4;
-    /// each also writes analysis.zarr.zip.
+    /// 2 (label_id, multinucleate and anucleate cells), 3 (codeword_category, is_gene) or 4 (also
+    /// protein rows in cell_feature_matrix.h5); each also writes analysis.zarr.zip and cells.zarr.zip.
     #[arg(long, value_parser = parse_xoa)]
     xoa: Option<cs_synth::XoaVersion>,
     #[arg(long)]

@@ -1758,4 +1758,44 @@ fn explorer_cell_groups_export_and_import_through_the_app() {
             cellsymphony::layers::cell_layer::ColourBy::Category(back_name.to_owned())
         );
     }
+    // A session keeps the imported column: saved, then opened in a fresh window, the groups are
+    // read again from their file and the cells are coloured by them as before.
+    let session_path = out.join("groups.cellsymphony");
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::SaveSession, session_path.clone());
+    step_until(&mut harness, "session saved", |app| {
+        !app.is_running(JobKind::SessionWrite) && app.session().path.is_some()
+    });
+    let text = std::fs::read_to_string(&session_path).unwrap();
+    assert!(
+        text.contains("\"group_files\"") && text.contains("halves.zarr.zip"),
+        "{text}"
+    );
+    drop(harness);
+    let mut harness = open_app((1200.0, 800.0), StartupOptions::default());
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::OpenSession, session_path);
+    step_until(&mut harness, "session restored", |app| {
+        !app.session().is_restoring() && cells_loaded(app)
+    });
+    let cells = harness.state().document().cells.as_ref().unwrap();
+    let back = cells
+        .bundle
+        .cells
+        .categorical_column("halves")
+        .expect("halves read again");
+    for (a, b) in column.codes.iter().zip(&back.codes) {
+        assert_eq!(column.categories[*a as usize], back.categories[*b as usize]);
+    }
+    assert_eq!(
+        cells.colour_by,
+        cellsymphony::layers::cell_layer::ColourBy::Category("halves".to_owned())
+    );
+    assert_eq!(
+        cells.group_files,
+        vec![out.join("halves.csv"), out.join("halves.zarr.zip")]
+    );
+    assert!(!harness.state().has_unsaved_changes());
 }

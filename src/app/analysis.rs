@@ -205,39 +205,61 @@ impl ViewerApp {
 
     /// Reads Xenium Explorer cell groups (CSV or analysis.zarr.zip) as columns, in the background.
     pub(super) fn import_cell_groups(&mut self, path: &Path) {
+        self.read_cell_groups(vec![path.to_path_buf()], false);
+    }
+
+    /// Reads group files in one job, in order. `restoring`: a session's files, whose colouring
+    /// the session itself restores.
+    pub(super) fn read_cell_groups(&mut self, paths: Vec<PathBuf>, restoring: bool) {
         let Some(cells) = &self.document.cells else {
             self.runtime
                 .toasts
                 .error("Open a Xenium bundle before importing cell groups.");
             return;
         };
+        let Some(first) = paths.first().cloned() else { return };
         let bundle = cells.bundle.clone();
-        let job_path = path.to_path_buf();
-        let label = format!("Reading cell groups from {}", display_name(path));
-        self.jobs.cancel_kind(JobKind::GroupImport);
-        self.spawn(
-            JobKind::GroupImport,
-            JobKey::Path(path.to_path_buf()),
-            label,
-            move |_| JobOutput::GroupsRead(import_cell_groups(&job_path, &bundle.cells)),
-        );
+        let label = match paths.len() {
+            1 => format!("Reading cell groups from {}", display_name(&first)),
+            n => format!("Reading {n} cell-group files"),
+        };
+        if !restoring {
+            self.jobs.cancel_kind(JobKind::GroupImport);
+        }
+        self.spawn(JobKind::GroupImport, JobKey::Path(first), label, move |_| {
+            let results = paths.iter().map(|p| import_cell_groups(p, &bundle.cells)).collect();
+            JobOutput::GroupsRead { results, restoring }
+        });
     }
 
-    pub(super) fn groups_read(&mut self, result: anyhow::Result<ImportedGroups>) {
-        match result {
-            Ok(imported) => {
-                if let Some(cells) = self.document.cells.as_mut() {
+    pub(super) fn groups_read(&mut self, results: Vec<anyhow::Result<ImportedGroups>>, restoring: bool) {
+        for result in results {
+            match result {
+                Ok(imported) => {
+                    let Some(cells) = self.document.cells.as_mut() else {
+                        return;
+                    };
                     let last = imported.columns.last().map(|(name, _)| name.clone());
                     for (name, column) in imported.columns {
                         cells.put_categorical_column(&name, column);
                     }
+                    // Read again on restore: the latest import of a file comes last.
+                    cells.group_files.retain(|p| *p != imported.path);
+                    cells.group_files.push(imported.path);
+                    if restoring {
+                        continue;
+                    }
                     if let Some(name) = last {
                         self.document.apply(Edit::ColourBy(ColourBy::Category(name)));
                     }
+                    self.runtime.toasts.note(imported.note);
                 }
-                self.runtime.toasts.note(imported.note);
+                Err(error) if restoring => self
+                    .runtime
+                    .toasts
+                    .error(format!("The session's cell groups could not be read again: {error:#}")),
+                Err(error) => self.runtime.toasts.error(format!("{error:#}")),
             }
-            Err(error) => self.runtime.toasts.error(format!("{error:#}")),
         }
     }
 

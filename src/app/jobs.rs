@@ -54,7 +54,11 @@ pub enum JobOutput {
     /// An export or a PNG written: the note to show, or the error.
     Written(anyhow::Result<String>),
     AnnotationsRead(anyhow::Result<AnnotationImport>),
-    GroupsRead(anyhow::Result<ImportedGroups>),
+    /// Each file's columns or error; `restoring`: read for a session being restored.
+    GroupsRead {
+        results: Vec<anyhow::Result<ImportedGroups>>,
+        restoring: bool,
+    },
     De(anyhow::Result<Vec<NamedDe>>),
     Nhood(anyhow::Result<NhoodEnrichment>),
     Classifier(anyhow::Result<ClassifierResult>),
@@ -91,7 +95,10 @@ impl JobOutput {
             JobKind::AnnotationImport => {
                 JobOutput::AnnotationsRead(Err(stopped(&format!("reading {}", path.display()))))
             }
-            JobKind::GroupImport => JobOutput::GroupsRead(Err(stopped(&format!("reading {}", path.display())))),
+            JobKind::GroupImport => JobOutput::GroupsRead {
+                results: vec![Err(stopped(&format!("reading {}", path.display())))],
+                restoring: false,
+            },
             JobKind::DifferentialExpression => JobOutput::De(Err(stopped("differential expression"))),
             JobKind::NhoodEnrichment => JobOutput::Nhood(Err(stopped("neighbourhood enrichment"))),
             JobKind::Classifier => JobOutput::Classifier(Err(stopped(label))),
@@ -158,7 +165,7 @@ impl ViewerApp {
                 Err(error) => self.runtime.toasts.error(format!("{error:#}")),
             },
             (JobOutput::AnnotationsRead(result), JobKey::Path(path)) => self.annotations_read(&path, result),
-            (JobOutput::GroupsRead(result), _) => self.groups_read(result),
+            (JobOutput::GroupsRead { results, restoring }, _) => self.groups_read(results, restoring),
             (JobOutput::De(result), JobKey::De(key)) => {
                 self.document.analysis.de = Some(KeyedResult::new(key, result));
             }

@@ -66,6 +66,8 @@ pub struct RestoreOffer {
 struct PendingSession {
     session: SessionFile,
     bundle: Option<PathBuf>,
+    /// The Explorer group files whose columns the session had, resolved.
+    group_files: Vec<PathBuf>,
     /// Set once the bundle part (selections, model runs) has been applied.
     bundle_done: bool,
     slide_done: bool,
@@ -401,9 +403,16 @@ impl ViewerApp {
         // Saved state: a restored session file has no unsaved changes until the user makes some;
         // an autosave restored is unsaved by definition.
         self.runtime.session.saved = path.map(|_| session.clone());
+        let group_files = session
+            .cell_layer
+            .iter()
+            .flat_map(|layer| &layer.group_files)
+            .map(|f| f.resolve(base))
+            .collect();
         self.runtime.session.pending = Some(PendingSession {
             session,
             bundle,
+            group_files,
             bundle_done: false,
             slide_done: false,
         });
@@ -442,6 +451,9 @@ impl ViewerApp {
                 for run in &pending.session.model_runs {
                     self.restore_model_run(run, &dir);
                 }
+                if !pending.group_files.is_empty() {
+                    self.read_cell_groups(std::mem::take(&mut pending.group_files), true);
+                }
             }
             pending.bundle_done = true;
         }
@@ -451,7 +463,10 @@ impl ViewerApp {
             }
             pending.slide_done = true;
         }
-        let models_busy = self.jobs.is_running(JobKind::Classifier) || self.jobs.is_running(JobKind::Niches);
+        // Columns the styles refer to: model results and imported groups.
+        let models_busy = self.jobs.is_running(JobKind::Classifier)
+            || self.jobs.is_running(JobKind::Niches)
+            || self.jobs.is_running(JobKind::GroupImport);
         if !(pending.bundle_done && pending.slide_done) || models_busy {
             self.runtime.session.pending = Some(pending);
             return;

@@ -157,6 +157,7 @@ impl DocumentState {
                             })
                             .collect(),
                     }),
+                    group_files: cells.group_files.iter().map(|p| StoredPath::new(p, base_dir)).collect(),
                 }
             }),
             selections: stored_selections(&self.selections),

@@ -2,7 +2,7 @@
 //! CSV or as an `analysis.zarr.zip` grouping, and either read back as columns. The file's name
 //! picks the format (`.csv`, `.zarr.zip`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use cs_xenium::explorer::{read_analysis_zarr_zip, read_group_csv, write_analysis_zarr_zip, write_group_csv};
@@ -84,6 +84,7 @@ pub fn selections_as_groups(selections: &[&NamedSelection], cell_count: usize) -
 /// Columns read from a group file, and what to tell the user.
 #[derive(Debug, Clone)]
 pub struct ImportedGroups {
+    pub path: PathBuf,
     pub columns: Vec<(String, Categorical)>,
     pub note: String,
 }
@@ -108,5 +109,9 @@ pub fn import_cell_groups(path: &Path, cells: &CellTable) -> anyhow::Result<Impo
     };
     let names: Vec<&str> = columns.iter().map(|(n, _)| n.as_str()).collect();
     let note = format!("Imported {} from {}", names.join(", "), display_name(path));
-    Ok(ImportedGroups { columns, note })
+    Ok(ImportedGroups {
+        path: path.to_path_buf(),
+        columns,
+        note,
+    })
 }

@@ -225,6 +225,10 @@ pub struct StoredCellLayer {
     /// Present when transcripts were shown: they are read again on restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcripts: Option<StoredTranscripts>,
+    /// Xenium Explorer group files (CSV or analysis.zarr.zip) whose columns were imported: read
+    /// again on restore, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub group_files: Vec<StoredPath>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -153,6 +153,9 @@ pub struct CellLayer {
     pub show_nuclei: bool,
     pub style: CellLayerStyle,
     pub transcripts: Option<TranscriptLayer>,
+    /// Xenium Explorer group files whose columns were imported, oldest first: a session stores
+    /// them and reads them again on restore.
+    pub group_files: Vec<PathBuf>,
     /// The transcripts' density image of the last frame (drawn below the cells).
     transcript_density: Option<ChannelDrawList>,
     /// When set, cells outside it are drawn dimmed (the active selection).
@@ -185,6 +188,7 @@ impl CellLayer {
             show_nuclei: true,
             style: CellLayerStyle::default(),
             transcripts: None,
+            group_files: Vec::new(),
             transcript_density: None,
             emphasis: None,
             styles: Arc::new(CellStyles::default()),

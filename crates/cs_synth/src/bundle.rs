@@ -19,10 +19,12 @@ use rayon::prelude::*;
 use crate::cells::Cell;
 use crate::control::Control;
 use crate::error::{SynthError, encode_error, io_error};
-use crate::expression::{CONTROLS, Counts, GENES, feature_names, feature_type};
+use crate::expression::{Counts, GENES, feature_names, feature_type};
+use crate::feature_h5::FeatureRow;
 use crate::files::{Staged, finish};
 use crate::rng::{Rng, domain};
 use crate::tissue::{Niche, kind};
+use crate::transcripts::{other_codeword_feature_type, other_codewords};
 use crate::xoa::{XoaVersion, nuclei_of, nucleus_area_um2};
 use crate::{CELL_TYPES, SynthOptions};
 
@@ -342,6 +344,40 @@ fn push_u64(out: &mut Vec<u8>, mut v: u64) {
     out.extend(digits[..n].iter().rev());
 }
 
+/// The count matrix's features (id, name, 10x feature type): the genes, the negative controls
+/// and, from XOA 2.0, the other codewords the transcripts hold (in no cell here, so their
+/// counts are zero).
+pub(crate) fn matrix_features(xoa: Option<XoaVersion>) -> Vec<FeatureRow> {
+    let mut features: Vec<FeatureRow> = feature_names()
+        .enumerate()
+        .map(|(i, name)| {
+            let id = if i < GENES.len() {
+                format!("SYNTH{:05}", i + 1)
+            } else {
+                name.to_owned()
+            };
+            (id, name.to_owned(), feature_type(i))
+        })
+        .collect();
+    features.extend(
+        other_codewords(xoa)
+            .into_iter()
+            .map(|(name, category)| (name.clone(), name, other_codeword_feature_type(category))),
+    );
+    features
+}
+
+/// The barcodes (cell ids) of the count matrix, in cell order.
+pub(crate) fn barcodes(n: usize, xoa: Option<XoaVersion>) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let mut id = String::with_capacity(11);
+            push_id(i, xoa, &mut id);
+            id
+        })
+        .collect()
+}
+
 /// The MEX folder: features x barcodes MatrixMarket, 1-based, gzipped in independent members
 /// (compressed in parallel; readers decode multi-member gzip as one stream).
 pub(crate) fn write_mex(
@@ -355,14 +391,10 @@ pub(crate) fn write_mex(
     std::fs::create_dir_all(&mex).map_err(|e| io_error(&mex, e))?;
 
     let features_path = mex.join("features.tsv.gz");
+    let features = matrix_features(xoa);
     let mut text = String::new();
-    for (i, name) in feature_names().enumerate() {
-        let id = if i < GENES.len() {
-            format!("SYNTH{:05}", i + 1)
-        } else {
-            name.to_owned()
-        };
-        text.push_str(&format!("{id}\t{name}\t{}\n", feature_type(i)));
+    for (id, name, kind) in &features {
+        text.push_str(&format!("{id}\t{name}\t{kind}\n"));
     }
     Staged::new(&features_path).write_all(&gzip(&features_path, text.as_bytes())?)?;
 
@@ -395,7 +427,7 @@ pub(crate) fn write_mex(
     let header = format!(
         "%%MatrixMarket matrix coordinate integer general\n%metadata_json: {{\"software_version\": \"cellsymphony-synth {}\", \"format_version\": 2}}\n{} {} {}\n",
         env!("CARGO_PKG_VERSION"),
-        GENES.len() + CONTROLS.len(),
+        features.len(),
         cells.len(),
         nnz
     );
@@ -507,7 +539,8 @@ pub(crate) fn write_analysis_zarr(path: &Path, clusters: &[u32]) -> Result<PathB
 
 /// `cells.zarr.zip` as Xenium writes it (what spatialdata-io opens before anything else): the
 /// cell ids as (prefix, suffix) pairs (1-D integers for XOA 1.0), the cell summary with its
-/// column names and, from XOA 2.0, the nucleus and cell polygon sets with each polygon's cell.
+/// column names, and the nucleus and cell polygons: from XOA 2.0 as polygon sets with each
+/// polygon's cell, before as one dense `polygon_vertices` array with a row per cell.
 /// The segmentation masks (rasters) are not written.
 pub(crate) fn write_cells_zarr(path: &Path, seed: u64, cells: &[Cell], xoa: XoaVersion) -> Result<PathBuf, SynthError> {
     use cs_xenium::explorer::ZarrZipWriter;
@@ -613,6 +646,31 @@ pub(crate) fn write_cells_zarr(path: &Path, seed: u64, cells: &[Cell], xoa: XoaV
             )
             .map_err(failed)?;
         }
+    } else {
+        // XOA 1.x: one dense array of both sets, nuclei first, (2, cells, 2 * max vertices),
+        // and each polygon's vertex count, (2, cells). Every cell has one nucleus here.
+        let mut nucleus_of_cell: Vec<&[[f32; 2]]> = vec![&[]; n];
+        for (owner, ring) in nucleus_cells.iter().zip(&nucleus_rings) {
+            nucleus_of_cell[*owner as usize] = ring;
+        }
+        let sets: [Vec<&[[f32; 2]]>; 2] = [nucleus_of_cell, cells.iter().map(|c| &c.cell_vertices[..]).collect()];
+        let max_vertices = sets.iter().flatten().map(|r| r.len()).max().unwrap_or(0).max(1);
+        let mut vertices = vec![0f32; 2 * n * 2 * max_vertices];
+        let mut num_vertices = vec![0i32; 2 * n];
+        for (set, rings) in sets.iter().enumerate() {
+            for (i, ring) in rings.iter().enumerate() {
+                num_vertices[set * n + i] = ring.len() as i32;
+                let start = (set * n + i) * 2 * max_vertices;
+                for (j, v) in ring.iter().enumerate() {
+                    vertices[start + 2 * j] = v[0];
+                    vertices[start + 2 * j + 1] = v[1];
+                }
+            }
+        }
+        zip.array("polygon_num_vertices", &[2, n], 1, &num_vertices, None)
+            .map_err(failed)?;
+        zip.array("polygon_vertices", &[2, n, 2 * max_vertices], 1, &vertices, None)
+            .map_err(failed)?;
     }
     zip.finish().map_err(failed)?;
     staged.commit()

@@ -26,6 +26,7 @@ mod cells;
 mod control;
 mod error;
 mod expression;
+mod feature_h5;
 mod files;
 mod geometry;
 mod morphology;
@@ -214,6 +215,15 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
     bundle::write_boundaries(&bundle_dir, seed, &cells, bundle::Boundary::Nucleus, xoa, control)?;
     control.report(0.55);
     bundle::write_mex(&bundle_dir, &cells, &counts, xoa, control)?;
+    let protein_h5 = bundle_dir.join("cell_feature_matrix.h5");
+    if xoa == Some(XoaVersion::V4) {
+        // The protein assay's rows live in the HDF5 matrix (with the MEX folder's features).
+        let barcodes = bundle::barcodes(cells.len(), xoa);
+        let features = bundle::matrix_features(xoa);
+        feature_h5::write_protein_h5(&bundle_dir, seed, &cells, &barcodes, &features, &counts)?;
+    } else {
+        files::remove_if_exists(&protein_h5)?;
+    }
     control.report(0.9);
     let graph = bundle::graph_clusters(seed, &cells);
     bundle::write_clusters(

@@ -20,6 +20,7 @@ pub(crate) mod domain {
     pub const PIXELS: u64 = 10;
     pub const NUCLEI: u64 = 11;
     pub const OTHER_CODEWORDS: u64 = 12;
+    pub const PROTEINS: u64 = 13;
 }
 
 /// SplitMix64's finaliser: a good 64-bit mixing function.

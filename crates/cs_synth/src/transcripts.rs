@@ -26,8 +26,8 @@ const CELLS_PER_CHUNK: usize = 2_048;
 /// Unassigned transcripts per assigned one (5% of all).
 const BACKGROUND_RATIO: f64 = 0.05 / 0.95;
 
-/// Codewords that are not genes, listed in transcripts.parquet only (the synthetic count matrix
-/// keeps its genes and negative controls): name prefix, how many codewords, `codeword_category`,
+/// Codewords that are not genes, in transcripts.parquet (in no cell) and as zero-count features
+/// of the count matrix: name prefix, how many codewords, `codeword_category`,
 /// rows per transcript, and the first release that writes them.
 const OTHER_CODEWORDS: &[(&str, usize, &str, f64, XoaVersion)] = &[
     ("UnassignedCodeword_", 24, "unassigned_codeword", 0.015, XoaVersion::V2),
@@ -37,13 +37,22 @@ const OTHER_CODEWORDS: &[(&str, usize, &str, f64, XoaVersion)] = &[
 
 /// The other codewords a release writes: their names and categories, in feature order after the
 /// count matrix's features.
-fn other_codewords(xoa: Option<XoaVersion>) -> Vec<(String, &'static str)> {
+pub(crate) fn other_codewords(xoa: Option<XoaVersion>) -> Vec<(String, &'static str)> {
     let Some(xoa) = xoa else { return Vec::new() };
     OTHER_CODEWORDS
         .iter()
         .filter(|(.., since)| xoa >= *since)
         .flat_map(|&(prefix, n, category, ..)| (1..=n).map(move |i| (format!("{prefix}{i:04}"), category)))
         .collect()
+}
+
+/// The count matrix's `feature_type` of an other codeword's `codeword_category`.
+pub(crate) fn other_codeword_feature_type(category: &str) -> &'static str {
+    match category {
+        "unassigned_codeword" => "Unassigned Codeword",
+        "deprecated_codeword" => "Deprecated Codeword",
+        _ => "Genomic Control",
+    }
 }
 
 /// Adds the other codewords' rows to a chunk: each near a random row of it, in no cell,

@@ -5,8 +5,8 @@
 //! - 2 (XOA 2.0): `aaaabbbb-1` ids, `UNASSIGNED`, boundaries with `label_id`, multinucleate and
 //!   anucleate cells, `nucleus_count`, `segmentation_method`, `codeword_index`;
 //! - 3 (XOA 3.0): also `codeword_category` and `is_gene`, `genomic_control_counts`;
-//! - 4 (XOA 4.0): the 3.0 layout with a version of 4 (protein rows need the HDF5 matrix, which
-//!   the generator does not write).
+//! - 4 (XOA 4.0): the 3.0 layout with a version of 4, and `cell_feature_matrix.h5` with a
+//!   protein panel's rows (scaled by `protein_scaling_factor`).
 //!
 //! Without `--xoa` the generator writes its own long-standing layout (2.x style, one nucleus
 //! per cell), which the demo and its caches use.
