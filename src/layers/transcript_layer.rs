@@ -7,8 +7,11 @@
 //! loader threads (only the shown genes, at the quality threshold), each tile becoming one GPU
 //! point set that stays resident while it is drawn. Above that (zoomed out) it draws a density
 //! image of the shown genes over the whole tissue: one colour channel per gene for up to four
-//! genes, else one for all of them. Changing genes, colours' visibility or the qv threshold starts
-//! a new generation; tiles and densities of older generations are no longer drawn.
+//! genes, else one for all of them. Where that image's bins would be several pixels wide, a finer
+//! density of the tiles around the view (bins about two pixels, a power of two of µm) replaces
+//! it once read, so zooming from the whole tissue to the points never shows blocks. Changing
+//! genes, colours' visibility or the qv threshold starts a new generation; tiles and densities
+//! of older generations are no longer drawn.
 
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
@@ -20,7 +23,7 @@ use cs_render::{
     PointLayerDraw, PointPart, PointRaster,
 };
 use cs_slide::{Gray16Image, SlideError, TileLoader, TileReader};
-use cs_xenium::{FeatureCategory, TranscriptIndex};
+use cs_xenium::{FeatureCategory, TileRange, TranscriptIndex};
 use egui::Color32;
 use glam::{DAffine2, DVec2};
 
@@ -34,6 +37,12 @@ pub const POINT_BUDGET: u64 = 1_500_000;
 const POINTS_PER_PIXEL: f64 = 0.05;
 /// Density images have at most this many bins a side.
 pub const DENSITY_BINS: u32 = 1024;
+/// A finer density replaces the whole-tissue one where that one's bins are this many pixels wide.
+const DETAIL_FROM_BIN_PX: f64 = 4.0;
+/// The finer density's bins aim at this many pixels.
+const DETAIL_BIN_PX: f64 = 2.0;
+/// The finer density reads at most this many transcripts of the shown genes.
+const DETAIL_BUDGET: u64 = 12_000_000;
 /// Genes drawn as separate density colours; more are summed into one channel.
 const DENSITY_COLOUR_GENES: usize = 4;
 /// Tile point sets kept (on the GPU too) beyond those in view.
@@ -45,8 +54,19 @@ const SUMMED_DENSITY_COLOUR: Color32 = Color32::from_rgb(255, 214, 90);
 /// What the loader threads are asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TranscriptRequest {
-    Tile { tile: u32, generation: u64 },
-    Density { generation: u64 },
+    Tile {
+        tile: u32,
+        generation: u64,
+    },
+    Density {
+        generation: u64,
+    },
+    /// A finer density of a block of tiles, in bins of 2^`bin_log2` µm.
+    DensityDetail {
+        generation: u64,
+        range: TileRange,
+        bin_log2: i8,
+    },
 }
 
 /// What they return.
@@ -78,6 +98,10 @@ struct Filter {
     density_channels: Vec<(Vec<u32>, Color32)>,
     /// Set when a newer density generation supersedes this one (a density being computed stops).
     density_cancel: Arc<AtomicBool>,
+    /// Set when the view wants another finer density (the one being computed stops).
+    detail_cancel: Arc<AtomicBool>,
+    /// Bins a side of the whole-tissue density ([`DENSITY_BINS`]).
+    density_bins: u32,
 }
 
 struct ResidentTile {
@@ -109,6 +133,12 @@ pub struct TranscriptLayer {
     tiles: HashMap<u32, ResidentTile>,
     density: Option<(u64, Arc<Density>)>,
     density_id: u64,
+    /// The finer density around the view: what it was asked as, a serial (its GPU key), the image.
+    detail: Option<(TranscriptRequest, u32, Arc<Density>)>,
+    detail_serial: u32,
+    /// The finer density the view wants (or is being read), and one that failed.
+    detail_wanted: Option<TranscriptRequest>,
+    detail_failed: Option<TranscriptRequest>,
     frame_count: u64,
     /// Pieces the last frame asked for and did not have.
     waiting: usize,
@@ -133,7 +163,10 @@ impl TranscriptLayer {
         id_base: u64,
         notify: Arc<dyn Fn() + Send + Sync>,
     ) -> std::io::Result<Self> {
-        let filter = Arc::new(Mutex::new(Filter::default()));
+        let filter = Arc::new(Mutex::new(Filter {
+            density_bins: DENSITY_BINS,
+            ..Filter::default()
+        }));
         let next_id = Arc::new(AtomicU64::new((id_base << 32) | 1));
         let read: TileReader<TranscriptRequest, TranscriptPiece> = {
             let (index, filter) = (index.clone(), filter.clone());
@@ -158,6 +191,10 @@ impl TranscriptLayer {
             tiles: HashMap::new(),
             density: None,
             density_id: id_base << 32,
+            detail: None,
+            detail_serial: 0,
+            detail_wanted: None,
+            detail_failed: None,
             frame_count: 0,
             waiting: 0,
             density_failed: None,
@@ -299,6 +336,19 @@ impl TranscriptLayer {
                 // Pieces of an older generation arrive late: a newer one may already be here.
                 (TranscriptRequest::Tile { generation, .. }, _) if generation != current => {}
                 (TranscriptRequest::Density { generation }, _) if generation != current_density => {}
+                (TranscriptRequest::DensityDetail { generation, .. }, _) if generation != current_density => {}
+                (key @ TranscriptRequest::DensityDetail { .. }, Ok(piece)) => {
+                    if let Ok(TranscriptPiece::Density(density)) = Arc::try_unwrap(piece) {
+                        self.detail_serial = self.detail_serial.wrapping_add(1);
+                        self.detail = Some((key, self.detail_serial, Arc::new(density)));
+                    }
+                }
+                // Stopped because the view moved on: asked again if it comes back.
+                (key @ TranscriptRequest::DensityDetail { .. }, Err(_)) if self.detail_wanted != Some(key) => {}
+                (key @ TranscriptRequest::DensityDetail { .. }, Err(error)) => {
+                    self.error = Some(error.to_string());
+                    self.detail_failed = Some(key);
+                }
                 (TranscriptRequest::Tile { tile, generation }, Ok(piece)) => {
                     let Ok(piece) = Arc::try_unwrap(piece) else { continue };
                     if let TranscriptPiece::Tile { points, styles, .. } = piece {
@@ -399,6 +449,22 @@ impl TranscriptLayer {
                 generation: density_generation,
             });
         }
+        // Where the whole-tissue bins are several pixels wide, a finer density around the view.
+        let detail = if use_points {
+            None
+        } else {
+            self.detail_for_view(min, max, um_per_px, density_generation)
+        };
+        if let Some(request) = detail.filter(|r| !self.detail_ready(detail) && self.detail_failed != Some(*r)) {
+            wanted.push(request);
+        }
+        if detail != self.detail_wanted {
+            // The view wants another one: a read of the old one stops.
+            let mut filter = self.filter.lock().unwrap_or_else(PoisonError::into_inner);
+            filter.detail_cancel.store(true, Ordering::Relaxed);
+            filter.detail_cancel = Arc::new(AtomicBool::new(false));
+            self.detail_wanted = detail;
+        }
         self.loader.set_wanted(&wanted);
         self.waiting = wanted.len();
         self.evict_unused();
@@ -416,12 +482,107 @@ impl TranscriptLayer {
             opacity: self.opacity,
         });
         let show_density = !use_points || !wanted.is_empty();
-        let density = self
-            .density
-            .as_ref()
-            .filter(|(g, _)| show_density && (*g == density_generation || !use_points))
-            .map(|(g, d)| self.density_list(*g, d, &clip_from_world));
+        // The finer density once read (or the last one, while it still covers the view at this
+        // generation), else the whole-tissue one.
+        let detail_shown = self.detail.as_ref().filter(|(key, _, d)| {
+            !use_points
+                && detail.is_some()
+                && matches!(key, TranscriptRequest::DensityDetail { generation, .. } if *generation == density_generation)
+                && self.density_covers(d, min, max)
+        });
+        let density = match detail_shown {
+            Some((_, serial, d)) => Some(self.density_list(self.density_id + 1, *serial, d, &clip_from_world)),
+            None => self
+                .density
+                .as_ref()
+                .filter(|(g, _)| show_density && (*g == density_generation || !use_points))
+                .map(|(g, d)| self.density_list(self.density_id, *g as u32, d, &clip_from_world)),
+        };
         (points, density)
+    }
+
+    /// The finer density the view at `um_per_px` wants: None while the whole-tissue bins are
+    /// fine enough, or when the tiles around the view hold too many shown transcripts. The
+    /// current one is kept while it covers the view at the same bin size.
+    fn detail_for_view(&self, min: DVec2, max: DVec2, um_per_px: f64, generation: u64) -> Option<TranscriptRequest> {
+        let index = &self.index;
+        let bins = self.filter.lock().unwrap_or_else(PoisonError::into_inner).density_bins;
+        let coarse_bin_um = index.tile_um * f64::from(index.cols.max(index.rows)) / f64::from(bins.max(1));
+        if coarse_bin_um < DETAIL_FROM_BIN_PX * um_per_px {
+            return None;
+        }
+        let bin_log2 = (DETAIL_BIN_PX * um_per_px).log2().round().clamp(-8.0, 16.0) as i8;
+        if let Some((
+            key @ TranscriptRequest::DensityDetail {
+                generation: g,
+                bin_log2: b,
+                ..
+            },
+            _,
+            d,
+        )) = &self.detail
+            && *g == generation
+            && *b == bin_log2
+            && self.density_covers(d, min, max)
+        {
+            return Some(*key);
+        }
+        if let Some(TranscriptRequest::DensityDetail {
+            generation: g,
+            bin_log2: b,
+            range,
+        }) = self.detail_wanted
+            && g == generation
+            && b == bin_log2
+            && self.range_covers(range, min, max)
+        {
+            return self.detail_wanted;
+        }
+        // Half a view of margin on each side (so small pans need nothing new), less if that
+        // holds too much.
+        let size = max - min;
+        [0.5, 0.0].into_iter().find_map(|margin| {
+            let range = index.tile_range((min - size * margin).to_array(), (max + size * margin).to_array())?;
+            let shown: u64 = (range.row0..range.row0 + range.rows)
+                .flat_map(|r| (range.col0..range.col0 + range.cols).map(move |c| r * index.cols + c))
+                .map(|t| self.shown_in_tile(t))
+                .sum();
+            (shown <= DETAIL_BUDGET).then_some(TranscriptRequest::DensityDetail {
+                generation,
+                range,
+                bin_log2,
+            })
+        })
+    }
+
+    /// Whether the density's rectangle covers the view `min`..`max` where it meets the index.
+    fn density_covers(&self, density: &Density, min: DVec2, max: DVec2) -> bool {
+        let index = &self.index;
+        let index_min = DVec2::from(index.min_um);
+        let index_max = index_min + DVec2::new(f64::from(index.cols), f64::from(index.rows)) * index.tile_um;
+        let (lo, hi) = (min.max(index_min), max.min(index_max));
+        let d_min = DVec2::from(density.min_um);
+        let d_max = d_min + DVec2::from(density.size_um);
+        // A little slack for rounding at the index's edges.
+        let slack = 1e-6 * (index_max - index_min).max_element();
+        lo.x >= d_min.x - slack && lo.y >= d_min.y - slack && hi.x <= d_max.x + slack && hi.y <= d_max.y + slack
+    }
+
+    /// Whether the finer density `wanted` is the one at hand.
+    fn detail_ready(&self, wanted: Option<TranscriptRequest>) -> bool {
+        wanted.is_some() && self.detail.as_ref().map(|(key, ..)| *key) == wanted
+    }
+
+    /// Whether the block of tiles `range` covers the view `min`..`max` (or all of the index there).
+    fn range_covers(&self, range: TileRange, min: DVec2, max: DVec2) -> bool {
+        self.index
+            .tile_range(min.to_array(), max.to_array())
+            .is_some_and(|view| {
+                view.col0 >= range.col0
+                    && view.row0 >= range.row0
+                    && view.col0 + view.cols <= range.col0 + range.cols
+                    && view.row0 + view.rows <= range.row0 + range.rows
+            })
     }
 
     /// Transcripts of the shown genes in a tile (all qualities).
@@ -487,7 +648,14 @@ impl TranscriptLayer {
         ids
     }
 
-    fn density_list(&self, generation: u64, density: &Density, clip_from_world: &DAffine2) -> ChannelDrawList {
+    /// The density as channel quads; `source_id` and `serial` make its GPU textures' keys.
+    fn density_list(
+        &self,
+        source_id: u64,
+        serial: u32,
+        density: &Density,
+        clip_from_world: &DAffine2,
+    ) -> ChannelDrawList {
         let origin = DVec2::from(density.min_um);
         let clip = |p: DVec2| clip_from_world.transform_point2(p);
         let origin_clip = clip(origin);
@@ -499,9 +667,9 @@ impl TranscriptLayer {
             .enumerate()
             .map(|(c, (image, colour))| ChannelTile {
                 key: ChannelTileKey {
-                    source_id: self.density_id,
+                    source_id,
                     channel: c as u32,
-                    level: generation as u32,
+                    level: serial,
                     col: 0,
                     row: 0,
                 },
@@ -604,7 +772,9 @@ fn read_piece(
     };
     let stale = match request {
         TranscriptRequest::Tile { generation, .. } => generation != filter.generation,
-        TranscriptRequest::Density { generation } => generation != filter.density_generation,
+        TranscriptRequest::Density { generation } | TranscriptRequest::DensityDetail { generation, .. } => {
+            generation != filter.density_generation
+        }
     };
     match request {
         _ if stale => Err(SlideError::ReadFailed {
@@ -628,11 +798,20 @@ fn read_piece(
                 styles,
             })
         }
-        TranscriptRequest::Density { .. } => {
+        TranscriptRequest::Density { .. } | TranscriptRequest::DensityDetail { .. } => {
             let channels: Vec<Vec<u32>> = filter.density_channels.iter().map(|(g, _)| g.clone()).collect();
-            let grid = index
-                .density(&channels, filter.min_qv, DENSITY_BINS, &filter.density_cancel)
-                .map_err(failed)?;
+            let grid = match request {
+                TranscriptRequest::DensityDetail { range, bin_log2, .. } => {
+                    // Stops when either the generation or the wanted view moves on.
+                    let cancelled = || {
+                        filter.density_cancel.load(Ordering::Relaxed) || filter.detail_cancel.load(Ordering::Relaxed)
+                    };
+                    let bin_um = 2f64.powi(i32::from(bin_log2));
+                    index.density_in(&channels, filter.min_qv, range, bin_um, &cancelled)
+                }
+                _ => index.density(&channels, filter.min_qv, filter.density_bins, &filter.density_cancel),
+            }
+            .map_err(failed)?;
             let size_um = [grid.bin_um * f64::from(grid.cols), grid.bin_um * f64::from(grid.rows)];
             let channels = grid
                 .channels
@@ -668,5 +847,87 @@ pub fn density_image(counts: &[u32], cols: u32, rows: u32) -> Gray16Image {
         width: cols,
         height: rows,
         pixels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// Frames until nothing is waiting; the density drawn then.
+    fn settle(layer: &mut TranscriptLayer, camera: &Camera, viewport: &Viewport) -> ChannelDrawList {
+        let start = Instant::now();
+        loop {
+            layer.receive();
+            let (_, density) = layer.frame(camera, viewport);
+            if layer.waiting() == 0 {
+                return density.expect("a density is drawn");
+            }
+            assert!(start.elapsed() < Duration::from_secs(60), "the density never arrived");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn a_finer_density_replaces_coarse_bins_and_only_then() {
+        let out = std::env::temp_dir().join(format!("transcript_layer_detail_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&out);
+        let options = cs_synth::SynthOptions {
+            cells: 2000,
+            seed: 3,
+            write_slide: false,
+            write_transcripts: true,
+            ..Default::default()
+        };
+        let summary = cs_synth::generate(&options, &out, &|_, _| {}, &|| false).unwrap();
+        let bundle = cs_xenium::XeniumBundle::open(&summary.bundle_dir).unwrap();
+        let source = bundle.files.transcripts.clone().unwrap();
+        let index = cs_xenium::open_or_build_index(
+            &source,
+            &bundle.files.transcript_layout,
+            &bundle.cells,
+            &out.join("index"),
+            &mut |_| true,
+        )
+        .unwrap();
+        let mut layer = TranscriptLayer::new(Arc::new(index), 9, Arc::new(|| {})).unwrap();
+        // Sixteen whole-tissue bins (about 46 µm here) stand in for 1,024 over a real section.
+        layer.filter.lock().unwrap().density_bins = 16;
+        let index = layer.index.clone();
+        let span_um = index.tile_um * f64::from(index.cols.max(index.rows));
+        let centre = DVec2::from(index.min_um) + DVec2::splat(span_um / 2.0);
+        let viewport = Viewport {
+            size_in_points: DVec2::new(800.0, 600.0),
+            pixels_per_point: 1.0,
+        };
+        // 5 µm a pixel: whole-tissue bins of ~9 pixels give way to 8 µm bins (2^3, nearest two
+        // pixels) over the tiles around the view, with every shown transcript of them.
+        let camera = Camera {
+            center_in_world: centre,
+            points_per_um: 0.2,
+        };
+        let drawn = settle(&mut layer, &camera, &viewport);
+        let tile = &drawn.quads[0].channels[0];
+        assert_eq!(tile.key.source_id, layer.density_id + 1, "the finer density is drawn");
+        let (_, _, detail) = layer.detail.as_ref().unwrap();
+        let bin_um = detail.size_um[0] / f64::from(tile.image.width);
+        assert!((bin_um - 8.0).abs() < 1e-9, "bins of {bin_um} µm");
+        let Some(TranscriptRequest::DensityDetail { range, .. }) = layer.detail_wanted else {
+            panic!("no finer density wanted")
+        };
+        assert!(layer.range_covers(range, centre - DVec2::splat(2000.0), centre + DVec2::splat(1500.0)));
+        // Zoomed out to 50 µm a pixel the whole-tissue bins are under a pixel: they are drawn.
+        let far = Camera {
+            center_in_world: centre,
+            points_per_um: 0.02,
+        };
+        let drawn = settle(&mut layer, &far, &viewport);
+        assert_eq!(drawn.quads[0].channels[0].key.source_id, layer.density_id);
+        assert!(layer.detail_wanted.is_none());
+        std::fs::remove_dir_all(&out).unwrap();
     }
 }

@@ -35,7 +35,7 @@ pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment, parse_xoa_version};
 pub use matrix::{Feature, GENE_EXPRESSION, PROTEIN_EXPRESSION, SparseCounts, read_counts};
 pub use morphology::{MorphologyFile, XENIUM_STAIN_NAMES, find_morphology_images};
 pub use polygons::{Polygons, SkippedPolygons, ring_area_um2};
-pub use transcript_index::{TranscriptIndex, open_or_build_index};
+pub use transcript_index::{TileRange, TranscriptIndex, open_or_build_index};
 pub use transcripts::{DEFAULT_MIN_QV, NO_CELL, TranscriptLayout, TranscriptSummary, Transcripts};
 
 /// Reads one boundary file on its own: cell ids in file order and their polygons in that order.

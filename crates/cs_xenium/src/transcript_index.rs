@@ -89,6 +89,15 @@ pub struct DensityGrid {
     pub channels: Vec<Vec<u32>>,
 }
 
+/// A block of tiles: `cols` x `rows` from column `col0`, row `row0`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TileRange {
+    pub col0: u32,
+    pub row0: u32,
+    pub cols: u32,
+    pub rows: u32,
+}
+
 /// An opened index: the header and directory in memory, transcripts read from disk on demand.
 #[derive(Debug)]
 pub struct TranscriptIndex {
@@ -823,8 +832,50 @@ impl TranscriptIndex {
     ) -> Result<DensityGrid, XeniumError> {
         let span_um = self.tile_um * f64::from(self.cols.max(self.rows));
         let bin_um = span_um / f64::from(bins_per_side.max(1));
-        let cols = ((self.tile_um * f64::from(self.cols)) / bin_um).ceil().max(1.0) as u32;
-        let rows = ((self.tile_um * f64::from(self.rows)) / bin_um).ceil().max(1.0) as u32;
+        let all = TileRange {
+            col0: 0,
+            row0: 0,
+            cols: self.cols,
+            rows: self.rows,
+        };
+        self.density_in(channels, min_qv, all, bin_um, &|| cancel.load(Ordering::Relaxed))
+    }
+
+    /// The tiles that meet the rectangle `lo`..`hi`, as a block of columns and rows (None: it
+    /// misses the index).
+    pub fn tile_range(&self, lo: [f64; 2], hi: [f64; 2]) -> Option<TileRange> {
+        let span = |lo: f64, hi: f64, min: f64, n: u32| -> Option<(u32, u32)> {
+            let a = ((lo - min) / self.tile_um).floor().max(0.0);
+            let b = ((hi - min) / self.tile_um).floor().min(f64::from(n) - 1.0);
+            (a <= b && n > 0).then_some((a as u32, b as u32 - a as u32 + 1))
+        };
+        let (col0, cols) = span(lo[0], hi[0], self.min_um[0], self.cols)?;
+        let (row0, rows) = span(lo[1], hi[1], self.min_um[1], self.rows)?;
+        Some(TileRange { col0, row0, cols, rows })
+    }
+
+    /// Counts in bins of `bin_um` over the block of tiles `range` (the grid starts at its first
+    /// tile's corner): one grid per channel, as [`Self::density`]. `cancelled` is asked
+    /// between tiles.
+    pub fn density_in(
+        &self,
+        channels: &[Vec<u32>],
+        min_qv: u8,
+        range: TileRange,
+        bin_um: f64,
+        cancelled: &dyn Fn() -> bool,
+    ) -> Result<DensityGrid, XeniumError> {
+        let bin_um = if bin_um.is_finite() && bin_um > 0.0 {
+            bin_um
+        } else {
+            self.tile_um
+        };
+        let min_um = [
+            self.min_um[0] + self.tile_um * f64::from(range.col0),
+            self.min_um[1] + self.tile_um * f64::from(range.row0),
+        ];
+        let cols = ((self.tile_um * f64::from(range.cols)) / bin_um).ceil().max(1.0) as u32;
+        let rows = ((self.tile_um * f64::from(range.rows)) / bin_um).ceil().max(1.0) as u32;
         let mut channel_of = vec![u32::MAX; self.genes.len()];
         for (c, genes) in channels.iter().enumerate() {
             for &g in genes {
@@ -834,22 +885,26 @@ impl TranscriptIndex {
             }
         }
         let shown: Vec<bool> = channel_of.iter().map(|&c| c != u32::MAX).collect();
-        let mut grids = vec![vec![0u32; (cols * rows) as usize]; channels.len()];
-        for tile in 0..self.tile_count() as u32 {
-            if cancel.load(Ordering::Relaxed) {
-                return Err(cancelled(&self.path));
-            }
-            let points = self.read_tile(tile, &shown, min_qv)?;
-            for i in 0..points.len() {
-                let bx = ((f64::from(points.x_um[i]) - self.min_um[0]) / bin_um) as u32;
-                let by = ((f64::from(points.y_um[i]) - self.min_um[1]) / bin_um) as u32;
-                let channel = channel_of[points.gene[i] as usize] as usize;
-                let bin = (by.min(rows - 1) * cols + bx.min(cols - 1)) as usize;
-                grids[channel][bin] += 1;
+        let mut grids = vec![vec![0u32; (cols as usize) * (rows as usize)]; channels.len()];
+        let last_col = (range.col0 + range.cols).min(self.cols);
+        let last_row = (range.row0 + range.rows).min(self.rows);
+        for row in range.row0..last_row {
+            for col in range.col0..last_col {
+                if cancelled() {
+                    return Err(self::cancelled(&self.path));
+                }
+                let points = self.read_tile(row * self.cols + col, &shown, min_qv)?;
+                for i in 0..points.len() {
+                    let bx = ((f64::from(points.x_um[i]) - min_um[0]) / bin_um).max(0.0) as u32;
+                    let by = ((f64::from(points.y_um[i]) - min_um[1]) / bin_um).max(0.0) as u32;
+                    let channel = channel_of[points.gene[i] as usize] as usize;
+                    let bin = (by.min(rows - 1) as usize) * (cols as usize) + bx.min(cols - 1) as usize;
+                    grids[channel][bin] += 1;
+                }
             }
         }
         Ok(DensityGrid {
-            min_um: self.min_um,
+            min_um,
             bin_um,
             cols,
             rows,

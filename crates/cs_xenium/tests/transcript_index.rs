@@ -104,6 +104,59 @@ fn check_bundle(name: &str) {
     let in_grid: u64 = density.channels[0].iter().map(|&n| u64::from(n)).sum();
     assert_eq!(in_grid, index.gene_counts(20)[gene as usize]);
 
+    // A finer density of a block of tiles: every transcript of those tiles in the bin its
+    // position falls in (bins of 2 µm from the block's corner), all genes in two channels.
+    let (half, rest): (Vec<u32>, Vec<u32>) = (0..index.genes.len() as u32).partition(|g| g % 2 == 0);
+    let block = cs_xenium::TileRange {
+        col0: index.cols / 2,
+        row0: index.rows / 2,
+        cols: index.cols.div_ceil(2),
+        rows: index.rows.div_ceil(2),
+    };
+    let fine = index.density_in(&[half, rest], 0, block, 2.0, &|| false).unwrap();
+    let corner = [
+        index.min_um[0] + index.tile_um * f64::from(block.col0),
+        index.min_um[1] + index.tile_um * f64::from(block.row0),
+    ];
+    assert_eq!(fine.min_um, corner);
+    assert_eq!(fine.cols, (index.tile_um * f64::from(block.cols) / 2.0).ceil() as u32);
+    let mut expected = vec![vec![0u32; fine.channels[0].len()]; 2];
+    let all_genes = vec![true; index.genes.len()];
+    for row in block.row0..block.row0 + block.rows {
+        for col in block.col0..block.col0 + block.cols {
+            let p = index.read_tile(row * index.cols + col, &all_genes, 0).unwrap();
+            for i in 0..p.len() {
+                let bx = ((f64::from(p.x_um[i]) - corner[0]) / 2.0).max(0.0) as u32;
+                let by = ((f64::from(p.y_um[i]) - corner[1]) / 2.0).max(0.0) as u32;
+                let bin = (by.min(fine.rows - 1) * fine.cols + bx.min(fine.cols - 1)) as usize;
+                expected[(p.gene[i] % 2) as usize][bin] += 1;
+            }
+        }
+    }
+    assert_eq!(fine.channels, expected, "{name}: finer density");
+    let block_total: u64 = (block.row0..block.row0 + block.rows)
+        .flat_map(|r| (block.col0..block.col0 + block.cols).map(move |c| (r, c)))
+        .map(|(r, c)| {
+            index
+                .tile_gene_counts(r * index.cols + c)
+                .iter()
+                .map(|(_, n)| u64::from(*n))
+                .sum::<u64>()
+        })
+        .sum();
+    let in_fine: u64 = fine.channels.iter().flatten().map(|&n| u64::from(n)).sum();
+    assert_eq!(in_fine, block_total, "{name}: the block's transcripts, all qualities");
+    // The tiles meeting a rectangle, as a block.
+    let (lo, hi) = index.tile_rect(index.rows / 2 * index.cols + index.cols / 2);
+    let one = index
+        .tile_range([lo[0] + 1e-3, lo[1] + 1e-3], [hi[0] - 1e-3, hi[1] - 1e-3])
+        .unwrap();
+    assert_eq!(
+        (one.col0, one.row0, one.cols, one.rows),
+        (index.cols / 2, index.rows / 2, 1, 1)
+    );
+    assert!(index.tile_range([-1e9, -1e9], [-1e8, -1e8]).is_none());
+
     // A cell's transcripts.
     if let Some(cell) = all.cell.iter().copied().find(|&c| c != cs_xenium::NO_CELL) {
         let mine: Vec<usize> = (0..all.len()).filter(|&i| all.cell[i] == cell).collect();
