@@ -53,6 +53,9 @@ enum Command {
     /// Train the fusion classifier (AdamW, class-weighted cross-entropy, seeded 80/20 split) and
     /// save it as a model folder (model.json + weights.bpk).
     Train(TrainArgs),
+    /// Train every classifier variant and the baselines (logistic regression, nearest centroid,
+    /// kNN) on the same random or spatial splits over several seeds; print the comparison.
+    Evaluate(EvaluateArgs),
     /// Predict every cell of a bundle with a saved classifier; writes cell_id, predicted_type,
     /// confidence as parquet.
     Predict(PredictArgs),
@@ -197,8 +200,15 @@ struct TrainArgs {
     variant: String,
     #[arg(long, default_value_t = 20)]
     epochs: usize,
-    #[arg(long, default_value_t = 3e-5)]
+    /// Peak learning rate (the paper's constant one: --lr 3e-5 --schedule constant --min-steps 0).
+    #[arg(long, default_value_t = 1e-3)]
     lr: f64,
+    /// warmup-cosine (a linear warm-up over 5% of steps, then a cosine decay) or constant.
+    #[arg(long, default_value = "warmup-cosine")]
+    schedule: String,
+    /// Epochs are added until training takes at least this many optimiser steps.
+    #[arg(long, default_value_t = cs_models::train::DEFAULT_MIN_STEPS)]
+    min_steps: usize,
     #[arg(long, default_value_t = 64)]
     batch: usize,
     #[arg(long, default_value_t = 0.01)]
@@ -216,6 +226,99 @@ struct TrainArgs {
     device: String,
     #[arg(long)]
     json: bool,
+}
+
+/// The flags of `cellsymphony evaluate`.
+#[derive(clap::Args)]
+struct EvaluateArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    /// AnnData reference (.h5ad) instead of a bundle: genes only.
+    #[arg(long, conflicts_with = "xenium")]
+    h5ad: Option<PathBuf>,
+    /// Use raw/X of the AnnData file instead of X.
+    #[arg(long)]
+    raw: bool,
+    /// Label source, as for train.
+    #[arg(long, default_value = "markers")]
+    labels: String,
+    /// random (stratified) or spatial (held-out tissue blocks, so neighbours do not leak).
+    #[arg(long, default_value = "random")]
+    split: String,
+    #[arg(long, default_value_t = 3)]
+    seeds: usize,
+    #[arg(long, default_value_t = 20)]
+    epochs: usize,
+    /// Peak learning rate (the paper's constant one: --lr 3e-5 --schedule constant --min-steps 0).
+    #[arg(long, default_value_t = 1e-3)]
+    lr: f64,
+    /// warmup-cosine (a linear warm-up over 5% of steps, then a cosine decay) or constant.
+    #[arg(long, default_value = "warmup-cosine")]
+    schedule: String,
+    /// Epochs are added until training takes at least this many optimiser steps.
+    #[arg(long, default_value_t = cs_models::train::DEFAULT_MIN_STEPS)]
+    min_steps: usize,
+    #[arg(long, default_value_t = 64)]
+    batch: usize,
+    #[arg(long, default_value_t = 0.01)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 64)]
+    d_model: usize,
+    #[arg(long, default_value_t = 6)]
+    layers: usize,
+    /// gpu or cpu.
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    /// Also write the evaluation as JSON here.
+    #[arg(long)]
+    out_json: Option<PathBuf>,
+    /// Also write the Markdown table here.
+    #[arg(long)]
+    out_md: Option<PathBuf>,
+    /// Also write each seed's held-out cell ids here (JSON), for reference scripts.
+    #[arg(long)]
+    out_splits: Option<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_schedule(text: &str) -> anyhow::Result<cs_models::train::LrSchedule> {
+    match text {
+        "warmup-cosine" => Ok(cs_models::train::LrSchedule::WarmupCosine),
+        "constant" => Ok(cs_models::train::LrSchedule::Constant),
+        other => anyhow::bail!("--schedule is warmup-cosine or constant, not {other:?}"),
+    }
+}
+
+impl EvaluateArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let args = cellsymphony::cli::evaluate::EvaluateArgs {
+            bundle: self.bundle.try_into()?,
+            h5ad: self.h5ad,
+            h5ad_raw: self.raw,
+            labels: self.labels,
+            split: self.split.parse().map_err(anyhow::Error::msg)?,
+            seeds: self.seeds,
+            training: cs_models::train::TrainingSettings {
+                epochs: self.epochs,
+                batch_size: self.batch,
+                learning_rate: self.lr,
+                weight_decay: self.weight_decay,
+                schedule: parse_schedule(&self.schedule)?,
+                min_steps: self.min_steps,
+                ..Default::default()
+            },
+            size: cs_models::evaluate::ModelSize {
+                d_model: self.d_model,
+                n_layers: self.layers,
+            },
+            device: self.device,
+            out_json: self.out_json,
+            out_markdown: self.out_md,
+            out_splits: self.out_splits,
+        };
+        cellsymphony::cli::evaluate::run(&args, self.json)
+    }
 }
 
 /// The flags of `cellsymphony predict`.
@@ -442,6 +545,7 @@ impl Command {
             Command::Enrich(args) => args.run(),
             Command::Embed(args) => args.run(),
             Command::Train(args) => args.run(),
+            Command::Evaluate(args) => args.run(),
             Command::Predict(args) => args.run(),
             Command::Cluster(args) => args.run(),
             Command::Groups(args) => cellsymphony::cli::groups::groups(
@@ -528,6 +632,8 @@ impl TrainArgs {
                 batch_size: self.batch,
                 learning_rate: self.lr,
                 weight_decay: self.weight_decay,
+                schedule: parse_schedule(&self.schedule)?,
+                min_steps: self.min_steps,
                 seed: self.seed,
                 ..Default::default()
             },

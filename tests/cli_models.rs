@@ -430,3 +430,129 @@ fn vit_encoder_embeds_trains_and_bad_weights_are_named() {
     assert!(!out.status.success() && stderr.contains("open the slide"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The committed reference (tests/reference/evaluate_pbmc/): the splits `evaluate` wrote and
+/// scikit-learn's logistic regression on them (tests/reference/evaluate_pbmc_sklearn.py).
+fn reference(name: &str) -> serde_json::Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/reference/evaluate_pbmc")
+        .join(name);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+#[test]
+fn evaluate_pbmc_default_training_reaches_sklearn_logistic_regression() {
+    let Some(h5ad) = cs_testdata::shared_file("singlecell/10x_pbmc68k_reduced.h5ad") else {
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("cli_evaluate_pbmc_{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let splits = dir.join("splits.json");
+    let h5ad = h5ad.to_str().unwrap().to_owned();
+    let out = cellsymphony(&[
+        "evaluate",
+        "--h5ad",
+        &h5ad,
+        "--labels",
+        "bulk_labels",
+        "--seeds",
+        "3",
+        "--device",
+        "cpu",
+        "--out-splits",
+        splits.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = json_of(&out);
+    // The same held-out cells as the committed reference, seed by seed.
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&splits).unwrap()).unwrap();
+    assert_eq!(written, reference("splits.json"));
+    let summary = report["summary"].as_array().unwrap();
+    let methods: Vec<&str> = summary.iter().map(|m| m["method"].as_str().unwrap()).collect();
+    assert_eq!(
+        methods,
+        [
+            "CellSymphony unimodal",
+            "logistic regression",
+            "nearest centroid",
+            "kNN (k = 15)"
+        ]
+    );
+    for m in summary {
+        let ece = m["ece_mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&ece), "{m}");
+    }
+    // The default training (warm-up, cosine decay, at least 400 steps) is at least as good as
+    // scikit-learn's logistic regression on all 765 genes, over the same three splits.
+    let ours = summary[0]["macro_f1_mean"].as_f64().unwrap();
+    let sklearn = reference("sklearn_logistic.json")["macro_f1_mean"].as_f64().unwrap();
+    assert!(ours >= sklearn, "CellSymphony {ours:.3} < scikit-learn {sklearn:.3}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn evaluate_compares_every_variant_and_baseline_on_spatial_splits() {
+    let dir = std::env::temp_dir().join(format!("cli_evaluate_synth_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 1200,
+        seed: 5,
+        write_slide: false,
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let markdown = dir.join("table.md");
+    let out = cellsymphony(&[
+        "evaluate",
+        "--xenium",
+        summary.bundle_dir.to_str().unwrap(),
+        "--labels",
+        "synthetic_cell_type",
+        "--split",
+        "spatial",
+        "--seeds",
+        "2",
+        "--epochs",
+        "4",
+        "--min-steps",
+        "0",
+        "--layers",
+        "1",
+        "--device",
+        "cpu",
+        "--out-md",
+        markdown.to_str().unwrap(),
+        "--json",
+    ]);
+    let report = json_of(&out);
+    let evaluation = &report["evaluation"];
+    assert_eq!(evaluation["split"], "spatial");
+    let methods = evaluation["methods"].as_array().unwrap();
+    // Four variants (morphology from the shapes, no slide) and four baselines.
+    assert_eq!(methods.len(), 8, "{methods:?}");
+    for m in methods {
+        assert_eq!(m["macro_f1"].as_array().unwrap().len(), 2, "{m}");
+        assert_eq!(m["per_class_f1"][0].as_array().unwrap().len(), 6, "{m}");
+    }
+    let held_out: Vec<u64> = evaluation["n_test"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect();
+    assert!(held_out.iter().all(|&n| (150..=400).contains(&n)), "{held_out:?}");
+    // The synthetic types are easy for a linear model on the genes.
+    let logistic = report["summary"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["method"] == "logistic regression" && m["inputs"] == "genes")
+        .unwrap();
+    assert!(logistic["macro_f1_mean"].as_f64().unwrap() > 0.8, "{logistic}");
+    let table = std::fs::read_to_string(&markdown).unwrap();
+    assert!(
+        table.contains("| CellSymphony dual-modality | genes + morphology |"),
+        "{table}"
+    );
+    assert!(table.contains("Spatial (held-out tissue blocks)"), "{table}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -3,6 +3,7 @@
 //!
 //! May import: `work`, `io`, `layers`, `util` and the crates; never the shell.
 
+pub mod evaluate;
 pub mod groups;
 pub mod models;
 

@@ -89,7 +89,7 @@ pub fn device(choice: &str) -> anyhow::Result<Device> {
     Ok(standalone_device(choice)?)
 }
 
-fn stderr_progress() -> Progress {
+pub(crate) fn stderr_progress() -> Progress {
     let last = std::sync::Mutex::new((String::new(), -1i32));
     Progress::new(
         move |stage, fraction| {

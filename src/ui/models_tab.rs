@@ -270,7 +270,12 @@ pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
                         .range(1e-6..=1e-1)
                         .speed(1e-6)
                         .prefix("lr "),
-                );
+                )
+                .on_hover_text(format!(
+                    "Peak learning rate: a linear warm-up over the first 5% of steps, then a cosine decay; \
+                     small data gets more epochs, up to at least {} steps",
+                    cs_models::train::DEFAULT_MIN_STEPS
+                ));
                 ui.add(egui::DragValue::new(&mut settings.seed).prefix("seed "));
             });
             ui.end_row();

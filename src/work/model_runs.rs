@@ -103,7 +103,7 @@ impl Default for ModelSettings {
             variant: Variant::DualModality,
             labels: LabelChoice::Markers,
             epochs: 20,
-            learning_rate: 3e-5,
+            learning_rate: cs_models::train::TrainingSettings::default().learning_rate,
             seed: 0,
             selection_only: false,
             k: 8,

@@ -9,15 +9,19 @@
 //! - [`relative_attention`]: the multi-input variant's neighbour tokens and distance-biased attention;
 //! - [`train`]: seeded split, class-weighted training with AdamW, prediction;
 //! - [`metrics`]: per-class precision/recall/F1 and the confusion matrix;
+//! - [`baselines`]: logistic regression, nearest centroid and kNN, and the calibration error;
+//! - [`evaluate`]: every variant and baseline on the same random or spatial splits over seeds;
 //! - [`contrastive`]: the two projection networks and symmetric InfoNCE;
 //! - [`kmeans`]: k-means++ and Lloyd iterations on the device;
 //! - [`model_file`]: config JSON + weights, with version and shape checks;
 //! - [`vit`]: timm-compatible ViT morphology encoders (ViT-S/B/L, UNI2-h) from safetensors;
 //! - [`safetensors`]: the weights-file reader.
 
+pub mod baselines;
 pub mod classifier;
 pub mod contrastive;
 pub mod device;
+pub mod evaluate;
 pub mod kmeans;
 pub mod labels;
 pub mod matrix;

@@ -35,6 +35,15 @@ impl Progress {
         (self.report)(stage, fraction.clamp(0.0, 1.0));
     }
 
+    /// A part of this run, reported as `stage` at `start..end` of it; it shares the cancel flag.
+    pub fn part(&self, stage: String, start: f32, end: f32) -> Progress {
+        let parent = self.report.clone();
+        Progress {
+            report: Arc::new(move |_, fraction| parent(&stage, start + (end - start) * fraction.clamp(0.0, 1.0))),
+            cancel: self.cancel.clone(),
+        }
+    }
+
     /// `Err(Cancelled)` once the caller asked to stop.
     pub fn check(&self) -> Result<(), Cancelled> {
         if self.cancel.load(Ordering::Relaxed) {

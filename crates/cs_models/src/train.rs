@@ -1,7 +1,12 @@
 //! Training and applying the fusion classifier: a seeded stratified 80/20 split of the labelled
-//! cells, class-weighted cross-entropy, AdamW (the paper's lr 3e-5, batch 64, weight decay 0.01,
-//! 20 epochs by default), then per-class metrics on the held-out cells and predictions with
-//! confidences for every cell.
+//! cells, class-weighted cross-entropy, AdamW (the paper's batch 64 and weight decay 0.01), then
+//! per-class metrics on the held-out cells and predictions with confidences for every cell.
+//!
+//! The paper's constant lr 3e-5 for 20 epochs suits its large references; on a few thousand
+//! cells it leaves the model far below a logistic regression (`cellsymphony evaluate` shows it:
+//! macro-F1 0.33 against 0.67 on pbmc68k_reduced). The defaults therefore adapt to the data: a
+//! peak lr of 1e-3 reached by a linear warm-up over the first 5% of steps, then a cosine decay
+//! to zero, and at least [`DEFAULT_MIN_STEPS`] optimiser steps (more epochs for small data).
 
 use burn::module::Module;
 use burn::nn::loss::CrossEntropyLossConfig;
@@ -16,15 +21,57 @@ use crate::metrics::ClassificationReport;
 use crate::rng::SeededRng;
 use crate::{ModelError, Progress};
 
+/// Optimiser steps a default run takes at least (epochs are added on small data).
+pub const DEFAULT_MIN_STEPS: usize = 400;
+/// Share of the steps the warm-up takes.
+const WARMUP_SHARE: f64 = 0.05;
+
+/// How the learning rate moves over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout (the paper's; models saved before schedules existed).
+    #[default]
+    Constant,
+    /// Linear warm-up over the first 5% of steps to the rate, then a cosine decay to zero.
+    WarmupCosine,
+}
+
+impl LrSchedule {
+    /// The rate at optimiser step `step` (0-based) of `total`, peaking at `peak`.
+    pub fn rate(self, peak: f64, step: usize, total: usize) -> f64 {
+        match self {
+            LrSchedule::Constant => peak,
+            LrSchedule::WarmupCosine => {
+                let total = total.max(1) as f64;
+                let warmup = (total * WARMUP_SHARE).ceil().max(1.0);
+                let s = step as f64 + 1.0;
+                if s <= warmup {
+                    peak * s / warmup
+                } else {
+                    let progress = ((s - warmup) / (total - warmup).max(1.0)).min(1.0);
+                    peak * 0.5 * (1.0 + (std::f64::consts::PI * progress).cos())
+                }
+            }
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingSettings {
     pub epochs: usize,
     pub batch_size: usize,
+    /// The (peak) learning rate.
     pub learning_rate: f64,
     pub weight_decay: f32,
     /// Fraction of labelled cells held out for the report.
     pub validation_fraction: f64,
     pub seed: u64,
+    #[serde(default)]
+    pub schedule: LrSchedule,
+    /// Epochs are added until the run takes at least this many optimiser steps.
+    #[serde(default)]
+    pub min_steps: usize,
 }
 
 impl Default for TrainingSettings {
@@ -32,11 +79,31 @@ impl Default for TrainingSettings {
         Self {
             epochs: 20,
             batch_size: 64,
-            learning_rate: 3e-5,
+            learning_rate: 1e-3,
             weight_decay: 0.01,
             validation_fraction: 0.2,
             seed: 0,
+            schedule: LrSchedule::WarmupCosine,
+            min_steps: DEFAULT_MIN_STEPS,
         }
+    }
+}
+
+impl TrainingSettings {
+    /// The paper's settings: constant lr 3e-5 for exactly the epochs asked.
+    pub fn paper() -> Self {
+        Self {
+            learning_rate: 3e-5,
+            schedule: LrSchedule::Constant,
+            min_steps: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Epochs a run over `n_train` cells takes: those asked, more if that is under `min_steps`.
+    pub fn epochs_for(&self, n_train: usize) -> usize {
+        let steps_per_epoch = n_train.div_ceil(self.batch_size.max(1)).max(1);
+        self.epochs.max(self.min_steps.div_ceil(steps_per_epoch))
     }
 }
 
@@ -108,6 +175,33 @@ pub fn train_classifier(
     device: &Device,
     progress: &Progress,
 ) -> Result<TrainedClassifier, ModelError> {
+    let (train_rows, validation_rows) = stratified_split(labels, settings.validation_fraction, settings.seed);
+    train_classifier_on(
+        config,
+        input,
+        labels,
+        &train_rows,
+        &validation_rows,
+        settings,
+        device,
+        progress,
+    )
+}
+
+/// Trains on the labelled cells `train_rows` and reports on `validation_rows` (a split made by
+/// the caller, as `cellsymphony evaluate` does to give every method the same one).
+#[allow(clippy::too_many_arguments)]
+pub fn train_classifier_on(
+    config: &FusionClassifierConfig,
+    input: &ClassifierInput<'_>,
+    labels: &Labels,
+    train_rows: &[usize],
+    validation_rows: &[usize],
+    settings: &TrainingSettings,
+    device: &Device,
+    progress: &Progress,
+) -> Result<TrainedClassifier, ModelError> {
+    let (train_rows, validation_rows) = (train_rows.to_vec(), validation_rows.to_vec());
     if labels.per_cell.len() != input.genes.rows {
         return Err(ModelError::Shape(format!(
             "{} labels for {} cells",
@@ -122,7 +216,6 @@ pub fn train_classifier(
             labels.class_names.len()
         )));
     }
-    let (train_rows, validation_rows) = stratified_split(labels, settings.validation_fraction, settings.seed);
     let present = labels.class_counts().iter().filter(|&&c| c > 0).count();
     if present < 2 || train_rows.len() < 2 {
         return Err(ModelError::Input(format!(
@@ -140,9 +233,11 @@ pub fn train_classifier(
     let mut rng = SeededRng::new(settings.seed.wrapping_add(1));
     let batch = settings.batch_size.max(1);
     let mut order = train_rows.clone();
-    let mut epoch_losses = Vec::with_capacity(settings.epochs);
+    let epochs = settings.epochs_for(order.len());
+    let mut epoch_losses = Vec::with_capacity(epochs);
     let steps_per_epoch = order.len().div_ceil(batch);
-    for epoch in 0..settings.epochs {
+    let total_steps = (epochs * steps_per_epoch).max(1);
+    for epoch in 0..epochs {
         rng.shuffle(&mut order);
         let mut loss_sum = 0f64;
         for (step, rows) in order.chunks(batch).enumerate() {
@@ -152,11 +247,10 @@ pub fn train_classifier(
             let loss = loss_fn.forward(logits, targets);
             loss_sum += f64::from(loss.clone().into_scalar::<f32>()) * rows.len() as f64;
             let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optimizer.step(settings.learning_rate, model, grads);
-            progress.report(
-                "Training",
-                (epoch * steps_per_epoch + step + 1) as f32 / (settings.epochs * steps_per_epoch).max(1) as f32,
-            );
+            let at = epoch * steps_per_epoch + step;
+            let rate = settings.schedule.rate(settings.learning_rate, at, total_steps);
+            model = optimizer.step(rate, model, grads);
+            progress.report("Training", (at + 1) as f32 / total_steps as f32);
         }
         let mean_loss = loss_sum / order.len() as f64;
         if !mean_loss.is_finite() {
