@@ -125,3 +125,36 @@ fn wrong_weights_name_the_file_and_the_tensor() {
         .to_string();
     assert!(message.contains("not a safetensors file"), "{message}");
 }
+
+/// The full-size presets against the tensor names and shapes timm itself writes
+/// (`tests/reference/vit_timm_tensors.py`, models built on torch's meta device): every tensor the
+/// loader reads is in timm's state dict with the same shape, and timm writes no other tensor
+/// than the classifier head (which forward_features does not use).
+#[test]
+fn presets_read_the_tensors_timm_writes() {
+    use cs_models::vit::VitPreset;
+    let text = std::fs::read_to_string(reference_dir().join("timm_tensors.json")).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
+    for preset in VitPreset::ALL {
+        let timm = reference["models"][preset.name()]["tensors"]
+            .as_object()
+            .unwrap_or_else(|| panic!("no timm tensors for {}", preset.name()));
+        let ours = preset.config().timm_tensors();
+        for (name, shape) in &ours {
+            let theirs: Vec<usize> = timm
+                .get(name)
+                .unwrap_or_else(|| panic!("{}: timm has no {name}", preset.name()))
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_u64().unwrap() as usize)
+                .collect();
+            assert_eq!(&theirs, shape, "{}: {name}", preset.name());
+        }
+        let extra: Vec<&String> = timm
+            .keys()
+            .filter(|k| !k.starts_with("head.") && !ours.iter().any(|(n, _)| n == *k))
+            .collect();
+        assert!(extra.is_empty(), "{}: timm also writes {extra:?}", preset.name());
+    }
+}
