@@ -180,24 +180,9 @@ struct EmbedArgs {
     json: bool,
 }
 
-/// The flags of `cellsymphony train`.
+/// The classifier's training flags, shared by `train` and `evaluate`.
 #[derive(clap::Args)]
-struct TrainArgs {
-    #[command(flatten)]
-    bundle: BundleFlags,
-    /// AnnData reference (.h5ad) instead of a bundle: genes only.
-    #[arg(long, conflicts_with = "xenium")]
-    h5ad: Option<PathBuf>,
-    /// Use raw/X of the AnnData file instead of X.
-    #[arg(long)]
-    raw: bool,
-    /// Label source: `markers`, `markers:TABLE.tsv`, a categorical column (a clustering, or
-    /// an obs column of the .h5ad) or a cell_id,label CSV.
-    #[arg(long, default_value = "markers")]
-    labels: String,
-    /// unimodal, spatial, dual or multi.
-    #[arg(long, default_value = "dual")]
-    variant: String,
+struct TrainingFlags {
     #[arg(long, default_value_t = 20)]
     epochs: usize,
     /// Peak learning rate (the paper's constant one: --lr 3e-5 --schedule constant --min-steps 0).
@@ -217,6 +202,48 @@ struct TrainArgs {
     d_model: usize,
     #[arg(long, default_value_t = 6)]
     layers: usize,
+}
+
+impl TrainingFlags {
+    fn settings(&self, seed: u64) -> anyhow::Result<cs_models::train::TrainingSettings> {
+        let schedule = match self.schedule.as_str() {
+            "warmup-cosine" => cs_models::train::LrSchedule::WarmupCosine,
+            "constant" => cs_models::train::LrSchedule::Constant,
+            other => anyhow::bail!("--schedule is warmup-cosine or constant, not {other:?}"),
+        };
+        Ok(cs_models::train::TrainingSettings {
+            epochs: self.epochs,
+            batch_size: self.batch,
+            learning_rate: self.lr,
+            weight_decay: self.weight_decay,
+            schedule,
+            min_steps: self.min_steps,
+            seed,
+            ..Default::default()
+        })
+    }
+}
+
+/// The flags of `cellsymphony train`.
+#[derive(clap::Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    /// AnnData reference (.h5ad) instead of a bundle: genes only.
+    #[arg(long, conflicts_with = "xenium")]
+    h5ad: Option<PathBuf>,
+    /// Use raw/X of the AnnData file instead of X.
+    #[arg(long)]
+    raw: bool,
+    /// Label source: `markers`, `markers:TABLE.tsv`, a categorical column (a clustering, or
+    /// an obs column of the .h5ad) or a cell_id,label CSV.
+    #[arg(long, default_value = "markers")]
+    labels: String,
+    /// unimodal, spatial, dual or multi.
+    #[arg(long, default_value = "dual")]
+    variant: String,
+    #[command(flatten)]
+    training: TrainingFlags,
     #[arg(long, default_value_t = 0)]
     seed: u64,
     #[arg(long)]
@@ -247,25 +274,8 @@ struct EvaluateArgs {
     split: String,
     #[arg(long, default_value_t = 3)]
     seeds: usize,
-    #[arg(long, default_value_t = 20)]
-    epochs: usize,
-    /// Peak learning rate (the paper's constant one: --lr 3e-5 --schedule constant --min-steps 0).
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// warmup-cosine (a linear warm-up over 5% of steps, then a cosine decay) or constant.
-    #[arg(long, default_value = "warmup-cosine")]
-    schedule: String,
-    /// Epochs are added until training takes at least this many optimiser steps.
-    #[arg(long, default_value_t = cs_models::train::DEFAULT_MIN_STEPS)]
-    min_steps: usize,
-    #[arg(long, default_value_t = 64)]
-    batch: usize,
-    #[arg(long, default_value_t = 0.01)]
-    weight_decay: f32,
-    #[arg(long, default_value_t = 64)]
-    d_model: usize,
-    #[arg(long, default_value_t = 6)]
-    layers: usize,
+    #[command(flatten)]
+    training: TrainingFlags,
     /// gpu or cpu.
     #[arg(long, default_value = "gpu")]
     device: String,
@@ -282,14 +292,6 @@ struct EvaluateArgs {
     json: bool,
 }
 
-fn parse_schedule(text: &str) -> anyhow::Result<cs_models::train::LrSchedule> {
-    match text {
-        "warmup-cosine" => Ok(cs_models::train::LrSchedule::WarmupCosine),
-        "constant" => Ok(cs_models::train::LrSchedule::Constant),
-        other => anyhow::bail!("--schedule is warmup-cosine or constant, not {other:?}"),
-    }
-}
-
 impl EvaluateArgs {
     fn run(self) -> anyhow::Result<String> {
         let args = cellsymphony::cli::evaluate::EvaluateArgs {
@@ -299,18 +301,10 @@ impl EvaluateArgs {
             labels: self.labels,
             split: self.split.parse().map_err(anyhow::Error::msg)?,
             seeds: self.seeds,
-            training: cs_models::train::TrainingSettings {
-                epochs: self.epochs,
-                batch_size: self.batch,
-                learning_rate: self.lr,
-                weight_decay: self.weight_decay,
-                schedule: parse_schedule(&self.schedule)?,
-                min_steps: self.min_steps,
-                ..Default::default()
-            },
+            training: self.training.settings(0)?,
             size: cs_models::evaluate::ModelSize {
-                d_model: self.d_model,
-                n_layers: self.layers,
+                d_model: self.training.d_model,
+                n_layers: self.training.layers,
             },
             device: self.device,
             out_json: self.out_json,
@@ -627,18 +621,9 @@ impl TrainArgs {
             h5ad_raw: self.raw,
             labels: self.labels,
             variant: self.variant.parse().map_err(anyhow::Error::msg)?,
-            training: cs_models::train::TrainingSettings {
-                epochs: self.epochs,
-                batch_size: self.batch,
-                learning_rate: self.lr,
-                weight_decay: self.weight_decay,
-                schedule: parse_schedule(&self.schedule)?,
-                min_steps: self.min_steps,
-                seed: self.seed,
-                ..Default::default()
-            },
-            d_model: self.d_model,
-            n_layers: self.layers,
+            training: self.training.settings(self.seed)?,
+            d_model: self.training.d_model,
+            n_layers: self.training.layers,
             out: self.out,
             device: self.device,
         };

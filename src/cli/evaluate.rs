@@ -9,9 +9,8 @@ use std::time::Instant;
 use anyhow::Context as _;
 use cs_models::device::describe;
 use cs_models::evaluate::{Evaluation, EvaluationInputs, ModelSize, SplitKind, evaluate};
-use cs_models::pipeline::{GENE_COMPONENTS, fit_features};
+use cs_models::pipeline::{CellInputs, fit_features, fit_gene_features};
 use cs_models::train::{LrSchedule, TrainingSettings};
-use cs_models::{ColumnScaling, Matrix};
 
 use crate::cli::models::{BundleArgs, device, open_inputs, stderr_progress};
 use crate::work::models::{LabelSource, h5ad_inputs};
@@ -39,32 +38,17 @@ pub fn run(args: &EvaluateArgs, json_out: bool) -> anyhow::Result<String> {
     let device = device(&args.device)?;
     let progress = stderr_progress();
     let seeds: Vec<u64> = (0..args.seeds.max(1) as u64).collect();
-    let (evaluation, source, cell_ids) = if let Some(h5ad) = &args.h5ad {
+    // What each source gives: gene features, morphology, positions, labels, and its cells.
+    let (features, centres_um, labels, source, cell_ids) = if let Some(h5ad) = &args.h5ad {
         anyhow::ensure!(
             args.split == SplitKind::Random,
             "{}: an AnnData reference has no cell positions here: use --split random",
             h5ad.display()
         );
         let (cell_ids, expression, labels) = h5ad_inputs(h5ad, args.h5ad_raw, &args.labels)?;
-        let pca = cs_models::pca::GenePca::fit(&expression, GENE_COMPONENTS, 0)?;
-        let mut genes = pca.transform(&expression)?;
-        ColumnScaling::fit(&genes).apply(&mut genes)?;
-        let inputs = EvaluationInputs {
-            genes: &genes,
-            morphology: None,
-            centres_um: None,
-            labels: &labels,
-        };
-        let evaluation = evaluate(
-            &inputs,
-            args.split,
-            &seeds,
-            &args.training,
-            args.size,
-            &device,
-            &progress,
-        )?;
-        (evaluation, format!("{} obs/{}", h5ad.display(), args.labels), cell_ids)
+        let (_, features) = fit_gene_features(&expression, 0)?;
+        let source = format!("{} obs/{}", h5ad.display(), args.labels);
+        (features, None, labels, source, cell_ids)
     } else {
         let opened = open_inputs(&args.bundle)?;
         let source = LabelSource::parse(&args.labels);
@@ -78,24 +62,26 @@ pub fn run(args: &EvaluateArgs, json_out: bool) -> anyhow::Result<String> {
             0,
             &progress,
         )?;
-        let morphology: Option<&Matrix> = features.morphology.as_ref();
-        let inputs = EvaluationInputs {
-            genes: &features.genes,
-            morphology,
-            centres_um: Some(&opened.inputs.centres_um),
-            labels: &labels,
-        };
-        let evaluation = evaluate(
-            &inputs,
-            args.split,
-            &seeds,
-            &args.training,
-            args.size,
-            &device,
-            &progress,
-        )?;
-        (evaluation, source.describe(), opened.inputs.cell_ids.clone())
+        let CellInputs {
+            cell_ids, centres_um, ..
+        } = opened.inputs;
+        (features, Some(centres_um), labels, source.describe(), cell_ids)
     };
+    let inputs = EvaluationInputs {
+        genes: &features.genes,
+        morphology: features.morphology.as_ref(),
+        centres_um: centres_um.as_deref(),
+        labels: &labels,
+    };
+    let evaluation = evaluate(
+        &inputs,
+        args.split,
+        &seeds,
+        &args.training,
+        args.size,
+        &device,
+        &progress,
+    )?;
     let schedule = match args.training.schedule {
         LrSchedule::Constant => "constant",
         LrSchedule::WarmupCosine => "warm-up and cosine decay",

@@ -6,13 +6,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use cs_models::Progress;
 use cs_models::burn::tensor::Device;
 use cs_models::classifier::Variant;
 use cs_models::device::{ComputeDevice, describe, standalone_device};
 use cs_models::model_file::{self, ContrastiveSummary, TrainingSummary};
-use cs_models::pipeline::{CellInputs, FeaturePipeline, GENE_COMPONENTS, MorphologyChoice, SlideInput, fit_features};
+use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput, fit_features, fit_gene_features};
 use cs_models::train::TrainingSettings;
-use cs_models::{ColumnScaling, Progress};
 use cs_slide::{SlideSource, open_slide};
 use cs_xenium::{CellColumn, XeniumBundle, write_cell_parquet};
 use glam::{DAffine2, DVec2};
@@ -211,19 +211,7 @@ pub fn train(args: &TrainArgs, json_out: bool) -> anyhow::Result<String> {
             "an AnnData reference has genes only: use --variant unimodal"
         );
         let (_, expression, labels) = h5ad_inputs(h5ad, args.h5ad_raw, &args.labels)?;
-        let gene_pca = cs_models::pca::GenePca::fit(&expression, GENE_COMPONENTS, args.training.seed)?;
-        let mut genes = gene_pca.transform(&expression)?;
-        let gene_scaling = ColumnScaling::fit(&genes);
-        gene_scaling.apply(&mut genes)?;
-        let pipeline = FeaturePipeline {
-            gene_encoder: cs_models::pipeline::GeneEncoder::Pca(gene_pca),
-            gene_scaling,
-            morphology: None,
-        };
-        let features = cs_models::pipeline::CellFeatures {
-            genes,
-            morphology: None,
-        };
+        let (pipeline, features) = fit_gene_features(&expression, args.training.seed)?;
         let centres = vec![[0.0f32; 2]; features.genes.rows];
         let n = features.genes.rows;
         (

@@ -543,10 +543,7 @@ impl TranscriptLayer {
         let size = max - min;
         [0.5, 0.0].into_iter().find_map(|margin| {
             let range = index.tile_range((min - size * margin).to_array(), (max + size * margin).to_array())?;
-            let shown: u64 = (range.row0..range.row0 + range.rows)
-                .flat_map(|r| (range.col0..range.col0 + range.cols).map(move |c| r * index.cols + c))
-                .map(|t| self.shown_in_tile(t))
-                .sum();
+            let shown: u64 = range.tiles(index.cols, index.rows).map(|t| self.shown_in_tile(t)).sum();
             (shown <= DETAIL_BUDGET).then_some(TranscriptRequest::DensityDetail {
                 generation,
                 range,

@@ -117,6 +117,16 @@ fn softmax_in_place(row: &mut [f32]) {
     row.iter_mut().for_each(|v| *v /= sum.max(f32::MIN_POSITIVE));
 }
 
+/// The linear scores of `row` for each class into `out`: `params` holds the weights (d x k,
+/// row-major by feature) then the k biases.
+fn linear_scores(params: &[f32], row: &[f32], out: &mut [f32]) {
+    let k = out.len();
+    let d = row.len();
+    for (c, o) in out.iter_mut().enumerate() {
+        *o = params[d * k + c] + row.iter().enumerate().map(|(j, &v)| v * params[j * k + c]).sum::<f32>();
+    }
+}
+
 /// Multinomial logistic regression fitted on `train` (labels `targets`), applied to `test`.
 pub fn logistic_regression(
     x: &Matrix,
@@ -146,10 +156,7 @@ pub fn logistic_regression(
                 let mut loss = 0f64;
                 let mut logits = vec![0f32; k];
                 for (row, &t) in rows.chunks_exact(d.max(1)).zip(ts) {
-                    for (c, l) in logits.iter_mut().enumerate() {
-                        *l = params[d * k + c]
-                            + row.iter().enumerate().map(|(j, &v)| v * params[j * k + c]).sum::<f32>();
-                    }
+                    linear_scores(&params, row, &mut logits);
                     softmax_in_place(&mut logits);
                     loss -= f64::from(logits[t as usize].max(1e-12).ln());
                     for (c, &p) in logits.iter().enumerate() {
@@ -190,9 +197,7 @@ pub fn logistic_regression(
         .par_chunks_mut(k)
         .zip(xt.par_chunks(d.max(1)))
         .for_each(|(out, row)| {
-            for (c, o) in out.iter_mut().enumerate() {
-                *o = params[d * k + c] + row.iter().enumerate().map(|(j, &v)| v * params[j * k + c]).sum::<f32>();
-            }
+            linear_scores(&params, row, out);
             softmax_in_place(out);
         });
     Probabilities { n_classes: k, values }

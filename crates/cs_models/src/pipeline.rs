@@ -239,6 +239,29 @@ pub struct CellFeatures {
 
 pub const GENE_COMPONENTS: usize = 50;
 
+/// The gene modality alone (an AnnData reference, which has no positions or shapes): the gene
+/// PCA fitted on the cells and scaled, as [`fit_features`] fits it for a bundle.
+pub fn fit_gene_features(
+    expression: &GeneExpression,
+    seed: u64,
+) -> Result<(FeaturePipeline, CellFeatures), ModelError> {
+    let gene_pca = GenePca::fit(expression, GENE_COMPONENTS, seed)?;
+    let mut genes = gene_pca.transform(expression)?;
+    let gene_scaling = ColumnScaling::fit(&genes);
+    gene_scaling.apply(&mut genes)?;
+    Ok((
+        FeaturePipeline {
+            gene_encoder: GeneEncoder::Pca(gene_pca),
+            gene_scaling,
+            morphology: None,
+        },
+        CellFeatures {
+            genes,
+            morphology: None,
+        },
+    ))
+}
+
 /// Fits the pipeline on `inputs` and returns it with their features. Morphology is computed
 /// when an encoder is given (from the slide when there is one, else from shapes alone, which
 /// only the built-in encoder can do); a ViT runs on `device`.

@@ -201,7 +201,6 @@ pub fn train_classifier_on(
     device: &Device,
     progress: &Progress,
 ) -> Result<TrainedClassifier, ModelError> {
-    let (train_rows, validation_rows) = (train_rows.to_vec(), validation_rows.to_vec());
     if labels.per_cell.len() != input.genes.rows {
         return Err(ModelError::Shape(format!(
             "{} labels for {} cells",
@@ -227,12 +226,12 @@ pub fn train_classifier_on(
     ad_device.seed(settings.seed);
     let mut model = config.init(&ad_device)?;
     let loss_fn = CrossEntropyLossConfig::new()
-        .with_weights(Some(class_weights(labels, &train_rows)))
+        .with_weights(Some(class_weights(labels, train_rows)))
         .init(&ad_device);
     let mut optimizer = AdamWConfig::new().with_weight_decay(settings.weight_decay).init();
     let mut rng = SeededRng::new(settings.seed.wrapping_add(1));
     let batch = settings.batch_size.max(1);
-    let mut order = train_rows.clone();
+    let mut order = train_rows.to_vec();
     let epochs = settings.epochs_for(order.len());
     let mut epoch_losses = Vec::with_capacity(epochs);
     let steps_per_epoch = order.len().div_ceil(batch);
@@ -262,7 +261,7 @@ pub fn train_classifier_on(
         epoch_losses.push(mean_loss);
     }
     let model = model.valid();
-    let predictions = predict(&model, input, &validation_rows, device, 512, progress)?;
+    let predictions = predict(&model, input, validation_rows, device, 512, progress)?;
     let report = ClassificationReport::from_pairs(
         &labels.class_names,
         validation_rows

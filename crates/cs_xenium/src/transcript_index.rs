@@ -98,6 +98,15 @@ pub struct TileRange {
     pub rows: u32,
 }
 
+impl TileRange {
+    /// The block's tiles that lie in a grid of `grid_cols` x `grid_rows`, row by row.
+    pub fn tiles(self, grid_cols: u32, grid_rows: u32) -> impl Iterator<Item = u32> {
+        let cols = self.col0..(self.col0 + self.cols).min(grid_cols);
+        (self.row0..(self.row0 + self.rows).min(grid_rows))
+            .flat_map(move |r| cols.clone().map(move |c| r * grid_cols + c))
+    }
+}
+
 /// An opened index: the header and directory in memory, transcripts read from disk on demand.
 #[derive(Debug)]
 pub struct TranscriptIndex {
@@ -714,23 +723,8 @@ impl TranscriptIndex {
 
     /// Tiles that meet the world rectangle `lo`..`hi`, row by row.
     pub fn tiles_in(&self, lo: [f64; 2], hi: [f64; 2]) -> Vec<u32> {
-        let range = |lo: f64, hi: f64, min: f64, n: u32| -> Option<(u32, u32)> {
-            let a = ((lo - min) / self.tile_um).floor();
-            let b = ((hi - min) / self.tile_um).floor();
-            if !(a.is_finite() && b.is_finite()) || b < 0.0 || a > f64::from(n - 1) {
-                return None;
-            }
-            Some((a.max(0.0) as u32, (b as u32).min(n - 1)))
-        };
-        let (Some((c0, c1)), Some((r0, r1))) = (
-            range(lo[0], hi[0], self.min_um[0], self.cols),
-            range(lo[1], hi[1], self.min_um[1], self.rows),
-        ) else {
-            return Vec::new();
-        };
-        (r0..=r1)
-            .flat_map(|r| (c0..=c1).map(move |c| r * self.cols + c))
-            .collect()
+        self.tile_range(lo, hi)
+            .map_or_else(Vec::new, |range| range.tiles(self.cols, self.rows).collect())
     }
 
     /// A tile's (gene, count) runs, all qualities.
@@ -845,9 +839,13 @@ impl TranscriptIndex {
     /// misses the index).
     pub fn tile_range(&self, lo: [f64; 2], hi: [f64; 2]) -> Option<TileRange> {
         let span = |lo: f64, hi: f64, min: f64, n: u32| -> Option<(u32, u32)> {
-            let a = ((lo - min) / self.tile_um).floor().max(0.0);
-            let b = ((hi - min) / self.tile_um).floor().min(f64::from(n) - 1.0);
-            (a <= b && n > 0).then_some((a as u32, b as u32 - a as u32 + 1))
+            let a = ((lo - min) / self.tile_um).floor();
+            let b = ((hi - min) / self.tile_um).floor();
+            if !(a.is_finite() && b.is_finite()) || n == 0 {
+                return None;
+            }
+            let (a, b) = (a.max(0.0), b.min(f64::from(n) - 1.0));
+            (a <= b).then_some((a as u32, b as u32 - a as u32 + 1))
         };
         let (col0, cols) = span(lo[0], hi[0], self.min_um[0], self.cols)?;
         let (row0, rows) = span(lo[1], hi[1], self.min_um[1], self.rows)?;
@@ -886,21 +884,17 @@ impl TranscriptIndex {
         }
         let shown: Vec<bool> = channel_of.iter().map(|&c| c != u32::MAX).collect();
         let mut grids = vec![vec![0u32; (cols as usize) * (rows as usize)]; channels.len()];
-        let last_col = (range.col0 + range.cols).min(self.cols);
-        let last_row = (range.row0 + range.rows).min(self.rows);
-        for row in range.row0..last_row {
-            for col in range.col0..last_col {
-                if cancelled() {
-                    return Err(self::cancelled(&self.path));
-                }
-                let points = self.read_tile(row * self.cols + col, &shown, min_qv)?;
-                for i in 0..points.len() {
-                    let bx = ((f64::from(points.x_um[i]) - min_um[0]) / bin_um).max(0.0) as u32;
-                    let by = ((f64::from(points.y_um[i]) - min_um[1]) / bin_um).max(0.0) as u32;
-                    let channel = channel_of[points.gene[i] as usize] as usize;
-                    let bin = (by.min(rows - 1) as usize) * (cols as usize) + bx.min(cols - 1) as usize;
-                    grids[channel][bin] += 1;
-                }
+        for tile in range.tiles(self.cols, self.rows) {
+            if cancelled() {
+                return Err(self::cancelled(&self.path));
+            }
+            let points = self.read_tile(tile, &shown, min_qv)?;
+            for i in 0..points.len() {
+                let bx = ((f64::from(points.x_um[i]) - min_um[0]) / bin_um).max(0.0) as u32;
+                let by = ((f64::from(points.y_um[i]) - min_um[1]) / bin_um).max(0.0) as u32;
+                let channel = channel_of[points.gene[i] as usize] as usize;
+                let bin = (by.min(rows - 1) as usize) * (cols as usize) + bx.min(cols - 1) as usize;
+                grids[channel][bin] += 1;
             }
         }
         Ok(DensityGrid {

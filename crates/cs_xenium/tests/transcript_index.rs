@@ -124,6 +124,7 @@ fn check_bundle(name: &str) {
     let all_genes = vec![true; index.genes.len()];
     for row in block.row0..block.row0 + block.rows {
         for col in block.col0..block.col0 + block.cols {
+            // Tiles by hand here, not through TileRange::tiles, which density_in itself uses.
             let p = index.read_tile(row * index.cols + col, &all_genes, 0).unwrap();
             for i in 0..p.len() {
                 let bx = ((f64::from(p.x_um[i]) - corner[0]) / 2.0).max(0.0) as u32;
