@@ -26,9 +26,10 @@ struct Cli {
     /// Xenium Explorer alignment CSV (H&E pixel -> Xenium morphology pixel).
     #[arg(long, value_name = "CSV")]
     alignment: Option<PathBuf>,
-    /// Open the built-in synthetic demo tissue (generated once into the cache folder).
-    #[arg(long)]
-    demo: bool,
+    /// Open the built-in synthetic demo tissue (generated once into the cache folder); --demo hard
+    /// opens the cell-typing benchmark instead.
+    #[arg(long, num_args = 0..=1, default_missing_value = "standard", value_name = "DIFFICULTY")]
+    demo: Option<cs_synth::Difficulty>,
     /// Session file to open (saved from the viewer's File menu).
     #[arg(long, value_name = "FILE")]
     session: Option<PathBuf>,
@@ -112,6 +113,11 @@ struct SynthArgs {
     /// protein rows in cell_feature_matrix.h5); each also writes analysis.zarr.zip and cells.zarr.zip.
     #[arg(long, value_parser = parse_xoa)]
     xoa: Option<cs_synth::XoaVersion>,
+    /// standard (types easy to tell apart) or hard (a cell-typing benchmark near real Xenium data:
+    /// sparse counts with dropout, shared markers, T-cell subsets, overlapping shapes,
+    /// segmentation spill-over and 4% label noise).
+    #[arg(long, default_value = "standard")]
+    difficulty: cs_synth::Difficulty,
     #[arg(long)]
     json: bool,
 }
@@ -185,7 +191,8 @@ struct EmbedArgs {
 struct TrainingFlags {
     #[arg(long, default_value_t = 20)]
     epochs: usize,
-    /// Peak learning rate (the paper's constant one: --lr 3e-5 --schedule constant --min-steps 0).
+    /// Peak learning rate (the paper's constant one: --lr 3e-5 --schedule constant --min-steps 0
+    /// --calibration-fraction 0).
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
     /// warmup-cosine (a linear warm-up over 5% of steps, then a cosine decay) or constant.
@@ -202,6 +209,10 @@ struct TrainingFlags {
     d_model: usize,
     #[arg(long, default_value_t = 6)]
     layers: usize,
+    /// Share of the training cells held back to keep the best epoch and calibrate the
+    /// confidences (temperature scaling); 0: neither.
+    #[arg(long, default_value_t = cs_models::train::DEFAULT_CALIBRATION_FRACTION)]
+    calibration_fraction: f64,
 }
 
 impl TrainingFlags {
@@ -211,6 +222,11 @@ impl TrainingFlags {
             "constant" => cs_models::train::LrSchedule::Constant,
             other => anyhow::bail!("--schedule is warmup-cosine or constant, not {other:?}"),
         };
+        anyhow::ensure!(
+            (0.0..0.5).contains(&self.calibration_fraction),
+            "--calibration-fraction {}: use 0 (none) up to 0.5",
+            self.calibration_fraction
+        );
         Ok(cs_models::train::TrainingSettings {
             epochs: self.epochs,
             batch_size: self.batch,
@@ -218,6 +234,7 @@ impl TrainingFlags {
             weight_decay: self.weight_decay,
             schedule,
             min_steps: self.min_steps,
+            calibration_fraction: self.calibration_fraction,
             seed,
             ..Default::default()
         })
@@ -274,6 +291,10 @@ struct EvaluateArgs {
     split: String,
     #[arg(long, default_value_t = 3)]
     seeds: usize,
+    /// CellSymphony variants to train, comma-separated (unimodal, spatial, dual, multi); those
+    /// the inputs cannot feed are skipped. The baselines always run.
+    #[arg(long, value_delimiter = ',', default_value = "unimodal,spatial,dual,multi")]
+    variants: Vec<cs_models::classifier::Variant>,
     #[command(flatten)]
     training: TrainingFlags,
     /// gpu or cpu.
@@ -306,6 +327,7 @@ impl EvaluateArgs {
                 d_model: self.training.d_model,
                 n_layers: self.training.layers,
             },
+            variants: self.variants,
             device: self.device,
             out_json: self.out_json,
             out_markdown: self.out_md,
@@ -585,6 +607,7 @@ impl SynthArgs {
             write_morphology: self.morphology,
             morphology_um_per_px: self.morphology_um_per_px,
             xoa: self.xoa,
+            difficulty: self.difficulty,
             ..Default::default()
         };
         cellsymphony::cli::synth(&options, &self.out, self.json)

@@ -22,7 +22,17 @@ fn open_app(size: (f32, f32), startup: StartupOptions) -> Harness<'static, Viewe
 
 /// Steps the app until `done` holds (background threads load tiles meanwhile).
 fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&ViewerApp) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    step_until_within(harness, what, Duration::from_secs(60), done);
+}
+
+/// [`step_until`] for work that takes longer than a minute.
+fn step_until_within(
+    harness: &mut Harness<'_, ViewerApp>,
+    what: &str,
+    limit: Duration,
+    done: impl Fn(&ViewerApp) -> bool,
+) {
+    let deadline = Instant::now() + limit;
     while !done(harness.state()) {
         assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         harness.step();
@@ -340,7 +350,7 @@ fn demo_tissue_is_coloured_by_cell_type_on_the_aligned_slide() {
         xenium: Some(summary.bundle_dir.clone()),
         slide: summary.slide_path.clone(),
         alignment: summary.alignment_csv.clone(),
-        demo: false,
+        demo: None,
         ..Default::default()
     };
     let mut harness = open_app((1280.0, 800.0), startup);
@@ -719,7 +729,7 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
         xenium: Some(summary.bundle_dir.clone()),
         slide: summary.slide_path.clone(),
         alignment: summary.alignment_csv.clone(),
-        demo: false,
+        demo: None,
         ..Default::default()
     };
     let mut harness = open_app((1280.0, 900.0), startup);
@@ -772,6 +782,45 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
             .all(|&c| (c as usize) < predicted.categories.len())
     );
     harness.get_by_label("macro");
+    harness.get_by_label_contains("confidences calibrated: temperature");
+    // Predictions less confident than the slider's threshold show as "uncertain" (grey), and
+    // back when it is 0.
+    let confidences = harness
+        .state()
+        .document()
+        .models
+        .classifier
+        .as_ref()
+        .unwrap()
+        .confidence
+        .clone();
+    let below = confidences.iter().filter(|&&c| c < 0.9).count();
+    harness.state_mut().run_command(Command::SetUncertainBelow(0.9));
+    let predicted_column = |app: &ViewerApp| {
+        app.document()
+            .cells
+            .as_ref()
+            .unwrap()
+            .bundle
+            .cells
+            .categorical_column(cellsymphony::document::models::PREDICTED_COLUMN)
+            .unwrap()
+            .clone()
+    };
+    let column = predicted_column(harness.state());
+    let uncertain = column.categories.iter().position(|c| c == "uncertain").unwrap() as u32;
+    assert_eq!(column.codes.iter().filter(|&&c| c == uncertain).count(), below);
+    assert!(below > 0 && below < 2000, "{below} uncertain");
+    harness.run_steps(2);
+    harness.get_by_label_contains(&format!("{below} of 2000 cells ("));
+    harness.state_mut().run_command(Command::SetUncertainBelow(0.0));
+    assert!(
+        !predicted_column(harness.state())
+            .categories
+            .iter()
+            .any(|c| c == "uncertain")
+    );
+
     // The trained model is kept beside the cached run; Save model copies it to a folder that
     // loads as a model.
     harness.get_by_label("Save model...");
@@ -920,6 +969,39 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     );
     harness.run_steps(2);
     harness.get_by_label("vit_s16.safetensors");
+
+    // Compare models: every variant and the baselines on the same split, shown as a table.
+    {
+        let app = harness.state_mut();
+        let models = &mut app.runtime_mut().ui.models;
+        // Back to the built-in encoder (the ViT above was for its weights checks).
+        models.settings.vit_preset = None;
+        models.settings.selection_only = false;
+        models.comparison.seeds = 1;
+        models.comparison.split = cs_models::evaluate::SplitKind::Random;
+        app.run_command(Command::CompareModels);
+    }
+    // Four variants of the default size (6 layers, at least 400 steps each) and four baselines.
+    step_until_within(&mut harness, "models compared", Duration::from_secs(400), |app| {
+        app.document().models.comparison.is_some() || app.runtime().ui.models.error.is_some()
+    });
+    assert!(
+        harness.state().runtime().ui.models.error.is_none(),
+        "{:?}",
+        harness.state().runtime().ui.models.error
+    );
+    let comparison = harness.state().document().models.comparison.clone().unwrap();
+    let methods: Vec<(String, String)> = comparison
+        .evaluation
+        .methods
+        .iter()
+        .map(|m| (m.method.clone(), m.inputs.clone()))
+        .collect();
+    assert_eq!(methods.len(), 8, "{methods:?}");
+    assert!(comparison.evaluation.methods.iter().all(|m| m.macro_f1.len() == 1));
+    harness.run_steps(2);
+    harness.get_by_label("dual-modality");
+    harness.get_by_label("nearest centroid");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -41,8 +41,8 @@ pub struct StartupOptions {
     pub xenium: Option<PathBuf>,
     /// Xenium Explorer alignment CSV (H&E pixel -> Xenium morphology pixel).
     pub alignment: Option<PathBuf>,
-    /// Generate (once, cached) and open the synthetic demo tissue.
-    pub demo: bool,
+    /// Generate (once, cached) and open the synthetic demo tissue of this difficulty.
+    pub demo: Option<cs_synth::Difficulty>,
     /// A session file to open.
     pub session: Option<PathBuf>,
     /// Where sessions are autosaved (None: no autosave and no crash recovery).
@@ -116,8 +116,8 @@ impl ViewerApp {
                 .toasts
                 .error("No GPU device is available to eframe (wgpu): slides and cells cannot be drawn.");
         }
-        if options.demo {
-            app.open_demo();
+        if let Some(difficulty) = options.demo {
+            app.open_demo(difficulty);
         }
         if let Some(path) = options.xenium {
             app.open_bundle(path);

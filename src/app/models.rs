@@ -13,8 +13,8 @@ use crate::app::ViewerApp;
 use crate::app::jobs::{JobKey, JobOutput};
 use crate::work::jobs::JobKind;
 use crate::work::model_runs::{
-    ClassifierResult, NicheResult, PreparedRun, RunData, RunKey, classifier_run, copy_model_dir, niches_run,
-    saved_model_run,
+    ClassifierResult, ComparisonResult, NicheResult, PreparedRun, RunData, RunKey, classifier_run, comparison_run,
+    copy_model_dir, niches_run, saved_model_run,
 };
 
 impl ViewerApp {
@@ -108,6 +108,45 @@ impl ViewerApp {
             return;
         };
         self.start_classifier_run(saved_model_run(data, model_dir, device));
+    }
+
+    /// Starts the comparison of every variant and the baselines on the chosen cells.
+    pub(super) fn compare_models(&mut self) {
+        let Some((data, morphology, device)) = self.run_inputs(true) else {
+            return;
+        };
+        let models = &self.runtime.ui.models;
+        let PreparedRun { key, label, work } =
+            comparison_run(data, &models.settings, models.comparison, morphology, device);
+        self.jobs.cancel_kind(JobKind::Comparison);
+        self.spawn(JobKind::Comparison, JobKey::Run(key), label, move |cx| {
+            JobOutput::Comparison(work(cx))
+        });
+    }
+
+    pub(super) fn comparison_finished(&mut self, key: &RunKey, outcome: anyhow::Result<ComparisonResult>) {
+        match outcome {
+            Ok(result) => {
+                if self.document.bundle_matches(key) {
+                    let best = result
+                        .evaluation
+                        .methods
+                        .iter()
+                        .map(|m| (m.macro_f1_mean_sd().0, m))
+                        .max_by(|a, b| a.0.total_cmp(&b.0));
+                    if let Some((f1, m)) = best {
+                        self.runtime.toasts.note(format!(
+                            "Models compared: best {} ({}), macro-F1 {f1:.3}{}",
+                            m.method,
+                            m.inputs,
+                            if result.from_cache { " (from the cache)" } else { "" }
+                        ));
+                    }
+                    self.document.models.comparison = Some(std::sync::Arc::new(result));
+                }
+            }
+            Err(e) => self.model_failed("Model comparison", &e),
+        }
     }
 
     /// Starts contrastive alignment + k-means on the chosen cells.

@@ -353,13 +353,19 @@ impl ViewerApp {
     }
 
     /// Generates the synthetic demo tissue once (cached) and opens it.
-    pub(super) fn open_demo(&mut self) {
+    pub(super) fn open_demo(&mut self, difficulty: cs_synth::Difficulty) {
         if self.jobs.is_running(JobKind::Demo) {
             return;
         }
-        self.spawn(JobKind::Demo, JobKey::None, "Preparing the demo tissue", |cx| {
+        let label = match difficulty {
+            cs_synth::Difficulty::Standard => "Preparing the demo tissue",
+            cs_synth::Difficulty::Hard => "Preparing the hard demo tissue",
+        };
+        self.spawn(JobKind::Demo, JobKey::None, label, move |cx| {
             let report = |fraction: f32, stage: &str| cx.report(stage, fraction);
-            JobOutput::Demo(prepare_demo(&demo_dir(), &report, &|| cx.is_cancelled()))
+            JobOutput::Demo(prepare_demo(&demo_dir(difficulty), difficulty, &report, &|| {
+                cx.is_cancelled()
+            }))
         });
     }
 

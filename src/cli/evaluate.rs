@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use cs_models::classifier::Variant;
 use cs_models::device::describe;
-use cs_models::evaluate::{Evaluation, EvaluationInputs, ModelSize, SplitKind, evaluate};
+use cs_models::evaluate::{Evaluation, EvaluationInputs, EvaluationPlan, ModelSize, SplitKind, evaluate};
 use cs_models::pipeline::{CellInputs, fit_features, fit_gene_features};
 use cs_models::train::{LrSchedule, TrainingSettings};
 
@@ -25,6 +26,8 @@ pub struct EvaluateArgs {
     pub seeds: usize,
     pub training: TrainingSettings,
     pub size: ModelSize,
+    /// CellSymphony variants to train (the baselines always run).
+    pub variants: Vec<Variant>,
     pub device: String,
     /// Where to write the JSON and the Markdown table (besides standard output).
     pub out_json: Option<PathBuf>,
@@ -73,15 +76,14 @@ pub fn run(args: &EvaluateArgs, json_out: bool) -> anyhow::Result<String> {
         centres_um: centres_um.as_deref(),
         labels: &labels,
     };
-    let evaluation = evaluate(
-        &inputs,
-        args.split,
-        &seeds,
-        &args.training,
-        args.size,
-        &device,
-        &progress,
-    )?;
+    let plan = EvaluationPlan {
+        split: args.split,
+        seeds,
+        training: args.training.clone(),
+        size: args.size,
+        variants: args.variants.clone(),
+    };
+    let evaluation = evaluate(&inputs, &plan, &device, &progress)?;
     let schedule = match args.training.schedule {
         LrSchedule::Constant => "constant",
         LrSchedule::WarmupCosine => "warm-up and cosine decay",

@@ -253,6 +253,9 @@ pub fn train(args: &TrainArgs, json_out: bool) -> anyhow::Result<String> {
         "label_source": label_source,
         "n_train": trained.n_train,
         "n_validation": trained.n_validation,
+        "n_calibration": trained.n_calibration,
+        "best_epoch": trained.best_epoch,
+        "temperature": trained.config.temperature,
         "macro_f1": trained.report.macro_f1,
         "accuracy": trained.report.accuracy,
         "per_class": trained.report.per_class,
@@ -264,7 +267,7 @@ pub fn train(args: &TrainArgs, json_out: bool) -> anyhow::Result<String> {
         serde_json::to_string_pretty(&value)?
     } else {
         format!(
-            "{} on {} ({} labelled cells of {n_cells}; {} train / {} held out; {:.1} s on {})\n{}",
+            "{} on {} ({} labelled cells of {n_cells}; {} train / {} held out; {:.1} s on {}){}\n{}",
             args.variant.label(),
             label_source,
             outcome.n_labelled,
@@ -272,6 +275,15 @@ pub fn train(args: &TrainArgs, json_out: bool) -> anyhow::Result<String> {
             trained.n_validation,
             seconds,
             describe(&device),
+            match trained.best_epoch {
+                Some(epoch) => format!(
+                    "\n{} training cells held back: epoch {epoch} of {} kept, confidences calibrated at temperature {:.2}",
+                    trained.n_calibration,
+                    trained.epoch_losses.len(),
+                    trained.config.temperature
+                ),
+                None => String::new(),
+            },
             trained.report.to_text()
         )
     })

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::document::DocumentState;
 use crate::layers::cell_layer::ColourBy;
-use crate::work::model_runs::{ClassifierResult, NicheResult, RunKey, column_for_rows};
+use crate::layers::palettes::UNCERTAIN_CLASS;
+use crate::work::model_runs::{ClassifierResult, ComparisonResult, NicheResult, RunKey, column_for_rows};
 
 /// Name of the column the classifier's predictions go into.
 pub const PREDICTED_COLUMN: &str = "predicted type";
@@ -19,6 +20,10 @@ pub const CLUSTER_COLUMN: &str = "morphology cluster";
 pub struct ModelResults {
     pub classifier: Option<Arc<ClassifierResult>>,
     pub niches: Option<Arc<NicheResult>>,
+    /// The last *Compare models* run on the open cells.
+    pub comparison: Option<Arc<ComparisonResult>>,
+    /// Predictions less confident than this show as "uncertain" (0: none do).
+    pub uncertain_below: f32,
     /// The runs whose results are on the slide (saved with a session, read back from the cache).
     pub classifier_key: Option<RunKey>,
     pub niches_key: Option<RunKey>,
@@ -53,7 +58,7 @@ impl DocumentState {
         result.model_dir = result.model_dir.filter(|dir| dir.is_dir());
         let cells = self.cells.as_mut()?;
         let n = cells.len();
-        let column = match column_for_rows(n, &result.rows, &result.predicted, &result.class_names) {
+        let column = match predicted_column(n, &result, self.models.uncertain_below) {
             Ok(column) => column,
             Err(e) => return Some(Err(format!("Predictions could not be applied: {e:#}"))),
         };
@@ -75,6 +80,23 @@ impl DocumentState {
         self.models.classifier_key = Some(key.clone());
         self.models.version = next_version();
         Some(Ok(note))
+    }
+
+    /// Shows predictions less confident than `threshold` as "uncertain" (0: none), rebuilding the
+    /// predicted-type column when a classifier's result is on the cells.
+    pub fn set_uncertain_below(&mut self, threshold: f32) {
+        let threshold = if threshold.is_finite() {
+            threshold.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        self.models.uncertain_below = threshold;
+        let (Some(result), Some(cells)) = (self.models.classifier.clone(), self.cells.as_mut()) else {
+            return;
+        };
+        if let Ok(column) = predicted_column(cells.len(), &result, threshold) {
+            cells.put_categorical_column(PREDICTED_COLUMN, column);
+        }
     }
 
     /// Puts the morphology clusters on the cells and colours them by it (as for the classifier).
@@ -108,4 +130,25 @@ impl DocumentState {
         self.models.version = next_version();
         Some(Ok(note))
     }
+}
+
+/// The predicted-type column: each run row's class, or "uncertain" below `uncertain_below`.
+fn predicted_column(
+    n_cells: usize,
+    result: &ClassifierResult,
+    uncertain_below: f32,
+) -> anyhow::Result<cs_xenium::Categorical> {
+    if uncertain_below <= 0.0 {
+        return column_for_rows(n_cells, &result.rows, &result.predicted, &result.class_names);
+    }
+    let uncertain = result.class_names.len() as u16;
+    let classes: Vec<u16> = result
+        .predicted
+        .iter()
+        .zip(&result.confidence)
+        .map(|(&class, &confidence)| if confidence < uncertain_below { uncertain } else { class })
+        .collect();
+    let mut names = result.class_names.clone();
+    names.push(UNCERTAIN_CLASS.to_owned());
+    column_for_rows(n_cells, &result.rows, &classes, &names)
 }

@@ -15,7 +15,7 @@ use egui::Color32;
 use glam::{DAffine2, DVec2};
 
 use crate::layers::camera::{Camera, Viewport, clip_from_screen};
-use crate::layers::palettes::{ColourMap, MISSING_COLOUR, class_colour, to_rgba_f32};
+use crate::layers::palettes::{ColourMap, MISSING_COLOUR, named_class_colour, to_rgba_f32};
 use crate::layers::transcript_layer::TranscriptLayer;
 
 /// Below this many physical pixels of cell radius, cells are drawn as markers.
@@ -615,7 +615,7 @@ fn legend_for(column: &cs_xenium::Categorical) -> Vec<ClassStyle> {
         .enumerate()
         .map(|(i, class)| ClassStyle {
             name: class.clone(),
-            colour: class_colour(i),
+            colour: named_class_colour(i, class),
             visible: true,
             cells: counts[i],
         })

@@ -11,6 +11,18 @@ const MAGMA: &str = include_str!("../../assets/palettes/magma.txt");
 
 /// Colour for missing values (no class, NaN).
 pub const MISSING_COLOUR: Color32 = Color32::from_rgb(150, 150, 150);
+/// The class low-confidence predictions are put in, drawn light grey whatever its position.
+pub const UNCERTAIN_CLASS: &str = "uncertain";
+pub const UNCERTAIN_COLOUR: Color32 = Color32::from_rgb(205, 205, 205);
+
+/// The colour of class `index` named `name`: the palette's, except for [`UNCERTAIN_CLASS`].
+pub fn named_class_colour(index: usize, name: &str) -> Color32 {
+    if name == UNCERTAIN_CLASS {
+        UNCERTAIN_COLOUR
+    } else {
+        class_colour(index)
+    }
+}
 
 /// Parses `#rrggbb` lines; lines starting with `# ` and blank lines are comments.
 fn parse_hex_lines(text: &str) -> Vec<Color32> {

@@ -45,7 +45,8 @@ pub enum Command {
     /// Opens whatever the path is (folder: bundle, `.csv`: alignment, session file, slide).
     OpenPath(PathBuf),
     AskForFile(DialogPurpose),
-    OpenDemo,
+    /// Generates (once) and opens the synthetic demo tissue; hard: the cell-typing benchmark.
+    OpenDemo(cs_synth::Difficulty),
     CloseSlide,
     CloseCompareSlide,
     CloseCells,
@@ -77,6 +78,10 @@ pub enum Command {
     CancelNhood,
     RunClassifier,
     RunNiches,
+    /// Trains every variant and the baselines on the same splits (the Compare models table).
+    CompareModels,
+    /// Low-confidence predictions show as "uncertain" below this confidence (0: none do).
+    SetUncertainBelow(f32),
     /// Asks a running job of this kind to stop (a model run ends at its next check).
     CancelJob(JobKind),
     /// Copies the kept model folder `from` to `to`.

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use cs_models::classifier::Variant;
 use cs_models::device::ComputeDevice;
+use cs_models::evaluate::{SplitKind, mean_sd};
 use cs_models::pipeline::MorphologyChoice;
 use cs_models::vit::{TokenReadout, VitPreset};
 use egui::{Color32, RichText};
@@ -22,7 +23,9 @@ use crate::ui::plots::{MatrixLayout, matrix_ui};
 use crate::ui::{Command, PanelContext, RunningJob};
 use crate::util::display_name;
 use crate::work::jobs::JobKind;
-use crate::work::model_runs::{ClassifierResult, LabelChoice, ModelSettings, NicheResult};
+use crate::work::model_runs::{
+    ClassifierResult, ComparisonResult, ComparisonSettings, LabelChoice, ModelSettings, NicheResult,
+};
 use crate::work::models::{ClusterEnrichment, cluster_enrichment, labels_from_codes};
 
 const DEVICE_KEY: &str = "model_device";
@@ -69,6 +72,10 @@ pub struct ModelsTabState {
     pub error: Option<String>,
     /// A cell hovered in the embedding scatter (highlighted on the slide).
     pub map_hover_cell: Option<u32>,
+    /// How *Compare models* splits the cells.
+    pub comparison: ComparisonSettings,
+    /// The uncertain-threshold slider while it is dragged (sent when let go).
+    uncertain_below: f32,
     /// The niche heatmap's numbers and what they were computed from.
     niche_enrichment: Option<(EnrichmentInputs, Arc<ClusterEnrichment>)>,
 }
@@ -91,6 +98,8 @@ impl ModelsTabState {
             cache_dir: Some(crate::work::model_runs::default_cache_dir()),
             error: None,
             map_hover_cell: None,
+            comparison: ComparisonSettings::default(),
+            uncertain_below: 0.0,
             niche_enrichment: None,
         }
     }
@@ -297,7 +306,7 @@ pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
             ui.horizontal(|ui| {
                 start = ui
                     .button("Train and predict")
-                    .on_hover_text("AdamW, class-weighted cross-entropy, batch 64, weight decay 0.01, seeded 80/20 split")
+                    .on_hover_text("AdamW, class-weighted cross-entropy, batch 64, weight decay 0.01, seeded 80/20 split; 10% of the training cells pick the best epoch and calibrate the confidences")
                     .clicked();
                 if ui
                     .button("Apply a saved model...")
@@ -320,7 +329,11 @@ pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
     }
     if let Some(result) = &doc.models.classifier {
         classifier_result_ui(ui, cx, result);
+        uncertain_ui(ui, cx, &mut state.uncertain_below);
     }
+
+    ui.separator();
+    comparison_ui(ui, cx, state);
 
     ui.separator();
     ui.strong("Morphology niches");
@@ -470,6 +483,24 @@ fn classifier_result_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, result: &Class
                 .weak(),
         );
     }
+    if result.n_calibration > 0 {
+        ui.label(
+            RichText::new(format!(
+                "confidences calibrated: temperature {:.2} fitted on {} training cells held back{}",
+                result.temperature,
+                result.n_calibration,
+                result
+                    .best_epoch
+                    .map(|e| format!(
+                        "; epoch {e} of {} kept (lowest loss on them)",
+                        result.epoch_losses.len()
+                    ))
+                    .unwrap_or_default()
+            ))
+            .small()
+            .weak(),
+        );
+    }
     egui::Grid::new("classifier-report")
         .striped(true)
         .num_columns(5)
@@ -542,6 +573,161 @@ fn classifier_result_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, result: &Class
     if cx.document.cells.is_some() && ui.button("Colour cells by prediction").clicked() {
         cx.edit(Edit::ColourBy(ColourBy::Category(PREDICTED_COLUMN.into())));
     }
+}
+
+/// The *uncertain* threshold: predictions less confident than it are drawn as a grey class.
+fn uncertain_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, below: &mut f32) {
+    let applied = cx.document.models.uncertain_below;
+    ui.horizontal(|ui| {
+        ui.label("Uncertain below");
+        let response = ui
+            .add(egui::Slider::new(below, 0.0..=1.0).fixed_decimals(2).text("confidence"))
+            .on_hover_text(
+                "Cells whose predicted class has a lower probability show as \"uncertain\" (grey); 0 shows every \
+                 prediction. Confidences are calibrated by temperature scaling on training cells held back.",
+            );
+        let let_go = response.drag_stopped() || (response.changed() && !response.dragged());
+        if let_go && (*below - applied).abs() > f32::EPSILON {
+            cx.send(Command::SetUncertainBelow(*below));
+        }
+        if !response.dragged() && !response.changed() {
+            *below = applied;
+        }
+    });
+    if let Some(result) = &cx.document.models.classifier
+        && applied > 0.0
+    {
+        let n = result.confidence.iter().filter(|&&c| c < applied).count();
+        ui.label(
+            RichText::new(format!(
+                "{n} of {} cells ({:.1}%) uncertain",
+                result.confidence.len(),
+                100.0 * n as f64 / result.confidence.len().max(1) as f64
+            ))
+            .small()
+            .weak(),
+        );
+    }
+}
+
+/// *Compare models*: the split and seeds, the button (or the run's progress), and the table of
+/// the last comparison.
+fn comparison_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTabState) {
+    ui.strong("Compare models");
+    let comparison = &mut state.comparison;
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_id_salt("comparison-split")
+            .selected_text(match comparison.split {
+                SplitKind::Spatial => "spatial split",
+                SplitKind::Random => "random split",
+            })
+            .show_ui(ui, |ui| {
+                ui.selectable_value(&mut comparison.split, SplitKind::Spatial, "spatial split")
+                    .on_hover_text("Held-out tissue blocks (5 x 5 grid): neighbours of test cells do not train");
+                ui.selectable_value(&mut comparison.split, SplitKind::Random, "random split")
+                    .on_hover_text("Stratified random 20% of the labelled cells");
+            });
+        ui.add(
+            egui::DragValue::new(&mut comparison.seeds)
+                .range(1..=10)
+                .suffix(" seeds"),
+        );
+    });
+    match cx.job(JobKind::Comparison) {
+        Some(run) => progress_ui(ui, cx, run),
+        None => {
+            let start = ui
+                .button("Compare models")
+                .on_hover_text(
+                    "Trains the four variants and logistic regression (genes; genes + morphology), nearest centroid \
+                     and kNN on the same splits, with the labels, epochs and lr above; reports macro-F1 mean ± sd, \
+                     accuracy and calibration error",
+                )
+                .clicked();
+            if start {
+                cx.send(Command::CompareModels);
+            }
+        }
+    }
+    if let Some(result) = &cx.document.models.comparison {
+        comparison_table_ui(ui, result);
+    }
+}
+
+fn comparison_table_ui(ui: &mut egui::Ui, result: &ComparisonResult) {
+    let evaluation = &result.evaluation;
+    ui.label(
+        RichText::new(format!(
+            "{} split, {} seeds, labels: {}; {} labelled cells, {} held out per seed; {:.0} s on {}{}",
+            match evaluation.split {
+                SplitKind::Spatial => "Spatial",
+                SplitKind::Random => "Random",
+            },
+            evaluation.seeds.len(),
+            result.label_source,
+            evaluation.n_labelled,
+            evaluation.n_test.iter().sum::<usize>() / evaluation.n_test.len().max(1),
+            result.seconds,
+            result.device,
+            if result.from_cache { ", from the cache" } else { "" }
+        ))
+        .small(),
+    );
+    let best = evaluation
+        .methods
+        .iter()
+        .map(|m| m.macro_f1_mean_sd().0)
+        .fold(f64::NEG_INFINITY, f64::max);
+    egui::Grid::new("comparison-table")
+        .striped(true)
+        .num_columns(6)
+        .show(ui, |ui| {
+            for header in ["method", "inputs", "macro-F1", "accuracy", "ECE", "time"] {
+                ui.strong(header);
+            }
+            ui.end_row();
+            for m in &evaluation.methods {
+                let (f1, sd) = m.macro_f1_mean_sd();
+                ui.label(m.method.trim_start_matches("CellSymphony "));
+                ui.label(RichText::new(&m.inputs).small());
+                let text = RichText::new(format!("{f1:.3} ± {sd:.3}"));
+                ui.label(if f1 >= best { text.strong() } else { text });
+                ui.label(format!("{:.3}", mean_sd(&m.accuracy).0));
+                ui.label(format!("{:.3}", mean_sd(&m.ece).0));
+                ui.label(format!("{:.0} s", m.seconds));
+                ui.end_row();
+            }
+        });
+    egui::CollapsingHeader::new("Per-class F1")
+        .id_salt("comparison-per-class")
+        .show(ui, |ui| {
+            let rows: Vec<String> = evaluation
+                .methods
+                .iter()
+                .map(|m| format!("{} ({})", m.method.trim_start_matches("CellSymphony "), m.inputs))
+                .collect();
+            let values: Vec<Vec<f64>> = evaluation
+                .methods
+                .iter()
+                .map(|m| {
+                    (0..evaluation.class_names.len())
+                        .map(|c| {
+                            let per_seed: Vec<f64> = m.per_class_f1.iter().filter_map(|s| s.get(c).copied()).collect();
+                            mean_sd(&per_seed).0
+                        })
+                        .collect()
+                })
+                .collect();
+            matrix_ui(
+                ui,
+                &rows,
+                &evaluation.class_names,
+                &values,
+                fraction_colour,
+                |r, c| format!("{}, {}: F1 {:.3}", rows[r], evaluation.class_names[c], values[r][c]),
+                MATRIX,
+            );
+        });
 }
 
 fn niches_result_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTabState, result: &Arc<NicheResult>) {

@@ -49,7 +49,17 @@ pub fn start_screen_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>) {
                 .on_hover_text("Synthetic tissue: H&E slide and Xenium cells (generated once, then cached)")
                 .clicked()
             {
-                cx.send(Command::OpenDemo);
+                cx.send(Command::OpenDemo(cs_synth::Difficulty::Standard));
+            }
+            if ui
+                .add(egui::Button::new(RichText::new("Hard demo").size(18.0)))
+                .on_hover_text(
+                    "The cell-typing benchmark: sparse counts with dropout, shared markers, CD4/CD8 T cells, \
+                     overlapping shapes, segmentation spill-over and 4% wrong labels",
+                )
+                .clicked()
+            {
+                cx.send(Command::OpenDemo(cs_synth::Difficulty::Hard));
             }
         });
         ui.add_space(6.0);

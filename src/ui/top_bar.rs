@@ -62,7 +62,18 @@ pub fn top_bar_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, windows: &Windows) {
                     .on_hover_text("Synthetic tissue: H&E slide and Xenium cells (generated once, then cached)")
                     .clicked()
                 {
-                    cx.send(Command::OpenDemo);
+                    cx.send(Command::OpenDemo(cs_synth::Difficulty::Standard));
+                    ui.close();
+                }
+                if ui
+                    .button("Open hard demo tissue")
+                    .on_hover_text(
+                        "The cell-typing benchmark: sparse counts with dropout, shared markers, CD4/CD8 T cells, \
+                         overlapping shapes, segmentation spill-over and 4% wrong labels",
+                    )
+                    .clicked()
+                {
+                    cx.send(Command::OpenDemo(cs_synth::Difficulty::Hard));
                     ui.close();
                 }
                 ui.menu_button("Open recent", |ui| {

@@ -22,12 +22,18 @@ pub struct DemoFiles {
 }
 
 /// `$CELLSYMPHONY_DEMO_DIR`, else `$XDG_CACHE_HOME/cellsymphony/demo-vN`, else `~/.cache/...`,
-/// else a folder in the temp dir.
-pub fn demo_dir() -> PathBuf {
+/// else a folder in the temp dir; the hard benchmark's beside it, with `-hard` added.
+pub fn demo_dir(difficulty: cs_synth::Difficulty) -> PathBuf {
+    let suffix = match difficulty {
+        cs_synth::Difficulty::Standard => "",
+        cs_synth::Difficulty::Hard => "-hard",
+    };
     if let Some(dir) = std::env::var_os("CELLSYMPHONY_DEMO_DIR") {
+        let mut dir = dir;
+        dir.push(suffix);
         return PathBuf::from(dir);
     }
-    cache_root().join(format!("demo-v{DEMO_VERSION}-{DEMO_CELLS}-{DEMO_SEED}"))
+    cache_root().join(format!("demo-v{DEMO_VERSION}-{DEMO_CELLS}-{DEMO_SEED}{suffix}"))
 }
 
 /// `$XDG_CACHE_HOME/cellsymphony`, else `~/.cache/cellsymphony`, else a folder in the temp dir.
@@ -40,8 +46,9 @@ pub fn cache_root() -> PathBuf {
         .join("cellsymphony")
 }
 
-fn demo_options() -> cs_synth::SynthOptions {
+fn demo_options(difficulty: cs_synth::Difficulty) -> cs_synth::SynthOptions {
     cs_synth::SynthOptions {
+        difficulty,
         cells: DEMO_CELLS,
         seed: DEMO_SEED,
         write_slide: true,
@@ -67,10 +74,11 @@ fn files_of(summary: cs_synth::SynthSummary) -> DemoFiles {
 /// already. Runs on a worker thread.
 pub fn prepare_demo(
     dir: &Path,
+    difficulty: cs_synth::Difficulty,
     progress: &dyn Fn(f32, &str),
     cancelled: &dyn Fn() -> bool,
 ) -> anyhow::Result<DemoFiles> {
-    let options = demo_options();
+    let options = demo_options(difficulty);
     if let Some(summary) = cs_synth::cached(&options, dir) {
         return Ok(files_of(summary));
     }

@@ -108,6 +108,8 @@ pub enum JobKind {
     Classifier,
     /// Morphology niches run or read back from the cache.
     Niches,
+    /// Every classifier variant and the baselines compared on the same splits.
+    Comparison,
     SessionWrite,
 }
 
@@ -138,6 +140,7 @@ impl JobKind {
             JobKind::NhoodEnrichment => "nhood-enrichment",
             JobKind::Classifier => "model-classifier",
             JobKind::Niches => "model-niches",
+            JobKind::Comparison => "model-comparison",
             JobKind::SessionWrite => "session-save",
         }
     }
@@ -155,7 +158,8 @@ impl JobKind {
             | JobKind::DifferentialExpression
             | JobKind::NhoodEnrichment
             | JobKind::Classifier
-            | JobKind::Niches => JobScope::Document,
+            | JobKind::Niches
+            | JobKind::Comparison => JobScope::Document,
             JobKind::Demo
             | JobKind::FileDialog
             | JobKind::Export
@@ -174,6 +178,7 @@ impl JobKind {
                 | JobKind::ViewExportWrite
                 | JobKind::Classifier
                 | JobKind::Niches
+                | JobKind::Comparison
         )
     }
 }

@@ -13,10 +13,11 @@ use cs_analysis::CellSet;
 use cs_models::burn::tensor::Device;
 use cs_models::classifier::Variant;
 use cs_models::device::ComputeDevice;
+use cs_models::evaluate::{Evaluation, EvaluationInputs, EvaluationPlan, ModelSize, SplitKind, evaluate};
 use cs_models::labels::Labels;
 use cs_models::metrics::ClassificationReport;
 use cs_models::model_file::{self, TrainingSummary};
-use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput};
+use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput, fit_features};
 use cs_models::vit::{TokenReadout, VitEncoderSpec, VitPreset};
 use cs_models::{ModelError, Progress};
 use cs_slide::SlideSource;
@@ -176,8 +177,21 @@ pub struct ClassifierResult {
     /// *Save model…* and `cellsymphony predict` (None: not cached, or saving failed).
     #[serde(default)]
     pub model_dir: Option<PathBuf>,
+    /// What the logits were divided by for the confidences (1: not calibrated).
+    #[serde(default = "unit_temperature")]
+    pub temperature: f32,
+    /// Training cells held back to pick the epoch and fit the temperature (0: none), and the
+    /// epoch kept.
+    #[serde(default)]
+    pub n_calibration: usize,
+    #[serde(default)]
+    pub best_epoch: Option<usize>,
     #[serde(skip)]
     pub from_cache: bool,
+}
+
+fn unit_temperature() -> f32 {
+    1.0
 }
 
 /// The niche run's outcome over the run's cells.
@@ -343,6 +357,12 @@ impl CachedResult for ClassifierResult {
     }
 }
 
+impl CachedResult for ComparisonResult {
+    fn mark_cached(&mut self) {
+        self.from_cache = true;
+    }
+}
+
 impl CachedResult for NicheResult {
     fn mark_cached(&mut self) {
         self.from_cache = true;
@@ -418,6 +438,94 @@ pub fn from_cache<T: CachedResult>(
     }
 }
 
+/// Every classifier variant and the baselines trained on the same splits of the run's cells
+/// ([`cs_models::evaluate`]): what the Models tab's *Compare models* table shows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComparisonResult {
+    pub evaluation: Evaluation,
+    pub label_source: String,
+    pub seconds: f64,
+    pub device: String,
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+/// How the Models tab compares models: the split and how many seeds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ComparisonSettings {
+    pub split: SplitKind,
+    pub seeds: usize,
+}
+
+impl Default for ComparisonSettings {
+    fn default() -> Self {
+        Self {
+            split: SplitKind::Spatial,
+            seeds: 3,
+        }
+    }
+}
+
+/// A comparison run (or the cached result): the variants the open data can feed (morphology
+/// from `morphology`, positions from the bundle) and the baselines, with the tab's labels,
+/// epochs and learning rate.
+pub fn comparison_run(
+    data: RunData,
+    settings: &ModelSettings,
+    comparison: ComparisonSettings,
+    morphology: MorphologyChoice,
+    device: Device,
+) -> PreparedRun<ComparisonResult> {
+    let parameters = format!(
+        "comparison split={:?} seeds={} labels={} epochs={} lr={} morphology={morphology:?}{}",
+        comparison.split,
+        comparison.seeds,
+        settings.labels.label(),
+        settings.epochs,
+        settings.learning_rate,
+        file_stamp(morphology.weights())
+    );
+    let key = data.key(parameters);
+    let settings = settings.clone();
+    prepare_run("model comparison", data, key, move |data, all, rows, progress| {
+        let started = std::time::Instant::now();
+        let labels = resolve_labels(&settings.labels, data, &all.expression)?;
+        let inputs = if data.scope.is_some() { all.subset(&rows) } else { all };
+        let labels = subset_labels(&labels, &rows);
+        let (_, features) = fit_features(&inputs, data.slide_input(), Some(&morphology), &device, 0, progress)?;
+        let defaults = ClassifierRun::default();
+        let plan = EvaluationPlan {
+            split: comparison.split,
+            seeds: (0..comparison.seeds.max(1) as u64).collect(),
+            training: cs_models::train::TrainingSettings {
+                epochs: settings.epochs,
+                learning_rate: settings.learning_rate,
+                ..Default::default()
+            },
+            size: ModelSize {
+                d_model: defaults.d_model,
+                n_layers: defaults.n_layers,
+            },
+            variants: Variant::ALL.to_vec(),
+        };
+        let evaluation_inputs = EvaluationInputs {
+            genes: &features.genes,
+            morphology: features.morphology.as_ref(),
+            centres_um: Some(&inputs.centres_um),
+            labels: &labels,
+        };
+        let evaluation = evaluate(&evaluation_inputs, &plan, &device, progress)?;
+        let result = ComparisonResult {
+            evaluation,
+            label_source: settings.labels.label(),
+            seconds: started.elapsed().as_secs_f64(),
+            device: cs_models::device::describe(&device),
+            from_cache: false,
+        };
+        Ok((result, inputs.cell_ids, Vec::new()))
+    })
+}
+
 /// A classifier run (or the cached result, through the same path).
 /// `morphology` is the encoder for the variants that use it (resolved from the settings by the
 /// caller, so a missing weights file is reported before anything starts).
@@ -433,7 +541,7 @@ pub fn classifier_run(
         String::new()
     };
     let parameters = format!(
-        "classifier {:?} labels={} epochs={} lr={} seed={}{morphology_key}",
+        "classifier {:?} labels={} epochs={} lr={} seed={} calibrated{morphology_key}",
         settings.variant,
         settings.labels.label(),
         settings.epochs,
@@ -495,6 +603,9 @@ pub fn classifier_run(
             seconds: started.elapsed().as_secs_f64(),
             device: cs_models::device::describe(&device),
             model_dir,
+            temperature: t.config.temperature,
+            n_calibration: t.n_calibration,
+            best_epoch: t.best_epoch,
             from_cache: false,
         };
         let columns = prediction_columns(&result);
@@ -542,6 +653,9 @@ pub fn saved_model_run(data: RunData, model_dir: PathBuf, device: Device) -> Pre
             seconds: started.elapsed().as_secs_f64(),
             device: cs_models::device::describe(&device),
             model_dir: Some(model_dir.clone()),
+            temperature: loaded.config.temperature,
+            n_calibration: 0,
+            best_epoch: None,
             from_cache: false,
         };
         let columns = prediction_columns(&result);

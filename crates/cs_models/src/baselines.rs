@@ -13,6 +13,7 @@
 
 use rayon::prelude::*;
 
+use crate::calibration::softmax_in_place;
 use crate::matrix::Matrix;
 use crate::rng::SeededRng;
 
@@ -105,16 +106,6 @@ impl Standardiser {
         }
         out
     }
-}
-
-fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    row.iter_mut().for_each(|v| *v /= sum.max(f32::MIN_POSITIVE));
 }
 
 /// The linear scores of `row` for each class into `out`: `params` holds the weights (d x k,
@@ -298,28 +289,6 @@ pub fn k_nearest_neighbours(
     Probabilities { n_classes: k, values }
 }
 
-/// Expected calibration error over `bins` equal-width confidence bins: the mean, weighted by
-/// bin size, of |accuracy − mean confidence| (0 for a perfectly calibrated model).
-pub fn expected_calibration_error(confidence_and_correct: &[(f32, bool)], bins: usize) -> f64 {
-    let bins = bins.max(1);
-    let mut sums = vec![(0usize, 0f64, 0usize); bins];
-    for &(confidence, correct) in confidence_and_correct {
-        let c = f64::from(confidence).clamp(0.0, 1.0);
-        let b = ((c * bins as f64) as usize).min(bins - 1);
-        sums[b].0 += 1;
-        sums[b].1 += c;
-        sums[b].2 += usize::from(correct);
-    }
-    let n = confidence_and_correct.len().max(1) as f64;
-    sums.iter()
-        .filter(|(count, ..)| *count > 0)
-        .map(|&(count, confidence, correct)| {
-            let count_f = count as f64;
-            (count_f / n) * (correct as f64 / count_f - confidence / count_f).abs()
-        })
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -376,15 +345,5 @@ mod tests {
         let truth: Vec<u16> = test.iter().map(|&r| labels[r]).collect();
         let logistic = accuracy(&logistic_regression(&x, &train, &targets, &test, 3), &truth);
         assert!((0.5..0.8).contains(&logistic), "{logistic}");
-    }
-
-    #[test]
-    fn calibration_error_is_zero_when_confidence_matches_accuracy() {
-        // Confidence 0.75, right three times in four: calibrated.
-        let calibrated: Vec<(f32, bool)> = (0..400).map(|i| (0.75, i % 4 != 0)).collect();
-        assert!(expected_calibration_error(&calibrated, 10) < 1e-9);
-        // Confidence 0.95, right half the time: 0.45 off.
-        let over: Vec<(f32, bool)> = (0..400).map(|i| (0.95, i % 2 == 0)).collect();
-        assert!((expected_calibration_error(&over, 10) - 0.45).abs() < 1e-6);
     }
 }

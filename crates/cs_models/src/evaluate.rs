@@ -10,9 +10,8 @@
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::baselines::{
-    Probabilities, expected_calibration_error, k_nearest_neighbours, logistic_regression, nearest_centroid,
-};
+use crate::baselines::{Probabilities, k_nearest_neighbours, logistic_regression, nearest_centroid};
+use crate::calibration::expected_calibration_error;
 use crate::classifier::{ClassifierInput, FusionClassifierConfig, Variant};
 use crate::labels::Labels;
 use crate::matrix::Matrix;
@@ -233,20 +232,38 @@ pub struct ModelSize {
     pub n_layers: usize,
 }
 
-/// Trains every variant the inputs allow and the baselines on `seeds` splits of `kind`.
+/// What `evaluate` runs: the split, its seeds, the variants and how they train.
+#[derive(Clone, Debug)]
+pub struct EvaluationPlan {
+    pub split: SplitKind,
+    pub seeds: Vec<u64>,
+    pub training: TrainingSettings,
+    pub size: ModelSize,
+    /// CellSymphony variants to train; those the inputs cannot feed are left out. The
+    /// baselines always run (they take seconds).
+    pub variants: Vec<Variant>,
+}
+
+/// Trains the planned variants the inputs allow and the baselines on the plan's splits.
 pub fn evaluate(
     inputs: &EvaluationInputs<'_>,
-    kind: SplitKind,
-    seeds: &[u64],
-    training: &TrainingSettings,
-    size: ModelSize,
+    plan: &EvaluationPlan,
     device: &Device,
     progress: &Progress,
 ) -> Result<Evaluation, ModelError> {
+    let EvaluationPlan {
+        split: kind,
+        seeds,
+        training,
+        size,
+        variants,
+    } = plan;
+    let (kind, size) = (*kind, *size);
     let labels = inputs.labels;
     let k = labels.class_names.len();
     let variants: Vec<Variant> = Variant::ALL
         .into_iter()
+        .filter(|v| variants.contains(v))
         .filter(|v| {
             (!v.uses_morphology() || inputs.morphology.is_some()) && (!v.uses_position() || inputs.centres_um.is_some())
         })
@@ -257,7 +274,7 @@ pub fn evaluate(
     let mut test_rows = Vec::new();
     let steps = (seeds.len() * (variants.len() + 4)).max(1);
     let mut done = 0usize;
-    for &seed in seeds {
+    for &seed in seeds.iter() {
         let split = make_split(labels, inputs.centres_um, kind, seed)?;
         n_test.push(split.test.len());
         test_rows.push(split.test.clone());
@@ -365,7 +382,7 @@ pub fn evaluate(
     }
     Ok(Evaluation {
         split: kind,
-        seeds: seeds.to_vec(),
+        seeds: seeds.clone(),
         n_labelled: labels.n_labelled(),
         n_test,
         class_names: labels.class_names.clone(),

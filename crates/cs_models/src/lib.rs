@@ -18,6 +18,7 @@
 //! - [`safetensors`]: the weights-file reader.
 
 pub mod baselines;
+pub mod calibration;
 pub mod classifier;
 pub mod contrastive;
 pub mod device;

@@ -44,7 +44,8 @@ pub enum ModelKind {
     Classifier {
         config: FusionClassifierConfig,
         class_names: Vec<String>,
-        training: TrainingSummary,
+        /// Boxed: the report and settings make it far larger than the other kind.
+        training: Box<TrainingSummary>,
     },
     Contrastive {
         config: ContrastiveConfig,
@@ -95,7 +96,7 @@ pub fn save_classifier(
         kind: ModelKind::Classifier {
             config: config.clone(),
             class_names: class_names.to_vec(),
-            training,
+            training: Box::new(training),
         },
         features: features.clone(),
     };

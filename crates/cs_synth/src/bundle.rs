@@ -26,7 +26,7 @@ use crate::rng::{Rng, domain};
 use crate::tissue::{Niche, kind};
 use crate::transcripts::{other_codeword_feature_type, other_codewords};
 use crate::xoa::{XoaVersion, nuclei_of, nucleus_area_um2};
-use crate::{CELL_TYPES, SynthOptions};
+use crate::{CELL_TYPES, Difficulty, HARD_CELL_TYPES, SynthOptions};
 
 pub(crate) const PIXEL_SIZE_UM: f64 = 0.2125;
 const SEGMENTATION_METHOD: &str = "Segmented by nucleus expansion of 5.0µm";
@@ -676,9 +676,31 @@ pub(crate) fn write_cells_zarr(path: &Path, seed: u64, cells: &[Cell], xoa: XoaV
     staged.commit()
 }
 
-/// The ground-truth type names, one per cell.
-pub(crate) fn type_names(cells: &[Cell]) -> impl Iterator<Item = String> + '_ {
-    cells.iter().map(|c| CELL_TYPES[c.kind as usize].to_owned())
+/// Share of a hard tissue's labels that name another type (annotation noise).
+const HARD_LABEL_NOISE: f64 = 0.04;
+
+/// The ground-truth type names, one per cell. A hard tissue names the T-cell subsets and gets
+/// some labels wrong, as a real annotation does.
+pub(crate) fn type_names(seed: u64, cells: &[Cell], difficulty: Difficulty) -> impl Iterator<Item = String> + '_ {
+    cells.iter().enumerate().map(move |(i, c)| match difficulty {
+        Difficulty::Standard => CELL_TYPES[c.kind as usize].to_owned(),
+        Difficulty::Hard => {
+            let truth = match c.kind {
+                // CD4 helper and regulatory T cells are CD4 T cells; cytotoxic ones CD8.
+                kind::T if crate::expression::cell_state(seed, i, c.kind) == 1 => 6,
+                kind::T => 5,
+                k => usize::from(k),
+            };
+            let mut rng = Rng::new(seed, domain::LABELS, i as u64);
+            let label = if rng.chance(HARD_LABEL_NOISE) {
+                let other = rng.below(HARD_CELL_TYPES.len() as u64 - 1) as usize;
+                other + usize::from(other >= truth)
+            } else {
+                truth
+            };
+            HARD_CELL_TYPES[label].to_owned()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@
 
 use rayon::prelude::*;
 
+use crate::Difficulty;
 use crate::control::Control;
 use crate::error::SynthError;
 use crate::rng::{Rng, domain};
@@ -82,7 +83,15 @@ fn ellipse_radius(a: f64, b: f64, angle: f64, theta: f64) -> f64 {
     a * b / ((b * c).powi(2) + (a * s).powi(2)).sqrt()
 }
 
-fn params_for(placed: &Placed, rng: &mut Rng) -> Params {
+/// Shape overlap in a hard tissue.
+mod hard {
+    /// Chance that a fibroblast, macrophage or endothelial cell looks like another type.
+    pub const MIMIC: f64 = 0.3;
+    /// Log-normal spread of cell and nucleus size.
+    pub const SIZE_SD: f64 = 0.15;
+}
+
+fn params_for(placed: &Placed, difficulty: Difficulty, rng: &mut Rng) -> Params {
     use std::f64::consts::{PI, TAU};
     let orient = f64::from(placed.orient);
     let mut harmonics = [(0.0, 0.0); 3];
@@ -98,7 +107,7 @@ fn params_for(placed: &Placed, rng: &mut Rng) -> Params {
         darkness: 1.0,
         texture: rng.next_u64() as u32,
     };
-    let (a, b, nuc_a, nuc_b, offset, dent, cell_noise, nuc_noise, nuc_angle);
+    let (mut a, mut b, mut nuc_a, mut nuc_b, offset, mut dent, cell_noise, nuc_noise, nuc_angle);
     match placed.kind {
         kind::B | kind::T => {
             let big = if placed.kind == kind::B { 1.05 } else { 1.0 };
@@ -173,6 +182,32 @@ fn params_for(placed: &Placed, rng: &mut Rng) -> Params {
             look.darkness = rng.range(0.95, 1.1) as f32;
         }
     }
+    if difficulty == Difficulty::Hard {
+        match placed.kind {
+            kind::FIB if rng.chance(hard::MIMIC) => {
+                // Activated fibroblast: a plump cell with an ovoid nucleus.
+                b = a * rng.range(0.45, 0.7);
+                nuc_b = nuc_a * rng.range(0.45, 0.7);
+            }
+            kind::MAC if rng.chance(hard::MIMIC) => {
+                // Monocyte-like: not much bigger than a lymphocyte.
+                let scale = rng.range(0.55, 0.7);
+                (a, b) = (a * scale, b * scale);
+                (nuc_a, nuc_b) = (nuc_a * scale * 1.1, nuc_b * scale * 1.1);
+                dent *= 0.5;
+            }
+            kind::ENDO if rng.chance(hard::MIMIC) => {
+                // Plump (high) endothelium.
+                b = rng.range(2.8, 3.8);
+                nuc_b = rng.range(1.6, 2.2);
+            }
+            _ => {}
+        }
+        let cell_scale = (hard::SIZE_SD * rng.normal()).exp();
+        let nucleus_scale = (hard::SIZE_SD * rng.normal()).exp();
+        (a, b) = (a * cell_scale, b * cell_scale);
+        (nuc_a, nuc_b) = (nuc_a * nucleus_scale, nuc_b * nucleus_scale);
+    }
     fill(&mut harmonics, cell_noise, rng);
     fill(&mut nuc_harmonics, nuc_noise, rng);
     let angle = match placed.kind {
@@ -228,12 +263,13 @@ pub(crate) fn build_cells(
     placed: &[Placed],
     origin_um: [f64; 2],
     size_um: [f64; 2],
+    difficulty: Difficulty,
     control: &Control,
 ) -> Result<Vec<Cell>, SynthError> {
     let params: Vec<Params> = placed
         .par_iter()
         .enumerate()
-        .map(|(i, p)| params_for(p, &mut Rng::new(seed, domain::SHAPE, i as u64)))
+        .map(|(i, p)| params_for(p, difficulty, &mut Rng::new(seed, domain::SHAPE, i as u64)))
         .collect();
     control.check()?;
     let mut index = Buckets::new(origin_um, size_um, 32.0);

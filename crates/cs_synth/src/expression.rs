@@ -2,10 +2,13 @@
 //! subtype) and niche (tumour front, aggregate, vessel) modulate it; counts are negative binomial
 //! (Poisson–gamma) around a library size that grows with cell area, and part of each cell's
 //! counts spill over from its neighbours (ambient RNA and segmentation errors), so markers are
-//! informative but not perfect.
+//! informative but not perfect. A [`Difficulty::Hard`] tissue mixes each profile with its
+//! lineage's (immune, stromal), softens the T-subset contrasts, samples fewer and noisier counts
+//! with dropout, and spills more.
 
 use rayon::prelude::*;
 
+use crate::Difficulty;
 use crate::cells::Cell;
 use crate::control::Control;
 use crate::error::SynthError;
@@ -95,6 +98,90 @@ pub(crate) const GENE_EXPRESSION: &str = "Gene Expression";
 const BASELINE: f64 = 0.25;
 /// Negative binomial shape (smaller: noisier).
 const DISPERSION_SHAPE: f64 = 2.0;
+
+/// The hard tissue's counts (see [`Counting`]).
+mod hard {
+    /// Share of each profile that is its lineage's mean profile.
+    pub const LINEAGE_SHARE: f64 = 0.2;
+    /// State and niche modifiers are raised to this power (0.03 -> 0.086, 2.5 -> 1.9).
+    pub const CONTRAST: f64 = 0.7;
+    pub const LIBRARY_FACTOR: f64 = 1.0;
+    pub const DISPERSION_SHAPE: f64 = 1.2;
+    /// Chance that a gene detected in a cell is lost (probe dropout).
+    pub const DROPOUT: f64 = 0.1;
+    /// Chance of swallowing a share of the nearest neighbour: small cells, others.
+    pub const SWALLOW: [f64; 2] = [0.35, 0.2];
+}
+
+/// How counts are drawn at a difficulty.
+#[derive(Debug, Clone, Copy)]
+struct Counting {
+    lineage_share: f64,
+    contrast: f64,
+    library_factor: f64,
+    dispersion_shape: f64,
+    dropout: f64,
+    swallow: [f64; 2],
+}
+
+impl Counting {
+    fn of(difficulty: Difficulty) -> Self {
+        match difficulty {
+            Difficulty::Standard => Self {
+                lineage_share: 0.0,
+                contrast: 1.0,
+                library_factor: 1.0,
+                dispersion_shape: DISPERSION_SHAPE,
+                dropout: 0.0,
+                swallow: [0.22, 0.1],
+            },
+            Difficulty::Hard => Self {
+                lineage_share: hard::LINEAGE_SHARE,
+                contrast: hard::CONTRAST,
+                library_factor: hard::LIBRARY_FACTOR,
+                dispersion_shape: hard::DISPERSION_SHAPE,
+                dropout: hard::DROPOUT,
+                swallow: hard::SWALLOW,
+            },
+        }
+    }
+}
+
+/// The lineage whose profile a type shares in a hard tissue: immune (B, T, macrophages),
+/// stromal (endothelial, fibroblasts), epithelial.
+fn lineage(kind: u8) -> u8 {
+    match kind {
+        kind::B | kind::T | kind::MAC => 0,
+        kind::ENDO | kind::FIB => 1,
+        _ => 2,
+    }
+}
+
+/// Per type, the mean of its lineage's base profiles.
+fn lineage_profiles(profiles: &[Vec<f64>]) -> Vec<Vec<f64>> {
+    (0..kind::COUNT as u8)
+        .map(|k| {
+            let members: Vec<&Vec<f64>> = (0..kind::COUNT as u8)
+                .filter(|&o| lineage(o) == lineage(k))
+                .map(|o| &profiles[o as usize])
+                .collect();
+            let mut mean = vec![0.0; GENES.len()];
+            for m in &members {
+                for (s, v) in mean.iter_mut().zip(m.iter()) {
+                    *s += v / members.len() as f64;
+                }
+            }
+            mean
+        })
+        .collect()
+}
+
+fn mixed(own: &[f64], shared: &[f64], share: f64) -> Vec<f64> {
+    own.iter()
+        .zip(shared)
+        .map(|(o, s)| (1.0 - share) * o + share * s)
+        .collect()
+}
 
 /// Feature names, genes first then controls.
 pub(crate) fn feature_names() -> impl Iterator<Item = &'static str> {
@@ -201,8 +288,27 @@ fn library_factor(kind: u8) -> f64 {
 }
 
 /// Samples the counts of every cell.
-pub(crate) fn sample_counts(seed: u64, cells: &[Cell], control: &Control) -> Result<Counts, SynthError> {
-    let profiles: Vec<Vec<f64>> = (0..kind::COUNT as u8).map(base_profile).collect();
+pub(crate) fn sample_counts(
+    seed: u64,
+    cells: &[Cell],
+    difficulty: Difficulty,
+    control: &Control,
+) -> Result<Counts, SynthError> {
+    let counting = Counting::of(difficulty);
+    let base: Vec<Vec<f64>> = (0..kind::COUNT as u8).map(base_profile).collect();
+    let lineages = lineage_profiles(&base);
+    let profiles: Vec<Vec<f64>> = base
+        .iter()
+        .zip(&lineages)
+        .map(|(own, shared)| mixed(own, shared, counting.lineage_share))
+        .collect();
+    let sampler = Sampler {
+        seed,
+        cells,
+        profiles: &profiles,
+        lineages: &lineages,
+        counting,
+    };
     let ambient = {
         let mut sum = vec![0.0; GENES.len()];
         for c in cells {
@@ -227,7 +333,7 @@ pub(crate) fn sample_counts(seed: u64, cells: &[Cell], control: &Control) -> Res
         let end = (start + chunk).min(n);
         let sampled: Vec<Vec<(u16, u32)>> = (start..end)
             .into_par_iter()
-            .map(|i| sample_cell(seed, i, cells, &profiles, &ambient))
+            .map(|i| sampler.cell(i, &ambient))
             .collect();
         for row in sampled {
             let (mut genes, mut probes, mut codewords) = (0, 0, 0);
@@ -251,7 +357,16 @@ pub(crate) fn sample_counts(seed: u64, cells: &[Cell], control: &Control) -> Res
     Ok(counts)
 }
 
-/// T-cell subtype: 0 CD4 helper, 1 CD8 cytotoxic, 2 regulatory.
+/// T-cell subtype of cell `i` (the first draw of its counts stream): 0 CD4 helper, 1 CD8
+/// cytotoxic, 2 regulatory; 0 for other types.
+pub(crate) fn cell_state(seed: u64, i: usize, kind: u8) -> u8 {
+    if kind == kind::T {
+        t_state(&mut Rng::new(seed, domain::COUNTS, i as u64))
+    } else {
+        0
+    }
+}
+
 fn t_state(rng: &mut Rng) -> u8 {
     let r = rng.f64();
     if r < 0.45 {
@@ -263,79 +378,99 @@ fn t_state(rng: &mut Rng) -> u8 {
     }
 }
 
-fn sample_cell(seed: u64, i: usize, cells: &[Cell], profiles: &[Vec<f64>], ambient: &[f64]) -> Vec<(u16, u32)> {
-    let cell = &cells[i];
-    let mut rng = Rng::new(seed, domain::COUNTS, i as u64);
-    let state = if cell.kind == kind::T { t_state(&mut rng) } else { 0 };
-    let mut own: Vec<f64> = GENES.iter().map(|g| g.1[cell.kind as usize] + BASELINE).collect();
-    for (g, factor) in modifiers(cell.kind, state, cell.niche) {
-        own[g] *= factor;
-    }
-    let own = normalised(own);
+/// What every cell's counts are drawn from.
+struct Sampler<'a> {
+    seed: u64,
+    cells: &'a [Cell],
+    /// Per type: the profile neighbours spill (mixed with the lineage's in a hard tissue).
+    profiles: &'a [Vec<f64>],
+    lineages: &'a [Vec<f64>],
+    counting: Counting,
+}
 
-    let mut neighbourhood = vec![0.0; GENES.len()];
-    let mut k = 0.0;
-    for &j in cell.neighbours.iter().filter(|&&j| j != u32::MAX) {
-        for (s, p) in neighbourhood.iter_mut().zip(&profiles[cells[j as usize].kind as usize]) {
-            *s += p;
+impl Sampler<'_> {
+    fn cell(&self, i: usize, ambient: &[f64]) -> Vec<(u16, u32)> {
+        let Sampler {
+            seed,
+            cells,
+            profiles,
+            lineages,
+            counting,
+        } = *self;
+        let cell = &cells[i];
+        let mut rng = Rng::new(seed, domain::COUNTS, i as u64);
+        let state = if cell.kind == kind::T { t_state(&mut rng) } else { 0 };
+        let mut own: Vec<f64> = GENES.iter().map(|g| g.1[cell.kind as usize] + BASELINE).collect();
+        for (g, factor) in modifiers(cell.kind, state, cell.niche) {
+            own[g] *= factor.powf(counting.contrast);
         }
-        k += 1.0;
-    }
-    if k == 0.0 {
-        neighbourhood.copy_from_slice(ambient);
-    } else {
-        for v in &mut neighbourhood {
-            *v /= k;
-        }
-    }
-    // Segmentation errors: some cells take a large share of one neighbour's transcripts (small
-    // cells more often), every cell a little of its neighbourhood's and of the tissue's.
-    let small = matches!(cell.kind, kind::B | kind::T | kind::ENDO);
-    let u = rng.f64();
-    let mut near_share = 0.05 + 0.2 * u * u;
-    let mut nearest_share = 0.0;
-    let nearest = cell.neighbours[0];
-    if nearest != u32::MAX && rng.chance(if small { 0.22 } else { 0.1 }) {
-        nearest_share = rng.range(0.3, 0.8);
-    }
-    let ambient_share = 0.04;
-    let own_share = 1.0 - near_share - nearest_share - ambient_share;
-    if own_share < 0.1 {
-        near_share -= 0.1 - own_share;
-    }
-    let own_share = 1.0 - near_share - nearest_share - ambient_share;
-    let nearest_profile = profiles[cells[nearest.min(cells.len() as u32 - 1) as usize].kind as usize].as_slice();
-    let quality = if rng.chance(0.08) { rng.range(0.15, 0.4) } else { 1.0 };
-    let library = 190.0
-        * quality
-        * library_factor(cell.kind)
-        * (cell.cell_area_um2 / 110.0).max(0.05).sqrt()
-        * (0.35 * rng.normal()).exp();
+        let own = mixed(&normalised(own), &lineages[cell.kind as usize], counting.lineage_share);
 
-    let mut row = Vec::with_capacity(48);
-    for g in 0..GENES.len() {
-        let p = own_share * own[g]
-            + near_share * neighbourhood[g]
-            + nearest_share * nearest_profile[g]
-            + ambient_share * ambient[g];
-        let mean = library * p;
-        let lambda = if mean < 0.03 {
-            mean
+        let mut neighbourhood = vec![0.0; GENES.len()];
+        let mut k = 0.0;
+        for &j in cell.neighbours.iter().filter(|&&j| j != u32::MAX) {
+            for (s, p) in neighbourhood.iter_mut().zip(&profiles[cells[j as usize].kind as usize]) {
+                *s += p;
+            }
+            k += 1.0;
+        }
+        if k == 0.0 {
+            neighbourhood.copy_from_slice(ambient);
         } else {
-            mean * rng.gamma(DISPERSION_SHAPE) / DISPERSION_SHAPE
-        };
-        let c = rng.poisson(lambda);
-        if c > 0 {
-            row.push((g as u16, c));
+            for v in &mut neighbourhood {
+                *v /= k;
+            }
         }
-    }
-    for (k, control) in CONTROLS.iter().enumerate() {
-        let c = rng.poisson(control.2);
-        if c > 0 {
-            row.push(((GENES.len() + k) as u16, c));
+        // Segmentation errors: some cells take a large share of one neighbour's transcripts (small
+        // cells more often), every cell a little of its neighbourhood's and of the tissue's.
+        let small = matches!(cell.kind, kind::B | kind::T | kind::ENDO);
+        let u = rng.f64();
+        let mut near_share = 0.05 + 0.2 * u * u;
+        let mut nearest_share = 0.0;
+        let nearest = cell.neighbours[0];
+        if nearest != u32::MAX && rng.chance(counting.swallow[usize::from(!small)]) {
+            nearest_share = rng.range(0.3, 0.8);
         }
+        let ambient_share = 0.04;
+        let own_share = 1.0 - near_share - nearest_share - ambient_share;
+        if own_share < 0.1 {
+            near_share -= 0.1 - own_share;
+        }
+        let own_share = 1.0 - near_share - nearest_share - ambient_share;
+        let nearest_profile = profiles[cells[nearest.min(cells.len() as u32 - 1) as usize].kind as usize].as_slice();
+        let quality = if rng.chance(0.08) { rng.range(0.15, 0.4) } else { 1.0 };
+        let library = 190.0
+            * counting.library_factor
+            * quality
+            * library_factor(cell.kind)
+            * (cell.cell_area_um2 / 110.0).max(0.05).sqrt()
+            * (0.35 * rng.normal()).exp();
+
+        let mut row = Vec::with_capacity(48);
+        for g in 0..GENES.len() {
+            let p = own_share * own[g]
+                + near_share * neighbourhood[g]
+                + nearest_share * nearest_profile[g]
+                + ambient_share * ambient[g];
+            let mean = library * p;
+            let lambda = if mean < 0.03 {
+                mean
+            } else {
+                mean * rng.gamma(counting.dispersion_shape) / counting.dispersion_shape
+            };
+            let c = rng.poisson(lambda);
+            if c > 0 && (counting.dropout == 0.0 || !rng.chance(counting.dropout)) {
+                row.push((g as u16, c));
+            }
+        }
+        for (k, control) in CONTROLS.iter().enumerate() {
+            let c = rng.poisson(control.2);
+            if c > 0 {
+                row.push(((GENES.len() + k) as u16, c));
+            }
+        }
+        row
     }
-    row
 }
 
 #[cfg(test)]

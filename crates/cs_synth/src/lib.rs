@@ -56,6 +56,61 @@ pub const CELL_TYPES: [&str; 6] = [
     "T cells",
 ];
 
+/// Ground-truth labels of a [`Difficulty::Hard`] tissue: T cells split into CD4 (helper and
+/// regulatory) and CD8 (cytotoxic) subsets, which share all but a few sparse markers.
+pub const HARD_CELL_TYPES: [&str; 7] = [
+    "B cells",
+    "Endothelial",
+    "Epithelial",
+    "Fibroblasts",
+    "Macrophages",
+    "CD4 T cells",
+    "CD8 T cells",
+];
+
+/// How hard the tissue makes cell typing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Difficulty {
+    /// Every type has strong markers of its own and a shape of its own: easy by construction.
+    #[default]
+    Standard,
+    /// A benchmark near real Xenium data: sparse counts with dropout, types of one lineage
+    /// sharing most of their markers (T-cell subsets; B cells, T cells and macrophages; stromal
+    /// cells), shapes that vary more and overlap between types (activated fibroblasts, small
+    /// monocyte-like macrophages, plump endothelium), more segmentation spill-over and 4% of
+    /// labels wrong. Labels are [`HARD_CELL_TYPES`].
+    Hard,
+}
+
+impl Difficulty {
+    pub fn name(self) -> &'static str {
+        match self {
+            Difficulty::Standard => "standard",
+            Difficulty::Hard => "hard",
+        }
+    }
+
+    /// The label names of `synthetic_cell_type`, in code order.
+    pub fn cell_types(self) -> &'static [&'static str] {
+        match self {
+            Difficulty::Standard => &CELL_TYPES,
+            Difficulty::Hard => &HARD_CELL_TYPES,
+        }
+    }
+}
+
+impl std::str::FromStr for Difficulty {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.to_ascii_lowercase().as_str() {
+            "standard" => Ok(Difficulty::Standard),
+            "hard" => Ok(Difficulty::Hard),
+            other => Err(format!("difficulty {other:?}: use standard or hard")),
+        }
+    }
+}
+
 /// Name of the bundle folder inside the output folder.
 pub const BUNDLE_DIR: &str = "xenium";
 /// Names of the slide and its alignment inside the output folder.
@@ -110,6 +165,7 @@ pub struct SynthOptions {
     pub morphology_um_per_px: f64,
     /// Imitate this XOA release's file layout ([`XoaVersion`]); None: the generator's own.
     pub xoa: Option<XoaVersion>,
+    pub difficulty: Difficulty,
 }
 
 impl Default for SynthOptions {
@@ -124,6 +180,7 @@ impl Default for SynthOptions {
             write_morphology: false,
             morphology_um_per_px: 0.2125,
             xoa: None,
+            difficulty: Difficulty::Standard,
         }
     }
 }
@@ -202,7 +259,7 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
     let (layout, cells) = build_model(options, control, at(0.25), at(0.4))?;
 
     control.stage(at(0.4), at(0.55), "Sampling gene expression");
-    let counts = expression::sample_counts(seed, &cells, control)?;
+    let counts = expression::sample_counts(seed, &cells, options.difficulty, control)?;
 
     control.stage(at(0.55), at(1.0), "Writing the Xenium bundle");
     let transcripts_total: u64 = counts.count.iter().map(|&c| u64::from(c)).sum();
@@ -232,7 +289,12 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
         graph.iter().map(|c| c.to_string()),
         xoa,
     )?;
-    bundle::write_clusters(&bundle_dir, "synthetic_cell_type", bundle::type_names(&cells), xoa)?;
+    bundle::write_clusters(
+        &bundle_dir,
+        "synthetic_cell_type",
+        bundle::type_names(seed, &cells, options.difficulty),
+        xoa,
+    )?;
     let analysis_zarr = bundle_dir.join(cs_xenium::explorer::ANALYSIS_ZARR_ZIP);
     let cells_zarr = bundle_dir.join(bundle::CELLS_ZARR_ZIP);
     if let Some(xoa) = xoa {
@@ -346,12 +408,19 @@ fn build_model(
     );
     let placed = tissue::trim_to(&mut layout, placed, options.cells);
     control.stage(shape_start, shape_end, "Shaping cells");
-    let cells = cells::build_cells(seed, &placed, layout.origin_um, layout.size_um, control)?;
+    let cells = cells::build_cells(
+        seed,
+        &placed,
+        layout.origin_um,
+        layout.size_um,
+        options.difficulty,
+        control,
+    )?;
     Ok((layout, cells))
 }
 
 fn options_json(options: &SynthOptions) -> serde_json::Value {
-    serde_json::json!({
+    let mut json = serde_json::json!({
         "cells": options.cells,
         "seed": options.seed,
         "write_slide": options.write_slide,
@@ -361,7 +430,12 @@ fn options_json(options: &SynthOptions) -> serde_json::Value {
         "write_morphology": options.write_morphology,
         "morphology_um_per_px": options.morphology_um_per_px,
         "xoa": options.xoa.map(XoaVersion::number),
-    })
+    });
+    // Only a hard tissue says so: caches of standard ones made before stay valid.
+    if options.difficulty != Difficulty::Standard {
+        json["difficulty"] = options.difficulty.name().into();
+    }
+    json
 }
 
 /// Paths in `SYNTH_OK` are relative to the output folder, so a moved cache stays valid and two

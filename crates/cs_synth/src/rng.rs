@@ -21,6 +21,7 @@ pub(crate) mod domain {
     pub const NUCLEI: u64 = 11;
     pub const OTHER_CODEWORDS: u64 = 12;
     pub const PROTEINS: u64 = 13;
+    pub const LABELS: u64 = 14;
 }
 
 /// SplitMix64's finaliser: a good 64-bit mixing function.
