@@ -678,33 +678,51 @@ fn comparison_table_ui(ui: &mut egui::Ui, result: &ComparisonResult) {
         .iter()
         .map(|m| m.macro_f1_mean_sd().0)
         .fold(f64::NEG_INFINITY, f64::max);
-    egui::Grid::new("comparison-table")
-        .striped(true)
-        .num_columns(6)
+    // Narrow enough for the panel: what each method reads under its name, its time on hover;
+    // scrolls sideways rather than widening the panel past the window.
+    egui::ScrollArea::horizontal()
+        .id_salt("comparison-scroll")
         .show(ui, |ui| {
-            for header in ["method", "inputs", "macro-F1", "accuracy", "ECE", "time"] {
-                ui.strong(header);
-            }
-            ui.end_row();
-            for m in &evaluation.methods {
-                let (f1, sd) = m.macro_f1_mean_sd();
-                ui.label(m.method.trim_start_matches("CellSymphony "));
-                ui.label(RichText::new(&m.inputs).small());
-                let text = RichText::new(format!("{f1:.3} ± {sd:.3}"));
-                ui.label(if f1 >= best { text.strong() } else { text });
-                ui.label(format!("{:.3}", mean_sd(&m.accuracy).0));
-                ui.label(format!("{:.3}", mean_sd(&m.ece).0));
-                ui.label(format!("{:.0} s", m.seconds));
-                ui.end_row();
-            }
+            egui::Grid::new("comparison-table")
+                .striped(true)
+                .num_columns(4)
+                .show(ui, |ui| {
+                    for header in ["method (inputs)", "macro-F1", "accuracy", "ECE"] {
+                        ui.strong(header);
+                    }
+                    ui.end_row();
+                    for m in &evaluation.methods {
+                        let (f1, sd) = m.macro_f1_mean_sd();
+                        ui.vertical(|ui| {
+                            ui.label(m.method.trim_start_matches("CellSymphony "))
+                                .on_hover_text(format!("{:.1} s over the seeds", m.seconds));
+                            ui.label(RichText::new(&m.inputs).small().weak());
+                        });
+                        let text = RichText::new(format!("{f1:.3} ± {sd:.3}"));
+                        ui.label(if f1 >= best { text.strong() } else { text });
+                        ui.label(format!("{:.3}", mean_sd(&m.accuracy).0));
+                        ui.label(format!("{:.3}", mean_sd(&m.ece).0));
+                        ui.end_row();
+                    }
+                });
         });
     egui::CollapsingHeader::new("Per-class F1")
         .id_salt("comparison-per-class")
         .show(ui, |ui| {
-            let rows: Vec<String> = evaluation
+            // Short row names (the matrix's labels sit left of it); the full ones on hover.
+            let full: Vec<String> = evaluation
                 .methods
                 .iter()
                 .map(|m| format!("{} ({})", m.method.trim_start_matches("CellSymphony "), m.inputs))
+                .collect();
+            let rows: Vec<String> = evaluation
+                .methods
+                .iter()
+                .map(|m| match (m.method.as_str(), m.inputs.contains("morphology")) {
+                    ("logistic regression", false) => "LR (genes)".to_owned(),
+                    ("logistic regression", true) => "LR (+ morph.)".to_owned(),
+                    (method, _) => method.trim_start_matches("CellSymphony ").to_owned(),
+                })
                 .collect();
             let values: Vec<Vec<f64>> = evaluation
                 .methods
@@ -718,15 +736,19 @@ fn comparison_table_ui(ui: &mut egui::Ui, result: &ComparisonResult) {
                         .collect()
                 })
                 .collect();
-            matrix_ui(
-                ui,
-                &rows,
-                &evaluation.class_names,
-                &values,
-                fraction_colour,
-                |r, c| format!("{}, {}: F1 {:.3}", rows[r], evaluation.class_names[c], values[r][c]),
-                MATRIX,
-            );
+            egui::ScrollArea::horizontal()
+                .id_salt("comparison-per-class-scroll")
+                .show(ui, |ui| {
+                    matrix_ui(
+                        ui,
+                        &rows,
+                        &evaluation.class_names,
+                        &values,
+                        fraction_colour,
+                        |r, c| format!("{}, {}: F1 {:.3}", full[r], evaluation.class_names[c], values[r][c]),
+                        MATRIX,
+                    );
+                });
         });
 }
 

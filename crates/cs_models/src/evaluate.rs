@@ -330,7 +330,10 @@ pub fn evaluate(
                 ..training.clone()
             };
             let part = progress.part(
-                format!("Training {} (seed {seed})", variant_name(variant)),
+                format!(
+                    "Training {}, seed {seed}",
+                    variant_name(variant).trim_start_matches("CellSymphony ")
+                ),
                 done as f32 / steps as f32,
                 (done + 1) as f32 / steps as f32,
             );
