@@ -57,6 +57,10 @@ enum Command {
     /// Train every classifier variant and the baselines (logistic regression, nearest centroid,
     /// kNN) on the same random or spatial splits over several seeds; print the comparison.
     Evaluate(EvaluateArgs),
+    /// Virtual expression (HEX-style): predict genes from the H&E alone on ~50 µm patches over the
+    /// whole slide, trained where Xenium measured them; held-out Pearson / Spearman r per gene
+    /// against a shuffled-patch control; one row per patch as parquet.
+    Virtual(VirtualArgs),
     /// Predict every cell of a bundle with a saved classifier; writes cell_id, predicted_type,
     /// confidence as parquet.
     Predict(PredictArgs),
@@ -337,6 +341,48 @@ impl EvaluateArgs {
     }
 }
 
+/// The flags of `cellsymphony virtual`.
+#[derive(clap::Args)]
+struct VirtualArgs {
+    #[command(flatten)]
+    bundle: BundleFlags,
+    /// Genes to predict, comma-separated, named as in the bundle's features.
+    #[arg(long, value_delimiter = ',', required = true)]
+    genes: Vec<String>,
+    #[arg(long)]
+    out: PathBuf,
+    /// Patch side in µm (HEX's is about 50).
+    #[arg(long, default_value_t = cs_models::virtual_expression::DEFAULT_PATCH_UM)]
+    patch_um: f32,
+    #[arg(long, default_value_t = 300)]
+    epochs: usize,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// gpu or cpu.
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long)]
+    json: bool,
+}
+
+impl VirtualArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let args = cellsymphony::cli::virtual_expression::VirtualArgs {
+            bundle: self.bundle.try_into()?,
+            genes: self.genes,
+            out: self.out,
+            settings: cs_models::virtual_expression::VirtualSettings {
+                patch_um: self.patch_um,
+                epochs: self.epochs,
+                seed: self.seed,
+                ..Default::default()
+            },
+            device: self.device,
+        };
+        cellsymphony::cli::virtual_expression::run(&args, self.json)
+    }
+}
+
 /// The flags of `cellsymphony predict`.
 #[derive(clap::Args)]
 struct PredictArgs {
@@ -562,6 +608,7 @@ impl Command {
             Command::Embed(args) => args.run(),
             Command::Train(args) => args.run(),
             Command::Evaluate(args) => args.run(),
+            Command::Virtual(args) => args.run(),
             Command::Predict(args) => args.run(),
             Command::Cluster(args) => args.run(),
             Command::Groups(args) => cellsymphony::cli::groups::groups(

@@ -6,6 +6,7 @@
 pub mod evaluate;
 pub mod groups;
 pub mod models;
+pub mod virtual_expression;
 
 use std::path::Path;
 

@@ -36,6 +36,7 @@ pub mod relative_attention;
 mod rng;
 pub mod safetensors;
 pub mod train;
+pub mod virtual_expression;
 pub mod vit;
 
 use std::path::PathBuf;

@@ -208,7 +208,7 @@ const BUILTIN_FEATURES: [&str; 20] = [
 ];
 
 /// Ruifrok & Johnston's H&E stain vectors (optical density per RGB channel), inverted once.
-fn stain_unmixing() -> [[f32; 3]; 3] {
+pub(crate) fn stain_unmixing() -> [[f32; 3]; 3] {
     let normalise = |v: [f32; 3]| {
         let n = (v[0] * v[0] + v[1] * v[1] + v[2] * v[2]).sqrt();
         v.map(|x| x / n)
