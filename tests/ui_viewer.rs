@@ -970,6 +970,63 @@ fn models_tab_trains_a_classifier_and_finds_niches_in_the_background() {
     harness.run_steps(2);
     harness.get_by_label("vit_s16.safetensors");
 
+    // Virtual expression from the H&E: scores per gene, a heatmap layer, and the split view with
+    // the virtual heatmap beside the measured one.
+    {
+        let app = harness.state_mut();
+        app.runtime_mut().ui.models.settings.selection_only = false;
+        app.runtime_mut().ui.models.virtual_genes = "EPCAM, KRT8, PTPRC".into();
+        app.run_command(Command::RunVirtualExpression);
+    }
+    step_until(&mut harness, "virtual expression", |app| {
+        app.document().models.virtual_result.is_some() || app.runtime().ui.models.error.is_some()
+    });
+    assert!(
+        harness.state().runtime().ui.models.error.is_none(),
+        "{:?}",
+        harness.state().runtime().ui.models.error
+    );
+    let result = harness.state().document().models.virtual_result.clone().unwrap();
+    let genes: Vec<&str> = result.scores.iter().map(|s| s.gene.as_str()).collect();
+    assert_eq!(genes, ["EPCAM", "KRT8", "PTPRC"]);
+    assert!(
+        result.scores[0].pearson > result.scores[0].control_pearson,
+        "{:?}",
+        result.scores[0]
+    );
+    let layer = harness.state().document().models.virtual_layer.as_ref().unwrap();
+    assert!(layer.visible);
+    assert_eq!(layer.result.predicted.len(), result.grid.columns * result.grid.rows * 3);
+    harness.run_steps(2);
+    harness.get_by_label("Show heatmap");
+    harness
+        .state_mut()
+        .run_command(Command::ShowVirtualGene { gene: 2, visible: true });
+    assert_eq!(
+        harness
+            .state()
+            .document()
+            .models
+            .virtual_layer
+            .as_ref()
+            .unwrap()
+            .gene_name(),
+        "PTPRC"
+    );
+    harness.state_mut().run_command(Command::SplitVirtualMeasured);
+    let split = harness.state().runtime().viewer.split.unwrap();
+    assert_eq!(
+        (split.left.patches, split.right.patches),
+        (
+            Some(cellsymphony::layers::patch_layer::PatchValues::Virtual),
+            Some(cellsymphony::layers::patch_layer::PatchValues::Measured)
+        )
+    );
+    harness.run_steps(3);
+    harness.get_by_value("virtual PTPRC");
+    harness.get_by_value("measured PTPRC");
+    harness.state_mut().runtime_mut().viewer.split = None;
+
     // Compare models: every variant and the baselines on the same split, shown as a table.
     {
         let app = harness.state_mut();

@@ -71,6 +71,16 @@ impl ViewerApp {
             Command::RunNiches => self.run_niches(),
             Command::CompareModels => self.compare_models(),
             Command::SetUncertainBelow(threshold) => self.document.set_uncertain_below(threshold),
+            Command::RunVirtualExpression => self.run_virtual_expression(),
+            Command::ShowVirtualGene { gene, visible } => {
+                if let Some(layer) = &mut self.document.models.virtual_layer {
+                    layer.gene = gene.min(layer.result.genes.len().saturating_sub(1));
+                    layer.visible = visible;
+                }
+            }
+            Command::SplitVirtualMeasured => {
+                self.runtime.viewer.split = Some(crate::viewer::split::SplitView::virtual_vs_measured());
+            }
             Command::CancelJob(kind) => self.jobs.request_cancel(kind),
             Command::SaveModel { from, to } => self.save_model(&from, to),
             Command::Fit => self.runtime.viewer.fit_requested = true,

@@ -176,6 +176,7 @@ impl ViewerApp {
                     cells: document.cells.as_mut(),
                     morphology: document.morphology.as_mut(),
                     compare: document.compare.as_mut(),
+                    patches: document.models.virtual_layer.as_mut(),
                     selections: &document.selections,
                     annotations: &document.annotations,
                     bounds_in_world,

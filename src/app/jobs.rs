@@ -21,7 +21,7 @@ use crate::ui::dialogs::DialogPurpose;
 use crate::work::analysis::{DeKey, NhoodKey};
 use crate::work::demo::DemoFiles;
 use crate::work::jobs::{Finished, JobKind, JobScope, Outcome};
-use crate::work::model_runs::{ClassifierResult, ComparisonResult, NicheResult, RunKey};
+use crate::work::model_runs::{ClassifierResult, ComparisonResult, NicheResult, RunKey, VirtualResult};
 use crate::work::open::OpenedSlide;
 
 /// What a job was started for: the inputs its result belongs to.
@@ -64,6 +64,7 @@ pub enum JobOutput {
     Classifier(anyhow::Result<ClassifierResult>),
     Niches(anyhow::Result<NicheResult>),
     Comparison(anyhow::Result<ComparisonResult>),
+    Virtual(anyhow::Result<VirtualResult>),
     /// Save and Save as give back the file and what was written; autosaves nothing.
     SessionWritten(anyhow::Result<Option<(PathBuf, SessionFile)>>),
     /// A job's thread ended without a result, and its kind has no error of its own.
@@ -105,6 +106,7 @@ impl JobOutput {
             JobKind::Classifier => JobOutput::Classifier(Err(stopped(label))),
             JobKind::Niches => JobOutput::Niches(Err(stopped(label))),
             JobKind::Comparison => JobOutput::Comparison(Err(stopped(label))),
+            JobKind::VirtualExpression => JobOutput::Virtual(Err(stopped(label))),
             JobKind::GeneValues => JobOutput::Lost("Reading gene counts stopped unexpectedly.".into()),
             JobKind::Transcripts => JobOutput::Lost("Reading transcripts stopped unexpectedly.".into()),
             JobKind::FileDialog => JobOutput::Lost("The file dialog closed unexpectedly.".into()),
@@ -177,6 +179,7 @@ impl ViewerApp {
             (JobOutput::Classifier(result), JobKey::Run(key)) => self.classifier_finished(&key, result),
             (JobOutput::Niches(result), JobKey::Run(key)) => self.niches_finished(&key, result),
             (JobOutput::Comparison(result), JobKey::Run(key)) => self.comparison_finished(&key, result),
+            (JobOutput::Virtual(result), JobKey::Run(key)) => self.virtual_finished(&key, result),
             (JobOutput::SessionWritten(result), _) => self.session_written(result),
             (JobOutput::Lost(message), _) => self.runtime.toasts.error(message),
             (_, key) => log::error!("a {kind:?} job gave a result that does not match its key {key:?}"),

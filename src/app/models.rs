@@ -13,8 +13,8 @@ use crate::app::ViewerApp;
 use crate::app::jobs::{JobKey, JobOutput};
 use crate::work::jobs::JobKind;
 use crate::work::model_runs::{
-    ClassifierResult, ComparisonResult, NicheResult, PreparedRun, RunData, RunKey, classifier_run, comparison_run,
-    copy_model_dir, niches_run, saved_model_run,
+    ClassifierResult, ComparisonResult, NicheResult, PreparedRun, RunData, RunKey, VirtualResult, classifier_run,
+    comparison_run, copy_model_dir, niches_run, saved_model_run, virtual_run,
 };
 
 impl ViewerApp {
@@ -146,6 +146,63 @@ impl ViewerApp {
                 }
             }
             Err(e) => self.model_failed("Model comparison", &e),
+        }
+    }
+
+    /// Starts virtual expression of the tab's genes over the whole slide.
+    pub(super) fn run_virtual_expression(&mut self) {
+        let genes: Vec<String> = self
+            .runtime
+            .ui
+            .models
+            .virtual_genes
+            .split([',', ' '])
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if genes.is_empty() {
+            self.runtime.toasts.error("Type the genes to predict, comma-separated.");
+            return;
+        }
+        if self.document.slide.is_none() {
+            self.runtime
+                .toasts
+                .error("Virtual expression reads the H&E: open the slide and its alignment first.");
+            return;
+        }
+        let Some((mut data, _, device)) = self.run_inputs(false) else {
+            return;
+        };
+        // The whole slide: the patches are the slide's, not a selection's.
+        data.scope = None;
+        let patch_um = self.runtime.ui.models.virtual_patch_um;
+        let PreparedRun { key, label, work } = virtual_run(data, genes, patch_um, device);
+        self.jobs.cancel_kind(JobKind::VirtualExpression);
+        self.spawn(JobKind::VirtualExpression, JobKey::Run(key), label, move |cx| {
+            JobOutput::Virtual(work(cx))
+        });
+    }
+
+    pub(super) fn virtual_finished(&mut self, key: &RunKey, outcome: anyhow::Result<VirtualResult>) {
+        match outcome {
+            Ok(result) => {
+                if !self.document.bundle_matches(key) {
+                    return;
+                }
+                let mean = result.scores.iter().map(|s| s.pearson).sum::<f64>() / result.scores.len().max(1) as f64;
+                let control =
+                    result.scores.iter().map(|s| s.control_pearson).sum::<f64>() / result.scores.len().max(1) as f64;
+                self.runtime.toasts.note(format!(
+                    "Virtual expression of {} genes: mean held-out Pearson r {mean:.2} (shuffled control {control:.2}){}",
+                    result.scores.len(),
+                    if result.from_cache { " (from the cache)" } else { "" }
+                ));
+                let grid = std::sync::Arc::new(result.grid.clone());
+                self.document.models.virtual_layer = Some(crate::layers::patch_layer::PatchLayer::new(grid));
+                self.document.models.virtual_result = Some(std::sync::Arc::new(result));
+            }
+            Err(e) => self.model_failed("Virtual expression", &e),
         }
     }
 

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::document::DocumentState;
 use crate::layers::cell_layer::ColourBy;
 use crate::layers::palettes::UNCERTAIN_CLASS;
-use crate::work::model_runs::{ClassifierResult, ComparisonResult, NicheResult, RunKey, column_for_rows};
+use crate::layers::patch_layer::PatchLayer;
+use crate::work::model_runs::{
+    ClassifierResult, ComparisonResult, NicheResult, RunKey, VirtualResult, column_for_rows,
+};
 
 /// Name of the column the classifier's predictions go into.
 pub const PREDICTED_COLUMN: &str = "predicted type";
@@ -24,6 +27,9 @@ pub struct ModelResults {
     pub comparison: Option<Arc<ComparisonResult>>,
     /// Predictions less confident than this show as "uncertain" (0: none do).
     pub uncertain_below: f32,
+    /// The last virtual-expression run on the open slide and bundle, and its heatmap layer.
+    pub virtual_result: Option<Arc<VirtualResult>>,
+    pub virtual_layer: Option<PatchLayer>,
     /// The runs whose results are on the slide (saved with a session, read back from the cache).
     pub classifier_key: Option<RunKey>,
     pub niches_key: Option<RunKey>,

@@ -12,6 +12,7 @@ pub mod camera;
 pub mod cell_layer;
 pub mod morphology_layer;
 pub mod palettes;
+pub mod patch_layer;
 pub mod slide_layer;
 pub mod tile_store;
 pub mod transcript_layer;

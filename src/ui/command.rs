@@ -82,6 +82,15 @@ pub enum Command {
     CompareModels,
     /// Low-confidence predictions show as "uncertain" below this confidence (0: none do).
     SetUncertainBelow(f32),
+    /// Predicts the Models tab's genes from the H&E over the whole slide.
+    RunVirtualExpression,
+    /// Which gene the virtual-expression heatmap shows, and whether the single view shows it.
+    ShowVirtualGene {
+        gene: usize,
+        visible: bool,
+    },
+    /// The split view with the virtual heatmap on the left and the measured one on the right.
+    SplitVirtualMeasured,
     /// Asks a running job of this kind to stop (a model run ends at its next check).
     CancelJob(JobKind),
     /// Copies the kept model folder `from` to `to`.

@@ -76,6 +76,9 @@ pub struct ModelsTabState {
     pub comparison: ComparisonSettings,
     /// The uncertain-threshold slider while it is dragged (sent when let go).
     uncertain_below: f32,
+    /// Genes to predict from the H&E (comma-separated) and the patch side.
+    pub virtual_genes: String,
+    pub virtual_patch_um: f32,
     /// The niche heatmap's numbers and what they were computed from.
     niche_enrichment: Option<(EnrichmentInputs, Arc<ClusterEnrichment>)>,
 }
@@ -100,6 +103,8 @@ impl ModelsTabState {
             map_hover_cell: None,
             comparison: ComparisonSettings::default(),
             uncertain_below: 0.0,
+            virtual_genes: String::new(),
+            virtual_patch_um: cs_models::virtual_expression::DEFAULT_PATCH_UM,
             niche_enrichment: None,
         }
     }
@@ -334,6 +339,9 @@ pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
 
     ui.separator();
     comparison_ui(ui, cx, state);
+
+    ui.separator();
+    virtual_expression_ui(ui, cx, state, has_slide);
 
     ui.separator();
     ui.strong("Morphology niches");
@@ -608,6 +616,130 @@ fn uncertain_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, below: &mut f32) {
             .weak(),
         );
     }
+}
+
+/// Virtual expression: genes to predict from the H&E alone over the whole slide, the run, the
+/// per-gene held-out scores, and the heatmap's gene, visibility and side-by-side view.
+fn virtual_expression_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTabState, has_slide: bool) {
+    ui.strong("Virtual expression (from the H&E)");
+    if !has_slide {
+        ui.label(
+            RichText::new("Open the slide and its alignment: genes are predicted from the H&E.")
+                .small()
+                .weak(),
+        );
+        return;
+    }
+    // A start: the panel's four most variable genes (over at most 20,000 cells).
+    if state.virtual_genes.is_empty()
+        && let Some(cells) = &cx.document.cells
+        && let Some(counts) = &cells.bundle.counts
+    {
+        state.virtual_genes = most_variable_genes(counts, 4).join(", ");
+    }
+    ui.horizontal(|ui| {
+        ui.label("Genes");
+        ui.add(egui::TextEdit::singleline(&mut state.virtual_genes).desired_width(180.0))
+            .on_hover_text("Comma-separated, as named in the panel");
+    });
+    ui.horizontal(|ui| {
+        ui.add(
+            egui::DragValue::new(&mut state.virtual_patch_um)
+                .range(10.0..=500.0)
+                .suffix(" µm patches"),
+        );
+    });
+    match cx.job(JobKind::VirtualExpression) {
+        Some(run) => progress_ui(ui, cx, run),
+        None => {
+            if ui
+                .button("Predict from H&E")
+                .on_hover_text(
+                    "Trains a regression head on the patches where Xenium measured cells (tile statistics of the \
+                     H&E in, mean log-normalised expression out), scores it on held-out tissue blocks against a \
+                     shuffled-patch control, and predicts every tissue patch of the slide",
+                )
+                .clicked()
+            {
+                cx.send(Command::RunVirtualExpression);
+            }
+        }
+    }
+    let (Some(result), Some(layer)) = (&cx.document.models.virtual_result, &cx.document.models.virtual_layer) else {
+        return;
+    };
+    ui.label(
+        RichText::new(format!(
+            "{} x {} patches of {} µm; trained on {} measured patches, {} held out in whole tissue blocks; {:.1} s on {}{}",
+            result.grid.columns,
+            result.grid.rows,
+            result.grid.patch_um,
+            result.n_train,
+            result.n_test,
+            result.seconds,
+            result.device,
+            if result.from_cache { ", from the cache" } else { "" }
+        ))
+        .small(),
+    );
+    let (mut gene, mut visible) = (layer.gene, layer.visible);
+    egui::Grid::new("virtual-scores")
+        .striped(true)
+        .num_columns(5)
+        .show(ui, |ui| {
+            for header in ["show", "gene", "Pearson r", "Spearman r", "control r"] {
+                ui.strong(header);
+            }
+            ui.end_row();
+            for (g, s) in result.scores.iter().enumerate() {
+                ui.radio_value(&mut gene, g, "");
+                ui.label(&s.gene);
+                ui.label(format!("{:.3}", s.pearson));
+                ui.label(format!("{:.3}", s.spearman));
+                ui.label(RichText::new(format!("{:.3}", s.control_pearson)).weak())
+                    .on_hover_text("The same head trained on targets shuffled between the training patches");
+                ui.end_row();
+            }
+        });
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut visible, "Show heatmap");
+        if ui
+            .button("Side by side with measured")
+            .on_hover_text("Split view: virtual on the left, measured on the right, pan and zoom linked")
+            .clicked()
+        {
+            cx.send(Command::SplitVirtualMeasured);
+        }
+    });
+    if (gene, visible) != (layer.gene, layer.visible) {
+        cx.send(Command::ShowVirtualGene { gene, visible });
+    }
+}
+
+/// The `n` gene features whose counts vary most between cells (a sample of at most 20,000 cells,
+/// spread over the bundle), most variable first.
+fn most_variable_genes(counts: &cs_xenium::SparseCounts, n: usize) -> Vec<String> {
+    let genes = counts.features_of_type("Gene Expression");
+    let cells = counts.row_offsets.len().saturating_sub(1);
+    let step = cells.div_ceil(20_000).max(1);
+    let (mut sum, mut sum_sq) = (vec![0f64; counts.features.len()], vec![0f64; counts.features.len()]);
+    let mut sampled = 0f64;
+    for cell in (0..cells).step_by(step) {
+        let (features, values) = counts.cell(cell);
+        for (&f, &v) in features.iter().zip(values) {
+            sum[f as usize] += f64::from(v);
+            sum_sq[f as usize] += f64::from(v) * f64::from(v);
+        }
+        sampled += 1.0;
+    }
+    let variance = |f: usize| sum_sq[f] / sampled.max(1.0) - (sum[f] / sampled.max(1.0)).powi(2);
+    let mut order: Vec<usize> = genes.iter().map(|&g| g as usize).collect();
+    order.sort_by(|&a, &b| variance(b).total_cmp(&variance(a)));
+    order
+        .into_iter()
+        .take(n)
+        .map(|f| counts.features[f].name.clone())
+        .collect()
 }
 
 /// *Compare models*: the split and seeds, the button (or the run's progress), and the table of

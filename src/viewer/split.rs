@@ -2,6 +2,7 @@
 //! micrometres (H&E on the left, cell types on the right by default; a comparison slide in a
 //! pane when one is open).
 
+use crate::layers::patch_layer::PatchValues;
 use crate::util::display_name;
 use crate::viewer::ViewerState;
 use crate::viewer::widget::{ViewerContext, viewer_ui};
@@ -15,6 +16,8 @@ pub struct PaneLayers {
     pub cells: bool,
     /// The comparison slide instead of the first one (File > Open slide to compare).
     pub compare: bool,
+    /// The virtual-expression heatmap (predicted from the H&E), or the measured one.
+    pub patches: Option<PatchValues>,
 }
 
 /// One view of the viewer: the whole central area, or a pane of the split view. Keyboard input
@@ -44,6 +47,15 @@ impl Pane {
     pub fn shows_cells(&self) -> bool {
         self.layers.is_none_or(|l| l.cells)
     }
+
+    /// Which heatmap the pane shows: its own choice in the split view; in the single view the
+    /// virtual one when the layer is visible.
+    pub fn shows_patches(&self, layer_visible: bool) -> Option<PatchValues> {
+        match self.layers {
+            Some(l) => l.patches,
+            None => layer_visible.then_some(PatchValues::Virtual),
+        }
+    }
 }
 
 /// The split view: two panes side by side with linked pan and zoom (H&E on the left; on the right
@@ -62,18 +74,35 @@ impl Default for SplitView {
                 morphology: false,
                 cells: false,
                 compare: false,
+                patches: None,
             },
             right: PaneLayers {
                 slide: true,
                 morphology: false,
                 cells: true,
                 compare: false,
+                patches: None,
             },
         }
     }
 }
 
 impl SplitView {
+    /// The virtual-expression heatmap over the H&E on the left, the measured one on the right.
+    pub fn virtual_vs_measured() -> Self {
+        let pane = |patches| PaneLayers {
+            slide: true,
+            morphology: false,
+            cells: false,
+            compare: false,
+            patches: Some(patches),
+        };
+        Self {
+            left: pane(PatchValues::Virtual),
+            right: pane(PatchValues::Measured),
+        }
+    }
+
     /// The default panes: H&E left; DAPI (and the other stains) with the cells right when there
     /// are morphology images, else the slide with the cells.
     pub fn for_document(has_morphology: bool) -> Self {
@@ -95,6 +124,7 @@ pub fn split_view_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut Viewer
     state.hovered_cell = None;
     let compare_name = cx.compare.as_ref().map(|c| display_name(&c.path));
     let has_morphology = cx.morphology.is_some();
+    let virtual_gene = cx.patches.as_ref().map(|p| p.gene_name().to_owned());
     ui.columns(2, |columns| {
         for (i, column) in columns.iter_mut().enumerate() {
             let layers = if i == 0 { &mut split.left } else { &mut split.right };
@@ -105,6 +135,23 @@ pub fn split_view_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut Viewer
                     ui.checkbox(&mut layers.morphology, "Morphology");
                 }
                 ui.checkbox(&mut layers.cells, "Cells");
+                if let Some(gene) = &virtual_gene {
+                    let mut shown = layers.patches;
+                    egui::ComboBox::from_id_salt(("pane-patches", i))
+                        .selected_text(match shown {
+                            Some(PatchValues::Virtual) => format!("virtual {gene}"),
+                            Some(PatchValues::Measured) => format!("measured {gene}"),
+                            None => "no heatmap".to_owned(),
+                        })
+                        .show_ui(ui, |ui| {
+                            ui.selectable_value(&mut shown, None, "no heatmap");
+                            ui.selectable_value(&mut shown, Some(PatchValues::Virtual), format!("virtual {gene}"))
+                                .on_hover_text("Predicted from the H&E alone, on every tissue patch");
+                            ui.selectable_value(&mut shown, Some(PatchValues::Measured), format!("measured {gene}"))
+                                .on_hover_text("Mean of the Xenium cells in each patch");
+                        });
+                    layers.patches = shown;
+                }
                 if let Some(name) = &compare_name {
                     ui.checkbox(&mut layers.compare, format!("Compare: {name}"))
                         .on_hover_text("Show the comparison slide in this pane instead of the first one");

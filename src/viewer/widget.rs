@@ -13,6 +13,7 @@ use crate::document::{CompareSlide, Edit, LoadedSlide};
 use crate::layers::camera::Viewport;
 use crate::layers::cell_layer::CellLayer;
 use crate::layers::morphology_layer::MorphologyLayer;
+use crate::layers::patch_layer::PatchLayer;
 use crate::util::format::LengthUnits;
 use crate::viewer::ViewerState;
 use crate::viewer::overlays::{
@@ -42,6 +43,8 @@ pub struct ViewerContext<'a> {
     pub cells: Option<&'a mut CellLayer>,
     pub morphology: Option<&'a mut MorphologyLayer>,
     pub compare: Option<&'a mut CompareSlide>,
+    /// The virtual-expression heatmaps.
+    pub patches: Option<&'a mut PatchLayer>,
     pub selections: &'a Selections,
     pub annotations: &'a Annotations,
     /// The world box of everything open (for fitting).
@@ -196,6 +199,25 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
             rect,
             RendererCallback::<ChannelTileRenderer>::new(response.id.value(), list),
         ));
+    }
+    // The virtual (or measured) expression heatmap, over the slide and below the cells.
+    if let Some(patches) = cx.patches.as_deref_mut().filter(|_| !cx.exporting)
+        && let Some(which) = pane.shows_patches(patches.visible)
+    {
+        let texture = patches.texture(ui.ctx(), which);
+        let (min, max) = patches.world_box();
+        let screen_from_world = camera.screen_from_world(&viewport);
+        let a = screen_from_world.transform_point2(min);
+        let b = screen_from_world.transform_point2(max);
+        let on_screen = egui::Rect::from_two_pos(
+            rect.min + egui::vec2(a.x as f32, a.y as f32),
+            rect.min + egui::vec2(b.x as f32, b.y as f32),
+        );
+        let uv = egui::Rect::from_min_max(
+            egui::pos2(if a.x <= b.x { 0.0 } else { 1.0 }, if a.y <= b.y { 0.0 } else { 1.0 }),
+            egui::pos2(if a.x <= b.x { 1.0 } else { 0.0 }, if a.y <= b.y { 1.0 } else { 0.0 }),
+        );
+        painter.image(texture, on_screen, uv, Color32::WHITE);
     }
     let highlight = state.hovered_cell.or(cx.highlight).or(state.pinned_cell);
     if let Some(cells) = cx.cells.as_deref_mut().filter(|_| pane.shows_cells()) {

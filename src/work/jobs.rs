@@ -110,6 +110,8 @@ pub enum JobKind {
     Niches,
     /// Every classifier variant and the baselines compared on the same splits.
     Comparison,
+    /// Virtual expression predicted from the H&E.
+    VirtualExpression,
     SessionWrite,
 }
 
@@ -141,6 +143,7 @@ impl JobKind {
             JobKind::Classifier => "model-classifier",
             JobKind::Niches => "model-niches",
             JobKind::Comparison => "model-comparison",
+            JobKind::VirtualExpression => "model-virtual",
             JobKind::SessionWrite => "session-save",
         }
     }
@@ -159,7 +162,8 @@ impl JobKind {
             | JobKind::NhoodEnrichment
             | JobKind::Classifier
             | JobKind::Niches
-            | JobKind::Comparison => JobScope::Document,
+            | JobKind::Comparison
+            | JobKind::VirtualExpression => JobScope::Document,
             JobKind::Demo
             | JobKind::FileDialog
             | JobKind::Export
@@ -179,6 +183,7 @@ impl JobKind {
                 | JobKind::Classifier
                 | JobKind::Niches
                 | JobKind::Comparison
+                | JobKind::VirtualExpression
         )
     }
 }

@@ -18,6 +18,7 @@ use cs_models::labels::Labels;
 use cs_models::metrics::ClassificationReport;
 use cs_models::model_file::{self, TrainingSummary};
 use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput, fit_features};
+use cs_models::virtual_expression::{GeneScore, VirtualSettings, virtual_expression};
 use cs_models::vit::{TokenReadout, VitEncoderSpec, VitPreset};
 use cs_models::{ModelError, Progress};
 use cs_slide::SlideSource;
@@ -25,6 +26,7 @@ use cs_xenium::{CellColumn, XeniumBundle};
 use glam::DAffine2;
 use serde::{Deserialize, Serialize};
 
+use crate::layers::patch_layer::PatchGridValues;
 use crate::util::display_name;
 use crate::util::fs::write_atomically;
 use crate::work::jobs::JobContext;
@@ -357,6 +359,12 @@ impl CachedResult for ClassifierResult {
     }
 }
 
+impl CachedResult for VirtualResult {
+    fn mark_cached(&mut self) {
+        self.from_cache = true;
+    }
+}
+
 impl CachedResult for ComparisonResult {
     fn mark_cached(&mut self) {
         self.from_cache = true;
@@ -523,6 +531,81 @@ pub fn comparison_run(
             from_cache: false,
         };
         Ok((result, inputs.cell_ids, Vec::new()))
+    })
+}
+
+/// Virtual expression from the H&E ([`cs_models::virtual_expression`]): per patch of the grid over
+/// the slide, the predicted and measured value of each gene (patch after patch, genes within).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VirtualResult {
+    /// Predicted (NaN on background) and measured (NaN where no cell was) values.
+    pub grid: PatchGridValues,
+    pub measured_cells: Vec<u32>,
+    pub scores: Vec<GeneScore>,
+    pub n_train: usize,
+    pub n_test: usize,
+    pub seconds: f64,
+    pub device: String,
+    #[serde(skip)]
+    pub from_cache: bool,
+}
+
+/// A virtual-expression run on the whole slide (or the cached result) for `genes`.
+pub fn virtual_run(data: RunData, genes: Vec<String>, patch_um: f32, device: Device) -> PreparedRun<VirtualResult> {
+    let key = data.key(format!("virtual genes={} patch={patch_um}", genes.join(",")));
+    prepare_run("virtual expression", data, key, move |data, all, _rows, progress| {
+        let started = std::time::Instant::now();
+        let slide = data
+            .slide_input()
+            .context("virtual expression reads the H&E: open the slide and its alignment first")?;
+        let settings = VirtualSettings {
+            patch_um,
+            ..Default::default()
+        };
+        let result = virtual_expression(
+            &slide,
+            &all.centres_um,
+            &all.expression,
+            &genes,
+            &settings,
+            &device,
+            progress,
+        )?;
+        let grid = result.grid;
+        let ids: Vec<String> = (0..grid.len())
+            .map(|i| {
+                let (c, r) = grid.cell(i);
+                format!("patch_{c}_{r}")
+            })
+            .collect();
+        let mut columns = Vec::new();
+        for (g, gene) in genes.iter().enumerate() {
+            let of = |m: &cs_models::matrix::Matrix| (0..grid.len()).map(|i| m.row(i)[g]).collect::<Vec<f32>>();
+            columns.push((format!("virtual_{gene}"), CellColumn::Number(of(&result.predicted))));
+            columns.push((
+                format!("measured_{gene}"),
+                CellColumn::Number(of(&result.measured.values)),
+            ));
+        }
+        let out = VirtualResult {
+            grid: PatchGridValues {
+                genes: genes.clone(),
+                patch_um: grid.patch_um,
+                origin_um: grid.origin_um,
+                columns: grid.columns,
+                rows: grid.rows,
+                predicted: result.predicted.values.clone(),
+                measured: result.measured.values.values.clone(),
+            },
+            measured_cells: result.measured.cells.clone(),
+            scores: result.scores.clone(),
+            n_train: result.n_train,
+            n_test: result.n_test,
+            seconds: started.elapsed().as_secs_f64(),
+            device: cs_models::device::describe(&device),
+            from_cache: false,
+        };
+        Ok((out, ids, columns))
     })
 }
 
