@@ -9,9 +9,9 @@ use std::time::Instant;
 use anyhow::Context as _;
 use cs_models::device::describe;
 use cs_models::virtual_expression::{GeneScore, VirtualSettings, virtual_expression};
-use cs_xenium::CellColumn;
 
 use crate::cli::models::{BundleArgs, device, open_inputs, stderr_progress};
+use crate::work::models::patch_table;
 
 pub struct VirtualArgs {
     pub bundle: BundleArgs,
@@ -40,40 +40,7 @@ pub fn run(args: &VirtualArgs, json_out: bool) -> anyhow::Result<String> {
     )?;
     let grid = result.grid;
     let n = grid.len();
-    let ids: Vec<String> = (0..n)
-        .map(|i| {
-            let (c, r) = grid.cell(i);
-            format!("patch_{c}_{r}")
-        })
-        .collect();
-    let mut columns = vec![
-        (
-            "x_um".to_owned(),
-            CellColumn::Number((0..n).map(|i| grid.centre_um(i)[0]).collect()),
-        ),
-        (
-            "y_um".to_owned(),
-            CellColumn::Number((0..n).map(|i| grid.centre_um(i)[1]).collect()),
-        ),
-        (
-            "tissue_fraction".to_owned(),
-            CellColumn::Number(result.tissue_fraction.clone()),
-        ),
-        (
-            "measured_cells".to_owned(),
-            CellColumn::Number(result.measured.cells.iter().map(|&c| c as f32).collect()),
-        ),
-    ];
-    for (g, gene) in result.genes.iter().enumerate() {
-        columns.push((
-            format!("virtual_{gene}"),
-            CellColumn::Number((0..n).map(|i| result.predicted.row(i)[g]).collect()),
-        ));
-        columns.push((
-            format!("measured_{gene}"),
-            CellColumn::Number((0..n).map(|i| result.measured.values.row(i)[g]).collect()),
-        ));
-    }
+    let (ids, columns) = patch_table(&result);
     cs_xenium::write_cell_parquet(&args.out, &ids, &columns)
         .with_context(|| format!("writing {}", args.out.display()))?;
     let seconds = started.elapsed().as_secs_f64();

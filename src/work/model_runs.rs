@@ -31,8 +31,8 @@ use crate::util::display_name;
 use crate::util::fs::write_atomically;
 use crate::work::jobs::JobContext;
 use crate::work::models::{
-    ClassifierRun, LabelSource, NicheRun, cell_inputs, predict_with_saved, read_gene_embedding, run_classifier,
-    run_niches, slide_px_from_world,
+    ClassifierRun, LabelSource, NicheRun, cell_inputs, patch_table, predict_with_saved, read_gene_embedding,
+    run_classifier, run_niches, slide_px_from_world,
 };
 
 /// Where training labels come from, as chosen in the panel.
@@ -572,21 +572,7 @@ pub fn virtual_run(data: RunData, genes: Vec<String>, patch_um: f32, device: Dev
             progress,
         )?;
         let grid = result.grid;
-        let ids: Vec<String> = (0..grid.len())
-            .map(|i| {
-                let (c, r) = grid.cell(i);
-                format!("patch_{c}_{r}")
-            })
-            .collect();
-        let mut columns = Vec::new();
-        for (g, gene) in genes.iter().enumerate() {
-            let of = |m: &cs_models::matrix::Matrix| (0..grid.len()).map(|i| m.row(i)[g]).collect::<Vec<f32>>();
-            columns.push((format!("virtual_{gene}"), CellColumn::Number(of(&result.predicted))));
-            columns.push((
-                format!("measured_{gene}"),
-                CellColumn::Number(of(&result.measured.values)),
-            ));
-        }
+        let (ids, columns) = patch_table(&result);
         let out = VirtualResult {
             grid: PatchGridValues {
                 genes: genes.clone(),

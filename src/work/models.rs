@@ -453,6 +453,49 @@ pub(crate) fn categorical_column<'a>(bundle: &'a XeniumBundle, name: &str) -> an
     })
 }
 
+/// A virtual-expression run as a per-patch table (`cell_id` = `patch_COLUMN_ROW`): centre, tissue
+/// share, measured cells, then `virtual_GENE` and `measured_GENE` for each gene (NaN where none).
+pub fn patch_table(
+    result: &cs_models::virtual_expression::VirtualExpression,
+) -> (Vec<String>, Vec<(String, cs_xenium::CellColumn)>) {
+    use cs_xenium::CellColumn;
+    let grid = result.grid;
+    let n = grid.len();
+    let ids = (0..n)
+        .map(|i| {
+            let (c, r) = grid.cell(i);
+            format!("patch_{c}_{r}")
+        })
+        .collect();
+    let mut columns = vec![
+        (
+            "x_um".to_owned(),
+            CellColumn::Number((0..n).map(|i| grid.centre_um(i)[0]).collect()),
+        ),
+        (
+            "y_um".to_owned(),
+            CellColumn::Number((0..n).map(|i| grid.centre_um(i)[1]).collect()),
+        ),
+        (
+            "tissue_fraction".to_owned(),
+            CellColumn::Number(result.tissue_fraction.clone()),
+        ),
+        (
+            "measured_cells".to_owned(),
+            CellColumn::Number(result.measured.cells.iter().map(|&c| c as f32).collect()),
+        ),
+    ];
+    for (g, gene) in result.genes.iter().enumerate() {
+        let of = |m: &cs_models::matrix::Matrix| (0..n).map(|i| m.row(i)[g]).collect::<Vec<f32>>();
+        columns.push((format!("virtual_{gene}"), CellColumn::Number(of(&result.predicted))));
+        columns.push((
+            format!("measured_{gene}"),
+            CellColumn::Number(of(&result.measured.values)),
+        ));
+    }
+    (ids, columns)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
