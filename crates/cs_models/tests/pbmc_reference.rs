@@ -36,7 +36,10 @@ fn pbmc_bulk_labels_are_learned_from_genes() {
         "pbmc68k_reduced, unimodal, default settings:\n{}",
         trained.report.to_text()
     );
-    assert_eq!(trained.n_train + trained.n_validation, 700);
+    // A tenth of the training cells is held back to keep the best epoch and fit the temperature.
+    assert_eq!(trained.n_train + trained.n_calibration + trained.n_validation, 700);
+    assert_eq!(trained.n_calibration, 56);
+    assert!(trained.best_epoch.is_some() && trained.config.temperature > 0.0);
     assert!(
         trained.epoch_losses.last().unwrap() < &trained.epoch_losses[0],
         "loss falls: {:?}",
