@@ -83,22 +83,37 @@ fn spatial_split(labels: &Labels, centres: &[[f32; 2]], seed: u64) -> (Vec<usize
     let labelled: Vec<usize> = (0..labels.per_cell.len())
         .filter(|&c| labels.per_cell[c].is_some())
         .collect();
+    spatial_block_split(&labelled, |c| centres[c], seed)
+}
+
+/// Holds out whole blocks of a [`SPATIAL_BLOCKS`] x [`SPATIAL_BLOCKS`] grid over the box of
+/// `rows`' positions (in a seeded order) until [`TEST_FRACTION`] of the rows are, never every
+/// row: (training rows, shuffled; held-out rows). Cells for `evaluate`, patches for virtual
+/// expression.
+pub(crate) fn spatial_block_split(
+    rows: &[usize],
+    position: impl Fn(usize) -> [f32; 2],
+    seed: u64,
+) -> (Vec<usize>, Vec<usize>) {
+    let labelled = rows;
     let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
-    for &c in &labelled {
+    for &c in labelled {
+        let p = position(c);
         for a in 0..2 {
-            lo[a] = lo[a].min(centres[c][a]);
-            hi[a] = hi[a].max(centres[c][a]);
+            lo[a] = lo[a].min(p[a]);
+            hi[a] = hi[a].max(p[a]);
         }
     }
     let block_of = |c: usize| -> usize {
+        let p = position(c);
         let cell = |a: usize| {
             let span = (hi[a] - lo[a]).max(f32::MIN_POSITIVE);
-            (((centres[c][a] - lo[a]) / span * SPATIAL_BLOCKS as f32) as usize).min(SPATIAL_BLOCKS - 1)
+            (((p[a] - lo[a]) / span * SPATIAL_BLOCKS as f32) as usize).min(SPATIAL_BLOCKS - 1)
         };
         cell(1) * SPATIAL_BLOCKS + cell(0)
     };
     let mut per_block = vec![Vec::new(); SPATIAL_BLOCKS * SPATIAL_BLOCKS];
-    for &c in &labelled {
+    for &c in labelled {
         per_block[block_of(c)].push(c);
     }
     let mut order: Vec<usize> = (0..per_block.len()).filter(|&b| !per_block[b].is_empty()).collect();

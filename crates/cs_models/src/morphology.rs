@@ -235,6 +235,17 @@ pub(crate) fn stain_unmixing() -> [[f32; 3]; 3] {
     inv
 }
 
+/// Per pixel of an RGB patch: haematoxylin and eosin optical densities (through `unmix`, from
+/// [`stain_unmixing`]) and luminance in 0..1, into the three slices.
+pub(crate) fn unmix_stains(rgb: &[u8], unmix: &[[f32; 3]; 3], h: &mut [f32], e: &mut [f32], lum: &mut [f32]) {
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        let od = [0, 1, 2].map(|c| -((f32::from(px[c]) + 1.0) / 256.0).ln());
+        h[i] = od[0] * unmix[0][0] + od[1] * unmix[1][0] + od[2] * unmix[2][0];
+        e[i] = od[0] * unmix[0][1] + od[1] * unmix[1][1] + od[2] * unmix[2][1];
+        lum[i] = (0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2])) / 255.0;
+    }
+}
+
 impl MorphologyEncoder for BuiltinMorphologyEncoder {
     fn name(&self) -> &str {
         "builtin"
@@ -271,13 +282,7 @@ impl MorphologyEncoder for BuiltinMorphologyEncoder {
             let mut image = [0f32; 14];
             if !patches.is_empty() {
                 let patch = &patches[cell * patch_bytes..(cell + 1) * patch_bytes];
-                for (i, rgb) in patch.chunks_exact(3).enumerate() {
-                    let od = [0, 1, 2].map(|c| -((f32::from(rgb[c]) + 1.0) / 256.0).ln());
-                    h[i] = od[0] * unmix[0][0] + od[1] * unmix[1][0] + od[2] * unmix[2][0];
-                    e[i] = od[0] * unmix[0][1] + od[1] * unmix[1][1] + od[2] * unmix[2][1];
-                    lum[i] =
-                        (0.299 * f32::from(rgb[0]) + 0.587 * f32::from(rgb[1]) + 0.114 * f32::from(rgb[2])) / 255.0;
-                }
+                unmix_stains(patch, &unmix, &mut h, &mut e, &mut lum);
                 image = ring_statistics(&h, &e, &lum, size);
             }
             out.extend_from_slice(&image);

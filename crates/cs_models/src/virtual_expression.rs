@@ -15,8 +15,12 @@ use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
+use crate::classifier::matrix_rows_tensor;
+use crate::evaluate::spatial_block_split;
 use crate::matrix::{ColumnScaling, GeneExpression, Matrix};
-use crate::morphology::{CellShape, MorphologyEncoder, PatchGeometry, SlidePxFromWorld, encode_cells, stain_unmixing};
+use crate::morphology::{
+    CellShape, MorphologyEncoder, PatchGeometry, SlidePxFromWorld, encode_cells, stain_unmixing, unmix_stains,
+};
 use crate::pipeline::SlideInput;
 use crate::rng::SeededRng;
 use crate::{ModelError, Progress};
@@ -29,9 +33,6 @@ pub const MIN_CELLS_PER_PATCH: u32 = 3;
 pub const MIN_TISSUE_FRACTION: f32 = 0.1;
 /// Pixels a side of the tile the encoder reads (64 over 50 µm: 0.78 µm/px).
 const TILE_PX: u32 = 64;
-/// The spatial split's grid of blocks a side.
-const SPLIT_BLOCKS: usize = 5;
-const TEST_FRACTION: f64 = 0.2;
 const HIDDEN: usize = 64;
 
 const TILE_FEATURES: [&str; 18] = [
@@ -127,12 +128,7 @@ fn quantiles(values: &mut [f32], at: [f32; 3]) -> [f32; 3] {
 fn tile_statistics(rgb: &[u8], size: usize, unmix: &[[f32; 3]; 3]) -> [f32; 18] {
     let n = size * size;
     let (mut h, mut e, mut lum) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    for (i, px) in rgb.chunks_exact(3).enumerate() {
-        let od = [0, 1, 2].map(|c| -((f32::from(px[c]) + 1.0) / 256.0).ln());
-        h[i] = od[0] * unmix[0][0] + od[1] * unmix[1][0] + od[2] * unmix[2][0];
-        e[i] = od[0] * unmix[0][1] + od[1] * unmix[1][1] + od[2] * unmix[2][1];
-        lum[i] = (0.299 * f32::from(px[0]) + 0.587 * f32::from(px[1]) + 0.114 * f32::from(px[2])) / 255.0;
-    }
+    unmix_stains(rgb, unmix, &mut h, &mut e, &mut lum);
     let mean = |v: &[f32]| v.iter().map(|&x| f64::from(x)).sum::<f64>() / v.len().max(1) as f64;
     let sd =
         |v: &[f32], m: f64| (v.iter().map(|&x| (f64::from(x) - m).powi(2)).sum::<f64>() / v.len().max(1) as f64).sqrt();
@@ -419,10 +415,6 @@ impl RegressionHead {
     }
 }
 
-fn rows_tensor(m: &Matrix, rows: &[usize], device: &Device) -> Tensor<2> {
-    crate::classifier::matrix_rows_tensor(m, rows, device)
-}
-
 /// Trains a head on `rows` of (`x`, `y`), both standardised, full batch.
 fn train_head(
     x: &Matrix,
@@ -437,8 +429,8 @@ fn train_head(
     ad.seed(seed);
     let mut head = RegressionHead::new(x.cols, y.cols, &ad);
     let mut optimizer = AdamWConfig::new().with_weight_decay(settings.weight_decay).init();
-    let inputs = rows_tensor(x, rows, &ad);
-    let targets = rows_tensor(y, rows, &ad);
+    let inputs = matrix_rows_tensor(x, rows, &ad);
+    let targets = matrix_rows_tensor(y, rows, &ad);
     for epoch in 0..settings.epochs {
         progress.check()?;
         let error = head.forward(inputs.clone()) - targets.clone();
@@ -456,34 +448,10 @@ fn train_head(
 }
 
 fn predict_rows(head: &RegressionHead, x: &Matrix, rows: &[usize], device: &Device) -> Result<Vec<f32>, ModelError> {
-    head.forward(rows_tensor(x, rows, device))
+    head.forward(matrix_rows_tensor(x, rows, device))
         .into_data()
         .try_to_vec()
         .map_err(|e| ModelError::Input(format!("reading predictions back: {e:?}")))
-}
-
-/// Whole blocks of a 5 x 5 grid over the patches are held out (seeded order) until a fifth of
-/// `rows` are: (training rows, held-out rows).
-fn spatial_split(grid: &PatchGrid, rows: &[usize], seed: u64) -> (Vec<usize>, Vec<usize>) {
-    let block_of = |i: usize| {
-        let (c, r) = grid.cell(i);
-        let bx = c * SPLIT_BLOCKS / grid.columns.max(1);
-        let by = r * SPLIT_BLOCKS / grid.rows.max(1);
-        by * SPLIT_BLOCKS + bx
-    };
-    let mut blocks: Vec<usize> = (0..SPLIT_BLOCKS * SPLIT_BLOCKS).collect();
-    SeededRng::new(seed).shuffle(&mut blocks);
-    let wanted = (rows.len() as f64 * TEST_FRACTION).ceil() as usize;
-    let mut held = [false; SPLIT_BLOCKS * SPLIT_BLOCKS];
-    let mut n_held = 0;
-    for b in blocks {
-        if n_held >= wanted {
-            break;
-        }
-        held[b] = true;
-        n_held += rows.iter().filter(|&&i| block_of(i) == b).count();
-    }
-    rows.iter().copied().partition(|&i| !held[block_of(i)])
 }
 
 /// Pearson correlation (NaN when either side is constant).
@@ -543,7 +511,7 @@ pub fn virtual_expression(
     let mut gene_columns = Vec::with_capacity(genes.len());
     let mut missing = Vec::new();
     for gene in genes {
-        match expression.gene_names.iter().position(|g| g == gene) {
+        match expression.gene(gene) {
             Some(c) => gene_columns.push(c),
             None => missing.push(gene.as_str()),
         }
@@ -593,12 +561,12 @@ pub fn virtual_expression(
             settings.patch_um
         )));
     }
-    let (train, test) = spatial_split(&grid, &targets, settings.seed);
+    let (train, test) = spatial_block_split(&targets, |i| grid.centre_um(i), settings.seed);
     // Features and targets standardised on the training patches.
-    let scaling = ColumnScaling::fit(&select(&features, &train)?);
+    let scaling = ColumnScaling::fit(&features.select_rows(&train));
     scaling.apply(&mut features)?;
     let mut y = measured.values.clone();
-    let target_scaling = ColumnScaling::fit(&select(&y, &train)?);
+    let target_scaling = ColumnScaling::fit(&y.select_rows(&train));
     for &i in &targets {
         for ((v, m), s) in y
             .row_mut(i)
@@ -690,14 +658,6 @@ pub fn virtual_expression(
         n_train: train.len(),
         n_test: test.len(),
     })
-}
-
-fn select(m: &Matrix, rows: &[usize]) -> Result<Matrix, ModelError> {
-    let mut values = Vec::with_capacity(rows.len() * m.cols);
-    for &r in rows {
-        values.extend_from_slice(m.row(r));
-    }
-    Matrix::new(rows.len(), m.cols, values)
 }
 
 #[cfg(test)]
