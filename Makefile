@@ -5,7 +5,7 @@ export PATH := $(HOME)/.cargo/bin:$(PATH)
 export XDG_RUNTIME_DIR := $(or $(XDG_RUNTIME_DIR),$(shell d=/tmp/cellsymphony-xdg-$$(id -u); mkdir -p $$d; chmod 700 $$d; echo $$d))
 CARGO ?= cargo
 
-.PHONY: deps run test fmt-check clippy unit bench bench-cells bench-morphology bench-transcripts replay release
+.PHONY: deps workflow-env run test fmt-check clippy unit bench bench-cells bench-morphology bench-transcripts bench-cohort replay release
 
 deps:
 	@scripts/install-deps.sh
@@ -15,7 +15,11 @@ run: deps
 	$(CARGO) run --bin cellsymphony -- --demo
 
 ## fmt check, clippy with -D warnings, every test. Debug builds only.
-test: deps fmt-check clippy unit
+test: deps workflow-env fmt-check clippy unit
+
+## The cohort workflow's Snakemake, in .venv-workflow (the workflow test runs it).
+workflow-env:
+	@scripts/workflow-venv.sh
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -51,6 +55,11 @@ BENCH_TRANSCRIPTS_DIR := .cache/bench-synth-100m-transcripts
 bench-transcripts:
 	test -f $(BENCH_TRANSCRIPTS_DIR)/SYNTH_OK || $(CARGO) run --release --bin cellsymphony -- synth --cells 580000 --no-slide --transcripts --xoa 3 --seed 17 --out $(BENCH_TRANSCRIPTS_DIR)
 	$(CARGO) run --release --bin cellsymphony -- bench transcripts --xenium $(BENCH_TRANSCRIPTS_DIR)/xenium --width 1920 --height 1080 --cpu --frames 60
+
+# 20 samples of 50,000 cells with their H&E: cohort run --step embed, fresh and resumed.
+bench-cohort:
+	$(CARGO) build --release --bin cellsymphony
+	scripts/bench-cohort.sh
 
 replay:
 	$(CARGO) run --release --bin cellsymphony -- bench replay --slide ../shared/data/wsi/CMU-1-Small-Region.pyramid.tiff

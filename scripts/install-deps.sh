@@ -11,6 +11,7 @@ packages=(
   libvulkan1 mesa-vulkan-drivers # Vulkan loader + lavapipe (software GPU for tests and GPU-less machines)
   libxkbcommon-dev libxkbcommon-x11-0 libwayland-dev libx11-dev libxcursor1 libxrandr2 libxi6 libgl1 libegl1
   xvfb xauth                    # headless windows for screenshots
+  python3 python3-venv          # the cohort workflow's Snakemake (scripts/workflow-venv.sh)
 )
 
 missing=()

@@ -33,6 +33,9 @@ struct Cli {
     /// Session file to open (saved from the viewer's File menu).
     #[arg(long, value_name = "FILE")]
     session: Option<PathBuf>,
+    /// Cohort manifest to open (CSV or TOML; see `cohort run`): its samples in the Cohort tab.
+    #[arg(long, value_name = "MANIFEST")]
+    cohort: Option<PathBuf>,
     /// Do not autosave the session (nor offer to restore one after a crash).
     #[arg(long)]
     no_autosave: bool,
@@ -70,6 +73,12 @@ enum Command {
     /// A categorical column as Xenium Explorer cell groups: `cell_id,group` CSV (.csv) or an
     /// analysis.zarr.zip grouping (.zarr.zip).
     Groups(GroupsArgs),
+    /// Cohorts: one step over every sample of a manifest (resumable, sharded), and the summary
+    /// across samples.
+    Cohort {
+        #[command(subcommand)]
+        which: CohortCommand,
+    },
     /// Benchmarks that need the whole app.
     Bench {
         #[command(subcommand)]
@@ -346,7 +355,9 @@ impl EvaluateArgs {
 struct VirtualArgs {
     #[command(flatten)]
     bundle: BundleFlags,
-    /// Genes to predict, comma-separated, named as in the bundle's features.
+    /// Genes to predict, comma-separated, named as in the bundle's features; an XOA 4 bundle's
+    /// proteins too (`NAME (protein)` where a gene has the same name). With --morphology a ViT
+    /// (and --morphology-weights), each 50 µm tile is also read through it (class token).
     #[arg(long, value_delimiter = ',', required = true)]
     genes: Vec<String>,
     #[arg(long)]
@@ -369,7 +380,12 @@ impl VirtualArgs {
     fn run(self) -> anyhow::Result<String> {
         let args = cellsymphony::cli::virtual_expression::VirtualArgs {
             bundle: self.bundle.try_into()?,
-            genes: self.genes,
+            genes: self
+                .genes
+                .iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
             out: self.out,
             settings: cs_models::virtual_expression::VirtualSettings {
                 patch_um: self.patch_um,
@@ -573,6 +589,134 @@ impl TryFrom<BundleFlags> for cellsymphony::cli::models::BundleArgs {
 }
 
 #[derive(Subcommand)]
+enum CohortCommand {
+    /// Runs a step on each sample: OUT/<sample_id>/<step>.parquet, <step>.json (done mark, with
+    /// the inputs' fingerprint) and <step>.log. Samples done before with the same inputs are
+    /// skipped; a failing sample is logged and the rest go on; the exit status is the number of
+    /// samples that failed or could not run (at most 100).
+    Run(Box<CohortRunArgs>),
+    /// Gathers the samples' outputs into OUT/summary.parquet and .csv (per-sample composition
+    /// and neighbourhood z-scores with the manifest's metadata) and, with a group or condition
+    /// column, OUT/group_tests.parquet and .csv (Mann-Whitney U per class, BH).
+    Summarise(CohortSummariseArgs),
+}
+
+/// The flags of `cellsymphony cohort run`.
+#[derive(clap::Args)]
+struct CohortRunArgs {
+    /// The cohort manifest: CSV (sample_id, xenium, slide, alignment, then metadata columns such
+    /// as group or condition) or TOML ([[sample]] tables with the same keys); paths relative to it.
+    manifest: PathBuf,
+    #[arg(long, value_parser = parse_step)]
+    step: cellsymphony::cli::cohort::Step,
+    #[arg(long)]
+    out: PathBuf,
+    /// The classifier folder (from `train`), for --step predict.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// I/N: every N-th sample from the I-th (0-based), e.g. a Slurm array task's share.
+    #[arg(long, default_value = "0/1", value_parser = parse_shard)]
+    shard: cs_cohort::Shard,
+    /// Only these samples (comma-separated ids); the workflow runs one job per sample this way.
+    #[arg(long, value_delimiter = ',')]
+    sample: Vec<String>,
+    /// gpu or cpu.
+    #[arg(long, default_value = "gpu")]
+    device: String,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Morphology encoder: builtin or a ViT preset (vit-s16, vit-b16, vit-l16, uni2-h) with
+    /// --morphology-weights.
+    #[arg(long, default_value = "builtin")]
+    morphology: String,
+    #[arg(long)]
+    morphology_weights: Option<PathBuf>,
+    /// A ViT's per-cell readout: nucleus:K or cls.
+    #[arg(long, default_value = "nucleus:4")]
+    readout: String,
+    /// Morphology clusters (--step cluster).
+    #[arg(long, default_value_t = 8)]
+    k: usize,
+    /// Contrastive training epochs (--step cluster).
+    #[arg(long, default_value_t = 30)]
+    epochs: usize,
+    /// Genes (and XOA 4 proteins) to predict from the H&E (--step virtual), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    genes: Vec<String>,
+    /// Cell types for --step enrich: `predicted` (this cohort's predict outputs) or a categorical
+    /// column of each bundle.
+    #[arg(long, default_value = cellsymphony::cli::cohort::PREDICTED)]
+    labels: String,
+    /// Spatial graph for --step enrich: radius=R (µm), knn=K or delaunay.
+    #[arg(long, default_value = "radius=30")]
+    nhood: String,
+    #[arg(long, default_value_t = 1000)]
+    perms: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_step(text: &str) -> Result<cellsymphony::cli::cohort::Step, String> {
+    text.parse()
+}
+
+fn parse_shard(text: &str) -> Result<cs_cohort::Shard, String> {
+    text.parse()
+}
+
+/// The flags of `cellsymphony cohort summarise`.
+#[derive(clap::Args)]
+struct CohortSummariseArgs {
+    manifest: PathBuf,
+    /// The folder `cohort run` wrote to; the summary is written there too.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long)]
+    json: bool,
+}
+
+impl CohortRunArgs {
+    fn run(self) -> anyhow::Result<String> {
+        let readout = self
+            .readout
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--readout: {e}"))?;
+        let options = cellsymphony::cli::cohort::RunOptions {
+            manifest: self.manifest,
+            step: self.step,
+            out: self.out,
+            model: self.model,
+            shard: self.shard,
+            samples: self
+                .sample
+                .into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect(),
+            device: self.device,
+            seed: self.seed,
+            morphology: cs_models::pipeline::MorphologyChoice::parse(
+                &self.morphology,
+                self.morphology_weights,
+                readout,
+            )?,
+            k: self.k,
+            epochs: self.epochs,
+            genes: self
+                .genes
+                .iter()
+                .map(|g| g.trim().to_owned())
+                .filter(|g| !g.is_empty())
+                .collect(),
+            labels: self.labels,
+            nhood: self.nhood,
+            perms: self.perms,
+        };
+        cellsymphony::cli::cohort::run(&options, self.json)
+    }
+}
+
+#[derive(Subcommand)]
 enum BenchCommand {
     /// Model throughput: patch extraction + morphology encoder (cells/s), gene PCA, one
     /// dual-modality training epoch, prediction, and k-means on N x 128 points.
@@ -620,6 +764,12 @@ impl Command {
                 },
                 args.json,
             ),
+            Command::Cohort {
+                which: CohortCommand::Run(args),
+            } => args.run(),
+            Command::Cohort {
+                which: CohortCommand::Summarise(args),
+            } => cellsymphony::cli::cohort::summarise(&args.manifest, &args.out, args.json),
             Command::Bench {
                 which: BenchCommand::Models(args),
             } => args.run(),
@@ -825,6 +975,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         alignment: cli.alignment,
         demo: cli.demo,
         session,
+        cohort: cli.cohort,
         autosave_dir: if cli.no_autosave {
             None
         } else {
@@ -846,6 +997,18 @@ fn main() -> ExitCode {
     .init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(error)
+            if error
+                .downcast_ref::<cellsymphony::cli::cohort::SamplesFailed>()
+                .is_some() =>
+        {
+            // cohort run: the table, then the number of samples that failed as the exit status.
+            let failed = error.downcast_ref::<cellsymphony::cli::cohort::SamplesFailed>();
+            let (report, n) = failed.map_or((String::new(), 1), |f| (f.report.clone(), f.failed));
+            println!("{report}");
+            eprintln!("error: {error}");
+            ExitCode::from(n.clamp(1, 100) as u8)
+        }
         Err(error) => {
             // One line: the whole cause chain, newlines flattened.
             let message = format!("{error:#}").replace('\n', " ");

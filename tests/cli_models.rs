@@ -726,3 +726,89 @@ fn virtual_expression_from_the_he_beats_a_shuffled_patch_control() {
     assert!(!bad.status.success() && stderr.contains("NOTAGENE"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// XOA 4 with Xenium Protein: proteins are targets beside genes (a protein named like a gene is
+/// `NAME (protein)`), and the tiles can be read through a ViT too (here random ViT-S/16 weights:
+/// the run and its bookkeeping are checked, not what random weights see).
+#[test]
+fn virtual_expression_learns_proteins_and_reads_tiles_through_a_vit() {
+    let dir = std::env::temp_dir().join(format!("cli_virtual_protein_{}", std::process::id()));
+    let options = cs_synth::SynthOptions {
+        cells: 4000,
+        seed: 4,
+        xoa: Some(cs_synth::XoaVersion::V4),
+        ..Default::default()
+    };
+    let summary = cs_synth::generate(&options, &dir, &|_, _| {}, &|| false).unwrap();
+    let (bundle, slide, alignment) = (
+        summary.bundle_dir.to_str().unwrap().to_owned(),
+        summary.slide_path.as_ref().unwrap().to_str().unwrap().to_owned(),
+        summary.alignment_csv.as_ref().unwrap().to_str().unwrap().to_owned(),
+    );
+    let out = dir.join("virtual.parquet").to_str().unwrap().to_owned();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "virtual",
+            "--xenium",
+            &bundle,
+            "--slide",
+            &slide,
+            "--alignment",
+            &alignment,
+            "--genes",
+            "PanCK, CD45,CD3E (protein),KRT8",
+            "--out",
+            &out,
+            "--device",
+            "cpu",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        cellsymphony(&args)
+    };
+    let report = json_of(&run(&[]));
+    let pearson = |report: &serde_json::Value, name: &str| {
+        report["scores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["gene"] == name)
+            .unwrap_or_else(|| panic!("{name} missing from {report}"))["pearson"]
+            .as_f64()
+            .unwrap()
+    };
+    // README: PanCK follows the epithelium as KRT8 does.
+    let panck = pearson(&report, "PanCK");
+    assert!(panck > 0.6, "PanCK held-out r {panck:.3}: {report}");
+    assert!(pearson(&report, "KRT8") > 0.6, "{report}");
+    assert!(pearson(&report, "CD3E (protein)").is_finite(), "{report}");
+    assert!(
+        report["features"].as_str().unwrap().starts_with("tile statistics"),
+        "{report}"
+    );
+    // A bare CD3E is the gene, which this panel also has; an unknown protein is named.
+    let bad = run(&["--genes", "PanCK,CD999"]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && stderr.contains("CD999"), "{stderr}");
+    // Through a ViT: its class token, reduced to 32 components, beside the tile statistics.
+    let weights = dir.join("vit_s16.safetensors");
+    cs_models::vit::VitPreset::VitS16
+        .config()
+        .write_seeded_weights(&weights, 7)
+        .unwrap();
+    let report = json_of(&run(&[
+        "--morphology",
+        "vit-s16",
+        "--morphology-weights",
+        weights.to_str().unwrap(),
+    ]));
+    let features = report["features"].as_str().unwrap();
+    assert!(
+        features.contains("vit_s16 (32 principal components of 384)"),
+        "{features}"
+    );
+    for name in ["PanCK", "CD45", "CD3E (protein)", "KRT8"] {
+        assert!(pearson(&report, name).is_finite(), "{name}: {report}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -86,7 +86,7 @@ impl ViewerApp {
     }
 
     /// Runs `work` as the export job; its message or error becomes a toast.
-    fn start_export(&mut self, work: impl FnOnce() -> anyhow::Result<String> + Send + 'static) {
+    pub(super) fn start_export(&mut self, work: impl FnOnce() -> anyhow::Result<String> + Send + 'static) {
         self.jobs.cancel_kind(JobKind::Export);
         self.spawn(JobKind::Export, JobKey::None, "Exporting", move |_| {
             JobOutput::Written(work())

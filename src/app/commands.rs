@@ -30,9 +30,17 @@ impl ViewerApp {
     pub(super) fn apply_command(&mut self, command: Command) {
         match command {
             Command::Edit(edit) => self.document.apply(edit),
-            Command::OpenPath(path) => self.open_path(path),
+            Command::OpenPath(path) => {
+                self.leave_cohort_sample();
+                self.open_path(path)
+            }
             Command::AskForFile(purpose) => self.ask_for_file(purpose),
-            Command::OpenDemo(difficulty) => self.open_demo(difficulty),
+            Command::OpenDemo(difficulty) => {
+                self.leave_cohort_sample();
+                self.open_demo(difficulty)
+            }
+            Command::SwitchSample(id) => self.switch_sample(&id),
+            Command::CompareCohort { column } => self.compare_cohort(column),
             Command::CloseSlide => self.close_slide(),
             Command::CloseCompareSlide => self.close_compare_slide(),
             Command::CloseCells => self.close_cells(),
@@ -185,10 +193,19 @@ impl ViewerApp {
     /// What a file picked in the dialog for `purpose` is used for.
     pub(super) fn apply_file_choice(&mut self, purpose: DialogPurpose, path: PathBuf) {
         match purpose {
-            DialogPurpose::OpenSession => self.open_session(&path),
+            DialogPurpose::OpenSession => {
+                self.leave_cohort_sample();
+                self.open_session(&path)
+            }
             DialogPurpose::SaveSession => self.save_session_as(path),
-            DialogPurpose::Slide => self.open_slide(path),
-            DialogPurpose::Bundle => self.open_bundle(path),
+            DialogPurpose::Slide => {
+                self.leave_cohort_sample();
+                self.open_slide(path)
+            }
+            DialogPurpose::Bundle => {
+                self.leave_cohort_sample();
+                self.open_bundle(path)
+            }
             DialogPurpose::Alignment => self.load_alignment(&path),
             DialogPurpose::SaveAlignment => self.save_alignment(&path),
             DialogPurpose::ImportSelections => self.import_selections(&path),
@@ -206,6 +223,13 @@ impl ViewerApp {
             DialogPurpose::ExportPlotPng(plot) => self.export_plot_png(plot, path),
             DialogPurpose::ImportCellGroups => self.import_cell_groups(&path),
             DialogPurpose::ExportCellGroups(source) => self.export_cell_groups(source, path),
+            DialogPurpose::Cohort => self.open_cohort(path),
+            DialogPurpose::CohortOutputs => {
+                if let Some(cohort) = &mut self.document.cohort {
+                    cohort.outputs = Some(path);
+                }
+            }
+            DialogPurpose::ExportCohortTable => self.export_cohort_table(path),
         }
     }
 

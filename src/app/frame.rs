@@ -138,6 +138,7 @@ impl ViewerApp {
                     &mut ui_state.slide_tab,
                     &mut ui_state.selections,
                     &mut ui_state.models,
+                    &mut ui_state.cohort,
                 );
             });
         }

@@ -65,6 +65,7 @@ pub enum JobOutput {
     Niches(anyhow::Result<NicheResult>),
     Comparison(anyhow::Result<ComparisonResult>),
     Virtual(anyhow::Result<VirtualResult>),
+    CohortComposition(anyhow::Result<crate::work::cohort::CohortComposition>),
     /// Save and Save as give back the file and what was written; autosaves nothing.
     SessionWritten(anyhow::Result<Option<(PathBuf, SessionFile)>>),
     /// A job's thread ended without a result, and its kind has no error of its own.
@@ -107,6 +108,7 @@ impl JobOutput {
             JobKind::Niches => JobOutput::Niches(Err(stopped(label))),
             JobKind::Comparison => JobOutput::Comparison(Err(stopped(label))),
             JobKind::VirtualExpression => JobOutput::Virtual(Err(stopped(label))),
+            JobKind::CohortComposition => JobOutput::CohortComposition(Err(stopped(label))),
             JobKind::GeneValues => JobOutput::Lost("Reading gene counts stopped unexpectedly.".into()),
             JobKind::Transcripts => JobOutput::Lost("Reading transcripts stopped unexpectedly.".into()),
             JobKind::FileDialog => JobOutput::Lost("The file dialog closed unexpectedly.".into()),
@@ -180,6 +182,7 @@ impl ViewerApp {
             (JobOutput::Niches(result), JobKey::Run(key)) => self.niches_finished(&key, result),
             (JobOutput::Comparison(result), JobKey::Run(key)) => self.comparison_finished(&key, result),
             (JobOutput::Virtual(result), JobKey::Run(key)) => self.virtual_finished(&key, result),
+            (JobOutput::CohortComposition(result), _) => self.cohort_compared(result),
             (JobOutput::SessionWritten(result), _) => self.session_written(result),
             (JobOutput::Lost(message), _) => self.runtime.toasts.error(message),
             (_, key) => log::error!("a {kind:?} job gave a result that does not match its key {key:?}"),

@@ -7,6 +7,7 @@
 //! Nothing but this folder and `main` names the shell. May import everything below it.
 
 mod analysis;
+mod cohort;
 mod commands;
 mod frame;
 mod gpu;
@@ -45,6 +46,8 @@ pub struct StartupOptions {
     pub demo: Option<cs_synth::Difficulty>,
     /// A session file to open.
     pub session: Option<PathBuf>,
+    /// A cohort manifest to open (its first sample is shown).
+    pub cohort: Option<PathBuf>,
     /// Where sessions are autosaved (None: no autosave and no crash recovery).
     pub autosave_dir: Option<PathBuf>,
 }
@@ -136,6 +139,9 @@ impl ViewerApp {
         }
         if let Some(path) = options.session {
             app.open_session(&path);
+        }
+        if let Some(path) = options.cohort {
+            app.open_cohort(path);
         }
         app
     }

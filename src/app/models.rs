@@ -156,7 +156,7 @@ impl ViewerApp {
             .ui
             .models
             .virtual_genes
-            .split([',', ' '])
+            .split([',', ';', '\n'])
             .map(str::trim)
             .filter(|g| !g.is_empty())
             .map(str::to_owned)
@@ -171,13 +171,14 @@ impl ViewerApp {
                 .error("Virtual expression reads the H&E: open the slide and its alignment first.");
             return;
         }
-        let Some((mut data, _, device)) = self.run_inputs(false) else {
+        let with_encoder = self.runtime.ui.models.virtual_through_encoder;
+        let Some((mut data, morphology, device)) = self.run_inputs(with_encoder) else {
             return;
         };
         // The whole slide: the patches are the slide's, not a selection's.
         data.scope = None;
         let patch_um = self.runtime.ui.models.virtual_patch_um;
-        let PreparedRun { key, label, work } = virtual_run(data, genes, patch_um, device);
+        let PreparedRun { key, label, work } = virtual_run(data, genes, patch_um, morphology, device);
         self.jobs.cancel_kind(JobKind::VirtualExpression);
         self.spawn(JobKind::VirtualExpression, JobKey::Run(key), label, move |cx| {
             JobOutput::Virtual(work(cx))

@@ -1,8 +1,10 @@
-//! Command-line subcommands that need no window: `info`, `synth`, `enrich` here, and the model
-//! commands (`embed`, `train`, `predict`, `cluster`) in [`models`].
+//! Command-line subcommands that need no window: `info`, `synth`, `enrich` here, the model
+//! commands (`embed`, `train`, `predict`, `cluster`) in [`models`], `evaluate`, `virtual`,
+//! `groups`, and `cohort run|summarise` in [`cohort`].
 //!
 //! May import: `work`, `io`, `layers`, `util` and the crates; never the shell.
 
+pub mod cohort;
 pub mod evaluate;
 pub mod groups;
 pub mod models;

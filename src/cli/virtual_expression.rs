@@ -11,7 +11,7 @@ use cs_models::device::describe;
 use cs_models::virtual_expression::{GeneScore, VirtualSettings, virtual_expression};
 
 use crate::cli::models::{BundleArgs, device, open_inputs, stderr_progress};
-use crate::work::models::patch_table;
+use crate::work::models::{open_tile_encoder, patch_table, virtual_targets};
 
 pub struct VirtualArgs {
     pub bundle: BundleArgs,
@@ -29,12 +29,15 @@ pub fn run(args: &VirtualArgs, json_out: bool) -> anyhow::Result<String> {
     let slide = opened
         .slide_input()
         .context("virtual expression reads the H&E: give --slide FILE and --alignment CSV")?;
+    let targets = virtual_targets(&opened.bundle, &opened.inputs.expression)?;
+    let foundation = open_tile_encoder(&args.bundle.morphology, &device)?;
     let result = virtual_expression(
         &slide,
         &opened.inputs.centres_um,
-        &opened.inputs.expression,
+        &targets,
         &args.genes,
         &args.settings,
+        foundation.as_deref(),
         &device,
         &progress,
     )?;
@@ -60,6 +63,7 @@ pub fn run(args: &VirtualArgs, json_out: bool) -> anyhow::Result<String> {
             "tissue_patches": tissue_patches,
             "n_train": result.n_train,
             "n_test": result.n_test,
+            "features": result.feature_source,
             "scores": result.scores,
             "mean_pearson": mean_pearson,
             "mean_control_pearson": mean_control,
@@ -68,9 +72,10 @@ pub fn run(args: &VirtualArgs, json_out: bool) -> anyhow::Result<String> {
         }))?);
     }
     let mut text = format!(
-        "{n} patches of {} µm ({tissue_patches} on tissue); trained on {} measured patches, {} held out in \
-         whole tissue blocks; {seconds:.1} s on {}\n\n| gene | Pearson r | Spearman r | shuffled control r |\n|---|---|---|---|\n",
+        "{n} patches of {} µm ({tissue_patches} on tissue), read as {}; trained on {} measured patches, {} held \
+         out in whole tissue blocks; {seconds:.1} s on {}\n\n| gene | Pearson r | Spearman r | shuffled control r |\n|---|---|---|---|\n",
         grid.patch_um,
+        result.feature_source,
         result.n_train,
         result.n_test,
         describe(&device)

@@ -10,6 +10,7 @@
 pub mod analysis;
 pub mod annotations;
 pub mod bookmarks;
+pub mod cohort;
 pub mod edit;
 pub mod history;
 pub mod models;
@@ -87,6 +88,8 @@ pub struct DocumentState {
     pub models: models::ModelResults,
     /// Layers closed since the shell last freed their GPU resources.
     pub evictions: Evictions,
+    /// The open cohort, whose samples this document shows one at a time.
+    pub cohort: Option<cohort::CohortState>,
 }
 
 impl DocumentState {

@@ -45,6 +45,12 @@ pub enum Command {
     /// Opens whatever the path is (folder: bundle, `.csv`: alignment, session file, slide).
     OpenPath(PathBuf),
     AskForFile(DialogPurpose),
+    /// Shows this sample of the open cohort (the one shown is kept as it was).
+    SwitchSample(String),
+    /// Compares the cohort's samples' shares of each class of `column` (or `predicted`).
+    CompareCohort {
+        column: String,
+    },
     /// Generates (once) and opens the synthetic demo tissue; hard: the cell-typing benchmark.
     OpenDemo(cs_synth::Difficulty),
     CloseSlide,

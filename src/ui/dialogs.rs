@@ -56,6 +56,12 @@ pub enum DialogPurpose {
     ImportCellGroups,
     /// A column, or the selections, as Xenium Explorer cell groups.
     ExportCellGroups(GroupSource),
+    /// A cohort manifest (CSV or TOML).
+    Cohort,
+    /// The folder `cohort run --out` wrote (for predicted types).
+    CohortOutputs,
+    /// The cohort tab's composition table as CSV.
+    ExportCohortTable,
 }
 
 /// What becomes Xenium Explorer cell groups.
@@ -76,6 +82,18 @@ pub fn show_file_dialog(purpose: &DialogPurpose, start_dir: Option<PathBuf>) -> 
     }
     let session_filter = ("CellSymphony session", [SESSION_EXTENSION]);
     match purpose {
+        DialogPurpose::Cohort => dialog
+            .set_title("Open a cohort manifest (CSV or TOML: sample_id, xenium, slide, alignment, metadata)")
+            .add_filter("Cohort manifest", &["csv", "toml"])
+            .pick_file(),
+        DialogPurpose::CohortOutputs => dialog
+            .set_title("The folder `cellsymphony cohort run --out` wrote")
+            .pick_folder(),
+        DialogPurpose::ExportCohortTable => dialog
+            .set_title("Export the cohort composition table as CSV")
+            .add_filter("CSV", &["csv"])
+            .set_file_name("cohort_composition.csv")
+            .save_file(),
         DialogPurpose::OpenSession => dialog
             .set_title("Open session")
             .add_filter(session_filter.0, &session_filter.1)

@@ -7,6 +7,7 @@
 
 pub mod annotations_tab;
 pub mod bookmarks_window;
+pub mod cohort_tab;
 pub mod command;
 pub mod dialogs;
 pub mod export_window;
@@ -85,6 +86,7 @@ pub enum RightTab {
     Annotations,
     Models,
     Slide,
+    Cohort,
 }
 
 /// Which panels and windows are shown.
@@ -134,6 +136,7 @@ pub struct UiState {
     pub layers: layers_panel::LayersPanelState,
     pub selections: selections_tab::SelectionsTabState,
     pub models: models_tab::ModelsTabState,
+    pub cohort: cohort_tab::CohortTabState,
     pub export: export_window::ExportChoice,
 }
 
@@ -147,6 +150,7 @@ impl UiState {
             layers: Default::default(),
             selections: Default::default(),
             models,
+            cohort: Default::default(),
             export: Default::default(),
         }
     }

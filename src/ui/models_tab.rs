@@ -79,6 +79,8 @@ pub struct ModelsTabState {
     /// Genes to predict from the H&E (comma-separated) and the patch side.
     pub virtual_genes: String,
     pub virtual_patch_um: f32,
+    /// Read each tile through the ViT chosen above too (its class token), beside the tile statistics.
+    pub virtual_through_encoder: bool,
     /// The niche heatmap's numbers and what they were computed from.
     niche_enrichment: Option<(EnrichmentInputs, Arc<ClusterEnrichment>)>,
 }
@@ -105,6 +107,7 @@ impl ModelsTabState {
             uncertain_below: 0.0,
             virtual_genes: String::new(),
             virtual_patch_um: cs_models::virtual_expression::DEFAULT_PATCH_UM,
+            virtual_through_encoder: false,
             niche_enrichment: None,
         }
     }
@@ -630,17 +633,28 @@ fn virtual_expression_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut M
         );
         return;
     }
-    // A start: the panel's four most variable genes (over at most 20,000 cells).
+    // A start: the panel's four most variable genes (over at most 20,000 cells), and its four
+    // most variable proteins when the run measured protein (XOA 4).
     if state.virtual_genes.is_empty()
         && let Some(cells) = &cx.document.cells
         && let Some(counts) = &cells.bundle.counts
     {
-        state.virtual_genes = most_variable_genes(counts, 4).join(", ");
+        let genes: Vec<(u32, String)> = counts
+            .features_of_type(cs_xenium::GENE_EXPRESSION)
+            .into_iter()
+            .map(|f| (f, counts.features[f as usize].name.clone()))
+            .collect();
+        let mut start = most_variable(counts, &genes, 4);
+        start.extend(most_variable(counts, &counts.protein_target_names(), 4));
+        state.virtual_genes = start.join(", ");
     }
     ui.horizontal(|ui| {
         ui.label("Genes");
         ui.add(egui::TextEdit::singleline(&mut state.virtual_genes).desired_width(180.0))
-            .on_hover_text("Comma-separated, as named in the panel");
+            .on_hover_text(
+                "Comma-separated, as named in the panel; an XOA 4 run's proteins too (\"NAME (protein)\" where a \
+                 gene has the same name)",
+            );
     });
     ui.horizontal(|ui| {
         ui.add(
@@ -648,6 +662,18 @@ fn virtual_expression_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut M
                 .range(10.0..=500.0)
                 .suffix(" µm patches"),
         );
+        if let Some(preset) = state.settings.vit_preset {
+            ui.checkbox(
+                &mut state.virtual_through_encoder,
+                format!("through {}", preset.label()),
+            )
+            .on_hover_text(
+                "Also read each tile through the ViT chosen above (its weights; class token), and give the \
+                     head its embedding's 32 leading principal components beside the tile statistics",
+            );
+        } else {
+            state.virtual_through_encoder = false;
+        }
     });
     match cx.job(JobKind::VirtualExpression) {
         Some(run) => progress_ui(ui, cx, run),
@@ -670,10 +696,15 @@ fn virtual_expression_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut M
     };
     ui.label(
         RichText::new(format!(
-            "{} x {} patches of {} µm; trained on {} measured patches, {} held out in whole tissue blocks; {:.1} s on {}{}",
+            "{} x {} patches of {} µm{}; trained on {} measured patches, {} held out in whole tissue blocks; {:.1} s on {}{}",
             result.grid.columns,
             result.grid.rows,
             result.grid.patch_um,
+            if result.feature_source.is_empty() {
+                String::new()
+            } else {
+                format!(", read as {}", result.feature_source)
+            },
             result.n_train,
             result.n_test,
             result.seconds,
@@ -716,10 +747,9 @@ fn virtual_expression_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut M
     }
 }
 
-/// The `n` gene features whose counts vary most between cells (a sample of at most 20,000 cells,
-/// spread over the bundle), most variable first.
-fn most_variable_genes(counts: &cs_xenium::SparseCounts, n: usize) -> Vec<String> {
-    let genes = counts.features_of_type("Gene Expression");
+/// The names of the `n` of `features` whose values vary most between cells (a sample of at most
+/// 20,000 cells, spread over the bundle), most variable first.
+fn most_variable(counts: &cs_xenium::SparseCounts, features: &[(u32, String)], n: usize) -> Vec<String> {
     let cells = counts.row_offsets.len().saturating_sub(1);
     let step = cells.div_ceil(20_000).max(1);
     let (mut sum, mut sum_sq) = (vec![0f64; counts.features.len()], vec![0f64; counts.features.len()]);
@@ -733,13 +763,9 @@ fn most_variable_genes(counts: &cs_xenium::SparseCounts, n: usize) -> Vec<String
         sampled += 1.0;
     }
     let variance = |f: usize| sum_sq[f] / sampled.max(1.0) - (sum[f] / sampled.max(1.0)).powi(2);
-    let mut order: Vec<usize> = genes.iter().map(|&g| g as usize).collect();
-    order.sort_by(|&a, &b| variance(b).total_cmp(&variance(a)));
-    order
-        .into_iter()
-        .take(n)
-        .map(|f| counts.features[f].name.clone())
-        .collect()
+    let mut order: Vec<&(u32, String)> = features.iter().collect();
+    order.sort_by(|a, b| variance(b.0 as usize).total_cmp(&variance(a.0 as usize)));
+    order.into_iter().take(n).map(|(_, name)| name.clone()).collect()
 }
 
 /// *Compare models*: the split and seeds, the button (or the run's progress), and the table of

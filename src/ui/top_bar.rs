@@ -46,6 +46,17 @@ pub fn top_bar_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, windows: &Windows) {
                     ui.close();
                 }
                 if ui
+                    .button("Open cohort…")
+                    .on_hover_text(
+                        "A manifest (CSV or TOML) listing samples: sample_id, xenium, slide, alignment and metadata \
+                         such as condition; switch samples and compare them in the Cohort tab",
+                    )
+                    .clicked()
+                {
+                    cx.send(Command::AskForFile(DialogPurpose::Cohort));
+                    ui.close();
+                }
+                if ui
                     .add_enabled(doc.slide.is_some(), egui::Button::new("Open slide to compare…"))
                     .on_hover_text("A second slide beside the first in the split view, pan and zoom linked")
                     .clicked()

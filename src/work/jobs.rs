@@ -112,6 +112,8 @@ pub enum JobKind {
     Comparison,
     /// Virtual expression predicted from the H&E.
     VirtualExpression,
+    /// The cohort's samples' compositions read and compared between groups.
+    CohortComposition,
     SessionWrite,
 }
 
@@ -144,6 +146,7 @@ impl JobKind {
             JobKind::Niches => "model-niches",
             JobKind::Comparison => "model-comparison",
             JobKind::VirtualExpression => "model-virtual",
+            JobKind::CohortComposition => "cohort-composition",
             JobKind::SessionWrite => "session-save",
         }
     }
@@ -168,6 +171,7 @@ impl JobKind {
             | JobKind::FileDialog
             | JobKind::Export
             | JobKind::ViewExportWrite
+            | JobKind::CohortComposition
             | JobKind::SessionWrite => JobScope::App,
         }
     }

@@ -31,8 +31,8 @@ use crate::util::display_name;
 use crate::util::fs::write_atomically;
 use crate::work::jobs::JobContext;
 use crate::work::models::{
-    ClassifierRun, LabelSource, NicheRun, cell_inputs, patch_table, predict_with_saved, read_gene_embedding,
-    run_classifier, run_niches, slide_px_from_world,
+    ClassifierRun, LabelSource, NicheRun, cell_inputs, open_tile_encoder, patch_table, predict_with_saved,
+    read_gene_embedding, run_classifier, run_niches, slide_px_from_world, virtual_targets,
 };
 
 /// Where training labels come from, as chosen in the panel.
@@ -544,6 +544,9 @@ pub struct VirtualResult {
     pub scores: Vec<GeneScore>,
     pub n_train: usize,
     pub n_test: usize,
+    /// What the head read (tile statistics, and a foundation encoder's components).
+    #[serde(default)]
+    pub feature_source: String,
     pub seconds: f64,
     pub device: String,
     #[serde(skip)]
@@ -551,8 +554,19 @@ pub struct VirtualResult {
 }
 
 /// A virtual-expression run on the whole slide (or the cached result) for `genes`.
-pub fn virtual_run(data: RunData, genes: Vec<String>, patch_um: f32, device: Device) -> PreparedRun<VirtualResult> {
-    let key = data.key(format!("virtual genes={} patch={patch_um}", genes.join(",")));
+pub fn virtual_run(
+    data: RunData,
+    genes: Vec<String>,
+    patch_um: f32,
+    morphology: MorphologyChoice,
+    device: Device,
+) -> PreparedRun<VirtualResult> {
+    let key = data.key(format!(
+        "virtual genes={} patch={patch_um} tiles={}{}",
+        genes.join(","),
+        morphology.describe(),
+        file_stamp(morphology.weights())
+    ));
     prepare_run("virtual expression", data, key, move |data, all, _rows, progress| {
         let started = std::time::Instant::now();
         let slide = data
@@ -562,12 +576,15 @@ pub fn virtual_run(data: RunData, genes: Vec<String>, patch_um: f32, device: Dev
             patch_um,
             ..Default::default()
         };
+        let targets = virtual_targets(&data.bundle, &all.expression)?;
+        let foundation = open_tile_encoder(&morphology, &device)?;
         let result = virtual_expression(
             &slide,
             &all.centres_um,
-            &all.expression,
+            &targets,
             &genes,
             &settings,
+            foundation.as_deref(),
             &device,
             progress,
         )?;
@@ -587,6 +604,7 @@ pub fn virtual_run(data: RunData, genes: Vec<String>, patch_um: f32, device: Dev
             scores: result.scores.clone(),
             n_train: result.n_train,
             n_test: result.n_test,
+            feature_source: result.feature_source.clone(),
             seconds: started.elapsed().as_secs_f64(),
             device: cs_models::device::describe(&device),
             from_cache: false,

@@ -66,6 +66,69 @@ pub fn cell_inputs(bundle: &XeniumBundle) -> anyhow::Result<CellInputs> {
     })
 }
 
+/// What virtual expression can learn, one row per cell of `bundle`: the genes of `expression`
+/// (log1p CP10k, from [`cell_inputs`]) and, for an XOA 4 bundle with Xenium Protein, each protein
+/// as log1p of its intensity, named by [`cs_xenium::SparseCounts::protein_target_names`].
+pub fn virtual_targets(bundle: &XeniumBundle, expression: &GeneExpression) -> anyhow::Result<GeneExpression> {
+    let Some(counts) = bundle.counts.as_ref() else {
+        return Ok(expression.clone());
+    };
+    let proteins = counts.protein_target_names();
+    if proteins.is_empty() {
+        return Ok(expression.clone());
+    }
+    let n_cells = expression.n_cells();
+    anyhow::ensure!(
+        counts.row_offsets.len() == n_cells + 1,
+        "{}: the count matrix has {} cells, the expression {n_cells}",
+        bundle.dir.display(),
+        counts.row_offsets.len().saturating_sub(1)
+    );
+    let n_genes = expression.n_genes() as u32;
+    let mut column_of_feature = vec![u32::MAX; counts.features.len()];
+    for (k, (feature, _)) in proteins.iter().enumerate() {
+        column_of_feature[*feature as usize] = n_genes + k as u32;
+    }
+    let mut targets = GeneExpression {
+        gene_names: expression.gene_names.clone(),
+        row_offsets: Vec::with_capacity(n_cells + 1),
+        gene_index: Vec::with_capacity(expression.gene_index.len()),
+        values: Vec::with_capacity(expression.values.len()),
+    };
+    targets.gene_names.extend(proteins.into_iter().map(|(_, name)| name));
+    targets.row_offsets.push(0);
+    for cell in 0..n_cells {
+        let (genes, values) = expression.cell(cell);
+        targets.gene_index.extend_from_slice(genes);
+        targets.values.extend_from_slice(values);
+        let (features, intensities) = counts.cell(cell);
+        for (&feature, &intensity) in features.iter().zip(intensities) {
+            let column = column_of_feature[feature as usize];
+            if column != u32::MAX && intensity.is_finite() && intensity > 0.0 {
+                targets.gene_index.push(column);
+                targets.values.push(intensity.ln_1p());
+            }
+        }
+        targets.row_offsets.push(targets.values.len() as u64);
+    }
+    Ok(targets)
+}
+
+/// The foundation encoder virtual expression reads its tiles through: the Models tab's or the
+/// command line's ViT, with the class token as readout (a tile has no nucleus at its centre);
+/// None for the built-in encoder (tile statistics only).
+pub fn open_tile_encoder(
+    morphology: &MorphologyChoice,
+    device: &Device,
+) -> anyhow::Result<Option<Box<dyn cs_models::morphology::MorphologyEncoder>>> {
+    let Some(spec) = morphology.vit() else {
+        return Ok(None);
+    };
+    let mut spec = spec.clone();
+    spec.readout = cs_models::vit::TokenReadout::ClassToken;
+    Ok(Some(MorphologyChoice::Vit(spec).open(device)?))
+}
+
 /// Per-cell gene embeddings computed elsewhere (scGPT and the like): a parquet or CSV table with
 /// a `cell_id` column and numeric columns, or a `.npy` matrix with `NAME.cell_ids.txt`, matched
 /// to the bundle's cells by id. Every cell must have a row.

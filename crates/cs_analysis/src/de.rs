@@ -375,7 +375,7 @@ fn gene_statistics(
 }
 
 /// `2·Φ(−|z|)`, evaluated the way scipy's `ndtr` does (erf near 0, erfc in the tail).
-fn two_sided_normal_p(z: f64) -> f64 {
+pub(crate) fn two_sided_normal_p(z: f64) -> f64 {
     use std::f64::consts::FRAC_1_SQRT_2;
     let x = -z.abs() * FRAC_1_SQRT_2;
     let lower_tail = if -x < FRAC_1_SQRT_2 {

@@ -28,6 +28,6 @@ pub use selection::{
     region_sampler,
 };
 pub use stats::{
-    CellMask, ClassEnrichment, Composition, ENRICHMENT_PSEUDOCOUNT, FISHER_RELATIVE_TOLERANCE, StatsError,
-    benjamini_hochberg, composition_between, composition_vs_rest, fisher_exact_two_sided,
+    CellMask, ClassEnrichment, Composition, ENRICHMENT_PSEUDOCOUNT, FISHER_RELATIVE_TOLERANCE, MannWhitney, StatsError,
+    benjamini_hochberg, composition_between, composition_vs_rest, fisher_exact_two_sided, mann_whitney_u,
 };

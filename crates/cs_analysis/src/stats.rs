@@ -357,6 +357,101 @@ pub fn benjamini_hochberg(p_values: &[f64]) -> Vec<f64> {
     q_values
 }
 
+/// The two-sided Mann–Whitney U test of two independent samples (a cohort's per-sample shares
+/// in one group against another's).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MannWhitney {
+    /// U of the first sample (the number of pairs in which it is larger, ties counting 1/2).
+    pub u: f64,
+    pub p_value: f64,
+    /// Whether `p_value` is from the exact distribution (else the normal approximation).
+    pub exact: bool,
+}
+
+/// Mann–Whitney U as `scipy.stats.mannwhitneyu(a, b, alternative="two-sided")` with its
+/// default method: exact when either sample has at most 8 values and nothing ties, else the
+/// normal approximation with tie correction and continuity correction. NaN values are left
+/// out; None when a side is then empty.
+pub fn mann_whitney_u(a: &[f64], b: &[f64]) -> Option<MannWhitney> {
+    let a: Vec<f64> = a.iter().copied().filter(|v| !v.is_nan()).collect();
+    let b: Vec<f64> = b.iter().copied().filter(|v| !v.is_nan()).collect();
+    let (n1, n2) = (a.len(), b.len());
+    if n1 == 0 || n2 == 0 {
+        return None;
+    }
+    // Mid-ranks over both samples.
+    let mut all: Vec<(f64, bool)> = a
+        .iter()
+        .map(|&v| (v, true))
+        .chain(b.iter().map(|&v| (v, false)))
+        .collect();
+    all.sort_by(|x, y| x.0.total_cmp(&y.0));
+    let n = all.len();
+    let (mut rank_sum_a, mut tie_sum, mut ties) = (0.0, 0.0, false);
+    let mut i = 0;
+    while i < n {
+        let mut j = i + 1;
+        while j < n && all[j].0 == all[i].0 {
+            j += 1;
+        }
+        let t = (j - i) as f64;
+        let mid_rank = (i + j + 1) as f64 / 2.0;
+        rank_sum_a += mid_rank * all[i..j].iter().filter(|x| x.1).count() as f64;
+        if j - i > 1 {
+            ties = true;
+            tie_sum += t * t * t - t;
+        }
+        i = j;
+    }
+    let (f1, f2) = (n1 as f64, n2 as f64);
+    let u1 = rank_sum_a - f1 * (f1 + 1.0) / 2.0;
+    let u_max = u1.max(f1 * f2 - u1);
+    let exact = (n1 <= 8 || n2 <= 8) && !ties;
+    let p_value = if exact {
+        // P(U >= u_max) under the null, doubled.
+        let counts = u_distribution(n1, n2);
+        let total: f64 = counts.iter().sum();
+        let from = u_max.round() as usize;
+        (2.0 * counts[from.min(counts.len())..].iter().sum::<f64>() / total).min(1.0)
+    } else {
+        let mean = f1 * f2 / 2.0;
+        let nf = f1 + f2;
+        let sd = (f1 * f2 / 12.0 * ((nf + 1.0) - tie_sum / (nf * (nf - 1.0)))).sqrt();
+        if sd > 0.0 {
+            crate::de::two_sided_normal_p((u_max - mean - 0.5) / sd)
+        } else {
+            1.0
+        }
+    };
+    Some(MannWhitney { u: u1, p_value, exact })
+}
+
+/// How many arrangements of `n1` + `n2` distinct values give each U (0 ..= n1·n2).
+fn u_distribution(n1: usize, n2: usize) -> Vec<f64> {
+    // counts[j][u] for the first sample of i values against j values, built up over i.
+    let max_u = n1 * n2;
+    let mut previous: Vec<Vec<f64>> = (0..=n2).map(|_| vec![1.0]).collect();
+    for i in 1..=n1 {
+        let mut current: Vec<Vec<f64>> = Vec::with_capacity(n2 + 1);
+        current.push(vec![1.0]);
+        for j in 1..=n2 {
+            // The largest value is the first sample's (adds j to U) or the second's.
+            let mut row = vec![0.0; i * j + 1];
+            for (u, &c) in previous[j].iter().enumerate() {
+                row[u + j] += c;
+            }
+            for (u, &c) in current[j - 1].iter().enumerate() {
+                row[u] += c;
+            }
+            current.push(row);
+        }
+        previous = current;
+    }
+    let mut counts = previous.swap_remove(n2);
+    counts.resize(max_u + 1, 0.0);
+    counts
+}
+
 // ---------------------------------------------------------------------------------------------
 // Composition
 // ---------------------------------------------------------------------------------------------
@@ -548,6 +643,38 @@ fn compose(counts: ClassCounts, n_categories: usize) -> Composition {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mann_whitney_matches_scipy() {
+        // scipy 1.17.1 stats.mannwhitneyu(a, b, alternative="two-sided").
+        // (a, b, U of a, p, exact)
+        type Case<'a> = (&'a [f64], &'a [f64], f64, f64, bool);
+        let cases: [Case<'_>; 5] = [
+            (&[0.1, 0.2, 0.3], &[0.4, 0.5, 0.6], 0.0, 0.1, true),
+            (&[0.3, 0.1, 0.5, 0.45], &[0.2, 0.25, 0.6], 6.0, 1.0, true),
+            (
+                &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0],
+                &[5.5, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0, 18.0],
+                5.0,
+                0.0012590162631761445,
+                false,
+            ),
+            (
+                &[1.0, 2.0, 2.0, 3.0, 3.0, 3.0],
+                &[2.0, 3.0, 4.0, 4.0, 5.0],
+                5.5,
+                0.08871369199677616,
+                false,
+            ),
+            (&[0.5, 0.5], &[0.5, 0.5, 0.5], 3.0, 1.0, false),
+        ];
+        for (a, b, u, p, exact) in cases {
+            let r = mann_whitney_u(a, b).unwrap();
+            assert_eq!((r.u, r.exact), (u, exact), "{a:?} {b:?}");
+            assert!((r.p_value - p).abs() < 1e-12, "{a:?} {b:?}: {} vs {p}", r.p_value);
+        }
+        assert!(mann_whitney_u(&[f64::NAN], &[1.0]).is_none());
+    }
 
     fn close(actual: f64, expected: f64, rel: f64) -> bool {
         (actual - expected).abs() <= rel * expected.abs().max(1e-300)

@@ -124,6 +124,52 @@ pub trait MorphologyEncoder: Send + Sync {
     }
 }
 
+/// An encoder fed at another scale: its own patch size in pixels, spread over `side_um` instead of
+/// its usual field (virtual expression reads 50 µm tiles through a foundation model this way).
+pub struct AtPatchSide<'a> {
+    inner: &'a dyn MorphologyEncoder,
+    geometry: PatchGeometry,
+}
+
+impl<'a> AtPatchSide<'a> {
+    pub fn new(inner: &'a dyn MorphologyEncoder, side_um: f32) -> Self {
+        let size_px = inner.patch().size_px;
+        Self {
+            inner,
+            geometry: PatchGeometry {
+                size_px,
+                um_per_px: side_um / size_px.max(1) as f32,
+            },
+        }
+    }
+}
+
+impl MorphologyEncoder for AtPatchSide<'_> {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+    fn patch(&self) -> PatchGeometry {
+        self.geometry
+    }
+    fn feature_names(&self) -> Vec<String> {
+        self.inner.feature_names()
+    }
+    fn encode(&self, patches: &[u8], shapes: &[CellShape]) -> Result<Vec<f32>, ModelError> {
+        self.inner.encode(patches, shapes)
+    }
+    fn encode_block(
+        &self,
+        block: &BlockImage<'_>,
+        sampling: &PatchSampling,
+        shapes: &[CellShape],
+    ) -> Result<Vec<f32>, ModelError> {
+        self.inner.encode_block(block, sampling, shapes)
+    }
+}
+
 /// A straight-alpha RGBA8 block read from one pyramid level, rows top to bottom.
 #[derive(Clone, Copy, Debug)]
 pub struct BlockImage<'a> {

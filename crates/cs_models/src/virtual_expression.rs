@@ -2,8 +2,11 @@
 //! histopathology", Nature Medicine 2026): the slide is cut into square patches (50 µm by
 //! default) over its whole extent, each patch is described by the tile encoder (stain
 //! statistics, texture and nuclear density; no weights), and a small regression head in burn
-//! learns the measured expression of chosen genes, the mean log1p(CP10k) of the cells whose
-//! centres fall in the patch, from the patches where cells were measured. Held-out tissue blocks
+//! learns the measured expression of chosen genes (or XOA 4 proteins: any column of the
+//! expression it is given), the mean over the cells whose centres fall in the patch, from the
+//! patches where cells were measured. A foundation encoder (a ViT such as UNI2-h, from weights
+//! the user has) can read each patch too; its embedding's leading principal components then join
+//! the tile statistics. Held-out tissue blocks
 //! (a spatial split, so neighbouring patches do not leak) give each gene's Pearson and Spearman r;
 //! the same run on targets shuffled between training patches is the control. A head trained on
 //! every measured patch then predicts every tissue patch of the slide, inside the Xenium region
@@ -19,8 +22,10 @@ use crate::classifier::matrix_rows_tensor;
 use crate::evaluate::spatial_block_split;
 use crate::matrix::{ColumnScaling, GeneExpression, Matrix};
 use crate::morphology::{
-    CellShape, MorphologyEncoder, PatchGeometry, SlidePxFromWorld, encode_cells, stain_unmixing, unmix_stains,
+    AtPatchSide, CellShape, MorphologyEncoder, PatchGeometry, SlidePxFromWorld, encode_cells, stain_unmixing,
+    unmix_stains,
 };
+use crate::pca::GenePca;
 use crate::pipeline::SlideInput;
 use crate::rng::SeededRng;
 use crate::{ModelError, Progress};
@@ -34,6 +39,9 @@ pub const MIN_TISSUE_FRACTION: f32 = 0.1;
 /// Pixels a side of the tile the encoder reads (64 over 50 µm: 0.78 µm/px).
 const TILE_PX: u32 = 64;
 const HIDDEN: usize = 64;
+/// Principal components kept of a foundation encoder's tile embedding (a few hundred training
+/// patches cannot fit 1,536 raw dimensions).
+pub const FOUNDATION_COMPONENTS: usize = 32;
 
 const TILE_FEATURES: [&str; 18] = [
     "h_mean",
@@ -394,6 +402,8 @@ pub struct VirtualExpression {
     pub scores: Vec<GeneScore>,
     pub n_train: usize,
     pub n_test: usize,
+    /// What the head read: the tile statistics, and the foundation encoder's components if any.
+    pub feature_source: String,
 }
 
 #[derive(Module, Debug)]
@@ -495,13 +505,18 @@ pub fn spearman(a: &[f64], b: &[f64]) -> f64 {
     pearson(&ranks(a), &ranks(b))
 }
 
-/// Runs the whole pipeline (see the module docs) for `genes` (names in `expression`).
+/// Runs the whole pipeline (see the module docs) for `genes` (names in `expression`). With a
+/// `foundation` encoder (a ViT such as UNI2-h), each tissue patch is also read through it, its
+/// whole input spread over the patch, and the embedding's leading
+/// [`FOUNDATION_COMPONENTS`] principal components join the tile statistics.
+#[allow(clippy::too_many_arguments)]
 pub fn virtual_expression(
     slide: &SlideInput<'_>,
     centres_um: &[[f32; 2]],
     expression: &GeneExpression,
     genes: &[String],
     settings: &VirtualSettings,
+    foundation: Option<&dyn MorphologyEncoder>,
     device: &Device,
     progress: &Progress,
 ) -> Result<VirtualExpression, ModelError> {
@@ -536,18 +551,37 @@ pub fn virtual_expression(
     let shapes = vec![CellShape::default(); grid.len()];
     let encoder = TileStatsEncoder::new(settings.patch_um);
     let px_from_world = SlidePxFromWorld(slide.slide_px_from_world.0);
+    let read_tiles = if foundation.is_some() { 0.25 } else { 0.5 };
     let mut features = encode_cells(
         Some((slide.slide, px_from_world)),
         &centres,
         &shapes,
         &encoder,
-        progress,
+        &progress.part("Reading the H&E patches".to_owned(), 0.0, read_tiles),
     )?;
     let tissue_fraction: Vec<f32> = (0..grid.len()).map(|i| features.row(i)[TISSUE_COLUMN]).collect();
     let measured = patch_targets(&grid, centres_um, expression, &gene_columns)?;
     let tissue: Vec<usize> = (0..grid.len())
         .filter(|&i| tissue_fraction[i] >= MIN_TISSUE_FRACTION)
         .collect();
+    let mut feature_source = format!("tile statistics ({} features)", encoder.dim());
+    if let Some(foundation) = foundation {
+        let components = foundation_components(
+            slide,
+            &grid,
+            &tissue,
+            foundation,
+            settings,
+            &progress.part(format!("Reading the tiles through {}", foundation.name()), 0.25, 0.5),
+        )?;
+        feature_source = format!(
+            "{feature_source} + {} ({} principal components of {})",
+            foundation.name(),
+            components.cols,
+            foundation.dim()
+        );
+        features = append_columns(&features, &tissue, &components)?;
+    }
     let targets: Vec<usize> = tissue
         .iter()
         .copied()
@@ -657,7 +691,53 @@ pub fn virtual_expression(
         scores,
         n_train: train.len(),
         n_test: test.len(),
+        feature_source,
     })
+}
+
+/// The foundation encoder's embedding of every tissue patch, reduced to its leading principal
+/// components (fitted on the tissue patches: no target is seen).
+fn foundation_components(
+    slide: &SlideInput<'_>,
+    grid: &PatchGrid,
+    tissue: &[usize],
+    foundation: &dyn MorphologyEncoder,
+    settings: &VirtualSettings,
+    progress: &Progress,
+) -> Result<Matrix, ModelError> {
+    let at_patch = AtPatchSide::new(foundation, settings.patch_um);
+    let centres: Vec<[f32; 2]> = tissue.iter().map(|&i| grid.centre_um(i)).collect();
+    let shapes = vec![CellShape::default(); tissue.len()];
+    let embedding = encode_cells(
+        Some((slide.slide, SlidePxFromWorld(slide.slide_px_from_world.0))),
+        &centres,
+        &shapes,
+        &at_patch,
+        progress,
+    )?;
+    if embedding.has_non_finite() {
+        return Err(ModelError::Input(format!(
+            "{} gave non-finite embeddings: are these the right weights?",
+            foundation.name()
+        )));
+    }
+    let names = at_patch.feature_names();
+    let as_expression = GeneExpression::from_dense(&embedding, names)?;
+    let pca = GenePca::fit(&as_expression, FOUNDATION_COMPONENTS, settings.seed)?;
+    pca.transform(&as_expression)
+}
+
+/// `base` with `extra`'s columns appended on `rows` (zeros elsewhere: those rows are not used).
+fn append_columns(base: &Matrix, rows: &[usize], extra: &Matrix) -> Result<Matrix, ModelError> {
+    let cols = base.cols + extra.cols;
+    let mut out = Matrix::zeros(base.rows, cols);
+    for i in 0..base.rows {
+        out.row_mut(i)[..base.cols].copy_from_slice(base.row(i));
+    }
+    for (k, &i) in rows.iter().enumerate() {
+        out.row_mut(i)[base.cols..].copy_from_slice(extra.row(k));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

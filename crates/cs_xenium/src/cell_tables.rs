@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray};
+use arrow_array::{ArrayRef, Float32Array, Float64Array, RecordBatch, StringArray};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -15,11 +15,27 @@ use parquet::file::properties::WriterProperties;
 use crate::columns::{Values, Wanted, column_names, read_batches};
 use crate::error::{XeniumError, io_error};
 
-/// A column of a per-cell table.
+/// A column of a per-cell table (or of any table [`write_table_parquet`] writes).
 #[derive(Debug, Clone, PartialEq)]
 pub enum CellColumn {
     Text(Vec<String>),
     Number(Vec<f32>),
+    /// Doubles, for tables whose values need them (p-values, z-scores); NaN stays NaN.
+    Double(Vec<f64>),
+}
+
+impl CellColumn {
+    pub fn len(&self) -> usize {
+        match self {
+            CellColumn::Text(v) => v.len(),
+            CellColumn::Number(v) => v.len(),
+            CellColumn::Double(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Writes `cell_id` plus the columns as parquet (zstd), through a temporary file and a rename.
@@ -28,29 +44,41 @@ pub fn write_cell_parquet(
     cell_ids: &[String],
     columns: &[(String, CellColumn)],
 ) -> Result<(), XeniumError> {
+    let mut all = Vec::with_capacity(columns.len() + 1);
+    all.push(("cell_id".to_owned(), CellColumn::Text(cell_ids.to_vec())));
+    all.extend(columns.iter().cloned());
+    write_table_parquet(path, &all)
+}
+
+/// Writes the columns (all of one length) as parquet (zstd), through a temporary file and a
+/// rename.
+pub fn write_table_parquet(path: &Path, columns: &[(String, CellColumn)]) -> Result<(), XeniumError> {
     let encode = |e: &dyn std::fmt::Display| XeniumError::Io {
         file: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let mut fields = vec![Field::new("cell_id", DataType::Utf8, false)];
-    let mut arrays: Vec<ArrayRef> = vec![Arc::new(StringArray::from_iter_values(cell_ids))];
+    let rows = columns.first().map_or(0, |(_, c)| c.len());
+    let mut fields = Vec::with_capacity(columns.len());
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
     for (name, column) in columns {
-        let (len, field, array): (usize, Field, ArrayRef) = match column {
+        let (field, array): (Field, ArrayRef) = match column {
             CellColumn::Text(values) => (
-                values.len(),
                 Field::new(name, DataType::Utf8, false),
                 Arc::new(StringArray::from_iter_values(values)),
             ),
             CellColumn::Number(values) => (
-                values.len(),
                 Field::new(name, DataType::Float32, false),
                 Arc::new(Float32Array::from(values.clone())),
             ),
+            CellColumn::Double(values) => (
+                Field::new(name, DataType::Float64, false),
+                Arc::new(Float64Array::from(values.clone())),
+            ),
         };
-        if len != cell_ids.len() {
+        if column.len() != rows {
             return Err(encode(&format!(
-                "column {name:?} has {len} rows for {} cells",
-                cell_ids.len()
+                "column {name:?} has {} rows, the first column {rows}",
+                column.len()
             )));
         }
         fields.push(field);
@@ -140,6 +168,39 @@ pub fn read_cell_features(path: &Path) -> Result<CellFeatureTable, XeniumError> 
         columns: feature_names,
         values,
     })
+}
+
+/// Reads named columns of a table (parquet or CSV) whole: `text` columns as strings (numbers
+/// written in decimal), the others as doubles (NaN where blank). A missing column is an error
+/// naming the file and the columns it has.
+pub fn read_table_columns(path: &Path, text: &[&str], numbers: &[&str]) -> Result<Vec<CellColumn>, XeniumError> {
+    let mut wanted: Vec<Wanted<'_>> = text.iter().map(|n| Wanted::text(n)).collect();
+    wanted.extend(numbers.iter().map(|n| Wanted::number(n)));
+    let mut texts: Vec<Vec<String>> = vec![Vec::new(); text.len()];
+    let mut doubles: Vec<Vec<f64>> = vec![Vec::new(); numbers.len()];
+    read_batches(path, &wanted, |batch| {
+        let mut scratch = String::new();
+        for (c, out) in texts.iter_mut().enumerate() {
+            let values = batch.column(c);
+            for row in 0..batch.rows {
+                out.push(
+                    values
+                        .map(|v| String::from_utf8_lossy(v.id_at(row, &mut scratch)).into_owned())
+                        .unwrap_or_default(),
+                );
+            }
+        }
+        for (c, out) in doubles.iter_mut().enumerate() {
+            let values = batch.column(text.len() + c).map(Values::numbers);
+            out.extend((0..batch.rows).map(|row| values.and_then(|v| v.get(row)).copied().unwrap_or(f64::NAN)));
+        }
+        Ok(())
+    })?;
+    Ok(texts
+        .into_iter()
+        .map(CellColumn::Text)
+        .chain(doubles.into_iter().map(CellColumn::Double))
+        .collect())
 }
 
 /// The file holding the cell ids of `NAME.npy`: `NAME.cell_ids.txt`.

@@ -28,7 +28,10 @@ use std::path::{Path, PathBuf};
 pub use alignment::{Affine2, AffineFit, fit_affine, read_alignment_csv, write_alignment_csv};
 pub use anndata::{AnnData, AnnDataMatrix, read_h5ad};
 pub use categories::FeatureCategory;
-pub use cell_tables::{CellColumn, CellFeatureTable, npy_cell_ids_path, read_cell_features, write_cell_parquet};
+pub use cell_tables::{
+    CellColumn, CellFeatureTable, npy_cell_ids_path, read_cell_features, read_table_columns, write_cell_parquet,
+    write_table_parquet,
+};
 pub use cells::{Categorical, CellTable, MISSING_CODE};
 pub use error::{LoadWarning, XeniumError};
 pub use experiment::{DEFAULT_PIXEL_SIZE_UM, Experiment, parse_xoa_version};

@@ -52,6 +52,29 @@ impl SparseCounts {
         self.features.iter().position(|f| f.name == name).map(|i| i as u32)
     }
 
+    /// The protein features (XOA 4, Xenium Protein) with the names models use for them: the
+    /// feature's own name, or `NAME (protein)` where a gene of the panel has the same name.
+    pub fn protein_target_names(&self) -> Vec<(u32, String)> {
+        let genes: std::collections::HashSet<&str> = self
+            .features
+            .iter()
+            .filter(|f| f.feature_type == GENE_EXPRESSION)
+            .map(|f| f.name.as_str())
+            .collect();
+        self.features_of_type(PROTEIN_EXPRESSION)
+            .into_iter()
+            .map(|i| {
+                let name = &self.features[i as usize].name;
+                let shown = if genes.contains(name.as_str()) {
+                    format!("{name} (protein)")
+                } else {
+                    name.clone()
+                };
+                (i, shown)
+            })
+            .collect()
+    }
+
     /// Sum of counts over features of `feature_type` for every cell.
     pub fn totals(&self, feature_type: &str) -> Vec<f64> {
         let keep: Vec<bool> = self.features.iter().map(|f| f.feature_type == feature_type).collect();

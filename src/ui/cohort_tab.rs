@@ -1,0 +1,329 @@
+//! The Cohort tab: the manifest's samples with their metadata (click one to show it; each keeps
+//! its own view, selections and results), and the samples' composition compared between the
+//! manifest's groups: each sample's share of each class as a point, grouped by condition, with
+//! the Mann-Whitney test per class (BH across classes), exported as CSV.
+
+use egui::{Color32, RichText};
+
+use crate::document::cohort::CohortState;
+use crate::layers::palettes::class_colour;
+use crate::ui::dialogs::DialogPurpose;
+use crate::ui::{Command, PanelContext};
+use crate::util::display_name;
+use crate::util::format::significance_stars;
+use crate::work::cohort::{CohortComposition, PREDICTED};
+use crate::work::jobs::JobKind;
+
+/// The tab's own state: the column compared.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CohortTabState {
+    pub column: String,
+}
+
+pub fn cohort_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut CohortTabState) {
+    let Some(cohort) = &cx.document.cohort else {
+        ui.label("No cohort is open: File → Open cohort…");
+        return;
+    };
+    samples_ui(ui, cx, cohort);
+    ui.separator();
+    compare_ui(ui, cx, cohort, state);
+}
+
+fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
+    let manifest = &cohort.manifest;
+    ui.strong(format!("Cohort {}", cohort.name()));
+    ui.label(
+        RichText::new(format!(
+            "{} samples, {} can be opened; click one to show it (each keeps its view, selections and results)",
+            manifest.samples.len(),
+            manifest.runnable().count()
+        ))
+        .small()
+        .weak(),
+    );
+    egui::Grid::new("cohort-samples")
+        .striped(true)
+        .num_columns(2 + manifest.metadata_columns.len())
+        .show(ui, |ui| {
+            ui.strong("sample");
+            for column in &manifest.metadata_columns {
+                ui.strong(column);
+            }
+            ui.strong("");
+            ui.end_row();
+            for sample in &manifest.samples {
+                let active = cohort.active.as_deref() == Some(sample.id.as_str());
+                let text = if active {
+                    RichText::new(&sample.id).strong()
+                } else {
+                    RichText::new(&sample.id)
+                };
+                let button = ui
+                    .add_enabled(sample.problem.is_none(), egui::Button::new(text).selected(active))
+                    .on_hover_text(sample.xenium.display().to_string());
+                if button.clicked() && !active {
+                    cx.send(Command::SwitchSample(sample.id.clone()));
+                }
+                for value in &sample.metadata {
+                    ui.label(value);
+                }
+                match &sample.problem {
+                    Some(problem) => {
+                        ui.colored_label(ui.visuals().error_fg_color, "cannot open")
+                            .on_hover_text(format!("{}: {problem}", sample.row));
+                    }
+                    None if cohort.parked.contains_key(&sample.id) => {
+                        ui.label(RichText::new("visited").small().weak());
+                    }
+                    None => {
+                        ui.label("");
+                    }
+                }
+                ui.end_row();
+            }
+        });
+    for sample in manifest.samples.iter().filter(|s| s.problem.is_some()) {
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!(
+                    "{} ({}): {}",
+                    sample.id,
+                    sample.row,
+                    sample.problem.as_deref().unwrap_or_default()
+                ))
+                .small()
+                .color(ui.visuals().error_fg_color),
+            )
+            .wrap(),
+        );
+    }
+}
+
+fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, state: &mut CohortTabState) {
+    ui.strong("Compare samples");
+    // The columns of the sample shown, and the predicted types of a `cohort run` folder.
+    let mut columns: Vec<String> = cx
+        .document
+        .cells
+        .as_ref()
+        .map(|c| c.bundle.cells.categorical.iter().map(|(n, _)| n.clone()).collect())
+        .unwrap_or_default();
+    if cohort.outputs.is_some() {
+        columns.push(PREDICTED.to_owned());
+    }
+    // A start: the column the cells are coloured by, else one that names cell types or
+    // clusters, else the first.
+    if state.column.is_empty() {
+        let coloured = cx.document.cells.as_ref().and_then(|c| match &c.colour_by {
+            crate::layers::cell_layer::ColourBy::Category(name) => Some(name.clone()),
+            _ => None,
+        });
+        let typed = columns
+            .iter()
+            .find(|c| c.contains("type") || c.contains("cluster"))
+            .cloned();
+        if let Some(column) = coloured.or(typed).or_else(|| columns.first().cloned()) {
+            state.column = column;
+        }
+    }
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("composition of the samples")
+            .selected_text(state.column.as_str())
+            .show_ui(ui, |ui| {
+                for column in &columns {
+                    let label = if column == PREDICTED {
+                        "predicted (cohort run)"
+                    } else {
+                        column
+                    };
+                    ui.selectable_value(&mut state.column, column.clone(), label);
+                }
+            });
+    });
+    ui.horizontal(|ui| {
+        let outputs = cohort
+            .outputs
+            .as_deref()
+            .map_or_else(|| "no cohort run folder".to_owned(), display_name);
+        ui.label(RichText::new(outputs).small().weak());
+        if ui
+            .small_button("Cohort run folder…")
+            .on_hover_text("The folder `cellsymphony cohort run --out` wrote: its predictions become a column")
+            .clicked()
+        {
+            cx.send(Command::AskForFile(DialogPurpose::CohortOutputs));
+        }
+    });
+    match cx.job(JobKind::CohortComposition) {
+        Some(run) => {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::ProgressBar::new(run.progress.fraction)
+                        .text(run.progress.stage.clone())
+                        .desired_width(250.0),
+                );
+                if ui.button("Cancel").clicked() {
+                    cx.send(Command::CancelJob(run.kind));
+                }
+            });
+        }
+        None => {
+            let group = cohort.manifest.group_column().unwrap_or("no group column");
+            if ui
+                .add_enabled(!state.column.is_empty(), egui::Button::new("Compare composition"))
+                .on_hover_text(format!(
+                    "Each sample's share of each class, grouped by {group}; Mann-Whitney U per class, \
+                     Benjamini-Hochberg across classes"
+                ))
+                .clicked()
+            {
+                cx.send(Command::CompareCohort {
+                    column: state.column.clone(),
+                });
+            }
+        }
+    }
+    match &cohort.composition {
+        None => {}
+        Some(Err(error)) => {
+            ui.colored_label(ui.visuals().error_fg_color, error);
+        }
+        Some(Ok(composition)) => composition_ui(ui, cx, cohort, composition),
+    }
+}
+
+fn composition_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, composition: &CohortComposition) {
+    use egui_plot::{Legend, Plot, PlotPoints, Points};
+    let classes: Vec<String> = composition.classes().into_iter().map(str::to_owned).collect();
+    let mut groups: Vec<String> = composition.groups.iter().map(|(_, g)| g.clone()).collect();
+    groups.sort();
+    groups.dedup();
+    let group_name = cohort.manifest.group_column().unwrap_or("group");
+    ui.label(
+        RichText::new(format!(
+            "% of each sample's cells by {}; one point per sample, coloured by {group_name}",
+            composition.column
+        ))
+        .small()
+        .weak(),
+    );
+    // Classes down the side (their names readable), shares across; groups side by side per class.
+    let labels = classes.clone();
+    let n_classes = classes.len();
+    let spread = 0.6 / groups.len().max(1) as f64;
+    Plot::new("cohort-composition")
+        .height(40.0 + 26.0 * n_classes as f32)
+        .legend(Legend::default())
+        .x_axis_label("% of cells")
+        .y_axis_min_width(80.0)
+        .allow_drag(false)
+        .allow_zoom(false)
+        .allow_scroll(false)
+        .include_x(0.0)
+        .include_y(-0.5)
+        .include_y(n_classes as f64 - 0.5)
+        .y_grid_spacer(move |_| {
+            (0..n_classes)
+                .map(|i| egui_plot::GridMark {
+                    value: i as f64,
+                    step_size: 1.0,
+                })
+                .collect()
+        })
+        .y_axis_formatter(move |mark, _| {
+            let i = mark.value.round();
+            // Top to bottom in the classes' order.
+            let row = n_classes as f64 - 1.0 - i;
+            if (mark.value - i).abs() < 1e-6 && row >= 0.0 {
+                labels.get(row as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .show(ui, |plot| {
+            for (g, group) in groups.iter().enumerate() {
+                let offset = (g as f64 - (groups.len() as f64 - 1.0) / 2.0) * spread;
+                let points: PlotPoints = classes
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, class)| {
+                        let y = (n_classes - 1 - i) as f64 - offset;
+                        composition
+                            .groups
+                            .iter()
+                            .filter(move |(_, sg)| sg == group)
+                            .map(move |(sample, _)| [100.0 * composition.share(sample, class), y])
+                    })
+                    .collect();
+                let name = if group.is_empty() { "(no group)" } else { group.as_str() };
+                plot.points(Points::new(name, points).radius(4.0).color(class_colour(g)));
+            }
+        });
+    if composition.tests.is_empty() {
+        ui.label(
+            RichText::new("No tests: the manifest has no group or condition column with two or more groups.")
+                .small()
+                .weak(),
+        );
+    } else {
+        // One block per pair of groups (most manifests have two groups: one block).
+        let mut pairs: Vec<(&str, &str)> = composition
+            .tests
+            .iter()
+            .map(|t| (t.group_a.as_str(), t.group_b.as_str()))
+            .collect();
+        pairs.dedup();
+        for (a, b) in pairs {
+            let tests: Vec<_> = composition
+                .tests
+                .iter()
+                .filter(|t| t.group_a == a && t.group_b == b)
+                .collect();
+            let (n_a, n_b) = tests.first().map_or((0, 0), |t| (t.n_a, t.n_b));
+            let samples = |n: usize| {
+                if n == 1 {
+                    "1 sample".to_owned()
+                } else {
+                    format!("{n} samples")
+                }
+            };
+            ui.label(
+                RichText::new(format!(
+                    "{a} ({}) vs {b} ({}): Mann-Whitney U, BH across classes",
+                    samples(n_a),
+                    samples(n_b)
+                ))
+                .small(),
+            );
+            egui::Grid::new(("cohort-tests", a, b))
+                .striped(true)
+                .num_columns(4)
+                .show(ui, |ui| {
+                    for header in ["class", "median %", "p", "q"] {
+                        ui.strong(header);
+                    }
+                    ui.end_row();
+                    for t in tests {
+                        ui.label(&t.class);
+                        ui.label(format!("{:.1} / {:.1}", 100.0 * t.median_a, 100.0 * t.median_b));
+                        ui.label(format!("{:.3}", t.p_value));
+                        let q = RichText::new(format!("{:.3} {}", t.q_value, significance_stars(t.q_value)));
+                        ui.label(if t.q_value < 0.05 {
+                            q.color(Color32::from_rgb(200, 80, 40))
+                        } else {
+                            q
+                        });
+                        ui.end_row();
+                    }
+                });
+        }
+    }
+    if ui
+        .button("Export table…")
+        .on_hover_text("Shares per sample and class, then the tests, as CSV")
+        .clicked()
+    {
+        cx.send(Command::AskForFile(DialogPurpose::ExportCohortTable));
+    }
+}
