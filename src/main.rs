@@ -380,12 +380,7 @@ impl VirtualArgs {
     fn run(self) -> anyhow::Result<String> {
         let args = cellsymphony::cli::virtual_expression::VirtualArgs {
             bundle: self.bundle.try_into()?,
-            genes: self
-                .genes
-                .iter()
-                .map(|g| g.trim().to_owned())
-                .filter(|g| !g.is_empty())
-                .collect(),
+            genes: trimmed(self.genes),
             out: self.out,
             settings: cs_models::virtual_expression::VirtualSettings {
                 patch_um: self.patch_um,
@@ -557,6 +552,13 @@ struct BundleFlags {
     /// ids one per line in NAME.cell_ids.txt) instead of the gene PCA.
     #[arg(long)]
     gene_embeddings: Option<PathBuf>,
+    #[command(flatten)]
+    morphology: MorphologyFlags,
+}
+
+/// The morphology encoder's flags, shared by the bundle commands and `cohort run`.
+#[derive(clap::Args)]
+struct MorphologyFlags {
     /// Morphology encoder: builtin (needs no weights) or a ViT on the H&E: vit-s16, vit-b16,
     /// vit-l16 (also UNI) or uni2-h, with --morphology-weights.
     #[arg(long, default_value = "builtin")]
@@ -571,19 +573,37 @@ struct BundleFlags {
     readout: String,
 }
 
-impl TryFrom<BundleFlags> for cellsymphony::cli::models::BundleArgs {
-    type Error = anyhow::Error;
-    fn try_from(f: BundleFlags) -> anyhow::Result<Self> {
-        let readout = f
+impl MorphologyFlags {
+    fn choice(self) -> anyhow::Result<cs_models::pipeline::MorphologyChoice> {
+        let readout = self
             .readout
             .parse()
             .map_err(|e: String| anyhow::anyhow!("--readout: {e}"))?;
+        Ok(cs_models::pipeline::MorphologyChoice::parse(
+            &self.morphology,
+            self.morphology_weights,
+            readout,
+        )?)
+    }
+}
+
+/// A comma-separated list's entries, trimmed, blanks left out.
+fn trimmed(list: Vec<String>) -> Vec<String> {
+    list.iter()
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+impl TryFrom<BundleFlags> for cellsymphony::cli::models::BundleArgs {
+    type Error = anyhow::Error;
+    fn try_from(f: BundleFlags) -> anyhow::Result<Self> {
         Ok(Self {
             xenium: f.xenium,
             slide: f.slide,
             alignment: f.alignment,
             gene_embeddings: f.gene_embeddings,
-            morphology: cs_models::pipeline::MorphologyChoice::parse(&f.morphology, f.morphology_weights, readout)?,
+            morphology: f.morphology.choice()?,
         })
     }
 }
@@ -625,15 +645,8 @@ struct CohortRunArgs {
     device: String,
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Morphology encoder: builtin or a ViT preset (vit-s16, vit-b16, vit-l16, uni2-h) with
-    /// --morphology-weights.
-    #[arg(long, default_value = "builtin")]
-    morphology: String,
-    #[arg(long)]
-    morphology_weights: Option<PathBuf>,
-    /// A ViT's per-cell readout: nucleus:K or cls.
-    #[arg(long, default_value = "nucleus:4")]
-    readout: String,
+    #[command(flatten)]
+    morphology: MorphologyFlags,
     /// Morphology clusters (--step cluster).
     #[arg(long, default_value_t = 8)]
     k: usize,
@@ -677,37 +690,19 @@ struct CohortSummariseArgs {
 
 impl CohortRunArgs {
     fn run(self) -> anyhow::Result<String> {
-        let readout = self
-            .readout
-            .parse()
-            .map_err(|e: String| anyhow::anyhow!("--readout: {e}"))?;
         let options = cellsymphony::cli::cohort::RunOptions {
             manifest: self.manifest,
             step: self.step,
             out: self.out,
             model: self.model,
             shard: self.shard,
-            samples: self
-                .sample
-                .into_iter()
-                .map(|s| s.trim().to_owned())
-                .filter(|s| !s.is_empty())
-                .collect(),
+            samples: trimmed(self.sample),
             device: self.device,
             seed: self.seed,
-            morphology: cs_models::pipeline::MorphologyChoice::parse(
-                &self.morphology,
-                self.morphology_weights,
-                readout,
-            )?,
+            morphology: self.morphology.choice()?,
             k: self.k,
             epochs: self.epochs,
-            genes: self
-                .genes
-                .iter()
-                .map(|g| g.trim().to_owned())
-                .filter(|g| !g.is_empty())
-                .collect(),
+            genes: trimmed(self.genes),
             labels: self.labels,
             nhood: self.nhood,
             perms: self.perms,
