@@ -140,6 +140,56 @@ fn cohort_run_resumes_shards_names_bad_rows_and_summarises() {
         .map(|s| s["sample_id"].as_str().unwrap())
         .collect();
     assert_eq!(ran, ["S2"], "{again}");
+    // A slide that does not open: that sample fails, named with its row, and the others run.
+    let bad_dir = dir.join("bad");
+    std::fs::create_dir_all(&bad_dir).unwrap();
+    std::fs::write(bad_dir.join("he.tif"), b"not a TIFF").unwrap();
+    let bad_manifest = dir.join("bad_slide.csv");
+    let rows = std::fs::read_to_string(&manifest).unwrap();
+    let folder = |line: usize| rows.lines().nth(line).unwrap().split(',').nth(1).unwrap().to_owned();
+    std::fs::write(
+        &bad_manifest,
+        format!(
+            "sample_id,xenium,slide,condition\nS1,{},,responder\nS2,{},,responder\nS9,{},bad/he.tif,responder\n",
+            folder(1),
+            folder(2),
+            folder(1)
+        ),
+    )
+    .unwrap();
+    let embed = cellsymphony(&[
+        "cohort",
+        "run",
+        bad_manifest.to_str().unwrap(),
+        "--step",
+        "embed",
+        "--device",
+        "cpu",
+        "--out",
+        dir.join("out_bad").to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        embed.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&embed.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&embed.stdout).unwrap();
+    assert_eq!(report["ran"].as_u64(), Some(2), "{report}");
+    let s9 = report["samples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["sample_id"] == "S9")
+        .unwrap();
+    let message = s9["message"].as_str().unwrap();
+    assert!(
+        s9["status"] == "failed" && message.contains("line 4") && message.contains("he.tif"),
+        "{message}"
+    );
+    assert!(dir.join("out_bad/S9/embed.log").is_file() && !dir.join("out_bad/S9/embed.json").exists());
+
     // Different parameters are a new run.
     let again = json_of(&enrich(&["--sample", "S1,S2,S3", "--nhood", "knn=6"]));
     assert_eq!(again["ran"].as_u64(), Some(3));

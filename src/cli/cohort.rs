@@ -280,7 +280,11 @@ fn run_sample(options: &RunOptions, sample: &Sample) -> SampleOutcome {
             let message = format!("{e:#}").replace('\n', " ");
             let _ = writeln!(log, "failed after {seconds:.1} s: {message}");
             let _ = write_atomically(&files.log, log.as_bytes());
-            outcome("failed", message)
+            // The manifest row too, so a bad slide or folder is found where it was listed.
+            outcome(
+                "failed",
+                format!("{} {}: {message}", options.manifest.display(), sample.row),
+            )
         }
     }
 }
