@@ -658,7 +658,7 @@ struct CohortRunArgs {
     genes: Vec<String>,
     /// Cell types for --step enrich: `predicted` (this cohort's predict outputs) or a categorical
     /// column of each bundle.
-    #[arg(long, default_value = cellsymphony::cli::cohort::PREDICTED)]
+    #[arg(long, default_value = cellsymphony::work::cohort::PREDICTED)]
     labels: String,
     /// Spatial graph for --step enrich: radius=R (µm), knn=K or delaunay.
     #[arg(long, default_value = "radius=30")]

@@ -50,42 +50,39 @@ impl ViewerApp {
     /// Shows sample `id`: the sample shown now is parked as it is (view, layers, selections,
     /// annotations, model runs) and `id` comes back as it was left, or opens fresh.
     pub(super) fn switch_sample(&mut self, id: &str) {
-        let Some(mut cohort) = self.document.cohort.take() else {
+        let Some(cohort) = &self.document.cohort else {
             return;
         };
-        let session = match cohort.sample(id) {
+        if cohort.active.as_deref() == Some(id) {
+            return;
+        }
+        let sample = match cohort.sample(id) {
             None => Err(format!("No sample {id:?} in {}.", cohort.name())),
-            Some(sample) if sample.problem.is_some() => Err(format!(
-                "Sample {id} ({}) cannot be opened: {}",
-                sample.row,
-                sample.problem.clone().unwrap_or_default()
-            )),
-            Some(_) if cohort.active.as_deref() == Some(id) => Ok(None),
-            Some(sample) => {
-                let fresh = fresh_session(sample);
-                if let Some(active) = cohort.active.take() {
-                    cohort.parked.insert(active, self.capture_session(None));
-                }
-                Ok(Some(cohort.parked.remove(id).map_or(fresh, Ok)))
+            Some(sample) => match &sample.problem {
+                Some(problem) => Err(format!("Sample {id} ({}) cannot be opened: {problem}", sample.row)),
+                None => Ok(sample),
+            },
+        };
+        // A sample visited before comes back as it was left; a new one opens its files.
+        let session = sample.and_then(|sample| match cohort.parked.get(id) {
+            Some(parked) => Ok(parked.clone()),
+            None => fresh_session(sample),
+        });
+        let session = match session {
+            Ok(session) => session,
+            Err(message) => {
+                self.runtime.toasts.error(message);
+                return;
             }
         };
-        match session {
-            Err(message) => {
-                self.document.cohort = Some(cohort);
-                self.runtime.toasts.error(message);
-            }
-            Ok(None) => self.document.cohort = Some(cohort),
-            Ok(Some(Err(message))) => {
-                self.document.cohort = Some(cohort);
-                self.runtime.toasts.error(message);
-            }
-            Ok(Some(Ok(session))) => {
-                cohort.active = Some(id.to_owned());
-                self.restore_session(session, None);
-                // Restoring replaces the document's contents, not the cohort around them.
-                self.document.cohort = Some(cohort);
-            }
+        let left = cohort.active.clone().map(|active| (active, self.capture_session(None)));
+        if let Some(cohort) = &mut self.document.cohort {
+            cohort.parked.remove(id);
+            cohort.parked.extend(left);
+            cohort.active = Some(id.to_owned());
         }
+        // Restoring replaces the document's contents, not the cohort around them.
+        self.restore_session(session, None);
     }
 
     /// Reads every sample's labels and compares the groups, as a background job.

@@ -20,7 +20,9 @@ use cs_xenium::CellColumn;
 use serde_json::json;
 
 use crate::cli::models::BundleArgs;
+use crate::io::export::csv_field;
 use crate::util::fs::write_atomically;
+use crate::work::cohort::{PREDICTED, read_predicted_types};
 
 /// The per-sample steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -329,9 +331,6 @@ fn step_fingerprint(options: &RunOptions, sample: &Sample, files: &StepFiles) ->
     fingerprint_paths(&paths, &parameters)
 }
 
-/// `--labels predicted`: the cell types of this cohort's `predict` step.
-pub const PREDICTED: &str = "predicted";
-
 /// Runs one step on one sample; returns the step's report.
 fn run_step(options: &RunOptions, sample: &Sample, files: &StepFiles) -> anyhow::Result<serde_json::Value> {
     let bundle = BundleArgs {
@@ -475,14 +474,8 @@ pub fn summarise(manifest_path: &Path, out: &Path, json_out: bool) -> anyhow::Re
         "{}: no sample has outputs to summarise (run `cohort run --step predict` and `--step enrich` first)",
         out.display()
     );
-    let metadata = |id: &str| -> Vec<String> {
-        manifest
-            .samples
-            .iter()
-            .find(|s| s.id == id)
-            .map(|s| s.metadata.clone())
-            .unwrap_or_default()
-    };
+    // Rows come from runnable samples only, whose ids are unique.
+    let sample_of: std::collections::HashMap<&str, &Sample> = manifest.runnable().map(|s| (s.id.as_str(), s)).collect();
     let mut columns: Vec<(String, CellColumn)> = vec![(
         "sample_id".into(),
         CellColumn::Text(rows.iter().map(|r| r.sample_id.clone()).collect()),
@@ -490,7 +483,16 @@ pub fn summarise(manifest_path: &Path, out: &Path, json_out: bool) -> anyhow::Re
     for (c, name) in manifest.metadata_columns.iter().enumerate() {
         columns.push((
             name.clone(),
-            CellColumn::Text(rows.iter().map(|r| metadata(&r.sample_id)[c].clone()).collect()),
+            CellColumn::Text(
+                rows.iter()
+                    .map(|r| {
+                        sample_of
+                            .get(r.sample_id.as_str())
+                            .map_or("", |s| s.metadata[c].as_str())
+                            .to_owned()
+                    })
+                    .collect(),
+            ),
         ));
     }
     columns.extend([
@@ -513,19 +515,11 @@ pub fn summarise(manifest_path: &Path, out: &Path, json_out: bool) -> anyhow::Re
     ]);
     write_table(&out.join("summary"), &columns)?;
     let group_column = manifest.group_column().map(str::to_owned);
-    let tests = match &group_column {
-        Some(column) => {
-            let group_of = |id: &str| {
-                manifest
-                    .samples
-                    .iter()
-                    .find(|s| s.id == id)
-                    .map(|s| s.metadata_value(&manifest, column).to_owned())
-                    .filter(|g| !g.is_empty())
-            };
-            group_tests(&rows, &group_of)
-        }
-        None => Vec::new(),
+    let tests = if group_column.is_some() {
+        let group_of = |id: &str| sample_of.get(id).and_then(|s| manifest.group_of(s)).map(str::to_owned);
+        group_tests(&rows, &group_of)
+    } else {
+        Vec::new()
     };
     if !tests.is_empty() {
         let text = |f: &dyn Fn(&cs_cohort::GroupTest) -> String| CellColumn::Text(tests.iter().map(f).collect());
@@ -604,14 +598,12 @@ fn gather_sample(out: &Path, sample: &Sample, rows: &mut Vec<SummaryRow>) -> any
     let predictions = dir.join("predict.parquet");
     let enrich_done = dir.join("enrich.json");
     if predictions.is_file() {
-        let columns = cs_xenium::read_table_columns(&predictions, &["predicted_type"], &[])?;
-        if let Some(CellColumn::Text(types)) = columns.first() {
-            rows.extend(share_rows(
-                &sample.id,
-                Measure::Composition,
-                types.iter().map(|t| Some(t.as_str()).filter(|t| !t.is_empty())),
-            ));
-        }
+        let types = read_predicted_types(&predictions)?;
+        rows.extend(share_rows(
+            &sample.id,
+            Measure::Composition,
+            types.iter().map(Option::as_deref),
+        ));
     }
     if !enrich_done.is_file() {
         return Ok(());
@@ -667,20 +659,13 @@ fn write_table(stem: &Path, columns: &[(String, CellColumn)]) -> anyhow::Result<
     cs_xenium::write_table_parquet(&parquet, columns)?;
     let rows = columns.first().map_or(0, |(_, c)| c.len());
     let mut csv = String::new();
-    let quote = |s: &str| {
-        if s.contains([',', '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_owned()
-        }
-    };
-    csv += &columns.iter().map(|(n, _)| quote(n)).collect::<Vec<_>>().join(",");
+    csv += &columns.iter().map(|(n, _)| csv_field(n)).collect::<Vec<_>>().join(",");
     csv.push('\n');
     for row in 0..rows {
         let cells: Vec<String> = columns
             .iter()
             .map(|(_, c)| match c {
-                CellColumn::Text(v) => quote(&v[row]),
+                CellColumn::Text(v) => csv_field(&v[row]),
                 CellColumn::Number(v) => v[row].to_string(),
                 CellColumn::Double(v) if v[row].is_nan() => String::new(),
                 CellColumn::Double(v) => v[row].to_string(),

@@ -3,12 +3,13 @@
 //! and the per-class tests between the manifest's groups. Runs as one background job; a sample
 //! that cannot be read is reported and the others go on.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use cs_cohort::summary::share_rows;
 use cs_cohort::{GroupTest, Manifest, Measure, SummaryRow, group_tests};
 
+use crate::io::export::csv_field;
 use crate::work::jobs::JobContext;
 
 /// What to compare: the column, and where `cohort run` wrote predictions (for `predicted`).
@@ -93,21 +94,12 @@ impl CohortComposition {
     }
 }
 
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_owned()
-    }
-}
-
 /// `predicted`: the types in a `cohort run` folder's predictions.
 pub const PREDICTED: &str = "predicted";
 
 /// Reads every runnable sample's labels and compares the groups.
 pub fn cohort_composition(request: CompositionRequest, cx: &JobContext) -> anyhow::Result<CohortComposition> {
     let manifest = &request.manifest;
-    let group_column = manifest.group_column().map(str::to_owned);
     let runnable: Vec<_> = manifest.runnable().collect();
     let mut rows = Vec::new();
     let mut groups = Vec::new();
@@ -128,9 +120,7 @@ pub fn cohort_composition(request: CompositionRequest, cx: &JobContext) -> anyho
                     Measure::Composition,
                     labels.iter().map(|l| l.as_deref()),
                 ));
-                let group = group_column
-                    .as_deref()
-                    .map_or(String::new(), |c| sample.metadata_value(manifest, c).to_owned());
+                let group = manifest.group_of(sample).unwrap_or_default().to_owned();
                 groups.push((sample.id.clone(), group));
             }
             Err(e) => failures.push(format!("{} ({}): {e:#}", sample.id, sample.row)),
@@ -141,7 +131,7 @@ pub fn cohort_composition(request: CompositionRequest, cx: &JobContext) -> anyho
         "no sample could be read: {}",
         failures.first().map_or("", String::as_str)
     );
-    let tests = if group_column.is_some() {
+    let tests = if manifest.group_column().is_some() {
         let group_of = |id: &str| {
             groups
                 .iter()
@@ -162,6 +152,15 @@ pub fn cohort_composition(request: CompositionRequest, cx: &JobContext) -> anyho
     })
 }
 
+/// The `predicted_type` of every row of a `predict` table (None where blank).
+pub fn read_predicted_types(path: &Path) -> anyhow::Result<Vec<Option<String>>> {
+    let columns = cs_xenium::read_table_columns(path, &["predicted_type"], &[])?;
+    let Some(cs_xenium::CellColumn::Text(types)) = columns.into_iter().next() else {
+        anyhow::bail!("{}: no predicted_type column", path.display());
+    };
+    Ok(types.into_iter().map(|t| Some(t).filter(|t| !t.is_empty())).collect())
+}
+
 /// One sample's label per cell (None: unlabelled).
 fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> anyhow::Result<Vec<Option<String>>> {
     if request.column == PREDICTED {
@@ -169,12 +168,7 @@ fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> an
             .outputs
             .as_ref()
             .context("predicted types need the folder `cohort run --step predict` wrote")?;
-        let path = outputs.join(&sample.id).join("predict.parquet");
-        let columns = cs_xenium::read_table_columns(&path, &["predicted_type"], &[])?;
-        let Some(cs_xenium::CellColumn::Text(types)) = columns.into_iter().next() else {
-            anyhow::bail!("{}: no predicted_type column", path.display());
-        };
-        return Ok(types.into_iter().map(|t| Some(t).filter(|t| !t.is_empty())).collect());
+        return read_predicted_types(&outputs.join(&sample.id).join("predict.parquet"));
     }
     let (bundle, _) = crate::work::open::read_bundle(&sample.xenium)?;
     let column = bundle

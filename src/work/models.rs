@@ -69,13 +69,17 @@ pub fn cell_inputs(bundle: &XeniumBundle) -> anyhow::Result<CellInputs> {
 /// What virtual expression can learn, one row per cell of `bundle`: the genes of `expression`
 /// (log1p CP10k, from [`cell_inputs`]) and, for an XOA 4 bundle with Xenium Protein, each protein
 /// as log1p of its intensity, named by [`cs_xenium::SparseCounts::protein_target_names`].
-pub fn virtual_targets(bundle: &XeniumBundle, expression: &GeneExpression) -> anyhow::Result<GeneExpression> {
+/// Without proteins that is `expression` itself.
+pub fn virtual_targets<'a>(
+    bundle: &XeniumBundle,
+    expression: &'a GeneExpression,
+) -> anyhow::Result<std::borrow::Cow<'a, GeneExpression>> {
     let Some(counts) = bundle.counts.as_ref() else {
-        return Ok(expression.clone());
+        return Ok(std::borrow::Cow::Borrowed(expression));
     };
     let proteins = counts.protein_target_names();
     if proteins.is_empty() {
-        return Ok(expression.clone());
+        return Ok(std::borrow::Cow::Borrowed(expression));
     }
     let n_cells = expression.n_cells();
     anyhow::ensure!(
@@ -111,7 +115,7 @@ pub fn virtual_targets(bundle: &XeniumBundle, expression: &GeneExpression) -> an
         }
         targets.row_offsets.push(targets.values.len() as u64);
     }
-    Ok(targets)
+    Ok(std::borrow::Cow::Owned(targets))
 }
 
 /// The foundation encoder virtual expression reads its tiles through: the Models tab's or the

@@ -82,6 +82,14 @@ impl Manifest {
             .map(String::as_str)
     }
 
+    /// `sample`'s group (its `group`/`condition` value), when the manifest has the column and
+    /// the value is not blank.
+    pub fn group_of<'a>(&self, sample: &'a Sample) -> Option<&'a str> {
+        self.group_column()
+            .map(|column| sample.metadata_value(self, column))
+            .filter(|group| !group.is_empty())
+    }
+
     /// The samples that can run.
     pub fn runnable(&self) -> impl Iterator<Item = &Sample> {
         self.samples.iter().filter(|s| s.problem.is_none())
@@ -353,6 +361,7 @@ mod tests {
         );
         assert_eq!(s1.problem, None);
         assert_eq!(s1.metadata_value(&m, "site"), "kidney");
+        assert_eq!(m.group_of(s1), Some("responder"));
         let problem = |i: usize| m.samples[i].problem.clone().unwrap_or_default();
         assert!(
             problem(1).contains("\"S2\" is used by 2 rows (line 3, line 5)"),

@@ -44,22 +44,32 @@ pub fn write_cell_parquet(
     cell_ids: &[String],
     columns: &[(String, CellColumn)],
 ) -> Result<(), XeniumError> {
-    let mut all = Vec::with_capacity(columns.len() + 1);
-    all.push(("cell_id".to_owned(), CellColumn::Text(cell_ids.to_vec())));
-    all.extend(columns.iter().cloned());
-    write_table_parquet(path, &all)
+    write_parquet(path, Some(cell_ids), columns)
 }
 
 /// Writes the columns (all of one length) as parquet (zstd), through a temporary file and a
 /// rename.
 pub fn write_table_parquet(path: &Path, columns: &[(String, CellColumn)]) -> Result<(), XeniumError> {
+    write_parquet(path, None, columns)
+}
+
+/// The columns, after a `cell_id` column when `cell_ids` is given, as parquet.
+fn write_parquet(
+    path: &Path,
+    cell_ids: Option<&[String]>,
+    columns: &[(String, CellColumn)],
+) -> Result<(), XeniumError> {
     let encode = |e: &dyn std::fmt::Display| XeniumError::Io {
         file: path.to_path_buf(),
         reason: e.to_string(),
     };
-    let rows = columns.first().map_or(0, |(_, c)| c.len());
-    let mut fields = Vec::with_capacity(columns.len());
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+    let mut fields = Vec::with_capacity(columns.len() + 1);
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 1);
+    if let Some(ids) = cell_ids {
+        fields.push(Field::new("cell_id", DataType::Utf8, false));
+        arrays.push(Arc::new(StringArray::from_iter_values(ids)));
+    }
+    let rows = cell_ids.map_or_else(|| columns.first().map_or(0, |(_, c)| c.len()), <[String]>::len);
     for (name, column) in columns {
         let (field, array): (Field, ArrayRef) = match column {
             CellColumn::Text(values) => (
@@ -76,8 +86,13 @@ pub fn write_table_parquet(path: &Path, columns: &[(String, CellColumn)]) -> Res
             ),
         };
         if column.len() != rows {
+            let against = if cell_ids.is_some() {
+                "cells"
+            } else {
+                "rows in the first column"
+            };
             return Err(encode(&format!(
-                "column {name:?} has {} rows, the first column {rows}",
+                "column {name:?} has {} rows for {rows} {against}",
                 column.len()
             )));
         }
