@@ -1,6 +1,7 @@
 //! The app with a cohort open (egui_kittest on wgpu/lavapipe): three synthetic samples and a
 //! bad row; the Cohort tab lists them, clicking a sample shows it and the one left keeps its
-//! view and selections, and *Compare composition* reads every sample and tests the groups.
+//! view and selections, and *Compare composition* reads every sample and tests the groups; a
+//! model trained on one sample is applied to the others, and two samples show side by side.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -8,6 +9,10 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use cellsymphony::app::{StartupOptions, ViewerApp};
+use cellsymphony::document::models::{CONFIDENCE_COLUMN, PREDICTED_COLUMN};
+use cellsymphony::layers::cell_layer::ColourBy;
+use cellsymphony::ui::Command;
+use cellsymphony::work::jobs::JobKind;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 
@@ -20,6 +25,16 @@ fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&V
     }
     for _ in 0..3 {
         harness.step();
+    }
+}
+
+/// Dismisses every note (they fade after a while: snapshots are taken without them).
+fn dismiss_notes(harness: &mut Harness<'_, ViewerApp>) {
+    while harness.query_all_by_label("Dismiss").next().is_some() {
+        if let Some(dismiss) = harness.query_all_by_label("Dismiss").next() {
+            dismiss.click();
+        }
+        harness.run_steps(3);
     }
 }
 
@@ -91,12 +106,7 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
         );
     }
     // The notes fade after a while: dismiss them so that the snapshot is stable.
-    while harness.query_by_label("Dismiss").is_some() {
-        harness.get_by_label("Dismiss").click();
-        for _ in 0..3 {
-            harness.step();
-        }
-    }
+    dismiss_notes(&mut harness);
     harness.get_by_label("Cohort").click();
     for _ in 0..3 {
         harness.step();
@@ -154,5 +164,160 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
     }
     harness.get_by_label("Export table…");
     harness.snapshot("cohort_tab");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A classifier trained on S1 in the Models tab is applied to S2 and S3 from the Cohort tab;
+/// S3 is then shown beside S1 (slides and cells, coloured alike, its predictions on it), stays
+/// there when S2 is shown, and S2 opens with its predictions.
+#[test]
+fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by_side() {
+    let dir = std::env::temp_dir().join("ui_cohort_side_by_side");
+    let manifest = write_cohort(&dir);
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    cohort: Some(manifest.clone()),
+                    ..Default::default()
+                },
+            )
+        });
+    let s1 = dir.join("s0");
+    step_until(&mut harness, "S1's cells", |app| {
+        shown_bundle(app).is_some_and(|b| b.starts_with(&s1)) && app.document().slide.is_some()
+    });
+    {
+        let app = harness.state_mut();
+        let models = &mut app.runtime_mut().ui.models;
+        models.cache_dir = Some(dir.join("run-cache"));
+        models.settings.epochs = 4;
+        models.settings.learning_rate = 1e-3;
+        models.settings.labels = cellsymphony::work::model_runs::LabelChoice::Column("synthetic_cell_type".into());
+        app.run_command(Command::RunClassifier);
+    }
+    step_until(&mut harness, "the classifier on S1", |app| {
+        app.document().models.classifier.is_some() || app.runtime().ui.models.error.is_some()
+    });
+    assert!(harness.state().runtime().ui.models.error.is_none());
+    let model = harness
+        .state()
+        .document()
+        .cohort
+        .as_ref()
+        .unwrap()
+        .model
+        .clone()
+        .unwrap();
+    assert_eq!(model.trained_on.as_deref(), Some("S1"));
+    dismiss_notes(&mut harness);
+    harness.get_by_label("Cohort").click();
+    harness.run_steps(3);
+    // S2 and S3 are ticked (S1 trained it; S4 cannot be opened).
+    harness.get_by_label("Apply to 2 sample(s)").click();
+    harness.run_steps(2);
+    step_until(&mut harness, "the model applied", |app| {
+        !app.is_running(JobKind::CohortApplyModel)
+    });
+    let outputs = dir.join("cohort-out");
+    {
+        let app = harness.state();
+        assert_eq!(
+            app.document().cohort.as_ref().unwrap().outputs.as_deref(),
+            Some(outputs.as_path())
+        );
+        let notes: Vec<String> = app.toasts().items().iter().map(|t| t.text.clone()).collect();
+        assert!(
+            notes.iter().any(|n| n.contains("S2 (1200 cells), S3 (1200 cells)")),
+            "{notes:?}"
+        );
+    }
+    for id in ["S2", "S3"] {
+        assert!(outputs.join(id).join("predict.parquet").is_file(), "{id}");
+    }
+    assert!(
+        !outputs.join("S1").exists(),
+        "the sample it was trained on is left alone"
+    );
+
+    // S3 beside S1: the row's *compare* button (S1's own is disabled).
+    harness.query_all_by_label("compare").nth(2).unwrap().click();
+    step_until(&mut harness, "S3 beside S1, its tiles in", |app| {
+        app.document()
+            .compare
+            .as_ref()
+            .and_then(|c| c.slide.as_ref())
+            .is_some_and(|s| {
+                let f = s.layer.last_frame;
+                f.visible_tiles > 0 && f.ready_tiles == f.visible_tiles && !s.layer.is_loading()
+            })
+    });
+    {
+        let app = harness.state();
+        let split = app.viewer().split.unwrap();
+        assert!(split.right.compare && split.right.cells && !split.left.compare && split.left.cells);
+        let compare = app.document().compare.as_ref().unwrap();
+        assert_eq!(compare.sample.as_deref(), Some("S3"));
+        let theirs = compare.cells.as_ref().unwrap();
+        let ours = app.document().cells.as_ref().unwrap();
+        assert_eq!(theirs.len(), 1200);
+        // Coloured as S1 is: by the predicted type, one colour per class name.
+        assert_eq!(theirs.colour_by, ours.colour_by);
+        assert_eq!(theirs.colour_by, ColourBy::Category(PREDICTED_COLUMN.into()));
+        let classes = |layer: &cellsymphony::layers::cell_layer::CellLayer| {
+            layer
+                .active_classes()
+                .unwrap()
+                .iter()
+                .map(|c| (c.name.clone(), c.colour))
+                .collect::<Vec<_>>()
+        };
+        let ours_classes = classes(ours);
+        for (name, colour) in classes(theirs) {
+            if let Some((_, c)) = ours_classes.iter().find(|(n, _)| *n == name) {
+                assert_eq!(colour, *c, "{name}");
+            }
+        }
+        // The model trained on S1 types S3's cells: against the generator's truth.
+        let cells = &theirs.bundle.cells;
+        let predicted = cells.categorical_column(PREDICTED_COLUMN).unwrap();
+        let truth = cells.categorical_column("synthetic_cell_type").unwrap();
+        let agree = (0..cells.len())
+            .filter(|&i| {
+                predicted.categories.get(predicted.codes[i] as usize) == truth.categories.get(truth.codes[i] as usize)
+            })
+            .count();
+        assert!(agree as f64 / cells.len() as f64 > 0.7, "{agree} of 1200 agree");
+    }
+    dismiss_notes(&mut harness);
+    harness.get_by_label("Left (S1):");
+    harness.get_by_label("Right (S3):");
+    harness.snapshot("cohort_two_samples");
+
+    // S2 shown (its row's button; its *Apply* tick box has the same name): S3 stays beside it,
+    // and S2 opens with its predictions.
+    harness.query_all_by_label("S2").next().unwrap().click();
+    let s2 = dir.join("s1");
+    step_until(&mut harness, "S2's cells", |app| {
+        shown_bundle(app).is_some_and(|b| b.starts_with(&s2)) && app.is_opening().is_none()
+    });
+    {
+        let app = harness.state();
+        assert_eq!(
+            app.document().compare.as_ref().and_then(|c| c.sample.as_deref()),
+            Some("S3")
+        );
+        assert!(app.viewer().split.unwrap().right.compare);
+        let cells = app.document().cells.as_ref().unwrap();
+        assert_eq!(cells.colour_by, ColourBy::Category(PREDICTED_COLUMN.into()));
+        assert!(cells.bundle.cells.numeric_column(CONFIDENCE_COLUMN).is_some());
+    }
+    // The row's *compared* button closes it.
+    harness.get_by_label("compared").click();
+    harness.run_steps(3);
+    assert!(harness.state().document().compare.is_none());
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1608,10 +1608,15 @@ fn split_view_links_the_panes_and_help_and_preferences_open() {
         .file_chosen(DialogPurpose::CompareSlide, other.slide_path.clone().unwrap());
     step_until(&mut harness, "comparison slide open and sharp", |app| {
         !app.is_opening_compare_slide()
-            && app.document().compare.as_ref().is_some_and(|c| {
-                let f = c.layer.last_frame;
-                f.visible_tiles > 0 && f.ready_tiles == f.visible_tiles && !c.layer.is_loading()
-            })
+            && app
+                .document()
+                .compare
+                .as_ref()
+                .and_then(|c| c.slide.as_ref())
+                .is_some_and(|c| {
+                    let f = c.layer.last_frame;
+                    f.visible_tiles > 0 && f.ready_tiles == f.visible_tiles && !c.layer.is_loading()
+                })
     });
     let app = harness.state();
     assert!(app.viewer().split.unwrap().right.compare);

@@ -1,14 +1,21 @@
 //! Cohorts in the app: opening a manifest, switching the sample shown (the one left is parked as
-//! a captured session and comes back as it was), and the cohort tab's composition comparison.
+//! a captured session and comes back as it was), another sample beside it in the split view, a
+//! classifier applied to other samples, and the cohort tab's composition comparison.
 
 use std::path::{Path, PathBuf};
 
 use crate::app::{JobKey, JobOutput, ViewerApp};
-use crate::document::cohort::CohortState;
+use crate::document::cohort::{CohortModel, CohortState};
+use crate::document::{CompareSlide, Comparison};
 use crate::io::session_file::{SessionFile, StoredAlignment, StoredPath};
+use crate::layers::cell_layer::CellLayer;
 use crate::ui::RightTab;
 use crate::util::display_name;
-use crate::work::cohort::{CompositionRequest, cohort_composition};
+use crate::viewer::split::SplitView;
+use crate::work::cohort::{
+    AppliedModel, ApplyModelRequest, CompositionRequest, OpenedSample, SampleToOpen, apply_model, cohort_composition,
+    open_sample, predictions_path,
+};
 use crate::work::jobs::JobKind;
 
 impl ViewerApp {
@@ -81,8 +88,216 @@ impl ViewerApp {
             cohort.parked.extend(left);
             cohort.active = Some(id.to_owned());
         }
+        // Another sample shown beside stays there; the sample now shown leaves that pane.
+        let beside = self
+            .document
+            .compare
+            .take_if(|c| c.sample.as_deref().is_some_and(|s| s != id));
         // Restoring replaces the document's contents, not the cohort around them.
         self.restore_session(session, None);
+        if let Some(beside) = beside {
+            self.document.compare = Some(beside);
+            self.runtime.viewer.split = Some(SplitView::two_samples());
+        }
+    }
+
+    /// Opens sample `id` beside the one shown: its slide (placed by its alignment) and its cells
+    /// in the split view's right pane, pan and zoom linked in µm.
+    pub(super) fn compare_sample(&mut self, id: &str) {
+        let Some(cohort) = &self.document.cohort else {
+            return;
+        };
+        let Some(sample) = cohort.sample(id) else {
+            self.runtime
+                .toasts
+                .error(format!("No sample {id:?} in {}.", cohort.name()));
+            return;
+        };
+        if let Some(problem) = &sample.problem {
+            self.runtime
+                .toasts
+                .error(format!("Sample {id} ({}) cannot be opened: {problem}", sample.row));
+            return;
+        }
+        // The alignment the sample was left with (a landmark fit made in the app), else its CSV.
+        let xenium_px_from_slide_px = cohort
+            .parked
+            .get(id)
+            .and_then(|session| session.alignment.as_ref())
+            .map(|a| cs_xenium::Affine2 {
+                rows: a.xenium_px_from_slide_px,
+            });
+        let request = SampleToOpen {
+            sample: sample.clone(),
+            xenium_px_from_slide_px,
+            predictions: cohort.outputs.as_deref().map(|dir| predictions_path(dir, id)),
+        };
+        let dir = sample.xenium.clone();
+        let geometry_id = self.take_source_id();
+        self.jobs.cancel_kind(JobKind::OpenCompareSample);
+        self.spawn(
+            JobKind::OpenCompareSample,
+            JobKey::Path(dir),
+            format!("Opening sample {id} to compare"),
+            move |cx| JobOutput::SampleOpened(open_sample(request, geometry_id, &cx.cancel)),
+        );
+    }
+
+    pub(super) fn compare_sample_opened(&mut self, result: anyhow::Result<Option<OpenedSample>>) {
+        let opened = match result {
+            Ok(Some(opened)) => opened,
+            Ok(None) => return,
+            Err(error) => {
+                self.runtime.toasts.error(format!("{error:#}"));
+                return;
+            }
+        };
+        if !opened.warnings.is_empty() {
+            self.runtime.toasts.error(opened.warnings.join("\n"));
+        }
+        let slide = opened.slide.and_then(|(slide, world_from_slide)| {
+            let mut layer = self.new_slide_layer(slide.source, &slide.path)?;
+            match world_from_slide {
+                Some(world_from_slide) => {
+                    layer.world_from_slide = world_from_slide;
+                    layer.has_physical_scale = true;
+                }
+                None => layer.place_by_resolution(),
+            }
+            Some(CompareSlide {
+                path: slide.path,
+                layer,
+            })
+        });
+        let mut cells = CellLayer::new(opened.dir, opened.loaded);
+        if let Some(shown) = &self.document.cells {
+            cells.follow_colouring(shown);
+        }
+        self.close_compare_slide();
+        self.document.set_compare(Comparison {
+            sample: Some(opened.id),
+            slide,
+            cells: Some(cells),
+        });
+        self.runtime.viewer.split = Some(SplitView::two_samples());
+    }
+
+    /// The classifier the tab applies: a saved model folder the user chose.
+    pub(super) fn choose_cohort_model(&mut self, dir: PathBuf) {
+        let description = format!("saved model {}", display_name(&dir));
+        if let Some(cohort) = &mut self.document.cohort {
+            cohort.model = Some(CohortModel {
+                dir,
+                description,
+                trained_on: None,
+            });
+        }
+    }
+
+    /// A classifier trained (or applied) on the sample shown becomes the tab's model.
+    pub(super) fn offer_model_to_cohort(&mut self) {
+        let Some(cohort) = &mut self.document.cohort else {
+            return;
+        };
+        let Some(result) = &self.document.models.classifier else {
+            return;
+        };
+        let (Some(dir), Some(active)) = (&result.model_dir, &cohort.active) else {
+            return;
+        };
+        cohort.model = Some(CohortModel {
+            dir: dir.clone(),
+            description: format!("{}, from sample {active}", result.variant.label()),
+            trained_on: Some(active.clone()),
+        });
+    }
+
+    /// Applies the tab's model to `samples` in the background; each sample's predictions go
+    /// where `cohort run --step predict` puts them, so they colour its cells when it is shown.
+    pub(super) fn apply_cohort_model(&mut self, samples: Vec<String>) {
+        let Some(cohort) = &self.document.cohort else {
+            return;
+        };
+        let Some(model) = &cohort.model else {
+            self.runtime
+                .toasts
+                .error("Train a classifier on a sample (Models tab) or choose a saved model first.");
+            return;
+        };
+        if !model.dir.is_dir() {
+            self.runtime.toasts.error(format!(
+                "The model folder {} is gone: train the model again or choose a saved one.",
+                model.dir.display()
+            ));
+            return;
+        }
+        let device = match self.runtime.gpu.burn_device(self.runtime.ui.models.settings.device) {
+            Ok(device) => device,
+            Err(e) => {
+                self.runtime.toasts.error(format!("{e:#}"));
+                return;
+            }
+        };
+        let request = ApplyModelRequest {
+            manifest: cohort.manifest.clone(),
+            samples,
+            model_dir: model.dir.clone(),
+            outputs: cohort.outputs_or_default(),
+        };
+        let label = format!("Applying {} to {} sample(s)", model.description, request.samples.len());
+        self.jobs.cancel_kind(JobKind::CohortApplyModel);
+        self.spawn(
+            JobKind::CohortApplyModel,
+            JobKey::Path(cohort.manifest.path.clone()),
+            label,
+            move |cx| JobOutput::ModelApplied(apply_model(request, device, cx)),
+        );
+    }
+
+    pub(super) fn cohort_model_applied(&mut self, result: anyhow::Result<AppliedModel>) {
+        let applied = match result {
+            Ok(applied) => applied,
+            Err(error) => {
+                let message = format!("{error:#}");
+                if message != "cancelled" {
+                    self.runtime.toasts.error(format!("Applying the model: {message}"));
+                }
+                return;
+            }
+        };
+        if !applied.failures.is_empty() {
+            self.runtime
+                .toasts
+                .error(format!("Not predicted: {}", applied.failures.join("; ")));
+        }
+        if !applied.predicted.is_empty() {
+            let done: Vec<String> = applied
+                .predicted
+                .iter()
+                .map(|(id, cells)| format!("{id} ({cells} cells)"))
+                .collect();
+            self.runtime.toasts.note(format!(
+                "Predicted cell types in {} in {:.1} s, saved in {}; shown when you open or compare a sample",
+                done.join(", "),
+                applied.seconds,
+                applied.outputs.display()
+            ));
+        }
+        if let Some(cohort) = &mut self.document.cohort {
+            cohort.outputs = Some(applied.outputs);
+        }
+    }
+
+    /// The predictions the cohort's outputs hold for the sample whose bundle is `dir`, when it
+    /// is the sample shown.
+    pub(super) fn cohort_predictions_for(&self, dir: &Path) -> Option<PathBuf> {
+        let cohort = self.document.cohort.as_ref()?;
+        let id = cohort.active.as_deref()?;
+        if cohort.sample(id)?.xenium != dir {
+            return None;
+        }
+        let path = predictions_path(cohort.outputs.as_deref()?, id);
+        path.is_file().then_some(path)
     }
 
     /// Reads every sample's labels and compares the groups, as a background job.

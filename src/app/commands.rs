@@ -40,6 +40,8 @@ impl ViewerApp {
                 self.open_demo(difficulty)
             }
             Command::SwitchSample(id) => self.switch_sample(&id),
+            Command::CompareSample(id) => self.compare_sample(&id),
+            Command::ApplyCohortModel(samples) => self.apply_cohort_model(samples),
             Command::CompareCohort { column } => self.compare_cohort(column),
             Command::CloseSlide => self.close_slide(),
             Command::CloseCompareSlide => self.close_compare_slide(),
@@ -230,6 +232,7 @@ impl ViewerApp {
                 }
             }
             DialogPurpose::ExportCohortTable => self.export_cohort_table(path),
+            DialogPurpose::CohortModel => self.choose_cohort_model(path),
         }
     }
 

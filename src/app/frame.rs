@@ -36,8 +36,8 @@ impl ViewerApp {
         if let Some(slide) = &mut self.document.slide {
             slide.layer.receive_tiles();
         }
-        if let Some(compare) = &mut self.document.compare {
-            compare.layer.receive_tiles();
+        if let Some(slide) = self.document.compare.as_mut().and_then(|c| c.slide.as_mut()) {
+            slide.layer.receive_tiles();
         }
         if let Some(morphology) = &mut self.document.morphology {
             morphology.receive_tiles();
@@ -51,6 +51,7 @@ impl ViewerApp {
         }
         let dim_outside = self.runtime.viewer.tools.dim_outside;
         self.document.sync_emphasis(dim_outside);
+        self.document.sync_comparison_colouring();
         if let Some(cells) = &self.document.cells {
             // The live statistics of the shape being drawn read this count.
             self.runtime
@@ -177,6 +178,7 @@ impl ViewerApp {
                     cells: document.cells.as_mut(),
                     morphology: document.morphology.as_mut(),
                     compare: document.compare.as_mut(),
+                    sample: document.cohort.as_ref().and_then(|c| c.active.as_deref()),
                     patches: document.models.virtual_layer.as_mut(),
                     selections: &document.selections,
                     annotations: &document.annotations,

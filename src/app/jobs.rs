@@ -66,6 +66,9 @@ pub enum JobOutput {
     Comparison(anyhow::Result<ComparisonResult>),
     Virtual(anyhow::Result<VirtualResult>),
     CohortComposition(anyhow::Result<crate::work::cohort::CohortComposition>),
+    /// None: the read was cancelled.
+    SampleOpened(anyhow::Result<Option<crate::work::cohort::OpenedSample>>),
+    ModelApplied(anyhow::Result<crate::work::cohort::AppliedModel>),
     /// Save and Save as give back the file and what was written; autosaves nothing.
     SessionWritten(anyhow::Result<Option<(PathBuf, SessionFile)>>),
     /// A job's thread ended without a result, and its kind has no error of its own.
@@ -109,6 +112,8 @@ impl JobOutput {
             JobKind::Comparison => JobOutput::Comparison(Err(stopped(label))),
             JobKind::VirtualExpression => JobOutput::Virtual(Err(stopped(label))),
             JobKind::CohortComposition => JobOutput::CohortComposition(Err(stopped(label))),
+            JobKind::OpenCompareSample => JobOutput::SampleOpened(Err(stopped(label))),
+            JobKind::CohortApplyModel => JobOutput::ModelApplied(Err(stopped(label))),
             JobKind::GeneValues => JobOutput::Lost("Reading gene counts stopped unexpectedly.".into()),
             JobKind::Transcripts => JobOutput::Lost("Reading transcripts stopped unexpectedly.".into()),
             JobKind::FileDialog => JobOutput::Lost("The file dialog closed unexpectedly.".into()),
@@ -183,6 +188,8 @@ impl ViewerApp {
             (JobOutput::Comparison(result), JobKey::Run(key)) => self.comparison_finished(&key, result),
             (JobOutput::Virtual(result), JobKey::Run(key)) => self.virtual_finished(&key, result),
             (JobOutput::CohortComposition(result), _) => self.cohort_compared(result),
+            (JobOutput::SampleOpened(result), _) => self.compare_sample_opened(result),
+            (JobOutput::ModelApplied(result), _) => self.cohort_model_applied(result),
             (JobOutput::SessionWritten(result), _) => self.session_written(result),
             (JobOutput::Lost(message), _) => self.runtime.toasts.error(message),
             (_, key) => log::error!("a {kind:?} job gave a result that does not match its key {key:?}"),

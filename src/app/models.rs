@@ -265,6 +265,7 @@ impl ViewerApp {
             Ok(result) => {
                 let applied = self.document.apply_classifier(key, result);
                 self.report_applied(applied);
+                self.offer_model_to_cohort();
             }
             Err(e) => self.model_failed("Cell-type classifier", &e),
         }

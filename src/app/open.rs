@@ -10,7 +10,7 @@ use cs_xenium::{TranscriptIndex, XeniumError, read_alignment_csv, write_alignmen
 
 use crate::app::ViewerApp;
 use crate::app::jobs::{JobKey, JobOutput};
-use crate::document::{AssociatedImage, CompareSlide, LoadedSlide, SlideAlignment, SlideTexture};
+use crate::document::{AssociatedImage, CompareSlide, Comparison, LoadedSlide, SlideAlignment, SlideTexture};
 use crate::io::session_file::SESSION_EXTENSION;
 use crate::layers::cell_layer::{CellLayer, LoadedBundle, gene_values};
 use crate::layers::morphology_layer::{MorphologyLayer, OpenedMorphology};
@@ -18,6 +18,7 @@ use crate::layers::slide_layer::SlideLayer;
 use crate::layers::transcript_layer::TranscriptLayer;
 use crate::ui::dialogs::{DialogPurpose, show_file_dialog};
 use crate::util::display_name;
+use crate::work::cohort::attach_predictions;
 use crate::work::demo::{DemoFiles, demo_dir, prepare_demo};
 use crate::work::jobs::JobKind;
 use crate::work::open::{
@@ -82,7 +83,7 @@ impl ViewerApp {
 
     /// A tile layer for a slide just opened, with the preferred RAM tile budget. None: tile
     /// loading could not start (a toast said why).
-    fn new_slide_layer(&mut self, source: Arc<dyn SlideSource>, path: &Path) -> Option<SlideLayer> {
+    pub(super) fn new_slide_layer(&mut self, source: Arc<dyn SlideSource>, path: &Path) -> Option<SlideLayer> {
         let source_id = self.take_source_id();
         let ctx = self.ctx.clone();
         match SlideLayer::new(source, source_id, Arc::new(move || ctx.request_repaint())) {
@@ -165,7 +166,8 @@ impl ViewerApp {
             return;
         };
         self.close_compare_slide();
-        self.document.set_compare(CompareSlide { path, layer });
+        self.document
+            .set_compare(Comparison::slide(CompareSlide { path, layer }));
         // The right pane shows the other sample: its slide, without this sample's cells on it.
         let split = self.runtime.viewer.split.get_or_insert_with(Default::default);
         split.right.compare = true;
@@ -201,8 +203,19 @@ impl ViewerApp {
             "Xenium bundle"
         };
         let label = format!("Reading {what} {}", display_name(&dir));
+        // A cohort sample's predictions (`cohort run` or the Cohort tab's *Apply*) come with it.
+        let predictions = self.cohort_predictions_for(&dir);
         self.spawn(JobKind::OpenBundle, JobKey::Path(dir), label, move |cx| {
-            JobOutput::BundleRead(load_bundle(&job_dir, geometry_id, &cx.cancel))
+            let mut result = load_bundle(&job_dir, geometry_id, &cx.cancel);
+            if let (Ok(Some(loaded)), Some(path)) = (&mut result, predictions)
+                && let Err(e) = attach_predictions(&mut loaded.bundle, &path)
+            {
+                loaded.bundle.warnings.push(cs_xenium::LoadWarning {
+                    file: Some(path),
+                    message: format!("the sample's predictions are not shown: {e:#}"),
+                });
+            }
+            JobOutput::BundleRead(result)
         });
     }
 

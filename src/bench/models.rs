@@ -168,7 +168,7 @@ pub fn models(options: &ModelBenchOptions) -> anyhow::Result<ModelBenchReport> {
 /// Patch extraction + the ViT on the first `vit_cells` cells (None: no ViT asked for).
 fn vit_bench(
     options: &ModelBenchOptions,
-    opened: &crate::cli::models::OpenedInputs,
+    opened: &crate::work::models::OpenedInputs,
     device: &cs_models::burn::tensor::Device,
 ) -> anyhow::Result<Option<VitBenchReport>> {
     let spec = match (&options.bundle.morphology, options.vit_seeded) {

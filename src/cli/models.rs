@@ -11,16 +11,14 @@ use cs_models::burn::tensor::Device;
 use cs_models::classifier::Variant;
 use cs_models::device::{ComputeDevice, describe, standalone_device};
 use cs_models::model_file::{self, ContrastiveSummary, TrainingSummary};
-use cs_models::pipeline::{CellInputs, MorphologyChoice, SlideInput, fit_features, fit_gene_features};
+use cs_models::pipeline::{MorphologyChoice, fit_features, fit_gene_features};
 use cs_models::train::TrainingSettings;
-use cs_slide::{SlideSource, open_slide};
-use cs_xenium::{CellColumn, XeniumBundle, write_cell_parquet};
-use glam::{DAffine2, DVec2};
+use cs_xenium::{CellColumn, write_cell_parquet};
 use serde_json::json;
 
 use crate::work::models::{
-    ClassifierRun, LabelSource, NicheRun, cell_inputs, classify_features, cluster_enrichment, h5ad_inputs,
-    predict_with_saved, run_classifier, run_niches, slide_px_from_world,
+    ClassifierRun, LabelSource, NicheRun, OpenedInputs, classify_features, cluster_enrichment, h5ad_inputs,
+    open_sample_inputs, predict_with_saved, run_classifier, run_niches, write_predictions,
 };
 
 /// Inputs shared by the commands: a bundle, optionally its slide and alignment, and a device.
@@ -37,51 +35,15 @@ pub struct BundleArgs {
     pub morphology: MorphologyChoice,
 }
 
-pub(crate) struct OpenedInputs {
-    pub(crate) bundle: XeniumBundle,
-    pub(crate) inputs: CellInputs,
-    pub(crate) slide: Option<(Arc<dyn SlideSource>, DAffine2)>,
-}
-
-impl OpenedInputs {
-    pub(crate) fn slide_input(&self) -> Option<SlideInput<'_>> {
-        self.slide.as_ref().map(|(slide, world_from_slide)| SlideInput {
-            slide: slide.as_ref(),
-            slide_px_from_world: slide_px_from_world(*world_from_slide),
-        })
-    }
-}
-
+/// The bundle named by `args` (with imported gene embeddings, when given) and its slide.
 pub(crate) fn open_inputs(args: &BundleArgs) -> anyhow::Result<OpenedInputs> {
     let dir = args.xenium.as_ref().context("--xenium DIR is required")?;
-    let (bundle, _) = crate::work::open::read_bundle(dir)?;
-    let mut inputs = cell_inputs(&bundle)?;
-    if let Some(path) = &args.gene_embeddings {
-        inputs.gene_embedding = Some(crate::work::models::read_gene_embedding(path, &inputs.cell_ids)?);
-    }
-    let slide = match &args.slide {
-        Some(path) => {
-            let source: Arc<dyn SlideSource> = open_slide(path)?;
-            let world_from_slide = match &args.alignment {
-                Some(csv) => DAffine2::from_cols_array(
-                    &cs_xenium::read_alignment_csv(csv)?
-                        .scaled(bundle.pixel_size_um())
-                        .to_cols_array(),
-                ),
-                None => {
-                    let meta = source.metadata();
-                    let (x, y) = (
-                        meta.mpp_x.context("the slide has no µm/px; give --alignment")?,
-                        meta.mpp_y.unwrap_or(meta.mpp_x.unwrap_or(1.0)),
-                    );
-                    DAffine2::from_scale(DVec2::new(x, y))
-                }
-            };
-            Some((source, world_from_slide))
-        }
-        None => None,
-    };
-    Ok(OpenedInputs { bundle, inputs, slide })
+    open_sample_inputs(
+        dir,
+        args.slide.as_deref(),
+        args.alignment.as_deref(),
+        args.gene_embeddings.as_deref(),
+    )
 }
 
 pub fn device(choice: &str) -> anyhow::Result<Device> {
@@ -327,19 +289,7 @@ pub fn predict_cmd(
     let opened = open_inputs(args)?;
     let progress = stderr_progress();
     let predictions = predict_with_saved(&loaded, &opened.inputs, opened.slide_input(), &device, &progress)?;
-    let names: Vec<String> = predictions
-        .iter()
-        .map(|p| loaded.class_names[p.class as usize].clone())
-        .collect();
-    let confidence: Vec<f32> = predictions.iter().map(|p| p.confidence).collect();
-    write_cell_parquet(
-        out,
-        &opened.inputs.cell_ids,
-        &[
-            ("predicted_type".into(), CellColumn::Text(names.clone())),
-            ("confidence".into(), CellColumn::Number(confidence)),
-        ],
-    )?;
+    let names = write_predictions(out, &opened.inputs.cell_ids, &loaded.class_names, &predictions)?;
     let mut counts: Vec<(String, usize)> = loaded
         .class_names
         .iter()

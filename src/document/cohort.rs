@@ -17,8 +17,22 @@ pub struct CohortState {
     pub parked: HashMap<String, SessionFile>,
     /// The last composition comparison (or why it failed).
     pub composition: Option<Result<CohortComposition, String>>,
-    /// Where `cohort run` wrote its outputs (for predicted types), if the user named it.
+    /// Where `cohort run` wrote its outputs (for predicted types), if the user named it, or where
+    /// the tab's *Apply* wrote them.
     pub outputs: Option<PathBuf>,
+    /// The classifier the tab applies to other samples.
+    pub model: Option<CohortModel>,
+}
+
+/// A classifier the Cohort tab can apply to the samples: the last one trained on a sample, or a
+/// saved model folder.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CohortModel {
+    pub dir: PathBuf,
+    /// What it is, for the tab ("dual-modality, trained on P01").
+    pub description: String,
+    /// The sample it was trained on (not applied to it again by default).
+    pub trained_on: Option<String>,
 }
 
 impl CohortState {
@@ -35,11 +49,24 @@ impl CohortState {
             parked: HashMap::new(),
             composition: None,
             outputs,
+            model: None,
         }
     }
 
     pub fn sample(&self, id: &str) -> Option<&cs_cohort::Sample> {
         self.manifest.samples.iter().find(|s| s.id == id)
+    }
+
+    /// Where the tab's *Apply* writes predictions: the cohort run folder, else `cohort-out`
+    /// beside the manifest (where the tab looks for it).
+    pub fn outputs_or_default(&self) -> PathBuf {
+        self.outputs.clone().unwrap_or_else(|| {
+            self.manifest
+                .path
+                .parent()
+                .unwrap_or_else(|| std::path::Path::new("."))
+                .join("cohort-out")
+        })
     }
 
     /// The manifest's file name, for headings.

@@ -1,5 +1,5 @@
 //! The document: what is open and made in a session, the part a session file captures. The slide
-//! (with its comparison slide) and the Xenium cells as layers, the alignment that places the
+//! (with what the split view compares it with: a slide, or another sample) and the Xenium cells as layers, the alignment that places the
 //! slide, selections, annotations and bookmarks with one undo order ([`history`]), and the
 //! results of analyses and models, each kept with the inputs it was computed for. Changes come as
 //! [`Edit`]s ([`edit`]), applied once per frame by the shell; nothing here starts work or draws.
@@ -53,6 +53,36 @@ pub struct CompareSlide {
     pub layer: SlideLayer,
 }
 
+/// What the split view shows beside the document: a second slide (File > Open slide to compare),
+/// or another sample of the cohort, its slide placed by its own alignment and its cells, so two
+/// samples are seen side by side at the same scale.
+pub struct Comparison {
+    /// The cohort sample shown (None: a slide opened on its own).
+    pub sample: Option<String>,
+    pub slide: Option<CompareSlide>,
+    pub cells: Option<CellLayer>,
+}
+
+impl Comparison {
+    /// A slide opened to compare, without cells.
+    pub fn slide(slide: CompareSlide) -> Self {
+        Self {
+            sample: None,
+            slide: Some(slide),
+            cells: None,
+        }
+    }
+
+    /// What the pane's switch is labelled with: the sample's id, else the slide's file name.
+    pub fn name(&self) -> String {
+        match (&self.sample, &self.slide) {
+            (Some(id), _) => id.clone(),
+            (None, Some(slide)) => crate::util::display_name(&slide.path),
+            (None, None) => String::new(),
+        }
+    }
+}
+
 /// The alignment that places the slide in world: H&E pixel -> Xenium morphology pixel.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SlideAlignment {
@@ -79,7 +109,8 @@ pub struct DocumentState {
     pub cells: Option<CellLayer>,
     /// The bundle's morphology images (DAPI and the other stains), placed by its pixel size.
     pub morphology: Option<MorphologyLayer>,
-    pub compare: Option<CompareSlide>,
+    /// What the split view shows beside the open data (a slide, or another sample of the cohort).
+    pub compare: Option<Comparison>,
     pub alignment: Option<SlideAlignment>,
     pub selections: selections::Selections,
     pub annotations: annotations::Annotations,
@@ -204,14 +235,28 @@ impl DocumentState {
         self.place_slide();
     }
 
-    pub fn set_compare(&mut self, compare: CompareSlide) {
+    pub fn set_compare(&mut self, compare: Comparison) {
         self.close_compare();
         self.compare = Some(compare);
     }
 
     pub fn close_compare(&mut self) {
-        if let Some(old) = self.compare.take() {
-            self.evictions.tile_sources.push(old.layer.source_id);
+        let Some(old) = self.compare.take() else { return };
+        if let Some(slide) = old.slide {
+            self.evictions.tile_sources.push(slide.layer.source_id);
+        }
+        if let Some(mut cells) = old.cells {
+            self.evictions.geometries.push(cells.geometry.id);
+            if let Some(t) = &mut cells.transcripts {
+                self.evictions.geometries.extend(t.release_all());
+            }
+        }
+    }
+
+    /// Keeps the compared sample's cells coloured as the open ones are (column, class colours).
+    pub fn sync_comparison_colouring(&mut self) {
+        if let (Some(shown), Some(compared)) = (&self.cells, self.compare.as_mut().and_then(|c| c.cells.as_mut())) {
+            compared.follow_colouring(shown);
         }
     }
 

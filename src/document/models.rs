@@ -13,9 +13,7 @@ use crate::work::model_runs::{
     ClassifierResult, ComparisonResult, NicheResult, RunKey, VirtualResult, column_for_rows,
 };
 
-/// Name of the column the classifier's predictions go into.
-pub const PREDICTED_COLUMN: &str = "predicted type";
-pub const CONFIDENCE_COLUMN: &str = "prediction confidence";
+pub use crate::work::model_runs::{CONFIDENCE_COLUMN, PREDICTED_COLUMN};
 pub const CLUSTER_COLUMN: &str = "morphology cluster";
 
 /// The models' results on the open cells.

@@ -70,7 +70,12 @@ impl DocumentState {
         let mut session = SessionFile {
             slide: self.slide.as_ref().map(|s| StoredPath::new(&s.path, base_dir)),
             bundle: self.cells.as_ref().map(|c| StoredPath::new(&c.dir, base_dir)),
-            compare_slide: self.compare.as_ref().map(|c| StoredPath::new(&c.path, base_dir)),
+            compare_slide: self
+                .compare
+                .as_ref()
+                .filter(|c| c.sample.is_none())
+                .and_then(|c| c.slide.as_ref())
+                .map(|c| StoredPath::new(&c.path, base_dir)),
             alignment: self.alignment.as_ref().map(|a| StoredAlignment {
                 file: a.path.as_deref().map(|p| StoredPath::new(p, base_dir)),
                 xenium_px_from_slide_px: a.xenium_px_from_slide_px.rows,

@@ -295,6 +295,47 @@ impl CellLayer {
         self.classes.iter().find(|(n, _)| n == name).map(|(_, c)| c.as_slice())
     }
 
+    /// Colours these cells as `shown` is coloured, so that two samples side by side read alike:
+    /// the same column where this one has it, the same colour and visibility for each class of
+    /// the same name, the same opacities. Returns whether anything changed (called every frame).
+    pub fn follow_colouring(&mut self, shown: &CellLayer) -> bool {
+        let mut changed = false;
+        for (column, styles) in &mut self.classes {
+            let Some((_, theirs)) = shown.classes.iter().find(|(name, _)| name == column) else {
+                continue;
+            };
+            for style in styles.iter_mut() {
+                if let Some(their) = theirs.iter().find(|t| t.name == style.name)
+                    && (style.colour, style.visible) != (their.colour, their.visible)
+                {
+                    (style.colour, style.visible) = (their.colour, their.visible);
+                    changed = true;
+                }
+            }
+        }
+        let cells = &self.bundle.cells;
+        let available = match &shown.colour_by {
+            ColourBy::Category(name) => cells.categorical_column(name).is_some(),
+            ColourBy::Numeric(name) => cells.numeric_column(name).is_some(),
+            ColourBy::Uniform => true,
+            // Gene counts are read per bundle: the compared cells keep their colouring.
+            ColourBy::Gene(_) => false,
+        };
+        if available && self.colour_by != shown.colour_by {
+            self.set_colour_by(shown.colour_by.clone());
+            changed = true;
+        }
+        let looks = (shown.uniform_colour, shown.style, shown.show_cells, shown.show_nuclei);
+        if (self.uniform_colour, self.style, self.show_cells, self.show_nuclei) != looks {
+            (self.uniform_colour, self.style, self.show_cells, self.show_nuclei) = looks;
+            changed = true;
+        }
+        if changed {
+            self.styles_dirty = true;
+        }
+        changed
+    }
+
     /// Dims the cells outside `cells` (None: no dimming). Restyles only when it changed.
     pub fn set_emphasis(&mut self, cells: Option<&CellSet>) {
         if self.emphasis.as_ref() != cells {

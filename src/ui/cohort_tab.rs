@@ -1,7 +1,10 @@
 //! The Cohort tab: the manifest's samples with their metadata (click one to show it; each keeps
-//! its own view, selections and results), and the samples' composition compared between the
+//! its own view, selections and results; *compare* shows one beside it in the split view), a
+//! classifier trained on one sample applied to the others, and the samples' composition compared between the
 //! manifest's groups: each sample's share of each class as a point, grouped by condition, with
 //! the Mann-Whitney test per class (BH across classes), exported as CSV.
+
+use std::collections::BTreeSet;
 
 use egui::{Color32, RichText};
 
@@ -14,10 +17,12 @@ use crate::util::format::significance_stars;
 use crate::work::cohort::{CohortComposition, PREDICTED};
 use crate::work::jobs::JobKind;
 
-/// The tab's own state: the column compared.
+/// The tab's own state: the column compared, the samples left out of *Apply*.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CohortTabState {
     pub column: String,
+    /// Samples the user unticked for *Apply the model* (the others are ticked).
+    pub not_applied: BTreeSet<String>,
 }
 
 pub fn cohort_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut CohortTabState) {
@@ -27,6 +32,8 @@ pub fn cohort_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut CohortTab
     };
     samples_ui(ui, cx, cohort);
     ui.separator();
+    apply_model_ui(ui, cx, cohort, state);
+    ui.separator();
     compare_ui(ui, cx, cohort, state);
 }
 
@@ -35,7 +42,8 @@ fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
     ui.strong(format!("Cohort {}", cohort.name()));
     ui.label(
         RichText::new(format!(
-            "{} samples, {} can be opened; click one to show it (each keeps its view, selections and results)",
+            "{} samples, {} can be opened; click one to show it (each keeps its view, selections and \
+             results), or compare it beside the one shown",
             manifest.samples.len(),
             manifest.runnable().count()
         ))
@@ -44,14 +52,16 @@ fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
     );
     egui::Grid::new("cohort-samples")
         .striped(true)
-        .num_columns(2 + manifest.metadata_columns.len())
+        .num_columns(3 + manifest.metadata_columns.len())
         .show(ui, |ui| {
             ui.strong("sample");
             for column in &manifest.metadata_columns {
                 ui.strong(column);
             }
             ui.strong("");
+            ui.strong("");
             ui.end_row();
+            let compared = cx.document.compare.as_ref().and_then(|c| c.sample.as_deref());
             for sample in &manifest.samples {
                 let active = cohort.active.as_deref() == Some(sample.id.as_str());
                 let text = if active {
@@ -80,6 +90,24 @@ fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
                         ui.label("");
                     }
                 }
+                if compared == Some(sample.id.as_str()) {
+                    if ui
+                        .add(egui::Button::new("compared").selected(true).small())
+                        .on_hover_text("Shown beside in the split view; click to close it")
+                        .clicked()
+                    {
+                        cx.send(Command::CloseCompareSlide);
+                    }
+                } else if ui
+                    .add_enabled(
+                        sample.problem.is_none() && !active && cx.document.has_data(),
+                        egui::Button::new("compare").small(),
+                    )
+                    .on_hover_text("Show this sample's slide and cells beside the one shown (split view)")
+                    .clicked()
+                {
+                    cx.send(Command::CompareSample(sample.id.clone()));
+                }
                 ui.end_row();
             }
         });
@@ -97,6 +125,92 @@ fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
             )
             .wrap(),
         );
+    }
+}
+
+/// The classifier trained on one sample (or a saved one), applied to the others: which samples,
+/// the button or the run's progress.
+fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, state: &mut CohortTabState) {
+    ui.strong("Apply a model to the samples");
+    let Some(model) = &cohort.model else {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new("Train a classifier on a sample in the Models tab, or")
+                    .small()
+                    .weak(),
+            );
+            if ui.small_button("Choose a saved model…").clicked() {
+                cx.send(Command::AskForFile(DialogPurpose::CohortModel));
+            }
+        });
+        return;
+    };
+    ui.horizontal_wrapped(|ui| {
+        ui.label(format!("Model: {}", model.description))
+            .on_hover_text(model.dir.display().to_string());
+        if ui
+            .small_button("Other…")
+            .on_hover_text("Choose a saved model folder")
+            .clicked()
+        {
+            cx.send(Command::AskForFile(DialogPurpose::CohortModel));
+        }
+    });
+    let runnable: Vec<&str> = cohort
+        .manifest
+        .runnable()
+        .map(|s| s.id.as_str())
+        .filter(|id| model.trained_on.as_deref() != Some(*id))
+        .collect();
+    ui.horizontal_wrapped(|ui| {
+        ui.label("to:");
+        for id in &runnable {
+            let mut ticked = !state.not_applied.contains(*id);
+            if ui.checkbox(&mut ticked, *id).changed() {
+                if ticked {
+                    state.not_applied.remove(*id);
+                } else {
+                    state.not_applied.insert((*id).to_owned());
+                }
+            }
+        }
+    });
+    let chosen: Vec<String> = runnable
+        .iter()
+        .filter(|id| !state.not_applied.contains(**id))
+        .map(|id| (*id).to_owned())
+        .collect();
+    match cx.job(JobKind::CohortApplyModel) {
+        Some(run) => {
+            ui.horizontal(|ui| {
+                ui.add(
+                    egui::ProgressBar::new(run.progress.fraction)
+                        .text(run.progress.stage.clone())
+                        .desired_width(250.0),
+                );
+                if ui.button("Cancel").clicked() {
+                    cx.send(Command::CancelJob(run.kind));
+                }
+            });
+        }
+        None => {
+            let outputs = cohort.outputs_or_default();
+            if ui
+                .add_enabled(
+                    !chosen.is_empty(),
+                    egui::Button::new(format!("Apply to {} sample(s)", chosen.len())),
+                )
+                .on_hover_text(format!(
+                    "Predicts each sample's cell types with this model (its own features, on the device \
+                     chosen in the Models tab), saved in {} as `cohort run --step predict` does: a \
+                     sample shows them when opened or compared, and they are the `predicted` composition",
+                    outputs.display()
+                ))
+                .clicked()
+            {
+                cx.send(Command::ApplyCohortModel(chosen));
+            }
+        }
     }
 }
 

@@ -47,6 +47,10 @@ pub enum Command {
     AskForFile(DialogPurpose),
     /// Shows this sample of the open cohort (the one shown is kept as it was).
     SwitchSample(String),
+    /// Shows this sample of the open cohort beside the one shown (the split view's right pane).
+    CompareSample(String),
+    /// Applies the cohort tab's model to these samples.
+    ApplyCohortModel(Vec<String>),
     /// Compares the cohort's samples' shares of each class of `column` (or `predicted`).
     CompareCohort {
         column: String,

@@ -62,6 +62,8 @@ pub enum DialogPurpose {
     CohortOutputs,
     /// The cohort tab's composition table as CSV.
     ExportCohortTable,
+    /// A saved classifier folder to apply to the cohort's samples.
+    CohortModel,
 }
 
 /// What becomes Xenium Explorer cell groups.
@@ -88,6 +90,9 @@ pub fn show_file_dialog(purpose: &DialogPurpose, start_dir: Option<PathBuf>) -> 
             .pick_file(),
         DialogPurpose::CohortOutputs => dialog
             .set_title("The folder `cellsymphony cohort run --out` wrote")
+            .pick_folder(),
+        DialogPurpose::CohortModel => dialog
+            .set_title("A saved classifier folder (Save model… or cellsymphony train) to apply to the samples")
             .pick_folder(),
         DialogPurpose::ExportCohortTable => dialog
             .set_title("Export the cohort composition table as CSV")

@@ -115,7 +115,7 @@ pub fn top_bar_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, windows: &Windows) {
                     ui.close();
                 }
                 if ui
-                    .add_enabled(doc.compare.is_some(), egui::Button::new("Close the comparison slide"))
+                    .add_enabled(doc.compare.is_some(), egui::Button::new("Close the comparison"))
                     .clicked()
                 {
                     cx.send(Command::CloseCompareSlide);

@@ -1,9 +1,8 @@
 //! The split view: two panes side by side with one camera, so their pan and zoom stay linked in
-//! micrometres (H&E on the left, cell types on the right by default; a comparison slide in a
-//! pane when one is open).
+//! micrometres (H&E on the left, cell types on the right by default; a comparison slide, or
+//! another sample of the cohort with its cells, in a pane when one is open).
 
 use crate::layers::patch_layer::PatchValues;
-use crate::util::display_name;
 use crate::viewer::ViewerState;
 use crate::viewer::widget::{ViewerContext, viewer_ui};
 
@@ -14,7 +13,8 @@ pub struct PaneLayers {
     /// The bundle's morphology images (DAPI and the other stains).
     pub morphology: bool,
     pub cells: bool,
-    /// The comparison slide instead of the first one (File > Open slide to compare).
+    /// What is compared instead of the open data: a slide (File > Open slide to compare) or
+    /// another sample of the cohort (its slide and cells).
     pub compare: bool,
     /// The virtual-expression heatmap (predicted from the H&E), or the measured one.
     pub patches: Option<PatchValues>,
@@ -103,6 +103,21 @@ impl SplitView {
         }
     }
 
+    /// Two samples side by side: each pane the slide with its cells, the compared sample right.
+    pub fn two_samples() -> Self {
+        let pane = |compare| PaneLayers {
+            slide: true,
+            morphology: false,
+            cells: true,
+            compare,
+            patches: None,
+        };
+        Self {
+            left: pane(false),
+            right: pane(true),
+        }
+    }
+
     /// The default panes: H&E left; DAPI (and the other stains) with the cells right when there
     /// are morphology images, else the slide with the cells.
     pub fn for_document(has_morphology: bool) -> Self {
@@ -122,14 +137,24 @@ pub fn split_view_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut Viewer
     state.cursor_in_world = None;
     state.cursor_in_slide_px = None;
     state.hovered_cell = None;
-    let compare_name = cx.compare.as_ref().map(|c| display_name(&c.path));
+    let compare_name = cx.compare.as_ref().map(|c| c.name());
+    let sample = cx.sample.map(str::to_owned);
     let has_morphology = cx.morphology.is_some();
     let virtual_gene = cx.patches.as_ref().map(|p| p.gene_name().to_owned());
     ui.columns(2, |columns| {
         for (i, column) in columns.iter_mut().enumerate() {
             let layers = if i == 0 { &mut split.left } else { &mut split.right };
             column.horizontal(|ui| {
-                ui.label(if i == 0 { "Left:" } else { "Right:" });
+                let side = if i == 0 { "Left" } else { "Right" };
+                // Over two samples, each pane says whose it is.
+                let whose = match (&compare_name, layers.compare) {
+                    (Some(name), true) => Some(name.as_str()),
+                    _ => sample.as_deref(),
+                };
+                match whose {
+                    Some(whose) => ui.label(format!("{side} ({whose}):")),
+                    None => ui.label(format!("{side}:")),
+                };
                 ui.checkbox(&mut layers.slide, "Slide");
                 if has_morphology {
                     ui.checkbox(&mut layers.morphology, "Morphology");
@@ -154,7 +179,9 @@ pub fn split_view_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut Viewer
                 }
                 if let Some(name) = &compare_name {
                     ui.checkbox(&mut layers.compare, format!("Compare: {name}"))
-                        .on_hover_text("Show the comparison slide in this pane instead of the first one");
+                        .on_hover_text(
+                            "Show what is compared (a slide, or another sample with its cells) in this pane",
+                        );
                 }
             });
             let pane = Pane {

@@ -9,9 +9,9 @@ use glam::DVec2;
 
 use crate::document::annotations::Annotations;
 use crate::document::selections::Selections;
-use crate::document::{CompareSlide, Edit, LoadedSlide};
-use crate::layers::camera::Viewport;
-use crate::layers::cell_layer::CellLayer;
+use crate::document::{Comparison, Edit, LoadedSlide};
+use crate::layers::camera::{Camera, Viewport};
+use crate::layers::cell_layer::{CellInfo, CellLayer};
 use crate::layers::morphology_layer::MorphologyLayer;
 use crate::layers::patch_layer::PatchLayer;
 use crate::util::format::LengthUnits;
@@ -42,7 +42,10 @@ pub struct ViewerContext<'a> {
     pub slide: Option<&'a mut LoadedSlide>,
     pub cells: Option<&'a mut CellLayer>,
     pub morphology: Option<&'a mut MorphologyLayer>,
-    pub compare: Option<&'a mut CompareSlide>,
+    /// What the split view compares with: a second slide, or another sample's slide and cells.
+    pub compare: Option<&'a mut Comparison>,
+    /// The cohort sample shown (the split view names it over its pane).
+    pub sample: Option<&'a str>,
     /// The virtual-expression heatmaps.
     pub patches: Option<&'a mut PatchLayer>,
     pub selections: &'a Selections,
@@ -82,7 +85,8 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
     }
 
     // Minimap first, so that its clicks do not also pan the view.
-    // A pane showing the comparison slide has no minimap (the minimap is the first slide's).
+    // A pane showing the comparison has no minimap (the minimap is the first slide's), and the
+    // tools, selections and annotations of the open sample stay in the other pane.
     let compare_here = pane.layers.is_some_and(|l| l.compare) && cx.compare.is_some();
     let minimap = cx
         .slide
@@ -97,6 +101,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
     }
     let tool_armed = state.tools.tool != Tool::Navigate
         && state.landmarks.is_none()
+        && !compare_here
         && (cx.cells.is_some() || state.tools.tool.is_annotation());
     navigation_input(ui, state, &response, rect, &viewport, on_minimap, tool_armed, pane);
 
@@ -122,8 +127,26 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
         .map(|pos| to_dvec(pos - rect.min));
     let dragging = response.dragged();
     let slide_from_world = cx.slide.as_ref().map(|s| s.layer.world_from_slide.inverse());
+    // The compared sample's cell under the cursor (its hover card; the open sample's hover state
+    // is left alone).
+    let compare_hovered = match (&cx.compare, hover_in_screen) {
+        (Some(compare), Some(pos)) if compare_here && !dragging && pane.shows_cells() => {
+            compare.cells.as_ref().and_then(|c| {
+                c.pick(
+                    world_from_screen.transform_point2(pos),
+                    camera.um_per_screen_px(&viewport),
+                )
+            })
+        }
+        _ => None,
+    };
     // A pane of the split view leaves the cursor to the pane the pointer is over.
-    if pane.layers.is_none() || hover_in_screen.is_some() {
+    if compare_here {
+        if hover_in_screen.is_some() {
+            state.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
+            state.cursor_in_slide_px = None;
+        }
+    } else if pane.layers.is_none() || hover_in_screen.is_some() {
         state.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
         state.cursor_in_slide_px = match (slide_from_world, state.cursor_in_world) {
             (Some(slide_from_world), Some(world)) => Some(slide_from_world.transform_point2(world)),
@@ -169,16 +192,33 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
     let painter = ui.painter_at(rect);
     painter.rect_filled(rect, 0.0, Color32::from_gray(40));
     if compare_here {
-        if let Some(compare) = cx
+        if let Some(slide) = cx
             .compare
             .as_deref_mut()
+            .and_then(|c| c.slide.as_mut())
             .filter(|_| !cx.exporting && pane.shows_slide())
         {
-            let list = compare.layer.frame(&camera, &viewport);
+            let list = slide.layer.frame(&camera, &viewport);
             painter.add(egui_wgpu::Callback::new_paint_callback(
                 rect,
                 RendererCallback::<TileRenderer>::new(response.id.value(), list),
             ));
+        }
+        if let Some(cells) = cx
+            .compare
+            .as_deref_mut()
+            .and_then(|c| c.cells.as_mut())
+            .filter(|_| pane.shows_cells())
+        {
+            draw_cells(
+                &painter,
+                rect,
+                response.id.value(),
+                cells,
+                &camera,
+                &viewport,
+                compare_hovered,
+            );
         }
     } else if let Some(slide) = cx.slide.as_deref_mut().filter(|_| !cx.exporting && pane.shows_slide()) {
         let list = slide.layer.frame(&camera, &viewport);
@@ -192,7 +232,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
     if let Some(morphology) = cx
         .morphology
         .as_deref_mut()
-        .filter(|m| !cx.exporting && m.visible && pane.shows_morphology())
+        .filter(|m| !cx.exporting && !compare_here && m.visible && pane.shows_morphology())
     {
         let list = morphology.frame(&camera, &viewport);
         painter.add(egui_wgpu::Callback::new_paint_callback(
@@ -201,7 +241,7 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
         ));
     }
     // The virtual (or measured) expression heatmap, over the slide and below the cells.
-    if let Some(patches) = cx.patches.as_deref_mut().filter(|_| !cx.exporting)
+    if let Some(patches) = cx.patches.as_deref_mut().filter(|_| !cx.exporting && !compare_here)
         && let Some(which) = pane.shows_patches(patches.visible)
     {
         let texture = patches.texture(ui.ctx(), which);
@@ -220,24 +260,28 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
         painter.image(texture, on_screen, uv, Color32::WHITE);
     }
     let highlight = state.hovered_cell.or(cx.highlight).or(state.pinned_cell);
-    if let Some(cells) = cx.cells.as_deref_mut().filter(|_| pane.shows_cells()) {
-        let list = cells.frame(&camera, &viewport, highlight);
-        // Zoomed out, transcripts are a density image, below the cells.
-        if let Some(density) = cells.take_transcript_density() {
-            painter.add(egui_wgpu::Callback::new_paint_callback(
-                rect,
-                RendererCallback::<TranscriptDensityRenderer>::new(response.id.value(), density),
-            ));
-        }
-        if let Some(list) = list {
-            painter.add(egui_wgpu::Callback::new_paint_callback(
-                rect,
-                RendererCallback::<CellRenderer>::new(response.id.value(), list),
-            ));
-        }
+    if let Some(cells) = cx.cells.as_deref_mut().filter(|_| !compare_here && pane.shows_cells()) {
+        draw_cells(
+            &painter,
+            rect,
+            response.id.value(),
+            cells,
+            &camera,
+            &viewport,
+            highlight,
+        );
     }
 
     let screen_from_world = camera.screen_from_world(&viewport);
+    if compare_here {
+        scale_bar_ui(&painter, rect, camera.points_per_um, cx.has_physical_scale, cx.units);
+        if let (Some(compare), Some(cell), Some(pointer)) = (&cx.compare, compare_hovered, response.hover_pos())
+            && let Some(info) = compare.cells.as_ref().and_then(|c| c.cell_info(cell))
+        {
+            hover_card_ui(ui, response.id.with("compare_hover_card"), pointer, &info);
+        }
+        return;
+    }
     let vertex_handles = state.tools.tool == Tool::EditVertices;
     selections_overlay_ui(&painter, cx.selections, &screen_from_world, rect, vertex_handles);
     annotations_overlay_ui(&painter, cx.annotations, &screen_from_world, rect, cx.units);
@@ -294,14 +338,45 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
         (&cx.cells, state.hovered_cell, dragging, response.hover_pos())
         && let Some(info) = cells.cell_info(cell)
     {
-        egui::Area::new(response.id.with("cell_hover_card"))
-            .order(egui::Order::Tooltip)
-            .fixed_pos(pointer + Vec2::new(18.0, 18.0))
-            .interactable(false)
-            .show(ui.ctx(), |ui| {
-                egui::Frame::popup(ui.style()).show(ui, |ui| cell_info_ui(ui, &info));
-            });
+        hover_card_ui(ui, response.id.with("cell_hover_card"), pointer, &info);
     }
+}
+
+/// The cells (and, zoomed out, the transcripts' density below them) through the GPU renderers.
+fn draw_cells(
+    painter: &egui::Painter,
+    rect: Rect,
+    view_id: u64,
+    cells: &mut CellLayer,
+    camera: &Camera,
+    viewport: &Viewport,
+    highlight: Option<u32>,
+) {
+    let list = cells.frame(camera, viewport, highlight);
+    if let Some(density) = cells.take_transcript_density() {
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            RendererCallback::<TranscriptDensityRenderer>::new(view_id, density),
+        ));
+    }
+    if let Some(list) = list {
+        painter.add(egui_wgpu::Callback::new_paint_callback(
+            rect,
+            RendererCallback::<CellRenderer>::new(view_id, list),
+        ));
+    }
+}
+
+/// The hover card of a cell: shown at once (no tooltip delay), beside the pointer, never taking
+/// input.
+fn hover_card_ui(ui: &egui::Ui, id: egui::Id, pointer: egui::Pos2, info: &CellInfo) {
+    egui::Area::new(id)
+        .order(egui::Order::Tooltip)
+        .fixed_pos(pointer + Vec2::new(18.0, 18.0))
+        .interactable(false)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style()).show(ui, |ui| cell_info_ui(ui, info));
+        });
 }
 
 /// Zoom (wheel, pinch, double-click, keys), drag pan with optional inertia (the single view

@@ -1,16 +1,26 @@
-//! The cohort tab's comparison: each runnable sample's cell-type composition (a categorical
-//! column every bundle has, or the predicted types of a `cohort run --step predict` folder),
-//! and the per-class tests between the manifest's groups. Runs as one background job; a sample
-//! that cannot be read is reported and the others go on.
+//! The cohort's background work in the app: each runnable sample's cell-type composition (a
+//! categorical column every bundle has, or the predicted types of a `cohort run --step predict`
+//! folder) and the per-class tests between the manifest's groups; a sample opened beside the one
+//! shown (split view); a model applied to other samples. A sample that cannot be read is
+//! reported and the others go on.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use cs_cohort::summary::share_rows;
-use cs_cohort::{GroupTest, Manifest, Measure, SummaryRow, group_tests};
+use cs_cohort::{GroupTest, Manifest, Measure, Sample, SummaryRow, group_tests};
+use cs_models::burn::tensor::Device;
+use cs_models::model_file;
+use cs_xenium::{Affine2, Categorical, CellColumn, XeniumBundle};
+use glam::DAffine2;
 
 use crate::io::export::csv_field;
-use crate::work::jobs::JobContext;
+use crate::layers::cell_layer::LoadedBundle;
+use crate::work::jobs::{CancelToken, JobContext};
+use crate::work::model_runs::{CONFIDENCE_COLUMN, PREDICTED_COLUMN, progress_for};
+use crate::work::models::{open_sample_inputs, predict_with_saved, write_predictions};
+use crate::work::open::{OpenedSlide, load_bundle, open_slide};
 
 /// What to compare: the column, and where `cohort run` wrote predictions (for `predicted`).
 #[derive(Clone, Debug, PartialEq)]
@@ -180,4 +190,227 @@ fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> an
         .iter()
         .map(|&code| column.categories.get(code as usize).cloned())
         .collect())
+}
+
+/// Where `cohort run --step predict` (and the Cohort tab's *Apply the model*) put a sample's
+/// predicted types: `<outputs>/<sample>/predict.parquet`.
+pub fn predictions_path(outputs: &Path, sample_id: &str) -> PathBuf {
+    outputs.join(sample_id).join("predict.parquet")
+}
+
+/// Puts a sample's predictions (a `predict` table: cell_id, predicted_type and, when present,
+/// confidence) on its cells, matched by cell_id: the predicted-type column first (so the cells
+/// are coloured by it) and the confidence column. Returns how many cells have a prediction.
+pub fn attach_predictions(bundle: &mut XeniumBundle, path: &Path) -> anyhow::Result<usize> {
+    let columns = cs_xenium::read_table_columns(path, &["cell_id", "predicted_type"], &[])?;
+    let (ids, types) = match columns.as_slice() {
+        [CellColumn::Text(ids), CellColumn::Text(types)] => (ids, types),
+        _ => anyhow::bail!("{}: cell_id and predicted_type are not text columns", path.display()),
+    };
+    // Tables written elsewhere may have no confidence: the types are still shown.
+    let confidence = match cs_xenium::read_table_columns(path, &[], &["confidence"]) {
+        Ok(columns) => match columns.into_iter().next() {
+            Some(CellColumn::Double(values)) => Some(values),
+            _ => None,
+        },
+        Err(_) => None,
+    };
+    let cells = &mut bundle.cells;
+    let row_of: HashMap<&str, usize> = cells.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
+    let mut labels: Vec<String> = Vec::new();
+    let mut code_of: HashMap<&str, u32> = HashMap::new();
+    let mut codes = vec![cs_xenium::MISSING_CODE; cells.len()];
+    let mut confidence_of_cell = vec![f64::NAN; cells.len()];
+    let mut matched = 0usize;
+    for (i, (id, class)) in ids.iter().zip(types).enumerate() {
+        let Some(&row) = row_of.get(id.as_str()) else { continue };
+        if class.is_empty() {
+            continue;
+        }
+        let code = *code_of.entry(class.as_str()).or_insert_with(|| {
+            labels.push(class.clone());
+            labels.len() as u32 - 1
+        });
+        codes[row] = code;
+        if let Some(value) = confidence.as_ref().and_then(|c| c.get(i)) {
+            confidence_of_cell[row] = *value;
+        }
+        matched += 1;
+    }
+    anyhow::ensure!(
+        matched > 0,
+        "{}: none of its {} cell ids is a cell of this sample ({} cells): predictions of another sample?",
+        path.display(),
+        ids.len(),
+        cells.len()
+    );
+    cells.categorical.retain(|(name, _)| name != PREDICTED_COLUMN);
+    cells
+        .categorical
+        .insert(0, (PREDICTED_COLUMN.to_owned(), Categorical::from_codes(labels, codes)));
+    if confidence.is_some() {
+        cells.numeric.retain(|(name, _)| name != CONFIDENCE_COLUMN);
+        cells.numeric.push((CONFIDENCE_COLUMN.to_owned(), confidence_of_cell));
+    }
+    Ok(matched)
+}
+
+/// A sample to open beside the one shown (the split view's right pane).
+#[derive(Clone, Debug)]
+pub struct SampleToOpen {
+    pub sample: Sample,
+    /// The alignment the sample was left with in the app, else the manifest's is read.
+    pub xenium_px_from_slide_px: Option<Affine2>,
+    /// Its predictions (`predict.parquet`), when the cohort's outputs have them.
+    pub predictions: Option<PathBuf>,
+}
+
+/// A sample read for the split view: its cells, its slide and where the slide lies.
+pub struct OpenedSample {
+    pub id: String,
+    pub dir: PathBuf,
+    pub loaded: LoadedBundle,
+    /// The slide and `world_from_slide` (None: placed by the slide's own µm per pixel).
+    pub slide: Option<(OpenedSlide, Option<DAffine2>)>,
+    /// What could not be read without stopping the rest (the slide, the predictions).
+    pub warnings: Vec<String>,
+}
+
+/// Reads a sample's bundle, its predictions and its slide (None: cancelled). A slide or a
+/// predictions table that cannot be read is a warning: the cells still open.
+pub fn open_sample(
+    request: SampleToOpen,
+    geometry_id: u64,
+    cancel: &CancelToken,
+) -> anyhow::Result<Option<OpenedSample>> {
+    let sample = &request.sample;
+    let where_ = format!("sample {} ({})", sample.id, sample.row);
+    let Some(mut loaded) = load_bundle(&sample.xenium, geometry_id, cancel).with_context(|| where_.clone())? else {
+        return Ok(None);
+    };
+    let mut warnings = Vec::new();
+    if let Some(path) = request.predictions.as_deref().filter(|p| p.is_file())
+        && let Err(e) = attach_predictions(&mut loaded.bundle, path)
+    {
+        warnings.push(format!("{where_}: {e:#}"));
+    }
+    let pixel_size_um = loaded.bundle.pixel_size_um();
+    let alignment = match (request.xenium_px_from_slide_px, &sample.alignment) {
+        (Some(affine), _) => Some(affine),
+        (None, Some(csv)) => Some(cs_xenium::read_alignment_csv(csv).with_context(|| where_.clone())?),
+        (None, None) => None,
+    };
+    let to_glam = |affine: Affine2| DAffine2::from_cols_array(&affine.to_cols_array());
+    let slide = match (&sample.slide, &loaded.slide) {
+        (Some(path), _) => Some((path.clone(), alignment.map(|a| to_glam(a.scaled(pixel_size_um))))),
+        // A SpatialData store's own H&E, placed by its transformation.
+        (None, Some(own)) => Some((own.path.clone(), Some(to_glam(own.world_from_slide_px)))),
+        (None, None) => None,
+    };
+    let slide = match slide {
+        Some((path, world_from_slide)) if !cancel.is_cancelled() => match open_slide(&path) {
+            Ok(opened) => Some((opened, world_from_slide)),
+            Err(e) => {
+                warnings.push(format!("{where_}: {e}; its cells are shown without it"));
+                None
+            }
+        },
+        _ => None,
+    };
+    if cancel.is_cancelled() {
+        return Ok(None);
+    }
+    Ok(Some(OpenedSample {
+        id: sample.id.clone(),
+        dir: sample.xenium.clone(),
+        loaded,
+        slide,
+        warnings,
+    }))
+}
+
+/// A saved classifier to apply to some of the cohort's samples, writing each one's predictions
+/// where `cohort run --step predict` would.
+#[derive(Clone, Debug)]
+pub struct ApplyModelRequest {
+    pub manifest: Manifest,
+    pub samples: Vec<String>,
+    pub model_dir: PathBuf,
+    pub outputs: PathBuf,
+}
+
+/// What applying a model to samples did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AppliedModel {
+    pub outputs: PathBuf,
+    /// (sample, cells predicted) of each sample done.
+    pub predicted: Vec<(String, usize)>,
+    /// Samples that failed, each with its manifest row and why.
+    pub failures: Vec<String>,
+    pub seconds: f64,
+}
+
+/// Applies the model to each sample in turn (its own feature pipeline on the sample's cells and
+/// slide); one failing sample is reported and the others go on.
+pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) -> anyhow::Result<AppliedModel> {
+    let started = std::time::Instant::now();
+    let model_dir = &request.model_dir;
+    let loaded = model_file::load_classifier(model_dir, &device)?;
+    anyhow::ensure!(
+        matches!(loaded.manifest.kind, model_file::ModelKind::Classifier { .. }),
+        "{}: not a cell-type classifier",
+        model_dir.display()
+    );
+    let progress = progress_for(cx);
+    let n = request.samples.len();
+    let mut predicted = Vec::new();
+    let mut failures = Vec::new();
+    for (i, id) in request.samples.iter().enumerate() {
+        if cx.is_cancelled() {
+            anyhow::bail!("cancelled");
+        }
+        let Some(sample) = request.manifest.samples.iter().find(|s| &s.id == id) else {
+            failures.push(format!("{id}: not in {}", request.manifest.path.display()));
+            continue;
+        };
+        cx.report(&format!("{id} ({}/{n})", i + 1), i as f32 / n.max(1) as f32);
+        let outcome = match &sample.problem {
+            Some(problem) => Err(anyhow::anyhow!("{problem}")),
+            None => predict_sample(&loaded, sample, &request.outputs, &device, &progress),
+        };
+        match outcome {
+            Ok(cells) => predicted.push((id.clone(), cells)),
+            Err(e) if cx.is_cancelled() => return Err(e),
+            Err(e) => failures.push(format!("{id} ({}): {e:#}", sample.row)),
+        }
+    }
+    Ok(AppliedModel {
+        outputs: request.outputs,
+        predicted,
+        failures,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One sample's predictions, written as `<outputs>/<sample>/predict.parquet`.
+fn predict_sample(
+    loaded: &model_file::LoadedClassifier,
+    sample: &Sample,
+    outputs: &Path,
+    device: &Device,
+    progress: &cs_models::Progress,
+) -> anyhow::Result<usize> {
+    let opened = open_sample_inputs(
+        &sample.xenium,
+        sample.slide.as_deref(),
+        sample.alignment.as_deref(),
+        None,
+    )?;
+    let predictions = predict_with_saved(loaded, &opened.inputs, opened.slide_input(), device, progress)?;
+    let path = predictions_path(outputs, &sample.id);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    write_predictions(&path, &opened.inputs.cell_ids, &loaded.class_names, &predictions)?;
+    Ok(predictions.len())
 }

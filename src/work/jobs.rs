@@ -114,6 +114,10 @@ pub enum JobKind {
     VirtualExpression,
     /// The cohort's samples' compositions read and compared between groups.
     CohortComposition,
+    /// A cohort sample read to show beside the open one (the split view).
+    OpenCompareSample,
+    /// A classifier applied to other samples of the cohort (their predictions written).
+    CohortApplyModel,
     SessionWrite,
 }
 
@@ -147,6 +151,8 @@ impl JobKind {
             JobKind::Comparison => "model-comparison",
             JobKind::VirtualExpression => "model-virtual",
             JobKind::CohortComposition => "cohort-composition",
+            JobKind::OpenCompareSample => "sample-open",
+            JobKind::CohortApplyModel => "cohort-apply-model",
             JobKind::SessionWrite => "session-save",
         }
     }
@@ -166,12 +172,14 @@ impl JobKind {
             | JobKind::Classifier
             | JobKind::Niches
             | JobKind::Comparison
-            | JobKind::VirtualExpression => JobScope::Document,
+            | JobKind::VirtualExpression
+            | JobKind::OpenCompareSample => JobScope::Document,
             JobKind::Demo
             | JobKind::FileDialog
             | JobKind::Export
             | JobKind::ViewExportWrite
             | JobKind::CohortComposition
+            | JobKind::CohortApplyModel
             | JobKind::SessionWrite => JobScope::App,
         }
     }

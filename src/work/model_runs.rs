@@ -35,6 +35,10 @@ use crate::work::models::{
     read_gene_embedding, run_classifier, run_niches, slide_px_from_world, virtual_targets,
 };
 
+/// Name of the column the classifier's predictions go into.
+pub const PREDICTED_COLUMN: &str = "predicted type";
+pub const CONFIDENCE_COLUMN: &str = "prediction confidence";
+
 /// Where training labels come from, as chosen in the panel.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LabelChoice {
@@ -276,7 +280,7 @@ pub fn default_cache_dir() -> PathBuf {
 
 /// The models' progress reporter, writing into the job's progress (with a repaint) and stopping
 /// at its cancel flag.
-fn progress_for(cx: &JobContext) -> Progress {
+pub fn progress_for(cx: &JobContext) -> Progress {
     let (shared, repaint) = (cx.progress.clone(), cx.repaint());
     Progress::new(
         move |stage, fraction| {

@@ -4,6 +4,7 @@
 //! cluster x cell-type enrichment and a 2-D map of the projection).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use cs_models::burn::tensor::Device;
@@ -19,6 +20,7 @@ use cs_models::pca::GenePca;
 use cs_models::pipeline::{CellFeatures, CellInputs, FeaturePipeline, MorphologyChoice, SlideInput, fit_features};
 use cs_models::train::{Prediction, TrainedClassifier, TrainingSettings, predict, train_classifier};
 use cs_models::{GeneExpression, Matrix, Progress};
+use cs_slide::SlideSource;
 use cs_xenium::{Categorical, XeniumBundle};
 use glam::DAffine2;
 
@@ -164,6 +166,86 @@ pub fn read_gene_embedding(path: &Path, cell_ids: &[String]) -> anyhow::Result<c
         columns: table.columns,
         values: Matrix::new(cell_ids.len(), width, values)?,
     })
+}
+
+/// Writes a classifier's predictions as the `predict` table (`cell_id`, `predicted_type`,
+/// `confidence`; parquet, atomically) that `cohort summarise`, the Cohort tab and a sample's
+/// opening read. Returns each cell's class name.
+pub fn write_predictions(
+    path: &Path,
+    cell_ids: &[String],
+    class_names: &[String],
+    predictions: &[Prediction],
+) -> anyhow::Result<Vec<String>> {
+    let names: Vec<String> = predictions
+        .iter()
+        .map(|p| class_names.get(p.class as usize).cloned().unwrap_or_default())
+        .collect();
+    let confidence = predictions.iter().map(|p| p.confidence).collect();
+    cs_xenium::write_cell_parquet(
+        path,
+        cell_ids,
+        &[
+            ("predicted_type".into(), cs_xenium::CellColumn::Text(names.clone())),
+            ("confidence".into(), cs_xenium::CellColumn::Number(confidence)),
+        ],
+    )?;
+    Ok(names)
+}
+
+/// A sample's cells as model inputs and its slide placed in world µm: what the CLI's commands
+/// and the Cohort tab's *Apply the model* read.
+pub struct OpenedInputs {
+    pub bundle: XeniumBundle,
+    pub inputs: CellInputs,
+    pub slide: Option<(Arc<dyn SlideSource>, DAffine2)>,
+}
+
+impl OpenedInputs {
+    pub fn slide_input(&self) -> Option<SlideInput<'_>> {
+        self.slide.as_ref().map(|(slide, world_from_slide)| SlideInput {
+            slide: slide.as_ref(),
+            slide_px_from_world: slide_px_from_world(*world_from_slide),
+        })
+    }
+}
+
+/// Reads a bundle (with imported gene embeddings, when given) and opens its slide, placed by
+/// the alignment CSV (H&E px -> Xenium px, times the bundle's pixel size) or else by the slide's
+/// own µm per pixel.
+pub fn open_sample_inputs(
+    xenium: &Path,
+    slide: Option<&Path>,
+    alignment: Option<&Path>,
+    gene_embeddings: Option<&Path>,
+) -> anyhow::Result<OpenedInputs> {
+    let (bundle, _) = crate::work::open::read_bundle(xenium)?;
+    let mut inputs = cell_inputs(&bundle)?;
+    if let Some(path) = gene_embeddings {
+        inputs.gene_embedding = Some(read_gene_embedding(path, &inputs.cell_ids)?);
+    }
+    let slide = match slide {
+        Some(path) => {
+            let source: Arc<dyn SlideSource> = cs_slide::open_slide(path)?;
+            let world_from_slide = match alignment {
+                Some(csv) => DAffine2::from_cols_array(
+                    &cs_xenium::read_alignment_csv(csv)?
+                        .scaled(bundle.pixel_size_um())
+                        .to_cols_array(),
+                ),
+                None => {
+                    let meta = source.metadata();
+                    let x = meta
+                        .mpp_x
+                        .with_context(|| format!("{} records no µm per pixel: give an alignment", path.display()))?;
+                    DAffine2::from_scale(glam::DVec2::new(x, meta.mpp_y.unwrap_or(x)))
+                }
+            };
+            Some((source, world_from_slide))
+        }
+        None => None,
+    };
+    Ok(OpenedInputs { bundle, inputs, slide })
 }
 
 /// The slide placement the patch extractor wants (level-0 px from world µm).

@@ -27,6 +27,8 @@ pub const NO_HIGHLIGHT: u32 = u32::MAX;
 pub const OVERVIEW_MIN_CELLS: usize = 20_000;
 /// Longest side of the overview texture, in texels.
 const OVERVIEW_MAX_SIDE: u32 = 4096;
+/// Overview textures kept (one per geometry: two samples side by side); up to 64 MiB each.
+const OVERVIEWS_KEPT: usize = 2;
 
 /// Per-cell palette indices in GPU order (0 = missing value, k = palette entry k).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -291,7 +293,9 @@ pub struct CellRenderer {
     overview_sampler: wgpu::Sampler,
     overview_frame: PaletteBinding,
     overview_uniform: wgpu::Buffer,
-    overview: Option<Overview>,
+    /// One overview per geometry drawn lately (two samples side by side each have their own),
+    /// most recently used last.
+    overviews: Vec<Overview>,
     overview_generation: u64,
     overview_max_side: u32,
     overview_renders: u64,
@@ -722,7 +726,7 @@ impl CellRenderer {
             overview_sampler,
             overview_frame,
             overview_uniform,
-            overview: None,
+            overviews: Vec::new(),
             overview_generation: 0,
             overview_max_side: OVERVIEW_MAX_SIDE.min(device.limits().max_texture_dimension_2d),
             overview_renders: 0,
@@ -770,13 +774,24 @@ impl CellRenderer {
             layout,
             radius_texels,
         };
-        if self.overview.as_ref().is_some_and(|o| o.key == key) {
-            return;
+        let existing = self.overviews.iter().position(|o| o.key.geometry_id == key.geometry_id);
+        if let Some(i) = existing {
+            let overview = self.overviews.remove(i);
+            let up_to_date = overview.key == key;
+            self.overviews.push(overview);
+            if up_to_date {
+                return;
+            }
         }
         let Some(data) = self.data.get(&list.geometry.id) else {
             return;
         };
-        let reuse = self.overview.as_ref().filter(|o| o.layout.size == layout.size);
+        // The geometry's own texture is redrawn in place when its size holds; another geometry's
+        // never is (a view drawn this frame may still sample it).
+        let reuse = self
+            .overviews
+            .last()
+            .filter(|o| existing.is_some() && o.layout.size == layout.size);
         let (view, generation) = match reuse {
             Some(o) => (o.view.clone(), o.generation),
             None => {
@@ -804,21 +819,32 @@ impl CellRenderer {
             &data.points,
         );
         self.overview_renders += 1;
-        self.overview = Some(Overview {
+        let overview = Overview {
             key,
             layout,
             view,
             generation,
-        });
+        };
+        match existing {
+            Some(_) => {
+                if let Some(last) = self.overviews.last_mut() {
+                    *last = overview;
+                }
+            }
+            None => {
+                if self.overviews.len() >= OVERVIEWS_KEPT {
+                    self.overviews.remove(0);
+                }
+                self.overviews.push(overview);
+            }
+        }
     }
 
     /// Forgets an uploaded geometry (e.g. when its bundle is closed).
     pub fn evict(&mut self, geometry_id: u64) {
         self.data.remove(&geometry_id);
         self.point_tiles.remove(&geometry_id);
-        if self.overview.as_ref().is_some_and(|o| o.key.geometry_id == geometry_id) {
-            self.overview = None;
-        }
+        self.overviews.retain(|o| o.key.geometry_id != geometry_id);
     }
 
     fn upload_points(&mut self, device: &wgpu::Device, geometry: &CellGeometry) -> GpuPointSet {
@@ -982,7 +1008,7 @@ impl CellRenderer {
             return false;
         };
         self.ensure_overview(device, queue, list, layout, radius_texels);
-        if let Some(overview) = &self.overview {
+        if let Some(overview) = self.overviews.iter().find(|o| o.key.geometry_id == list.geometry.id) {
             let composite = CompositeUniform {
                 clip_x: list.clip_from_world[0],
                 clip_y: list.clip_from_world[1],

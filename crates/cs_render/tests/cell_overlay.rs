@@ -265,6 +265,52 @@ fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring
     assert!(p[2] > 150 && p[0] < 60, "dense blue cells: {p:?}");
 }
 
+/// Two samples side by side: each geometry keeps its own overview texture, so drawing one view
+/// and then the other neither redraws them nor shows one sample's cells in the other's view.
+#[test]
+fn two_geometries_zoomed_out_keep_an_overview_each() {
+    let Some(mut scene) = Scene::new() else { return };
+    let side = 160usize;
+    let (mut x, mut y) = (Vec::new(), Vec::new());
+    for i in 0..side * side {
+        x.push((i % side) as f64 * 10.0 + 5.0);
+        y.push((i / side) as f64 * 10.0 + 5.0);
+    }
+    let left = Arc::new(CellGeometry::build(21, &x, &y, None, None));
+    let right = Arc::new(CellGeometry::build(22, &x, &y, None, None));
+    let scale = 2.0 / 1600.0;
+    let list = |geometry: &Arc<CellGeometry>, class: u32| CellDrawList {
+        geometry: geometry.clone(),
+        styles: Arc::new(CellStyles {
+            id: geometry.id,
+            values: vec![class; geometry.len()],
+        }),
+        palette: vec![MISSING, RED, BLUE],
+        clip_from_world: [[scale, 0.0], [0.0, -scale], [-1.0, 1.0]],
+        viewport_px: [SIZE as f32, SIZE as f32],
+        visible: geometry.visible_ranges([0.0, 0.0], [1600.0, 1600.0]),
+        mode: CellDrawMode::Points { radius_px: 1.5 },
+        show_cells: true,
+        show_nuclei: false,
+        style: CellLayerStyle::default(),
+        highlight: None,
+        transcripts: None,
+    };
+    let red = scene.draw(&list(&left, 1));
+    let blue = scene.draw(&list(&right, 2));
+    let red_again = scene.draw(&list(&left, 1));
+    assert_eq!(
+        scene.renderer.overview_renders(),
+        2,
+        "each geometry's overview is drawn once"
+    );
+    for (rgba, red_expected) in [(&red, true), (&blue, false), (&red_again, true)] {
+        let p = pixel(rgba, 32, 32);
+        let (strong, weak) = if red_expected { (p[0], p[2]) } else { (p[2], p[0]) };
+        assert!(strong > 150 && weak < 60, "{p:?} (red expected: {red_expected})");
+    }
+}
+
 /// Two tiles of transcripts (left and right halves of the target), with the cells hidden.
 fn transcript_list(scene: &Scene, raster: Option<cs_render::PointRaster>, parts: &[Arc<CellGeometry>]) -> CellDrawList {
     let mut list = scene.list(
