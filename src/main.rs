@@ -615,8 +615,9 @@ enum CohortCommand {
     /// skipped; a failing sample is logged and the rest go on; the exit status is the number of
     /// samples that failed or could not run (at most 100).
     Run(Box<CohortRunArgs>),
-    /// Gathers the samples' outputs into OUT/summary.parquet and .csv (per-sample composition
-    /// and neighbourhood z-scores with the manifest's metadata) and, with a group or condition
+    /// Gathers the samples' outputs into OUT/summary.parquet and .csv (per-sample composition,
+    /// niche frequencies of a shared niche model and neighbourhood z-scores with the manifest's
+    /// metadata) and, with a group or condition
     /// column, OUT/group_tests.parquet and .csv (Mann-Whitney U per class, BH).
     Summarise(CohortSummariseArgs),
 }
@@ -631,7 +632,9 @@ struct CohortRunArgs {
     step: cellsymphony::cli::cohort::Step,
     #[arg(long)]
     out: PathBuf,
-    /// The classifier folder (from `train`), for --step predict.
+    /// The classifier folder (from `train`), for --step predict; for --step cluster, a niche model
+    /// (from `cluster --model-out`) that assigns every sample's cells to the same niches, so their
+    /// frequencies compare across samples (without it each sample is clustered on its own).
     #[arg(long)]
     model: Option<PathBuf>,
     /// I/N: every N-th sample from the I-th (0-based), e.g. a Slurm array task's share.

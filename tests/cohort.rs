@@ -348,3 +348,105 @@ fn snakemake_workflow_runs_each_sample_then_the_summary() {
     assert_eq!(jobs("summary"), Some(1), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A niche model trained on one sample (`cluster --model-out`) puts every sample's cells in the
+/// same niches: on the sample it was trained on it gives back its own clusters, and the summary
+/// gains each sample's niche frequencies and their group tests. A sample clustered on its own is
+/// left out of the niche rows, with a note.
+#[test]
+fn a_shared_niche_model_gives_every_sample_the_same_niches_in_the_summary() {
+    let dir = std::env::temp_dir().join(format!("cohort_niches_{}", std::process::id()));
+    let manifest = three_samples(&dir, "");
+    let (m, out) = (manifest.to_str().unwrap(), dir.join("out"));
+    let out_s = out.to_str().unwrap();
+    let first_bundle = read_csv(&manifest)[1][1].clone();
+    let s1 = dir.join(first_bundle);
+    let (model, s1_clusters) = (dir.join("niche_model"), dir.join("s1_clusters.parquet"));
+    json_of(&cellsymphony(&[
+        "cluster",
+        "--xenium",
+        s1.to_str().unwrap(),
+        "--k",
+        "4",
+        "--epochs",
+        "5",
+        "--device",
+        "cpu",
+        "--out",
+        s1_clusters.to_str().unwrap(),
+        "--model-out",
+        model.to_str().unwrap(),
+        "--json",
+    ]));
+    let run = json_of(&cellsymphony(&[
+        "cohort",
+        "run",
+        m,
+        "--step",
+        "cluster",
+        "--model",
+        model.to_str().unwrap(),
+        "--device",
+        "cpu",
+        "--out",
+        out_s,
+        "--json",
+    ]));
+    assert_eq!(run["ran"].as_u64(), Some(3), "{run}");
+    let niches = |path: &Path| {
+        let columns = cs_xenium::read_table_columns(path, &["cell_id", "morphology_cluster"], &[]).unwrap();
+        match &columns[..] {
+            [cs_xenium::CellColumn::Text(ids), cs_xenium::CellColumn::Text(n)] => (ids.clone(), n.clone()),
+            _ => panic!("{}: not text columns", path.display()),
+        }
+    };
+    let (trained_ids, trained) = niches(&s1_clusters);
+    let (assigned_ids, assigned) = niches(&out.join("S1").join("cluster.parquet"));
+    assert_eq!(trained_ids, assigned_ids);
+    let same = trained.iter().zip(&assigned).filter(|(a, b)| a == b).count();
+    assert!(
+        same as f64 >= 0.99 * trained.len() as f64,
+        "{same} of {} cells keep their k-means cluster",
+        trained.len()
+    );
+
+    let summary = json_of(&cellsymphony(&["cohort", "summarise", m, "--out", out_s, "--json"]));
+    assert_eq!(summary["samples"].as_u64(), Some(3), "{summary}");
+    let table = read_csv(&out.join("summary.csv"));
+    for id in ["S1", "S2", "S3"] {
+        let shares: Vec<f64> = table
+            .iter()
+            .filter(|r| r[0] == id && r[3] == "niche")
+            .map(|r| r[6].parse::<f64>().unwrap())
+            .collect();
+        assert!(!shares.is_empty() && shares.len() <= 4, "{id}: {shares:?}");
+        assert!((shares.iter().sum::<f64>() - 1.0).abs() < 1e-9, "{id}: {shares:?}");
+    }
+    let tests = read_csv(&out.join("group_tests.csv"));
+    assert!(
+        tests.iter().any(|r| r[0] == "niche"),
+        "niche frequencies tested between groups"
+    );
+
+    // S3 clustered on its own: its niches are not the others', so the summary leaves them out.
+    json_of(&cellsymphony(&[
+        "cohort", "run", m, "--step", "cluster", "--sample", "S3", "--k", "4", "--epochs", "2", "--device", "cpu",
+        "--out", out_s, "--json",
+    ]));
+    let summary = json_of(&cellsymphony(&["cohort", "summarise", m, "--out", out_s, "--json"]));
+    let notes: Vec<&str> = summary["missing"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("S3 niches") && n.contains("clustered on its own")),
+        "{notes:?}"
+    );
+    let table = read_csv(&out.join("summary.csv"));
+    assert!(!table.iter().any(|r| r[0] == "S3" && r[3] == "niche"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::cli::models::BundleArgs;
 use crate::io::export::csv_field;
 use crate::util::fs::write_atomically;
-use crate::work::cohort::{PREDICTED, read_predicted_types};
+use crate::work::cohort::{PREDICTED, read_predicted_types, read_shared_niches};
 
 /// The per-sample steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub struct RunOptions {
     pub manifest: PathBuf,
     pub step: Step,
     pub out: PathBuf,
-    /// The classifier folder, for `predict`.
+    /// The classifier folder, for `predict`; a shared niche model, for `cluster`.
     pub model: Option<PathBuf>,
     pub shard: Shard,
     /// Only these samples (empty: all of the shard's).
@@ -316,7 +316,10 @@ fn step_fingerprint(options: &RunOptions, sample: &Sample, files: &StepFiles) ->
     match options.step {
         Step::Embed => {}
         Step::Predict => paths.extend(options.model.as_deref()),
-        Step::Cluster => parameters += &format!(" k={} epochs={}", options.k, options.epochs),
+        Step::Cluster => match options.model.as_deref() {
+            Some(model) => paths.push(model),
+            None => parameters += &format!(" k={} epochs={}", options.k, options.epochs),
+        },
         Step::Virtual => parameters += &format!(" genes={}", options.genes.join(",")),
         Step::Enrich => {
             parameters += &format!(
@@ -345,6 +348,10 @@ fn run_step(options: &RunOptions, sample: &Sample, files: &StepFiles) -> anyhow:
         Step::Predict => {
             let model = options.model.as_deref().context("--step predict needs --model DIR")?;
             crate::cli::models::predict_cmd(&bundle, model, &files.table, &options.device, true)?
+        }
+        Step::Cluster if options.model.is_some() => {
+            let model = options.model.as_deref().context("a niche model")?;
+            crate::cli::models::assign_niches_cmd(&bundle, model, &files.table, &options.device, true)?
         }
         Step::Cluster => crate::cli::models::cluster(
             &crate::cli::models::ClusterArgs {
@@ -460,10 +467,11 @@ pub fn summarise(manifest_path: &Path, out: &Path, json_out: bool) -> anyhow::Re
             continue;
         }
         let before = rows.len();
-        gather_sample(out, sample, &mut rows).with_context(|| format!("sample {} ({})", sample.id, sample.row))?;
+        gather_sample(out, sample, &mut rows, &mut missing)
+            .with_context(|| format!("sample {} ({})", sample.id, sample.row))?;
         if rows.len() == before {
             missing.push(format!(
-                "{}: no predict or enrich outputs in {}",
+                "{}: no predict, shared-niche cluster or enrich outputs in {}",
                 sample.id,
                 out.join(&sample.id).display()
             ));
@@ -593,7 +601,12 @@ pub fn summarise(manifest_path: &Path, out: &Path, json_out: bool) -> anyhow::Re
 
 /// One sample's summary rows: composition from its predictions (else from the labels its
 /// enrichment used) and neighbourhood z-scores from its enrichment.
-fn gather_sample(out: &Path, sample: &Sample, rows: &mut Vec<SummaryRow>) -> anyhow::Result<()> {
+fn gather_sample(
+    out: &Path,
+    sample: &Sample,
+    rows: &mut Vec<SummaryRow>,
+    left_out: &mut Vec<String>,
+) -> anyhow::Result<()> {
     let dir = out.join(&sample.id);
     let predictions = dir.join("predict.parquet");
     let enrich_done = dir.join("enrich.json");
@@ -604,6 +617,16 @@ fn gather_sample(out: &Path, sample: &Sample, rows: &mut Vec<SummaryRow>) -> any
             Measure::Composition,
             types.iter().map(Option::as_deref),
         ));
+    }
+    // Niche frequencies only from a shared niche model: niches clustered per sample differ.
+    match read_shared_niches(&dir) {
+        Ok(Some(niches)) => rows.extend(share_rows(
+            &sample.id,
+            Measure::Niche,
+            niches.iter().map(Option::as_deref),
+        )),
+        Ok(None) => {}
+        Err(e) => left_out.push(format!("{} niches: {e:#}", sample.id)),
     }
     if !enrich_done.is_file() {
         return Ok(());

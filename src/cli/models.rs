@@ -17,8 +17,8 @@ use cs_xenium::{CellColumn, write_cell_parquet};
 use serde_json::json;
 
 use crate::work::models::{
-    ClassifierRun, LabelSource, NicheRun, OpenedInputs, classify_features, cluster_enrichment, h5ad_inputs,
-    open_sample_inputs, predict_with_saved, run_classifier, run_niches, write_predictions,
+    ClassifierRun, LabelSource, NicheRun, OpenedInputs, assign_niches, classify_features, cluster_enrichment,
+    h5ad_inputs, open_sample_inputs, predict_with_saved, run_classifier, run_niches, write_predictions,
 };
 
 /// Inputs shared by the commands: a bundle, optionally its slide and alignment, and a device.
@@ -263,29 +263,7 @@ pub fn predict_cmd(
     let started = Instant::now();
     let device = device(device_name)?;
     let mut loaded = model_file::load_classifier(model_dir, &device)?;
-    if let MorphologyChoice::Vit(spec) = &args.morphology {
-        let fitted = loaded
-            .manifest
-            .features
-            .morphology
-            .as_ref()
-            .and_then(|m| m.vit.as_ref());
-        if let Some(fitted) = fitted
-            && fitted.preset != spec.preset
-        {
-            anyhow::bail!(
-                "{} was trained with {}; --morphology must name the same architecture (it only says where the weights are now)",
-                model_dir.display(),
-                fitted.describe()
-            );
-        }
-        // The model's own readout is kept: only the weights file moves.
-        loaded
-            .manifest
-            .features
-            .relocate_vit_weights(spec.weights.clone())
-            .with_context(|| model_dir.display().to_string())?;
-    }
+    relocate_vit(&mut loaded.manifest.features, &args.morphology, model_dir)?;
     let opened = open_inputs(args)?;
     let progress = stderr_progress();
     let predictions = predict_with_saved(&loaded, &opened.inputs, opened.slide_input(), &device, &progress)?;
@@ -317,6 +295,90 @@ pub fn predict_cmd(
             text += &format!("{class:<24} {n:>8}\n");
         }
         text
+    })
+}
+
+/// A saved model's ViT readout where `--morphology` says its weights file is now; the
+/// architecture must be the one the model was fitted with.
+fn relocate_vit(
+    features: &mut cs_models::pipeline::FeaturePipeline,
+    morphology: &MorphologyChoice,
+    model_dir: &Path,
+) -> anyhow::Result<()> {
+    let MorphologyChoice::Vit(spec) = morphology else {
+        return Ok(());
+    };
+    let fitted = features.morphology.as_ref().and_then(|m| m.vit.as_ref());
+    if let Some(fitted) = fitted
+        && fitted.preset != spec.preset
+    {
+        anyhow::bail!(
+            "{} was trained with {}; --morphology must name the same architecture (it only says where the weights are now)",
+            model_dir.display(),
+            fitted.describe()
+        );
+    }
+    // The model's own readout is kept: only the weights file moves.
+    features
+        .relocate_vit_weights(spec.weights.clone())
+        .with_context(|| model_dir.display().to_string())?;
+    Ok(())
+}
+
+/// `cohort run --step cluster --model DIR`: every cell of a bundle assigned to the niches of a
+/// saved niche model (`cluster --model-out`); writes cell_id and morphology_cluster.
+pub fn assign_niches_cmd(
+    args: &BundleArgs,
+    model_dir: &Path,
+    out: &Path,
+    device_name: &str,
+    json_out: bool,
+) -> anyhow::Result<String> {
+    let started = Instant::now();
+    let device = device(device_name)?;
+    let mut loaded = model_file::load_contrastive(model_dir, &device)?;
+    relocate_vit(&mut loaded.manifest.features, &args.morphology, model_dir)?;
+    let opened = open_inputs(args)?;
+    let niches = assign_niches(
+        &loaded,
+        model_dir,
+        &opened.inputs,
+        opened.slide_input(),
+        &device,
+        &stderr_progress(),
+    )?;
+    let names: Vec<String> = niches.iter().map(|c| format!("M{}", c + 1)).collect();
+    write_cell_parquet(
+        out,
+        &opened.inputs.cell_ids,
+        &[("morphology_cluster".into(), CellColumn::Text(names))],
+    )?;
+    let k = match &loaded.manifest.kind {
+        model_file::ModelKind::Contrastive { training, .. } => training.niche_centroids.len(),
+        model_file::ModelKind::Classifier { .. } => 0,
+    };
+    let mut cells_per_niche = vec![0usize; k];
+    for &c in &niches {
+        cells_per_niche[c as usize] += 1;
+    }
+    let value = json!({
+        "cells": niches.len(),
+        "niche_model": model_dir.display().to_string(),
+        "cells_per_niche": cells_per_niche,
+        "device": describe(&device),
+        "out": out.display().to_string(),
+        "seconds": started.elapsed().as_secs_f64(),
+    });
+    Ok(if json_out {
+        serde_json::to_string_pretty(&value)?
+    } else {
+        format!(
+            "{} cells in the niches of {} -> {} ({:.1} s)\n",
+            niches.len(),
+            model_dir.display(),
+            out.display(),
+            started.elapsed().as_secs_f64()
+        )
     })
 }
 
@@ -380,6 +442,9 @@ pub fn cluster(a: &ClusterArgs, json_out: bool) -> anyhow::Result<String> {
                 retrieval_top1: t.retrieval_top1,
                 retrieval_chance: t.retrieval_chance,
                 retrieval_pool: t.retrieval_pool,
+                niche_centroids: (0..outcome.centroids.rows)
+                    .map(|r| outcome.centroids.row(r).to_vec())
+                    .collect(),
             },
         )?;
     }

@@ -14,7 +14,7 @@ use crate::ui::dialogs::DialogPurpose;
 use crate::ui::{Command, PanelContext};
 use crate::util::display_name;
 use crate::util::format::significance_stars;
-use crate::work::cohort::{CohortComposition, PREDICTED};
+use crate::work::cohort::{CohortComposition, NICHES, PREDICTED};
 use crate::work::jobs::JobKind;
 
 /// The tab's own state: the column compared, the samples left out of *Apply*.
@@ -225,6 +225,7 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
         .unwrap_or_default();
     if cohort.outputs.is_some() {
         columns.push(PREDICTED.to_owned());
+        columns.push(NICHES.to_owned());
     }
     // A start: the column the cells are coloured by, else one that names cell types or
     // clusters, else the first.
@@ -246,10 +247,10 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
             .selected_text(state.column.as_str())
             .show_ui(ui, |ui| {
                 for column in &columns {
-                    let label = if column == PREDICTED {
-                        "predicted (cohort run)"
-                    } else {
-                        column
+                    let label = match column.as_str() {
+                        PREDICTED => "predicted (cohort run)",
+                        NICHES => "niches (cohort run, shared model)",
+                        _ => column,
                     };
                     ui.selectable_value(&mut state.column, column.clone(), label);
                 }

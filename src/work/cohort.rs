@@ -26,7 +26,7 @@ use crate::work::open::{OpenedSlide, load_bundle, open_slide};
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompositionRequest {
     pub manifest: Manifest,
-    /// A categorical column of every bundle, or `predicted` (with `outputs`).
+    /// A categorical column of every bundle, `predicted` or `niches` (with `outputs`).
     pub column: String,
     /// The `cohort run --out` folder whose `<sample>/predict.parquet` hold predicted types.
     pub outputs: Option<PathBuf>,
@@ -178,7 +178,15 @@ fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> an
             .outputs
             .as_ref()
             .context("predicted types need the folder `cohort run --step predict` wrote")?;
-        return read_predicted_types(&outputs.join(&sample.id).join("predict.parquet"));
+        return read_predicted_types(&predictions_path(outputs, &sample.id));
+    }
+    if request.column == NICHES {
+        let outputs = request
+            .outputs
+            .as_ref()
+            .context("niches need the folder `cohort run --step cluster --model` wrote")?;
+        let dir = outputs.join(&sample.id);
+        return read_shared_niches(&dir)?.with_context(|| format!("no cluster outputs in {}", dir.display()));
     }
     let (bundle, _) = crate::work::open::read_bundle(&sample.xenium)?;
     let column = bundle
@@ -413,4 +421,34 @@ fn predict_sample(
     }
     write_predictions(&path, &opened.inputs.cell_ids, &loaded.class_names, &predictions)?;
     Ok(predictions.len())
+}
+
+/// `niches`: the morphology niches of a `cohort run --step cluster --model` folder.
+pub const NICHES: &str = "niches";
+
+/// A sample's niches from `cohort run --step cluster` when a shared niche model assigned them
+/// (None: no cluster output). Niches clustered on each sample alone are an error: their
+/// numbers mean different things in different samples.
+pub fn read_shared_niches(sample_dir: &Path) -> anyhow::Result<Option<Vec<Option<String>>>> {
+    let done = sample_dir.join("cluster.json");
+    let table = sample_dir.join("cluster.parquet");
+    if !done.is_file() || !table.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&done).with_context(|| format!("reading {}", done.display()))?;
+    let mark: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", done.display()))?;
+    anyhow::ensure!(
+        mark["report"]["niche_model"].is_string(),
+        "{}: each sample was clustered on its own, so its niches are not those of the other samples; \
+         run `cohort run --step cluster --model NICHE_MODEL` (from `cellsymphony cluster --model-out`)",
+        table.display()
+    );
+    let columns = cs_xenium::read_table_columns(&table, &["morphology_cluster"], &[])?;
+    let Some(CellColumn::Text(niches)) = columns.into_iter().next() else {
+        anyhow::bail!("{}: no morphology_cluster column", table.display());
+    };
+    Ok(Some(
+        niches.into_iter().map(|n| Some(n).filter(|n| !n.is_empty())).collect(),
+    ))
 }

@@ -14,7 +14,7 @@ use cs_models::kmeans::{KMeansSettings, kmeans};
 use cs_models::labels::{
     Labels, MarkerScoring, default_marker_table, parse_marker_table, read_label_csv, score_markers,
 };
-use cs_models::model_file::LoadedClassifier;
+use cs_models::model_file::{LoadedClassifier, LoadedContrastive, ModelKind};
 use cs_models::morphology::{CellShape, SlidePxFromWorld};
 use cs_models::pca::GenePca;
 use cs_models::pipeline::{CellFeatures, CellInputs, FeaturePipeline, MorphologyChoice, SlideInput, fit_features};
@@ -484,6 +484,8 @@ pub struct NicheOutcome {
     /// Morphology cluster per input cell.
     pub clusters: Vec<u32>,
     pub k: usize,
+    /// The k-means centroids (k x 128), saved with the model to assign other samples' cells.
+    pub centroids: Matrix,
     /// Morphology projection of every cell (128-d, unit length).
     pub projection: Matrix,
     /// The projection's first two principal axes, per cell (for the embedding scatter).
@@ -527,10 +529,62 @@ pub fn run_niches(
         pipeline,
         clusters: clustered.assignments,
         k: run.k,
+        centroids: clustered.centroids,
         projection,
         map_2d,
         kmeans_inertia: clustered.inertia,
     })
+}
+
+/// Assigns cells to the niches of a saved niche model (`cluster --model-out`): the model's own
+/// feature pipeline, its morphology projection, then the nearest of its k-means centroids. Every
+/// sample's cells land in the same niches, so their frequencies compare across a cohort.
+pub fn assign_niches(
+    loaded: &LoadedContrastive,
+    model_dir: &Path,
+    inputs: &CellInputs,
+    slide: Option<SlideInput<'_>>,
+    device: &Device,
+    progress: &Progress,
+) -> anyhow::Result<Vec<u32>> {
+    let ModelKind::Contrastive { training, .. } = &loaded.manifest.kind else {
+        anyhow::bail!("{}: not a niche (contrastive) model", model_dir.display());
+    };
+    let centroids = &training.niche_centroids;
+    anyhow::ensure!(
+        !centroids.is_empty(),
+        "{}: saved without its niche centroids (by an older version): run `cellsymphony cluster --model-out` again",
+        model_dir.display()
+    );
+    let features = loaded.manifest.features.apply(inputs, slide, device, progress)?;
+    let morphology = features
+        .morphology
+        .as_ref()
+        .with_context(|| format!("{}: the model reads no morphology", model_dir.display()))?;
+    let projection = project(&loaded.model.morphology, morphology, device, progress)?;
+    anyhow::ensure!(
+        centroids.iter().all(|c| c.len() == projection.cols),
+        "{}: centroids of width {} for a {}-d projection",
+        model_dir.display(),
+        centroids.first().map_or(0, Vec::len),
+        projection.cols
+    );
+    Ok((0..projection.rows)
+        .map(|r| nearest_centroid(projection.row(r), centroids))
+        .collect())
+}
+
+/// The index of the centroid nearest to `point` (squared Euclidean, as k-means assigns).
+fn nearest_centroid(point: &[f32], centroids: &[Vec<f32>]) -> u32 {
+    let distance = |c: &[f32]| -> f32 { point.iter().zip(c).map(|(a, b)| (a - b) * (a - b)).sum() };
+    let mut best = (0u32, f32::INFINITY);
+    for (i, centroid) in centroids.iter().enumerate() {
+        let d = distance(centroid);
+        if d < best.1 {
+            best = (i as u32, d);
+        }
+    }
+    best.0
 }
 
 /// The first two principal axes of a projection, per row.

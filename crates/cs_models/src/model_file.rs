@@ -36,6 +36,11 @@ pub struct ContrastiveSummary {
     pub retrieval_top1: f64,
     pub retrieval_chance: f64,
     pub retrieval_pool: usize,
+    /// The k-means centroids of the morphology projection, one row per niche: cells of other
+    /// samples are assigned to the nearest, so niche frequencies compare across a cohort (empty
+    /// in folders written before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub niche_centroids: Vec<Vec<f32>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
