@@ -12,6 +12,7 @@ use cellsymphony::app::{StartupOptions, ViewerApp};
 use cellsymphony::document::models::{CONFIDENCE_COLUMN, PREDICTED_COLUMN};
 use cellsymphony::layers::cell_layer::ColourBy;
 use cellsymphony::ui::Command;
+use cellsymphony::ui::dialogs::DialogPurpose;
 use cellsymphony::work::jobs::JobKind;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
@@ -315,9 +316,52 @@ fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by
         assert_eq!(cells.colour_by, ColourBy::Category(PREDICTED_COLUMN.into()));
         assert!(cells.bundle.cells.numeric_column(CONFIDENCE_COLUMN).is_some());
     }
+    // The session keeps the cohort: a fresh app shows S2 with S3 beside it, S1 as it was left
+    // (its classifier run with it) and the Cohort tab's model.
+    let session_path = dir.join("study.cellsymphony");
+    harness
+        .state_mut()
+        .file_chosen(DialogPurpose::SaveSession, session_path.clone());
+    step_until(&mut harness, "session saved", |app| {
+        !app.is_running(JobKind::SessionWrite) && app.session().path.is_some()
+    });
+    assert!(!harness.state().has_unsaved_changes());
     // The row's *compared* button closes it.
     harness.get_by_label("compared").click();
     harness.run_steps(3);
     assert!(harness.state().document().compare.is_none());
+    drop(harness);
+    let mut harness = Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .wgpu()
+        .build_eframe(|cc| {
+            ViewerApp::new(
+                cc,
+                StartupOptions {
+                    session: Some(session_path.clone()),
+                    ..Default::default()
+                },
+            )
+        });
+    step_until(&mut harness, "the cohort session restored, S3 beside S2", |app| {
+        !app.session().is_restoring()
+            && shown_bundle(app).is_some_and(|b| b.starts_with(&s2))
+            && app.document().compare.as_ref().is_some_and(|c| c.cells.is_some())
+    });
+    let app = harness.state();
+    let cohort = app.document().cohort.as_ref().unwrap();
+    assert_eq!(cohort.active.as_deref(), Some("S2"));
+    assert!(cohort.parked.contains_key("S1"));
+    assert!(
+        !cohort.parked["S1"].model_runs.is_empty(),
+        "S1 keeps its classifier run"
+    );
+    assert_eq!(cohort.model.as_ref().map(|m| m.dir.clone()), Some(model.dir.clone()));
+    assert_eq!(cohort.outputs.as_deref(), Some(outputs.as_path()));
+    assert_eq!(
+        app.document().compare.as_ref().and_then(|c| c.sample.as_deref()),
+        Some("S3")
+    );
+    assert!(app.viewer().split.unwrap().right.compare);
     let _ = std::fs::remove_dir_all(&dir);
 }

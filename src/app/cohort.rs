@@ -82,7 +82,12 @@ impl ViewerApp {
                 return;
             }
         };
-        let left = cohort.active.clone().map(|active| (active, self.capture_session(None)));
+        // The sample left is parked without the cohort around it (that is kept once, here).
+        let left = cohort.active.clone().map(|active| {
+            let mut parked = self.capture_session(None);
+            parked.cohort = None;
+            (active, parked)
+        });
         if let Some(cohort) = &mut self.document.cohort {
             cohort.parked.remove(id);
             cohort.parked.extend(left);

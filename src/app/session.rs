@@ -388,6 +388,20 @@ impl ViewerApp {
             },
             rms_residual_um: a.rms_residual_um,
         });
+        // A session of a cohort brings the cohort (before the bundle: the sample's predictions
+        // are found through it); a sample's own record (switching samples) leaves it as it is.
+        let mut compare_after = None;
+        if let Some(stored) = &session.cohort {
+            match crate::document::cohort::CohortState::from_stored(stored, base) {
+                Ok(cohort) => {
+                    compare_after = stored.compared.clone();
+                    self.document.cohort = Some(cohort);
+                }
+                Err(e) => self.runtime.toasts.error(format!(
+                    "The session's cohort cannot be opened: {e}. The sample shown opens alone."
+                )),
+            }
+        }
         let bundle = session.bundle.as_ref().map(|b| b.resolve(base));
         let slide = session.slide.as_ref().map(|s| s.resolve(base));
         if let Some(dir) = &bundle {
@@ -417,6 +431,9 @@ impl ViewerApp {
             slide_done: false,
         });
         self.apply_pending_session();
+        if let Some(id) = compare_after {
+            self.compare_sample(&id);
+        }
     }
 
     /// Applies the parts of a session being restored whose data has arrived, and the styles that

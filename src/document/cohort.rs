@@ -4,9 +4,9 @@
 //! restores the other, so each keeps its own view, selections and results.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::io::session_file::SessionFile;
+use crate::io::session_file::{SessionFile, StoredCohort, StoredCohortModel, StoredPath};
 use crate::work::cohort::CohortComposition;
 
 pub struct CohortState {
@@ -67,6 +67,48 @@ impl CohortState {
                 .unwrap_or_else(|| std::path::Path::new("."))
                 .join("cohort-out")
         })
+    }
+
+    /// The cohort as a session stores it (paths relative to `base_dir`), with the sample
+    /// compared beside the one shown.
+    pub fn stored(&self, base_dir: Option<&Path>, compared: Option<&str>) -> StoredCohort {
+        StoredCohort {
+            manifest: StoredPath::new(&self.manifest.path, base_dir),
+            active: self.active.clone(),
+            parked: self.parked.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            compared: compared.map(str::to_owned),
+            outputs: self.outputs.as_deref().map(|p| StoredPath::new(p, base_dir)),
+            model: self.model.as_ref().map(|m| StoredCohortModel {
+                dir: StoredPath::new(&m.dir, base_dir),
+                description: m.description.clone(),
+                trained_on: m.trained_on.clone(),
+            }),
+        }
+    }
+
+    /// A stored cohort, its manifest read again (it may have changed since: samples no longer
+    /// in it are dropped from the visited ones).
+    pub fn from_stored(stored: &StoredCohort, base_dir: Option<&Path>) -> Result<Self, cs_cohort::ManifestError> {
+        let manifest = cs_cohort::Manifest::read(&stored.manifest.resolve(base_dir))?;
+        let ids: std::collections::HashSet<String> = manifest.samples.iter().map(|s| s.id.clone()).collect();
+        let known = |id: &String| ids.contains(id);
+        let mut cohort = Self::new(manifest);
+        cohort.active = stored.active.clone().filter(known);
+        cohort.parked = stored
+            .parked
+            .iter()
+            .filter(|(id, _)| known(id))
+            .map(|(id, session)| (id.clone(), session.clone()))
+            .collect();
+        if let Some(outputs) = &stored.outputs {
+            cohort.outputs = Some(outputs.resolve(base_dir));
+        }
+        cohort.model = stored.model.as_ref().map(|m| CohortModel {
+            dir: m.dir.resolve(base_dir),
+            description: m.description.clone(),
+            trained_on: m.trained_on.clone(),
+        });
+        Ok(cohort)
     }
 
     /// The manifest's file name, for headings.

@@ -169,6 +169,10 @@ impl DocumentState {
             annotations: self.annotations.items.clone(),
             annotation_classes: self.annotations.classes_to_store(),
             bookmarks: self.bookmarks.items.clone(),
+            cohort: self.cohort.as_ref().map(|cohort| {
+                let compared = self.compare.as_ref().and_then(|c| c.sample.as_deref());
+                cohort.stored(base_dir, compared)
+            }),
             ..Default::default()
         };
         if let Some(key) = &self.models.classifier_key {

@@ -286,6 +286,33 @@ pub struct StoredModelRun {
     pub cached_bundle: Option<String>,
 }
 
+/// An open cohort as a session stores it: the manifest, the sample shown, every sample visited
+/// as it was left (a session record of its own, without a cohort), the sample compared beside,
+/// where predictions are read and written, and the classifier the Cohort tab applies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCohort {
+    pub manifest: StoredPath,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active: Option<String>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub parked: std::collections::BTreeMap<String, SessionFile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compared: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<StoredPath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<StoredCohortModel>,
+}
+
+/// The Cohort tab's classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredCohortModel {
+    pub dir: StoredPath,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trained_on: Option<String>,
+}
+
 /// Everything a session file holds. Sections an older file lacks read as empty.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionFile {
@@ -323,6 +350,9 @@ pub struct SessionFile {
     /// Set in autosaves: the session file they belong to (None: an unsaved session).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autosave_of: Option<String>,
+    /// The open cohort, of which this session shows one sample.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cohort: Option<StoredCohort>,
 }
 
 impl Default for SessionFile {
@@ -344,6 +374,7 @@ impl Default for SessionFile {
             bookmarks: Vec::new(),
             model_runs: Vec::new(),
             autosave_of: None,
+            cohort: None,
         }
     }
 }
@@ -359,6 +390,13 @@ impl SessionFile {
             })
         };
         let mut parts = Vec::new();
+        if let Some(cohort) = &self.cohort {
+            let manifest = name(&Some(cohort.manifest.clone())).unwrap_or_default();
+            match &cohort.active {
+                Some(id) => parts.push(format!("cohort {manifest} (sample {id})")),
+                None => parts.push(format!("cohort {manifest}")),
+            }
+        }
         if let Some(slide) = name(&self.slide) {
             parts.push(format!("slide {slide}"));
         }
