@@ -1,6 +1,7 @@
 //! The app with a cohort open (egui_kittest on wgpu/lavapipe): three synthetic samples and a
 //! bad row; the Cohort tab lists them, clicking a sample shows it and the one left keeps its
-//! view and selections, and *Compare composition* reads every sample and tests the groups; a
+//! view and selections, and *Compare the samples* reads every sample (composition, or the
+//! neighbourhood z-scores `cohort run --step enrich` wrote) and tests the groups; a
 //! model trained on one sample is applied to the others, and two samples show side by side.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
@@ -76,6 +77,14 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
     // A fixed name: the bad row's message (its absolute path) is in the snapshot.
     let dir = std::env::temp_dir().join("ui_cohort_snapshot");
     let manifest = write_cohort(&dir);
+    // Neighbourhood enrichment per sample, where the Cohort tab finds it (`cohort-out`).
+    let enrich = std::process::Command::new(env!("CARGO_BIN_EXE_cellsymphony"))
+        .args(["cohort", "run", manifest.to_str().unwrap(), "--step", "enrich"])
+        .args(["--labels", "synthetic_cell_type", "--perms", "20", "--out"])
+        .arg(dir.join("cohort-out"))
+        .output()
+        .unwrap();
+    assert_eq!(enrich.status.code(), Some(1), "S4 cannot run, the others do");
     let mut harness = Harness::builder()
         .with_size(egui::vec2(1500.0, 950.0))
         .wgpu()
@@ -137,7 +146,7 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
     });
 
     // Compare the samples' cell types between the conditions.
-    harness.get_by_label("Compare composition").click();
+    harness.get_by_label("Compare the samples").click();
     step_until(&mut harness, "the comparison", |app| {
         app.document().cohort.as_ref().is_some_and(|c| c.composition.is_some())
     });
@@ -165,6 +174,31 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
     }
     harness.get_by_label("Export table…");
     harness.snapshot("cohort_tab");
+
+    // The neighbourhood z-scores: 6 x 6 class pairs per sample, tested between the conditions.
+    harness.state_mut().runtime_mut().ui.cohort.column = "nhood".into();
+    harness.get_by_label("Compare the samples").click();
+    step_until(&mut harness, "the z-score comparison", |app| {
+        app.document()
+            .cohort
+            .as_ref()
+            .and_then(|c| c.composition.as_ref())
+            .is_some_and(|c| c.as_ref().is_ok_and(|c| c.column == "nhood"))
+    });
+    let composition = harness
+        .state()
+        .document()
+        .cohort
+        .as_ref()
+        .unwrap()
+        .composition
+        .clone()
+        .unwrap()
+        .unwrap();
+    assert_eq!(composition.measure, cs_cohort::Measure::Nhood);
+    assert_eq!(composition.rows.len(), 3 * 36);
+    assert_eq!(composition.tests.len(), 36);
+    harness.get_by_label("median z");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

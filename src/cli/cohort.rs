@@ -22,7 +22,7 @@ use serde_json::json;
 use crate::cli::models::BundleArgs;
 use crate::io::export::csv_field;
 use crate::util::fs::write_atomically;
-use crate::work::cohort::{PREDICTED, read_predicted_types, read_shared_niches};
+use crate::work::cohort::{PREDICTED, read_nhood_rows, read_predicted_types, read_shared_niches};
 
 /// The per-sample steps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -654,25 +654,7 @@ fn gather_sample(
                 }),
         );
     }
-    let table = dir.join("enrich.parquet");
-    let columns = cs_xenium::read_table_columns(&table, &["class_a", "class_b"], &["edges", "z_score"])?;
-    if let [
-        CellColumn::Text(a),
-        CellColumn::Text(b),
-        CellColumn::Double(edges),
-        CellColumn::Double(z),
-    ] = &columns[..]
-    {
-        for i in 0..a.len() {
-            rows.push(SummaryRow {
-                sample_id: sample.id.clone(),
-                measure: Measure::Nhood,
-                class: format!("{}|{}", a[i], b[i]),
-                count: edges[i] as u64,
-                value: z[i],
-            });
-        }
-    }
+    rows.extend(read_nhood_rows(&dir, &sample.id)?.unwrap_or_default());
     Ok(())
 }
 

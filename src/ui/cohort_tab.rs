@@ -14,7 +14,9 @@ use crate::ui::dialogs::DialogPurpose;
 use crate::ui::{Command, PanelContext};
 use crate::util::display_name;
 use crate::util::format::significance_stars;
-use crate::work::cohort::{CohortComposition, NICHES, PREDICTED};
+use cs_cohort::Measure;
+
+use crate::work::cohort::{CohortComposition, NHOOD, NICHES, PREDICTED};
 use crate::work::jobs::JobKind;
 
 /// The tab's own state: the column compared, the samples left out of *Apply*.
@@ -226,6 +228,7 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
     if cohort.outputs.is_some() {
         columns.push(PREDICTED.to_owned());
         columns.push(NICHES.to_owned());
+        columns.push(NHOOD.to_owned());
     }
     // A start: the column the cells are coloured by, else one that names cell types or
     // clusters, else the first.
@@ -243,13 +246,14 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
         }
     }
     ui.horizontal(|ui| {
-        egui::ComboBox::from_label("composition of the samples")
+        egui::ComboBox::from_label("per sample")
             .selected_text(state.column.as_str())
             .show_ui(ui, |ui| {
                 for column in &columns {
                     let label = match column.as_str() {
                         PREDICTED => "predicted (cohort run)",
                         NICHES => "niches (cohort run, shared model)",
+                        NHOOD => "neighbourhood z-scores (cohort run)",
                         _ => column,
                     };
                     ui.selectable_value(&mut state.column, column.clone(), label);
@@ -286,10 +290,10 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
         None => {
             let group = cohort.manifest.group_column().unwrap_or("no group column");
             if ui
-                .add_enabled(!state.column.is_empty(), egui::Button::new("Compare composition"))
+                .add_enabled(!state.column.is_empty(), egui::Button::new("Compare the samples"))
                 .on_hover_text(format!(
-                    "Each sample's share of each class, grouped by {group}; Mann-Whitney U per class, \
-                     Benjamini-Hochberg across classes"
+                    "Each sample's share of each class (or z-score of each class pair), grouped by \
+                     {group}; Mann-Whitney U per class, Benjamini-Hochberg across classes"
                 ))
                 .clicked()
             {
@@ -308,21 +312,52 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
     }
 }
 
+/// Class pairs of a neighbourhood comparison shown in the plot (the smallest p first).
+const NHOOD_PAIRS_PLOTTED: usize = 12;
+
 fn composition_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, composition: &CohortComposition) {
     use egui_plot::{Legend, Plot, PlotPoints, Points};
-    let classes: Vec<String> = composition.classes().into_iter().map(str::to_owned).collect();
+    let nhood = composition.measure == Measure::Nhood;
+    let mut classes: Vec<String> = composition.classes().into_iter().map(str::to_owned).collect();
+    let all_classes = classes.len();
+    if nhood {
+        // The pairs that differ most between the groups, when there are tests.
+        let best_p = |class: &String| {
+            composition
+                .tests
+                .iter()
+                .filter(|t| &t.class == class)
+                .map(|t| t.p_value)
+                .fold(f64::INFINITY, f64::min)
+        };
+        classes.sort_by(|a, b| best_p(a).total_cmp(&best_p(b)));
+        classes.truncate(NHOOD_PAIRS_PLOTTED);
+    }
+    let value_of = |sample: &str, class: &str| {
+        let value = composition.share(sample, class);
+        if nhood { value } else { 100.0 * value }
+    };
     let mut groups: Vec<String> = composition.groups.iter().map(|(_, g)| g.clone()).collect();
     groups.sort();
     groups.dedup();
     let group_name = cohort.manifest.group_column().unwrap_or("group");
-    ui.label(
-        RichText::new(format!(
+    let heading = if nhood {
+        format!(
+            "neighbourhood enrichment z-score of each class pair (cohort run --step enrich); one point per \
+             sample, coloured by {group_name}{}",
+            if all_classes > classes.len() {
+                format!("; the {} of {all_classes} pairs that differ most", classes.len())
+            } else {
+                String::new()
+            }
+        )
+    } else {
+        format!(
             "% of each sample's cells by {}; one point per sample, coloured by {group_name}",
             composition.column
-        ))
-        .small()
-        .weak(),
-    );
+        )
+    };
+    ui.label(RichText::new(heading).small().weak());
     // Classes down the side (their names readable), shares across; groups side by side per class.
     let labels = classes.clone();
     let n_classes = classes.len();
@@ -330,7 +365,7 @@ fn composition_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
     Plot::new("cohort-composition")
         .height(40.0 + 26.0 * n_classes as f32)
         .legend(Legend::default())
-        .x_axis_label("% of cells")
+        .x_axis_label(if nhood { "z-score" } else { "% of cells" })
         .y_axis_min_width(80.0)
         .allow_drag(false)
         .allow_zoom(false)
@@ -368,7 +403,7 @@ fn composition_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
                             .groups
                             .iter()
                             .filter(move |(_, sg)| sg == group)
-                            .map(move |(sample, _)| [100.0 * composition.share(sample, class), y])
+                            .map(move |(sample, _)| [value_of(sample, class), y])
                     })
                     .collect();
                 let name = if group.is_empty() { "(no group)" } else { group.as_str() };
@@ -415,13 +450,18 @@ fn composition_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
                 .striped(true)
                 .num_columns(4)
                 .show(ui, |ui| {
-                    for header in ["class", "median %", "p", "q"] {
+                    let median = if nhood { "median z" } else { "median %" };
+                    for header in ["class", median, "p", "q"] {
                         ui.strong(header);
                     }
                     ui.end_row();
                     for t in tests {
                         ui.label(&t.class);
-                        ui.label(format!("{:.1} / {:.1}", 100.0 * t.median_a, 100.0 * t.median_b));
+                        ui.label(if nhood {
+                            format!("{:.2} / {:.2}", t.median_a, t.median_b)
+                        } else {
+                            format!("{:.1} / {:.1}", 100.0 * t.median_a, 100.0 * t.median_b)
+                        });
                         ui.label(format!("{:.3}", t.p_value));
                         let q = RichText::new(format!("{:.3} {}", t.q_value, significance_stars(t.q_value)));
                         ui.label(if t.q_value < 0.05 {

@@ -32,10 +32,12 @@ pub struct CompositionRequest {
     pub outputs: Option<PathBuf>,
 }
 
-/// Per-sample shares and the group tests.
+/// Per-sample shares (or neighbourhood z-scores) and the group tests.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CohortComposition {
     pub column: String,
+    /// Shares of classes (composition, niches), or z-scores of class pairs (`nhood`).
+    pub measure: Measure,
     pub rows: Vec<SummaryRow>,
     /// (sample id, group) for every sample with rows ("" when the manifest has no group column).
     pub groups: Vec<(String, String)>,
@@ -64,9 +66,14 @@ impl CohortComposition {
             .map_or(0.0, |r| r.value)
     }
 
-    /// The table as CSV: one row per sample and class (share, cells), then the tests.
+    /// The table as CSV: one row per sample and class (share, cells; or z-score, edges), then
+    /// the tests.
     pub fn to_csv(&self) -> String {
-        let mut text = String::from("sample_id,group,class,cells,share\n");
+        let mut text = if self.measure == Measure::Nhood {
+            String::from("sample_id,group,class_pair,edges,z_score\n")
+        } else {
+            String::from("sample_id,group,class,cells,share\n")
+        };
         for r in &self.rows {
             let group = self
                 .groups
@@ -122,14 +129,9 @@ pub fn cohort_composition(request: CompositionRequest, cx: &JobContext) -> anyho
             &format!("Reading {}", sample.id),
             i as f32 / runnable.len().max(1) as f32,
         );
-        let labels = sample_labels(&request, sample);
-        match labels {
-            Ok(labels) => {
-                rows.extend(share_rows(
-                    &sample.id,
-                    Measure::Composition,
-                    labels.iter().map(|l| l.as_deref()),
-                ));
+        match sample_rows(&request, sample) {
+            Ok(sample_rows) => {
+                rows.extend(sample_rows);
                 let group = manifest.group_of(sample).unwrap_or_default().to_owned();
                 groups.push((sample.id.clone(), group));
             }
@@ -155,6 +157,7 @@ pub fn cohort_composition(request: CompositionRequest, cx: &JobContext) -> anyho
     };
     Ok(CohortComposition {
         column: request.column.clone(),
+        measure: measure_of(&request.column),
         rows,
         groups,
         tests,
@@ -169,6 +172,66 @@ pub fn read_predicted_types(path: &Path) -> anyhow::Result<Vec<Option<String>>> 
         anyhow::bail!("{}: no predicted_type column", path.display());
     };
     Ok(types.into_iter().map(|t| Some(t).filter(|t| !t.is_empty())).collect())
+}
+
+/// `nhood`: the neighbourhood z-scores of a `cohort run --step enrich` folder.
+pub const NHOOD: &str = "nhood";
+
+/// What comparing `column` measures.
+fn measure_of(column: &str) -> Measure {
+    match column {
+        NHOOD => Measure::Nhood,
+        NICHES => Measure::Niche,
+        _ => Measure::Composition,
+    }
+}
+
+/// One sample's rows: the shares of its labels, or its neighbourhood z-scores.
+fn sample_rows(request: &CompositionRequest, sample: &Sample) -> anyhow::Result<Vec<SummaryRow>> {
+    if request.column == NHOOD {
+        let outputs = request
+            .outputs
+            .as_ref()
+            .context("z-scores need the folder `cohort run --step enrich` wrote")?;
+        let dir = outputs.join(&sample.id);
+        return read_nhood_rows(&dir, &sample.id)?.with_context(|| format!("no enrich outputs in {}", dir.display()));
+    }
+    let labels = sample_labels(request, sample)?;
+    Ok(share_rows(
+        &sample.id,
+        measure_of(&request.column),
+        labels.iter().map(|l| l.as_deref()),
+    ))
+}
+
+/// A sample's neighbourhood enrichment from `cohort run --step enrich` (`enrich.parquet`): one
+/// row per class pair `A|B`, its edge count and z-score (None: the sample has no such output).
+pub fn read_nhood_rows(sample_dir: &Path, sample_id: &str) -> anyhow::Result<Option<Vec<SummaryRow>>> {
+    let table = sample_dir.join("enrich.parquet");
+    if !table.is_file() {
+        return Ok(None);
+    }
+    let columns = cs_xenium::read_table_columns(&table, &["class_a", "class_b"], &["edges", "z_score"])?;
+    let [
+        CellColumn::Text(a),
+        CellColumn::Text(b),
+        CellColumn::Double(edges),
+        CellColumn::Double(z),
+    ] = &columns[..]
+    else {
+        anyhow::bail!("{}: unexpected column types", table.display());
+    };
+    Ok(Some(
+        (0..a.len())
+            .map(|i| SummaryRow {
+                sample_id: sample_id.to_owned(),
+                measure: Measure::Nhood,
+                class: format!("{}|{}", a[i], b[i]),
+                count: edges[i] as u64,
+                value: z[i],
+            })
+            .collect(),
+    ))
 }
 
 /// One sample's label per cell (None: unlabelled).
