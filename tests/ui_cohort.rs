@@ -251,8 +251,9 @@ fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by
     dismiss_notes(&mut harness);
     harness.get_by_label("Cohort").click();
     harness.run_steps(3);
-    // S2 and S3 are ticked (S1 trained it; S4 cannot be opened).
-    harness.get_by_label("Apply to 2 sample(s)").click();
+    // S1 (it trained it), S2 and S3 are ticked (S4 cannot be opened).
+    harness.get_by_label("S1 (trained on)");
+    harness.get_by_label("Apply to 3 sample(s)").click();
     harness.run_steps(2);
     step_until(&mut harness, "the model applied", |app| {
         !app.is_running(JobKind::CohortApplyModel)
@@ -266,17 +267,28 @@ fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by
         );
         let notes: Vec<String> = app.toasts().items().iter().map(|t| t.text.clone()).collect();
         assert!(
-            notes.iter().any(|n| n.contains("S2 (1200 cells), S3 (1200 cells)")),
+            notes
+                .iter()
+                .any(|n| n.contains("S1 (1200 cells), S2 (1200 cells), S3 (1200 cells)")),
             "{notes:?}"
         );
     }
-    for id in ["S2", "S3"] {
+    for id in ["S1", "S2", "S3"] {
         assert!(outputs.join(id).join("predict.parquet").is_file(), "{id}");
     }
-    assert!(
-        !outputs.join("S1").exists(),
-        "the sample it was trained on is left alone"
-    );
+    // On the sample it was trained on, the model gives back what the Models tab showed.
+    let shown: Vec<Option<String>> = {
+        let cells = &harness.state().document().cells.as_ref().unwrap().bundle.cells;
+        let column = cells.categorical_column(PREDICTED_COLUMN).unwrap();
+        column
+            .codes
+            .iter()
+            .map(|&c| column.categories.get(c as usize).cloned())
+            .collect()
+    };
+    let written =
+        cellsymphony::work::cohort::read_predicted_types(&outputs.join("S1").join("predict.parquet")).unwrap();
+    assert_eq!(written, shown);
 
     // S3 beside S1: the row's *compare* button (S1's own is disabled).
     harness.query_all_by_label("compare").nth(2).unwrap().click();

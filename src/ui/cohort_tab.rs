@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use egui::{Color32, RichText};
 
 use crate::document::cohort::CohortState;
+use crate::document::models::{CLUSTER_COLUMN, PREDICTED_COLUMN};
 use crate::layers::palettes::class_colour;
 use crate::ui::dialogs::DialogPurpose;
 use crate::ui::{Command, PanelContext};
@@ -158,17 +159,19 @@ fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
             cx.send(Command::AskForFile(DialogPurpose::CohortModel));
         }
     });
-    let runnable: Vec<&str> = cohort
-        .manifest
-        .runnable()
-        .map(|s| s.id.as_str())
-        .filter(|id| model.trained_on.as_deref() != Some(*id))
-        .collect();
+    // The sample it was trained on too: its predictions then sit beside the others' for the
+    // comparison below (the same model on the same cells gives what the Models tab showed).
+    let runnable: Vec<&str> = cohort.manifest.runnable().map(|s| s.id.as_str()).collect();
     ui.horizontal_wrapped(|ui| {
         ui.label("to:");
         for id in &runnable {
             let mut ticked = !state.not_applied.contains(*id);
-            if ui.checkbox(&mut ticked, *id).changed() {
+            let label = if model.trained_on.as_deref() == Some(*id) {
+                format!("{id} (trained on)")
+            } else {
+                (*id).to_owned()
+            };
+            if ui.checkbox(&mut ticked, label).changed() {
                 if ticked {
                     state.not_applied.remove(*id);
                 } else {
@@ -219,11 +222,22 @@ fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
 fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, state: &mut CohortTabState) {
     ui.strong("Compare samples");
     // The columns of the sample shown, and the predicted types of a `cohort run` folder.
+    // Not the columns the app made on the shown sample (predictions, clusters): the other
+    // samples' files do not have them (their predictions are `predicted`, from the outputs).
+    let made_here = [PREDICTED_COLUMN, CLUSTER_COLUMN];
     let mut columns: Vec<String> = cx
         .document
         .cells
         .as_ref()
-        .map(|c| c.bundle.cells.categorical.iter().map(|(n, _)| n.clone()).collect())
+        .map(|c| {
+            c.bundle
+                .cells
+                .categorical
+                .iter()
+                .map(|(n, _)| n.clone())
+                .filter(|n| !made_here.contains(&n.as_str()))
+                .collect()
+        })
         .unwrap_or_default();
     if cohort.outputs.is_some() {
         columns.push(PREDICTED.to_owned());
@@ -234,7 +248,11 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
     // clusters, else the first.
     if state.column.is_empty() {
         let coloured = cx.document.cells.as_ref().and_then(|c| match &c.colour_by {
-            crate::layers::cell_layer::ColourBy::Category(name) => Some(name.clone()),
+            // Coloured by predictions: the samples' predictions, when the outputs hold them.
+            crate::layers::cell_layer::ColourBy::Category(name) if name == PREDICTED_COLUMN => {
+                columns.iter().find(|c| *c == PREDICTED).cloned()
+            }
+            crate::layers::cell_layer::ColourBy::Category(name) if columns.contains(name) => Some(name.clone()),
             _ => None,
         });
         let typed = columns

@@ -18,7 +18,7 @@ use glam::DAffine2;
 use crate::io::export::csv_field;
 use crate::layers::cell_layer::LoadedBundle;
 use crate::work::jobs::{CancelToken, JobContext};
-use crate::work::model_runs::{CONFIDENCE_COLUMN, PREDICTED_COLUMN, progress_for};
+use crate::work::model_runs::{CONFIDENCE_COLUMN, PREDICTED_COLUMN, progress_for_part};
 use crate::work::models::{open_sample_inputs, predict_with_saved, write_predictions};
 use crate::work::open::{OpenedSlide, load_bundle, open_slide};
 
@@ -241,7 +241,14 @@ fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> an
             .outputs
             .as_ref()
             .context("predicted types need the folder `cohort run --step predict` wrote")?;
-        return read_predicted_types(&predictions_path(outputs, &sample.id));
+        let path = predictions_path(outputs, &sample.id);
+        anyhow::ensure!(
+            path.is_file(),
+            "no predictions ({} is missing): apply a model to it from the Cohort tab, or run \
+             `cohort run --step predict`",
+            path.display()
+        );
+        return read_predicted_types(&path);
     }
     if request.column == NICHES {
         let outputs = request
@@ -432,7 +439,6 @@ pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) 
         "{}: not a cell-type classifier",
         model_dir.display()
     );
-    let progress = progress_for(cx);
     let n = request.samples.len();
     let mut predicted = Vec::new();
     let mut failures = Vec::new();
@@ -444,7 +450,8 @@ pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) 
             failures.push(format!("{id}: not in {}", request.manifest.path.display()));
             continue;
         };
-        cx.report(&format!("{id} ({}/{n})", i + 1), i as f32 / n.max(1) as f32);
+        let progress = progress_for_part(cx, format!("{id} ({}/{n})", i + 1), i, n);
+        progress.report("reading", 0.0);
         let outcome = match &sample.problem {
             Some(problem) => Err(anyhow::anyhow!("{problem}")),
             None => predict_sample(&loaded, sample, &request.outputs, &device, &progress),

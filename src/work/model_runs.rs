@@ -281,10 +281,22 @@ pub fn default_cache_dir() -> PathBuf {
 /// The models' progress reporter, writing into the job's progress (with a repaint) and stopping
 /// at its cancel flag.
 pub fn progress_for(cx: &JobContext) -> Progress {
+    progress_for_part(cx, String::new(), 0, 1)
+}
+
+/// As [`progress_for`], for part `part` of `parts` of a job (one sample of several): its stages
+/// are prefixed with `prefix` and its fractions placed in the part's share of the whole.
+pub fn progress_for_part(cx: &JobContext, prefix: String, part: usize, parts: usize) -> Progress {
     let (shared, repaint) = (cx.progress.clone(), cx.repaint());
+    let parts = parts.max(1) as f32;
     Progress::new(
         move |stage, fraction| {
-            shared.set(stage, fraction);
+            let whole = (part as f32 + fraction.clamp(0.0, 1.0)) / parts;
+            if prefix.is_empty() {
+                shared.set(stage, whole);
+            } else {
+                shared.set(&format!("{prefix}: {stage}"), whole);
+            }
             repaint();
         },
         cx.cancel.shared_flag(),
