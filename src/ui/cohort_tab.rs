@@ -265,16 +265,10 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
     }
     ui.horizontal(|ui| {
         egui::ComboBox::from_label("per sample")
-            .selected_text(state.column.as_str())
+            .selected_text(column_label(&state.column))
             .show_ui(ui, |ui| {
                 for column in &columns {
-                    let label = match column.as_str() {
-                        PREDICTED => "predicted (cohort run)",
-                        NICHES => "niches (cohort run, shared model)",
-                        NHOOD => "neighbourhood z-scores (cohort run)",
-                        _ => column,
-                    };
-                    ui.selectable_value(&mut state.column, column.clone(), label);
+                    ui.selectable_value(&mut state.column, column.clone(), column_label(column));
                 }
             });
     });
@@ -327,6 +321,17 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
             ui.colored_label(ui.visuals().error_fg_color, error);
         }
         Some(Ok(composition)) => composition_ui(ui, cx, cohort, composition),
+    }
+}
+
+/// How the comparison's choices read: a bundle column by its name, the `cohort run` outputs
+/// by what they are.
+fn column_label(column: &str) -> &str {
+    match column {
+        PREDICTED => "predicted (cohort run)",
+        NICHES => "niches (cohort run, shared model)",
+        NHOOD => "neighbourhood z-scores (cohort run)",
+        _ => column,
     }
 }
 
@@ -464,31 +469,41 @@ fn composition_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
                 ))
                 .small(),
             );
-            egui::Grid::new(("cohort-tests", a, b))
-                .striped(true)
-                .num_columns(4)
+            let mut tests = tests;
+            if nhood {
+                // 36 pairs and more: the ones that differ most first.
+                tests.sort_by(|x, y| x.p_value.total_cmp(&y.p_value));
+            }
+            // Long class-pair names scroll sideways rather than widen the panel.
+            egui::ScrollArea::horizontal()
+                .id_salt(("cohort-tests-scroll", a, b))
                 .show(ui, |ui| {
-                    let median = if nhood { "median z" } else { "median %" };
-                    for header in ["class", median, "p", "q"] {
-                        ui.strong(header);
-                    }
-                    ui.end_row();
-                    for t in tests {
-                        ui.label(&t.class);
-                        ui.label(if nhood {
-                            format!("{:.2} / {:.2}", t.median_a, t.median_b)
-                        } else {
-                            format!("{:.1} / {:.1}", 100.0 * t.median_a, 100.0 * t.median_b)
+                    egui::Grid::new(("cohort-tests", a, b))
+                        .striped(true)
+                        .num_columns(4)
+                        .show(ui, |ui| {
+                            let median = if nhood { "median z" } else { "median %" };
+                            for header in ["class", median, "p", "q"] {
+                                ui.strong(header);
+                            }
+                            ui.end_row();
+                            for t in tests {
+                                ui.label(&t.class);
+                                ui.label(if nhood {
+                                    format!("{:.2} / {:.2}", t.median_a, t.median_b)
+                                } else {
+                                    format!("{:.1} / {:.1}", 100.0 * t.median_a, 100.0 * t.median_b)
+                                });
+                                ui.label(format!("{:.3}", t.p_value));
+                                let q = RichText::new(format!("{:.3} {}", t.q_value, significance_stars(t.q_value)));
+                                ui.label(if t.q_value < 0.05 {
+                                    q.color(Color32::from_rgb(200, 80, 40))
+                                } else {
+                                    q
+                                });
+                                ui.end_row();
+                            }
                         });
-                        ui.label(format!("{:.3}", t.p_value));
-                        let q = RichText::new(format!("{:.3} {}", t.q_value, significance_stars(t.q_value)));
-                        ui.label(if t.q_value < 0.05 {
-                            q.color(Color32::from_rgb(200, 80, 40))
-                        } else {
-                            q
-                        });
-                        ui.end_row();
-                    }
                 });
         }
     }
