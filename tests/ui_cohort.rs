@@ -30,6 +30,14 @@ fn step_until(harness: &mut Harness<'_, ViewerApp>, what: &str, done: impl Fn(&V
     }
 }
 
+/// The app in a 1500 x 950 window on wgpu (lavapipe in CI).
+fn open_app(startup: StartupOptions) -> Harness<'static, ViewerApp> {
+    Harness::builder()
+        .with_size(egui::vec2(1500.0, 950.0))
+        .wgpu()
+        .build_eframe(move |cc| ViewerApp::new(cc, startup))
+}
+
 /// Dismisses every note (they fade after a while: snapshots are taken without them).
 fn dismiss_notes(harness: &mut Harness<'_, ViewerApp>) {
     while harness.query_all_by_label("Dismiss").next().is_some() {
@@ -85,18 +93,10 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
         .output()
         .unwrap();
     assert_eq!(enrich.status.code(), Some(1), "S4 cannot run, the others do");
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    cohort: Some(manifest.clone()),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(StartupOptions {
+        cohort: Some(manifest.clone()),
+        ..Default::default()
+    });
     let s1 = dir.join("s0");
     step_until(&mut harness, "S1's cells", |app| {
         shown_bundle(app).is_some_and(|b| b.starts_with(&s1)) && app.document().slide.is_some()
@@ -209,18 +209,10 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
 fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by_side() {
     let dir = std::env::temp_dir().join("ui_cohort_side_by_side");
     let manifest = write_cohort(&dir);
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    cohort: Some(manifest.clone()),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(StartupOptions {
+        cohort: Some(manifest.clone()),
+        ..Default::default()
+    });
     let s1 = dir.join("s0");
     step_until(&mut harness, "S1's cells", |app| {
         shown_bundle(app).is_some_and(|b| b.starts_with(&s1)) && app.document().slide.is_some()
@@ -377,18 +369,10 @@ fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by
     harness.run_steps(3);
     assert!(harness.state().document().compare.is_none());
     drop(harness);
-    let mut harness = Harness::builder()
-        .with_size(egui::vec2(1500.0, 950.0))
-        .wgpu()
-        .build_eframe(|cc| {
-            ViewerApp::new(
-                cc,
-                StartupOptions {
-                    session: Some(session_path.clone()),
-                    ..Default::default()
-                },
-            )
-        });
+    let mut harness = open_app(StartupOptions {
+        session: Some(session_path.clone()),
+        ..Default::default()
+    });
     step_until(&mut harness, "the cohort session restored, S3 beside S2", |app| {
         !app.session().is_restoring()
             && shown_bundle(app).is_some_and(|b| b.starts_with(&s2))

@@ -12,7 +12,7 @@ use crate::document::cohort::CohortState;
 use crate::document::models::{CLUSTER_COLUMN, PREDICTED_COLUMN};
 use crate::layers::palettes::class_colour;
 use crate::ui::dialogs::DialogPurpose;
-use crate::ui::{Command, PanelContext};
+use crate::ui::{Command, PanelContext, job_progress_ui};
 use crate::util::display_name;
 use crate::util::format::significance_stars;
 use cs_cohort::Measure;
@@ -186,18 +186,7 @@ fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
         .map(|id| (*id).to_owned())
         .collect();
     match cx.job(JobKind::CohortApplyModel) {
-        Some(run) => {
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::ProgressBar::new(run.progress.fraction)
-                        .text(run.progress.stage.clone())
-                        .desired_width(250.0),
-                );
-                if ui.button("Cancel").clicked() {
-                    cx.send(Command::CancelJob(run.kind));
-                }
-            });
-        }
+        Some(run) => job_progress_ui(ui, cx, run),
         None => {
             let outputs = cohort.outputs_or_default();
             if ui
@@ -287,18 +276,7 @@ fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, st
         }
     });
     match cx.job(JobKind::CohortComposition) {
-        Some(run) => {
-            ui.horizontal(|ui| {
-                ui.add(
-                    egui::ProgressBar::new(run.progress.fraction)
-                        .text(run.progress.stage.clone())
-                        .desired_width(250.0),
-                );
-                if ui.button("Cancel").clicked() {
-                    cx.send(Command::CancelJob(run.kind));
-                }
-            });
-        }
+        Some(run) => job_progress_ui(ui, cx, run),
         None => {
             let group = cohort.manifest.group_column().unwrap_or("no group column");
             if ui

@@ -155,3 +155,18 @@ impl UiState {
         }
     }
 }
+
+/// A job's progress bar with its stage and time left, and Cancel.
+pub fn job_progress_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, run: &RunningJob) {
+    let (stage, fraction) = (&run.progress.stage, run.progress.fraction);
+    ui.horizontal(|ui| {
+        let text = match run.eta_seconds {
+            Some(s) => format!("{stage}: {:.0}%, about {:.0} s left", fraction * 100.0, s.max(0.0)),
+            None => format!("{stage}..."),
+        };
+        ui.add(egui::ProgressBar::new(fraction).text(text).desired_width(250.0));
+        if ui.button("Cancel").clicked() {
+            cx.send(Command::CancelJob(run.kind));
+        }
+    });
+}

@@ -20,7 +20,7 @@ use crate::layers::cell_layer::ColourBy;
 use crate::layers::palettes::{class_colour, zscore_colour};
 use crate::ui::dialogs::DialogPurpose;
 use crate::ui::plots::{MatrixLayout, matrix_ui};
-use crate::ui::{Command, PanelContext, RunningJob};
+use crate::ui::{Command, PanelContext, job_progress_ui};
 use crate::util::display_name;
 use crate::work::jobs::JobKind;
 use crate::work::model_runs::{
@@ -137,21 +137,6 @@ impl ModelsTabState {
         };
         eframe::set_value(storage, MORPHOLOGY_KEY, &morphology);
     }
-}
-
-/// A run's progress bar with its stage and time left, and Cancel.
-fn progress_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, run: &RunningJob) {
-    let (stage, fraction) = (&run.progress.stage, run.progress.fraction);
-    ui.horizontal(|ui| {
-        let text = match run.eta_seconds {
-            Some(s) => format!("{stage}: {:.0}%, about {:.0} s left", fraction * 100.0, s.max(0.0)),
-            None => format!("{stage}..."),
-        };
-        ui.add(egui::ProgressBar::new(fraction).text(text).desired_width(250.0));
-        if ui.button("Cancel").clicked() {
-            cx.send(Command::CancelJob(run.kind));
-        }
-    });
 }
 
 pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTabState) {
@@ -309,7 +294,7 @@ pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
     }
     let (mut start, mut choose_model) = (false, false);
     match cx.job(JobKind::Classifier) {
-        Some(run) => progress_ui(ui, cx, run),
+        Some(run) => job_progress_ui(ui, cx, run),
         None => {
             ui.horizontal(|ui| {
                 start = ui
@@ -359,7 +344,7 @@ pub fn models_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
     });
     let mut start = false;
     match cx.job(JobKind::Niches) {
-        Some(run) => progress_ui(ui, cx, run),
+        Some(run) => job_progress_ui(ui, cx, run),
         None => {
             start = ui
                 .button("Find niches")
@@ -676,7 +661,7 @@ fn virtual_expression_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut M
         }
     });
     match cx.job(JobKind::VirtualExpression) {
-        Some(run) => progress_ui(ui, cx, run),
+        Some(run) => job_progress_ui(ui, cx, run),
         None => {
             if ui
                 .button("Predict from H&E")
@@ -792,7 +777,7 @@ fn comparison_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, state: &mut ModelsTab
         );
     });
     match cx.job(JobKind::Comparison) {
-        Some(run) => progress_ui(ui, cx, run),
+        Some(run) => job_progress_ui(ui, cx, run),
         None => {
             let start = ui
                 .button("Compare models")

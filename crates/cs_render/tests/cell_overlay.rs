@@ -216,24 +216,25 @@ fn zoomed_out_cells_are_markers_and_the_highlight_stands_out() {
     assert!(ring >= 2, "no white ring around the highlighted marker");
 }
 
-#[test]
-fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring() {
-    let Some(mut scene) = Scene::new() else { return };
-    // 160 x 160 cells 10 µm apart: more than OVERVIEW_MIN_CELLS.
+/// 160 x 160 cells 10 µm apart (more than OVERVIEW_MIN_CELLS), as geometry `id`.
+fn dense_grid(id: u64) -> Arc<CellGeometry> {
     let side = 160usize;
     let (mut x, mut y) = (Vec::new(), Vec::new());
     for i in 0..side * side {
         x.push((i % side) as f64 * 10.0 + 5.0);
         y.push((i / side) as f64 * 10.0 + 5.0);
     }
-    assert!(x.len() >= cs_render::OVERVIEW_MIN_CELLS);
-    let geometry = Arc::new(CellGeometry::build(9, &x, &y, None, None));
-    // The whole 1600 µm square on the 64 px target.
+    Arc::new(CellGeometry::build(id, &x, &y, None, None))
+}
+
+/// The whole 1600 µm square of [`dense_grid`] on the 64 px target, zoomed out to markers, every
+/// cell of palette entry `class` (styles `styles_id`).
+fn dense_grid_list(geometry: &Arc<CellGeometry>, styles_id: u64, class: u32) -> CellDrawList {
     let scale = 2.0 / 1600.0;
-    let list = |id: u64, class: u32| CellDrawList {
+    CellDrawList {
         geometry: geometry.clone(),
         styles: Arc::new(CellStyles {
-            id,
+            id: styles_id,
             values: vec![class; geometry.len()],
         }),
         palette: vec![MISSING, RED, BLUE],
@@ -246,7 +247,15 @@ fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring
         style: CellLayerStyle::default(),
         highlight: None,
         transcripts: None,
-    };
+    }
+}
+
+#[test]
+fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring() {
+    let Some(mut scene) = Scene::new() else { return };
+    let geometry = dense_grid(9);
+    assert!(geometry.len() >= cs_render::OVERVIEW_MIN_CELLS);
+    let list = |id: u64, class: u32| dense_grid_list(&geometry, id, class);
     let mut draw = |list: &CellDrawList| {
         let rgba = scene.draw(list);
         (rgba, scene.renderer.overview_renders())
@@ -270,32 +279,9 @@ fn many_cells_zoomed_out_come_from_the_overview_texture_drawn_once_per_colouring
 #[test]
 fn two_geometries_zoomed_out_keep_an_overview_each() {
     let Some(mut scene) = Scene::new() else { return };
-    let side = 160usize;
-    let (mut x, mut y) = (Vec::new(), Vec::new());
-    for i in 0..side * side {
-        x.push((i % side) as f64 * 10.0 + 5.0);
-        y.push((i / side) as f64 * 10.0 + 5.0);
-    }
-    let left = Arc::new(CellGeometry::build(21, &x, &y, None, None));
-    let right = Arc::new(CellGeometry::build(22, &x, &y, None, None));
-    let scale = 2.0 / 1600.0;
-    let list = |geometry: &Arc<CellGeometry>, class: u32| CellDrawList {
-        geometry: geometry.clone(),
-        styles: Arc::new(CellStyles {
-            id: geometry.id,
-            values: vec![class; geometry.len()],
-        }),
-        palette: vec![MISSING, RED, BLUE],
-        clip_from_world: [[scale, 0.0], [0.0, -scale], [-1.0, 1.0]],
-        viewport_px: [SIZE as f32, SIZE as f32],
-        visible: geometry.visible_ranges([0.0, 0.0], [1600.0, 1600.0]),
-        mode: CellDrawMode::Points { radius_px: 1.5 },
-        show_cells: true,
-        show_nuclei: false,
-        style: CellLayerStyle::default(),
-        highlight: None,
-        transcripts: None,
-    };
+    let left = dense_grid(21);
+    let right = dense_grid(22);
+    let list = |geometry: &Arc<CellGeometry>, class: u32| dense_grid_list(geometry, geometry.id, class);
     let red = scene.draw(&list(&left, 1));
     let blue = scene.draw(&list(&right, 2));
     let red_again = scene.draw(&list(&left, 1));
