@@ -131,6 +131,11 @@ struct SynthArgs {
     /// segmentation spill-over and 4% label noise).
     #[arg(long, default_value = "standard")]
     difficulty: cs_synth::Difficulty,
+    /// Only this share of the tissue's width (from its left edge, 0.1 to 1) is in the Xenium
+    /// bundle, while the H&E shows the whole tissue: a section larger than its Xenium region
+    /// (virtual expression then predicts past the measured cells).
+    #[arg(long)]
+    xenium_region: Option<f64>,
     #[arg(long)]
     json: bool,
 }
@@ -803,6 +808,7 @@ impl SynthArgs {
             morphology_um_per_px: self.morphology_um_per_px,
             xoa: self.xoa,
             difficulty: self.difficulty,
+            xenium_region: self.xenium_region,
             ..Default::default()
         };
         cellsymphony::cli::synth(&options, &self.out, self.json)

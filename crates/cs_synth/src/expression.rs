@@ -213,6 +213,29 @@ impl Counts {
         let b = self.row_offsets[cell + 1] as usize;
         (&self.feature[a..b], &self.count[a..b])
     }
+
+    /// The counts of these cells only, in this order (the cells a partial Xenium region kept).
+    pub fn subset(&self, cells: &[usize]) -> Counts {
+        let mut out = Counts {
+            row_offsets: Vec::with_capacity(cells.len() + 1),
+            feature: Vec::new(),
+            count: Vec::new(),
+            gene_total: Vec::with_capacity(cells.len()),
+            control_probe_total: Vec::with_capacity(cells.len()),
+            control_codeword_total: Vec::with_capacity(cells.len()),
+        };
+        out.row_offsets.push(0);
+        for &cell in cells {
+            let (feature, count) = self.cell(cell);
+            out.feature.extend_from_slice(feature);
+            out.count.extend_from_slice(count);
+            out.row_offsets.push(out.feature.len() as u64);
+            out.gene_total.push(self.gene_total[cell]);
+            out.control_probe_total.push(self.control_probe_total[cell]);
+            out.control_codeword_total.push(self.control_codeword_total[cell]);
+        }
+        out
+    }
 }
 
 fn gene(name: &str) -> usize {

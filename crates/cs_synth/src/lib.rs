@@ -166,6 +166,11 @@ pub struct SynthOptions {
     /// Imitate this XOA release's file layout ([`XoaVersion`]); None: the generator's own.
     pub xoa: Option<XoaVersion>,
     pub difficulty: Difficulty,
+    /// The share of the tissue's width (from its left edge, 0.1 to 1) that the Xenium run
+    /// measured: only the cells there are in the bundle (cells, boundaries, counts, transcripts,
+    /// morphology images), while the H&E shows the whole tissue, as on a real slide whose
+    /// section is larger than the Xenium region. None: every cell is measured.
+    pub xenium_region: Option<f64>,
 }
 
 impl Default for SynthOptions {
@@ -181,6 +186,7 @@ impl Default for SynthOptions {
             morphology_um_per_px: 0.2125,
             xoa: None,
             difficulty: Difficulty::Standard,
+            xenium_region: None,
         }
     }
 }
@@ -211,6 +217,13 @@ fn validate(options: &SynthOptions) -> Result<(), SynthError> {
         return invalid(format!(
             "{} µm per morphology pixel: must be between 0.1 and 10",
             options.morphology_um_per_px
+        ));
+    }
+    if let Some(share) = options.xenium_region
+        && !(share.is_finite() && (0.1..=1.0).contains(&share))
+    {
+        return invalid(format!(
+            "a Xenium region of {share} of the tissue's width: must be between 0.1 and 1"
         ));
     }
     if !(options.slide_um_per_px.is_finite() && (0.1..=10.0).contains(&options.slide_um_per_px)) {
@@ -260,29 +273,50 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
 
     control.stage(at(0.4), at(0.55), "Sampling gene expression");
     let counts = expression::sample_counts(seed, &cells, options.difficulty, control)?;
+    // The Xenium run measured only its region; the H&E below shows every cell.
+    let (measured_cells, counts) = match options.xenium_region.filter(|&share| share < 1.0) {
+        Some(share) => {
+            let right_edge_um = layout.origin_um[0] + share * layout.size_um[0];
+            let rows: Vec<usize> = (0..cells.len())
+                .filter(|&i| cells[i].centroid_in_world[0] < right_edge_um)
+                .collect();
+            if rows.len() < 10 {
+                return Err(SynthError::InvalidOptions {
+                    reason: format!(
+                        "a Xenium region of {share} of the tissue's width holds {} cells: at least 10 are needed",
+                        rows.len()
+                    ),
+                });
+            }
+            let subset: Vec<cells::Cell> = rows.iter().map(|&i| cells[i].clone()).collect();
+            (Some(subset), counts.subset(&rows))
+        }
+        None => (None, counts),
+    };
+    let measured: &[cells::Cell] = measured_cells.as_deref().unwrap_or(&cells);
 
     control.stage(at(0.55), at(1.0), "Writing the Xenium bundle");
     let transcripts_total: u64 = counts.count.iter().map(|&c| u64::from(c)).sum();
     let xoa = options.xoa;
-    bundle::write_cells(&bundle_dir, seed, &cells, &counts, xoa)?;
+    bundle::write_cells(&bundle_dir, seed, measured, &counts, xoa)?;
     control.check()?;
     control.report(0.1);
-    bundle::write_boundaries(&bundle_dir, seed, &cells, bundle::Boundary::Cell, xoa, control)?;
+    bundle::write_boundaries(&bundle_dir, seed, measured, bundle::Boundary::Cell, xoa, control)?;
     control.report(0.35);
-    bundle::write_boundaries(&bundle_dir, seed, &cells, bundle::Boundary::Nucleus, xoa, control)?;
+    bundle::write_boundaries(&bundle_dir, seed, measured, bundle::Boundary::Nucleus, xoa, control)?;
     control.report(0.55);
-    bundle::write_mex(&bundle_dir, &cells, &counts, xoa, control)?;
+    bundle::write_mex(&bundle_dir, measured, &counts, xoa, control)?;
     let protein_h5 = bundle_dir.join("cell_feature_matrix.h5");
     if xoa == Some(XoaVersion::V4) {
         // The protein assay's rows live in the HDF5 matrix (with the MEX folder's features).
-        let barcodes = bundle::barcodes(cells.len(), xoa);
+        let barcodes = bundle::barcodes(measured.len(), xoa);
         let features = bundle::matrix_features(xoa);
-        feature_h5::write_protein_h5(&bundle_dir, seed, &cells, &barcodes, &features, &counts)?;
+        feature_h5::write_protein_h5(&bundle_dir, seed, measured, &barcodes, &features, &counts)?;
     } else {
         files::remove_if_exists(&protein_h5)?;
     }
     control.report(0.9);
-    let graph = bundle::graph_clusters(seed, &cells);
+    let graph = bundle::graph_clusters(seed, measured);
     bundle::write_clusters(
         &bundle_dir,
         "gene_expression_graphclust",
@@ -292,7 +326,7 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
     bundle::write_clusters(
         &bundle_dir,
         "synthetic_cell_type",
-        bundle::type_names(seed, &cells, options.difficulty),
+        bundle::type_names(seed, measured, options.difficulty),
         xoa,
     )?;
     let analysis_zarr = bundle_dir.join(cs_xenium::explorer::ANALYSIS_ZARR_ZIP);
@@ -301,18 +335,18 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
         // A real run's Explorer files: its clustering as analysis.zarr.zip cell groups, and
         // cells.zarr.zip (which spatialdata-io opens before anything else).
         bundle::write_analysis_zarr(&analysis_zarr, &graph)?;
-        bundle::write_cells_zarr(&cells_zarr, seed, &cells, xoa)?;
+        bundle::write_cells_zarr(&cells_zarr, seed, measured, xoa)?;
     } else {
         files::remove_if_exists(&analysis_zarr)?;
         files::remove_if_exists(&cells_zarr)?;
     }
-    bundle::write_experiment(&bundle_dir, options, cells.len(), transcripts_total)?;
+    bundle::write_experiment(&bundle_dir, options, measured.len(), transcripts_total)?;
     control.check()?;
 
     let transcripts_path = bundle_dir.join("transcripts.parquet");
     if options.write_transcripts {
         control.stage(bundle_share, bundle_share + transcript_share, "Writing transcripts");
-        transcripts::write_transcripts(seed, &bundle_dir, &cells, &counts, xoa, control)?;
+        transcripts::write_transcripts(seed, &bundle_dir, measured, &counts, xoa, control)?;
     } else {
         files::remove_if_exists(&transcripts_path)?;
     }
@@ -326,7 +360,7 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
             seed,
             &bundle_dir,
             &layout,
-            &cells,
+            measured,
             options.morphology_um_per_px,
             control,
         )?;
@@ -354,7 +388,7 @@ fn run(options: &SynthOptions, out_dir: &Path, control: &Control) -> Result<Synt
     };
 
     let summary = SynthSummary {
-        cells: cells.len(),
+        cells: measured.len(),
         genes: expression::GENES.len(),
         bundle_dir,
         slide_path: slide,
@@ -431,6 +465,10 @@ fn options_json(options: &SynthOptions) -> serde_json::Value {
         "morphology_um_per_px": options.morphology_um_per_px,
         "xoa": options.xoa.map(XoaVersion::number),
     });
+    // Only a partial region says so: caches made before stay valid.
+    if let Some(share) = options.xenium_region {
+        json["xenium_region"] = share.into();
+    }
     // Only a hard tissue says so: caches of standard ones made before stay valid.
     if options.difficulty != Difficulty::Standard {
         json["difficulty"] = options.difficulty.name().into();

@@ -947,3 +947,50 @@ fn a_hard_tissue_is_a_harder_benchmark_of_the_same_cells() -> TestResult {
     assert!((0.5..0.8).contains(&f1_hard), "hard {f1_hard:.3}");
     Ok(())
 }
+
+/// A section larger than its Xenium region: the bundle holds exactly the whole tissue's cells
+/// left of a vertical line, with their counts; the rest of the run is unchanged.
+#[test]
+fn a_partial_xenium_region_keeps_the_cells_left_of_its_edge() -> TestResult {
+    let (_, whole) = shared();
+    let dir = scratch("region");
+    let options = SynthOptions {
+        cells: 2_000,
+        seed: 3,
+        write_slide: false,
+        xenium_region: Some(0.5),
+        ..Default::default()
+    };
+    let part = quiet(&options, &dir)?;
+    assert_eq!(part.tissue_size_um, whole.tissue_size_um);
+    let (whole, part_bundle) = (
+        XeniumBundle::open(&whole.bundle_dir)?,
+        XeniumBundle::open(&part.bundle_dir)?,
+    );
+    assert!(part_bundle.warnings.is_empty(), "{:?}", part_bundle.warnings);
+    let n = part_bundle.cells.len();
+    assert_eq!(n, part.cells);
+    assert!(n > 500 && n < 1_500, "{n} of 2,000 cells in half the width");
+    let edge = part_bundle.cells.x_um.iter().copied().fold(f64::MIN, f64::max);
+    let left_of_edge = whole.cells.x_um.iter().filter(|&&x| x <= edge).count();
+    assert_eq!(
+        left_of_edge, n,
+        "the region's cells are the whole tissue's left of x = {edge}"
+    );
+    let counts = part_bundle.counts.as_ref().ok_or("no counts")?;
+    assert_eq!(counts.row_offsets.len(), n + 1);
+    assert_eq!(
+        part_bundle.experiment.as_ref().and_then(|e| e.num_cells),
+        Some(n as u64)
+    );
+    let too_small = SynthOptions {
+        xenium_region: Some(0.05),
+        ..options
+    };
+    assert!(matches!(
+        quiet(&too_small, &scratch("region_bad")),
+        Err(SynthError::InvalidOptions { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
