@@ -58,7 +58,10 @@ impl Probabilities {
     }
 }
 
-/// Column means and standard deviations of `rows` of `x`, applied to any rows.
+/// Column means and standard deviations of `rows` of `x`, applied to any rows: scikit-learn's
+/// `StandardScaler`, which the baselines' reference figures use. Not [`crate::ColumnScaling`]:
+/// that one is scanpy's `scale` (clipped at ±10 sd) for the models' inputs, fitted on a matrix
+/// of training rows rather than row indices, and stored with a model.
 struct Standardiser {
     mean: Vec<f32>,
     scale: Vec<f32>,
