@@ -240,12 +240,28 @@ fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by
         .clone()
         .unwrap();
     assert_eq!(model.trained_on.as_deref(), Some("S1"));
+    // Niches on S1 too: their model goes to the Cohort tab as well.
+    {
+        let app = harness.state_mut();
+        let settings = &mut app.runtime_mut().ui.models.settings;
+        (settings.k, settings.niche_epochs) = (4, 3);
+        app.run_command(Command::RunNiches);
+    }
+    step_until(&mut harness, "the niches on S1", |app| {
+        app.document().models.niches.is_some() || app.runtime().ui.models.error.is_some()
+    });
+    assert!(harness.state().runtime().ui.models.error.is_none());
+    let cohort = harness.state().document().cohort.as_ref().unwrap();
+    assert_eq!(
+        cohort.niche_model.as_ref().and_then(|m| m.trained_on.as_deref()),
+        Some("S1")
+    );
     dismiss_notes(&mut harness);
     harness.get_by_label("Cohort").click();
     harness.run_steps(3);
     // S1 (it trained it), S2 and S3 are ticked (S4 cannot be opened).
     harness.get_by_label("S1 (trained on)");
-    harness.get_by_label("Apply to 3 sample(s)").click();
+    harness.get_by_label("Apply cell types to 3 sample(s)").click();
     harness.run_steps(2);
     step_until(&mut harness, "the model applied", |app| {
         !app.is_running(JobKind::CohortApplyModel)
@@ -282,6 +298,62 @@ fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by
         cellsymphony::work::cohort::read_predicted_types(&outputs.join("S1").join("predict.parquet")).unwrap();
     assert_eq!(written, shown);
 
+    // The niches, applied to the three samples, then compared between the conditions.
+    harness.get_by_label("Apply niches to 3 sample(s)").click();
+    harness.run_steps(2);
+    step_until(&mut harness, "the niches applied", |app| {
+        !app.is_running(JobKind::CohortApplyModel)
+    });
+    harness.state_mut().runtime_mut().ui.cohort.column = "niches".into();
+    harness.get_by_label("Compare the samples").click();
+    step_until(&mut harness, "the niche comparison", |app| {
+        app.document()
+            .cohort
+            .as_ref()
+            .and_then(|c| c.composition.as_ref())
+            .is_some_and(|c| c.is_ok())
+    });
+    let niches = harness
+        .state()
+        .document()
+        .cohort
+        .as_ref()
+        .unwrap()
+        .composition
+        .clone()
+        .unwrap()
+        .unwrap();
+    assert_eq!(niches.measure, cs_cohort::Measure::Niche);
+    assert!(niches.failures.is_empty(), "{:?}", niches.failures);
+    assert!(!niches.classes().is_empty() && niches.classes().len() <= 4);
+    for sample in ["S1", "S2", "S3"] {
+        let total: f64 = niches.classes().iter().map(|c| niches.share(sample, c)).sum();
+        assert!((total - 1.0).abs() < 1e-9, "{sample}: {total}");
+    }
+    // On S1, its own niche model gives back the clusters the Models tab found.
+    let found = harness.state().document().models.niches.clone().unwrap();
+    let assigned = cellsymphony::work::cohort::read_shared_niches(&outputs.join("S1"))
+        .unwrap()
+        .unwrap();
+    let same = found
+        .rows
+        .iter()
+        .zip(&found.clusters)
+        .filter(|(row, c)| assigned[**row as usize].as_deref() == Some(format!("M{}", **c + 1).as_str()))
+        .count();
+    assert!(
+        same * 100 >= found.rows.len() * 99,
+        "{same} of {} cells keep their niche",
+        found.rows.len()
+    );
+
+    // S1 coloured by its predicted types again (the niches recoloured it).
+    harness
+        .state_mut()
+        .run_command(Command::Edit(cellsymphony::document::Edit::ColourBy(
+            ColourBy::Category(PREDICTED_COLUMN.into()),
+        )));
+    harness.run_steps(2);
     // S3 beside S1: the row's *compare* button (S1's own is disabled).
     harness.query_all_by_label("compare").nth(2).unwrap().click();
     step_until(&mut harness, "S3 beside S1, its tiles in", |app| {

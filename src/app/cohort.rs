@@ -13,8 +13,8 @@ use crate::ui::RightTab;
 use crate::util::display_name;
 use crate::viewer::split::SplitView;
 use crate::work::cohort::{
-    AppliedModel, ApplyModelRequest, CompositionRequest, OpenedSample, SampleToOpen, apply_model, cohort_composition,
-    open_sample, predictions_path,
+    AppliedKind, AppliedModel, ApplyModelRequest, CompositionRequest, OpenedSample, SampleToOpen, apply_model,
+    cohort_composition, open_sample, predictions_path,
 };
 use crate::work::jobs::JobKind;
 
@@ -217,16 +217,40 @@ impl ViewerApp {
         });
     }
 
-    /// Applies the tab's model to `samples` in the background; each sample's predictions go
-    /// where `cohort run --step predict` puts them, so they colour its cells when it is shown.
-    pub(super) fn apply_cohort_model(&mut self, samples: Vec<String>) {
+    /// Morphology niches found on the sample shown become the tab's niche model.
+    pub(super) fn offer_niches_to_cohort(&mut self) {
+        let Some(cohort) = &mut self.document.cohort else {
+            return;
+        };
+        let Some(result) = &self.document.models.niches else {
+            return;
+        };
+        let (Some(dir), Some(active)) = (&result.model_dir, &cohort.active) else {
+            return;
+        };
+        cohort.niche_model = Some(CohortModel {
+            dir: dir.clone(),
+            description: format!("{} niches from sample {active}", result.k),
+            trained_on: Some(active.clone()),
+        });
+    }
+
+    /// Applies the tab's classifier (or niche model) to `samples` in the background; each
+    /// sample's outputs go where `cohort run` puts them: predictions colour its cells when it is
+    /// shown, and both are columns of the comparison.
+    pub(super) fn apply_cohort_model(&mut self, samples: Vec<String>, kind: AppliedKind) {
         let Some(cohort) = &self.document.cohort else {
             return;
         };
-        let Some(model) = &cohort.model else {
-            self.runtime
-                .toasts
-                .error("Train a classifier on a sample (Models tab) or choose a saved model first.");
+        let model = match kind {
+            AppliedKind::Classifier => &cohort.model,
+            AppliedKind::Niches => &cohort.niche_model,
+        };
+        let Some(model) = model else {
+            self.runtime.toasts.error(match kind {
+                AppliedKind::Classifier => "Train a classifier on a sample (Models tab) or choose a saved model first.",
+                AppliedKind::Niches => "Find niches on a sample (Models tab) first.",
+            });
             return;
         };
         if !model.dir.is_dir() {
@@ -247,6 +271,7 @@ impl ViewerApp {
             manifest: cohort.manifest.clone(),
             samples,
             model_dir: model.dir.clone(),
+            kind,
             outputs: cohort.outputs_or_default(),
         };
         let label = format!("Applying {} to {} sample(s)", model.description, request.samples.len());
@@ -273,7 +298,7 @@ impl ViewerApp {
         if !applied.failures.is_empty() {
             self.runtime
                 .toasts
-                .error(format!("Not predicted: {}", applied.failures.join("; ")));
+                .error(format!("Not done: {}", applied.failures.join("; ")));
         }
         if !applied.predicted.is_empty() {
             let done: Vec<String> = applied
@@ -281,8 +306,12 @@ impl ViewerApp {
                 .iter()
                 .map(|(id, cells)| format!("{id} ({cells} cells)"))
                 .collect();
+            let (what, then) = match applied.kind {
+                AppliedKind::Classifier => ("Predicted cell types in", "shown when you open or compare a sample"),
+                AppliedKind::Niches => ("Assigned the niches in", "compare the samples' niches below"),
+            };
             self.runtime.toasts.note(format!(
-                "Predicted cell types in {} in {:.1} s, saved in {}; shown when you open or compare a sample",
+                "{what} {} in {:.1} s, saved in {}; {then}",
                 done.join(", "),
                 applied.seconds,
                 applied.outputs.display()

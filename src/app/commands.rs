@@ -41,7 +41,7 @@ impl ViewerApp {
             }
             Command::SwitchSample(id) => self.switch_sample(&id),
             Command::CompareSample(id) => self.compare_sample(&id),
-            Command::ApplyCohortModel(samples) => self.apply_cohort_model(samples),
+            Command::ApplyCohortModel { samples, kind } => self.apply_cohort_model(samples, kind),
             Command::CompareCohort { column } => self.compare_cohort(column),
             Command::CloseSlide => self.close_slide(),
             Command::CloseCompareSlide => self.close_compare_slide(),

@@ -276,6 +276,7 @@ impl ViewerApp {
             Ok(result) => {
                 let applied = self.document.apply_niches(key, result);
                 self.report_applied(applied);
+                self.offer_niches_to_cohort();
             }
             Err(e) => self.model_failed("Morphology niches", &e),
         }

@@ -10,7 +10,7 @@ use cs_models::Progress;
 use cs_models::burn::tensor::Device;
 use cs_models::classifier::Variant;
 use cs_models::device::{ComputeDevice, describe, standalone_device};
-use cs_models::model_file::{self, ContrastiveSummary, TrainingSummary};
+use cs_models::model_file::{self, TrainingSummary};
 use cs_models::pipeline::{MorphologyChoice, fit_features, fit_gene_features};
 use cs_models::train::TrainingSettings;
 use cs_xenium::{CellColumn, write_cell_parquet};
@@ -18,7 +18,8 @@ use serde_json::json;
 
 use crate::work::models::{
     ClassifierRun, LabelSource, NicheRun, OpenedInputs, assign_niches, classify_features, cluster_enrichment,
-    h5ad_inputs, open_sample_inputs, predict_with_saved, run_classifier, run_niches, write_predictions,
+    h5ad_inputs, open_sample_inputs, predict_with_saved, run_classifier, run_niches, save_niche_model,
+    write_predictions,
 };
 
 /// Inputs shared by the commands: a bundle, optionally its slide and alignment, and a device.
@@ -431,22 +432,7 @@ pub fn cluster(a: &ClusterArgs, json_out: bool) -> anyhow::Result<String> {
         ],
     )?;
     if let Some(dir) = &a.model_out {
-        let t = &outcome.trained;
-        model_file::save_contrastive(
-            dir,
-            &t.model,
-            &t.config,
-            &outcome.pipeline,
-            ContrastiveSummary {
-                epoch_losses: t.epoch_losses.clone(),
-                retrieval_top1: t.retrieval_top1,
-                retrieval_chance: t.retrieval_chance,
-                retrieval_pool: t.retrieval_pool,
-                niche_centroids: (0..outcome.centroids.rows)
-                    .map(|r| outcome.centroids.row(r).to_vec())
-                    .collect(),
-            },
-        )?;
+        save_niche_model(dir, &outcome)?;
     }
     let enrichment = match &a.labels {
         Some(source) => {

@@ -22,6 +22,9 @@ pub struct CohortState {
     pub outputs: Option<PathBuf>,
     /// The classifier the tab applies to other samples.
     pub model: Option<CohortModel>,
+    /// The niche model (contrastive projection and k-means centroids) the tab applies, so that
+    /// every sample's niches are the same ones.
+    pub niche_model: Option<CohortModel>,
 }
 
 /// A classifier the Cohort tab can apply to the samples: the last one trained on a sample, or a
@@ -31,8 +34,26 @@ pub struct CohortModel {
     pub dir: PathBuf,
     /// What it is, for the tab ("dual-modality, trained on P01").
     pub description: String,
-    /// The sample it was trained on (not applied to it again by default).
+    /// The sample it was trained on.
     pub trained_on: Option<String>,
+}
+
+impl CohortModel {
+    fn stored(&self, base_dir: Option<&Path>) -> StoredCohortModel {
+        StoredCohortModel {
+            dir: StoredPath::new(&self.dir, base_dir),
+            description: self.description.clone(),
+            trained_on: self.trained_on.clone(),
+        }
+    }
+
+    fn from_stored(stored: &StoredCohortModel, base_dir: Option<&Path>) -> Self {
+        Self {
+            dir: stored.dir.resolve(base_dir),
+            description: stored.description.clone(),
+            trained_on: stored.trained_on.clone(),
+        }
+    }
 }
 
 impl CohortState {
@@ -50,6 +71,7 @@ impl CohortState {
             composition: None,
             outputs,
             model: None,
+            niche_model: None,
         }
     }
 
@@ -78,11 +100,8 @@ impl CohortState {
             parked: self.parked.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             compared: compared.map(str::to_owned),
             outputs: self.outputs.as_deref().map(|p| StoredPath::new(p, base_dir)),
-            model: self.model.as_ref().map(|m| StoredCohortModel {
-                dir: StoredPath::new(&m.dir, base_dir),
-                description: m.description.clone(),
-                trained_on: m.trained_on.clone(),
-            }),
+            model: self.model.as_ref().map(|m| m.stored(base_dir)),
+            niche_model: self.niche_model.as_ref().map(|m| m.stored(base_dir)),
         }
     }
 
@@ -103,11 +122,11 @@ impl CohortState {
         if let Some(outputs) = &stored.outputs {
             cohort.outputs = Some(outputs.resolve(base_dir));
         }
-        cohort.model = stored.model.as_ref().map(|m| CohortModel {
-            dir: m.dir.resolve(base_dir),
-            description: m.description.clone(),
-            trained_on: m.trained_on.clone(),
-        });
+        cohort.model = stored.model.as_ref().map(|m| CohortModel::from_stored(m, base_dir));
+        cohort.niche_model = stored
+            .niche_model
+            .as_ref()
+            .map(|m| CohortModel::from_stored(m, base_dir));
         Ok(cohort)
     }
 

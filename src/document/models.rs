@@ -104,10 +104,12 @@ impl DocumentState {
     }
 
     /// Puts the morphology clusters on the cells and colours them by it (as for the classifier).
-    pub fn apply_niches(&mut self, key: &RunKey, result: NicheResult) -> Option<Result<String, String>> {
+    pub fn apply_niches(&mut self, key: &RunKey, mut result: NicheResult) -> Option<Result<String, String>> {
         if !self.bundle_matches(key) {
             return None;
         }
+        // As for the classifier: a cached run's model folder may have been removed.
+        result.model_dir = result.model_dir.filter(|dir| dir.is_dir());
         let cells = self.cells.as_mut()?;
         let n = cells.len();
         let names: Vec<String> = (1..=result.k).map(|c| format!("M{c}")).collect();

@@ -302,9 +302,11 @@ pub struct StoredCohort {
     pub outputs: Option<StoredPath>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model: Option<StoredCohortModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub niche_model: Option<StoredCohortModel>,
 }
 
-/// The Cohort tab's classifier.
+/// A model the Cohort tab applies (a classifier, or a niche model).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredCohortModel {
     pub dir: StoredPath,

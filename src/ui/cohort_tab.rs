@@ -17,7 +17,7 @@ use crate::util::display_name;
 use crate::util::format::significance_stars;
 use cs_cohort::Measure;
 
-use crate::work::cohort::{CohortComposition, NHOOD, NICHES, PREDICTED};
+use crate::work::cohort::{AppliedKind, CohortComposition, NHOOD, NICHES, PREDICTED};
 use crate::work::jobs::JobKind;
 
 /// The tab's own state: the column compared, the samples left out of *Apply*.
@@ -135,38 +135,39 @@ fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
 /// the button or the run's progress.
 fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, state: &mut CohortTabState) {
     ui.strong("Apply a model to the samples");
-    let Some(model) = &cohort.model else {
-        ui.horizontal_wrapped(|ui| {
-            ui.label(
-                RichText::new("Train a classifier on a sample in the Models tab, or")
-                    .small()
-                    .weak(),
-            );
-            if ui.small_button("Choose a saved model…").clicked() {
-                cx.send(Command::AskForFile(DialogPurpose::CohortModel));
-            }
-        });
-        return;
-    };
-    ui.horizontal_wrapped(|ui| {
-        ui.label(format!("Model: {}", model.description))
-            .on_hover_text(model.dir.display().to_string());
+    let choose_saved = |ui: &mut egui::Ui, text: &str| {
         if ui
-            .small_button("Other…")
-            .on_hover_text("Choose a saved model folder")
+            .small_button(text)
+            .on_hover_text("A saved classifier folder (Save model… or cellsymphony train)")
             .clicked()
         {
             cx.send(Command::AskForFile(DialogPurpose::CohortModel));
         }
-    });
-    // The sample it was trained on too: its predictions then sit beside the others' for the
-    // comparison below (the same model on the same cells gives what the Models tab showed).
+    };
+    if cohort.model.is_none() && cohort.niche_model.is_none() {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new("Train a classifier or find niches on a sample in the Models tab, or")
+                    .small()
+                    .weak(),
+            );
+            choose_saved(ui, "Choose a saved model…");
+        });
+        return;
+    }
+    // The sample a model came from is ticked too: its outputs then sit beside the others' for
+    // the comparison below (the same model on the same cells gives what the Models tab showed).
+    let trained_on = |id: &str| {
+        [&cohort.model, &cohort.niche_model]
+            .iter()
+            .any(|m| m.as_ref().and_then(|m| m.trained_on.as_deref()) == Some(id))
+    };
     let runnable: Vec<&str> = cohort.manifest.runnable().map(|s| s.id.as_str()).collect();
     ui.horizontal_wrapped(|ui| {
         ui.label("to:");
         for id in &runnable {
             let mut ticked = !state.not_applied.contains(*id);
-            let label = if model.trained_on.as_deref() == Some(*id) {
+            let label = if trained_on(id) {
                 format!("{id} (trained on)")
             } else {
                 (*id).to_owned()
@@ -185,27 +186,76 @@ fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState
         .filter(|id| !state.not_applied.contains(**id))
         .map(|id| (*id).to_owned())
         .collect();
-    match cx.job(JobKind::CohortApplyModel) {
-        Some(run) => job_progress_ui(ui, cx, run),
-        None => {
-            let outputs = cohort.outputs_or_default();
-            if ui
-                .add_enabled(
-                    !chosen.is_empty(),
-                    egui::Button::new(format!("Apply to {} sample(s)", chosen.len())),
-                )
-                .on_hover_text(format!(
+    if let Some(run) = cx.job(JobKind::CohortApplyModel) {
+        job_progress_ui(ui, cx, run);
+        return;
+    }
+    let outputs = cohort.outputs_or_default();
+    let apply = |ui: &mut egui::Ui, what: &str, kind: AppliedKind, hover: String| {
+        if ui
+            .add_enabled(
+                !chosen.is_empty(),
+                egui::Button::new(format!("Apply {what} to {} sample(s)", chosen.len())),
+            )
+            .on_hover_text(hover)
+            .clicked()
+        {
+            cx.send(Command::ApplyCohortModel {
+                samples: chosen.clone(),
+                kind,
+            });
+        }
+    };
+    ui.horizontal_wrapped(|ui| match &cohort.model {
+        Some(model) => {
+            ui.label(format!("Cell types: {}", model.description))
+                .on_hover_text(model.dir.display().to_string());
+            choose_saved(ui, "Other…");
+            apply(
+                ui,
+                "cell types",
+                AppliedKind::Classifier,
+                format!(
                     "Predicts each sample's cell types with this model (its own features, on the device \
                      chosen in the Models tab), saved in {} as `cohort run --step predict` does: a \
                      sample shows them when opened or compared, and they are the `predicted` composition",
                     outputs.display()
-                ))
-                .clicked()
-            {
-                cx.send(Command::ApplyCohortModel(chosen));
-            }
+                ),
+            );
         }
-    }
+        None => {
+            ui.label(
+                RichText::new("Cell types: train a classifier in the Models tab, or")
+                    .small()
+                    .weak(),
+            );
+            choose_saved(ui, "Choose a saved model…");
+        }
+    });
+    ui.horizontal_wrapped(|ui| match &cohort.niche_model {
+        Some(model) => {
+            ui.label(format!("Niches: {}", model.description))
+                .on_hover_text(model.dir.display().to_string());
+            apply(
+                ui,
+                "niches",
+                AppliedKind::Niches,
+                format!(
+                    "Puts each sample's cells in these niches (the model's morphology projection, then \
+                     the nearest of its k-means centres), saved in {} as `cohort run --step cluster \
+                     --model` does: the same niches in every sample, compared as `niches` below",
+                    outputs.display()
+                ),
+            );
+        }
+        None => {
+            ui.label(
+                RichText::new("Niches: find niches on a sample in the Models tab")
+                    .small()
+                    .weak(),
+            );
+        }
+    });
 }
 
 fn compare_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, state: &mut CohortTabState) {

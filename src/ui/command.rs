@@ -49,8 +49,11 @@ pub enum Command {
     SwitchSample(String),
     /// Shows this sample of the open cohort beside the one shown (the split view's right pane).
     CompareSample(String),
-    /// Applies the cohort tab's model to these samples.
-    ApplyCohortModel(Vec<String>),
+    /// Applies the cohort tab's classifier or niche model to these samples.
+    ApplyCohortModel {
+        samples: Vec<String>,
+        kind: crate::work::cohort::AppliedKind,
+    },
     /// Compares the cohort's samples' shares of each class of `column` (or `predicted`).
     CompareCohort {
         column: String,

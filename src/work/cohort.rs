@@ -19,7 +19,7 @@ use crate::io::export::csv_field;
 use crate::layers::cell_layer::LoadedBundle;
 use crate::work::jobs::{CancelToken, JobContext};
 use crate::work::model_runs::{CONFIDENCE_COLUMN, PREDICTED_COLUMN, progress_for_part};
-use crate::work::models::{open_sample_inputs, predict_with_saved, write_predictions};
+use crate::work::models::{assign_niches, open_sample_inputs, predict_with_saved, write_predictions};
 use crate::work::open::{OpenedSlide, load_bundle, open_slide};
 
 /// What to compare: the column, and where `cohort run` wrote predictions (for `predicted`).
@@ -407,19 +407,31 @@ pub fn open_sample(
     }))
 }
 
-/// A saved classifier to apply to some of the cohort's samples, writing each one's predictions
-/// where `cohort run --step predict` would.
+/// What the Cohort tab applies to samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppliedKind {
+    /// A cell-type classifier: `predict.parquet`, as `cohort run --step predict` writes it.
+    Classifier,
+    /// A niche model: `cluster.parquet` and its mark naming the model, as `cohort run --step
+    /// cluster --model` writes them.
+    Niches,
+}
+
+/// A saved model to apply to some of the cohort's samples, writing each one's outputs where
+/// `cohort run` would.
 #[derive(Clone, Debug)]
 pub struct ApplyModelRequest {
     pub manifest: Manifest,
     pub samples: Vec<String>,
     pub model_dir: PathBuf,
+    pub kind: AppliedKind,
     pub outputs: PathBuf,
 }
 
 /// What applying a model to samples did.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AppliedModel {
+    pub kind: AppliedKind,
     pub outputs: PathBuf,
     /// (sample, cells predicted) of each sample done.
     pub predicted: Vec<(String, usize)>,
@@ -428,17 +440,29 @@ pub struct AppliedModel {
     pub seconds: f64,
 }
 
+/// A model loaded to apply.
+enum LoadedModel {
+    Classifier(model_file::LoadedClassifier),
+    Niches(model_file::LoadedContrastive),
+}
+
 /// Applies the model to each sample in turn (its own feature pipeline on the sample's cells and
 /// slide); one failing sample is reported and the others go on.
 pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) -> anyhow::Result<AppliedModel> {
     let started = std::time::Instant::now();
     let model_dir = &request.model_dir;
-    let loaded = model_file::load_classifier(model_dir, &device)?;
-    anyhow::ensure!(
-        matches!(loaded.manifest.kind, model_file::ModelKind::Classifier { .. }),
-        "{}: not a cell-type classifier",
-        model_dir.display()
-    );
+    let loaded = match request.kind {
+        AppliedKind::Classifier => {
+            let loaded = model_file::load_classifier(model_dir, &device)?;
+            anyhow::ensure!(
+                matches!(loaded.manifest.kind, model_file::ModelKind::Classifier { .. }),
+                "{}: not a cell-type classifier",
+                model_dir.display()
+            );
+            LoadedModel::Classifier(loaded)
+        }
+        AppliedKind::Niches => LoadedModel::Niches(model_file::load_contrastive(model_dir, &device)?),
+    };
     let n = request.samples.len();
     let mut predicted = Vec::new();
     let mut failures = Vec::new();
@@ -452,9 +476,14 @@ pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) 
         };
         let progress = progress_for_part(cx, format!("{id} ({}/{n})", i + 1), i, n);
         progress.report("reading", 0.0);
-        let outcome = match &sample.problem {
-            Some(problem) => Err(anyhow::anyhow!("{problem}")),
-            None => predict_sample(&loaded, sample, &request.outputs, &device, &progress),
+        let outcome = match (&sample.problem, &loaded) {
+            (Some(problem), _) => Err(anyhow::anyhow!("{problem}")),
+            (None, LoadedModel::Classifier(loaded)) => {
+                predict_sample(loaded, sample, &request.outputs, &device, &progress)
+            }
+            (None, LoadedModel::Niches(loaded)) => {
+                niche_sample(loaded, model_dir, sample, &request.outputs, &device, &progress)
+            }
         };
         match outcome {
             Ok(cells) => predicted.push((id.clone(), cells)),
@@ -463,11 +492,60 @@ pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) 
         }
     }
     Ok(AppliedModel {
+        kind: request.kind,
         outputs: request.outputs,
         predicted,
         failures,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// One sample's cells in the niche model's niches, written as `<outputs>/<sample>/cluster.parquet`
+/// with `cluster.json` naming the model (what [`read_shared_niches`] asks for).
+fn niche_sample(
+    loaded: &model_file::LoadedContrastive,
+    model_dir: &Path,
+    sample: &Sample,
+    outputs: &Path,
+    device: &Device,
+    progress: &cs_models::Progress,
+) -> anyhow::Result<usize> {
+    let opened = open_sample_inputs(
+        &sample.xenium,
+        sample.slide.as_deref(),
+        sample.alignment.as_deref(),
+        None,
+    )?;
+    let niches = assign_niches(
+        loaded,
+        model_dir,
+        &opened.inputs,
+        opened.slide_input(),
+        device,
+        progress,
+    )?;
+    let dir = outputs.join(&sample.id);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let names = niches.iter().map(|c| format!("M{}", c + 1)).collect();
+    cs_xenium::write_cell_parquet(
+        &dir.join("cluster.parquet"),
+        &opened.inputs.cell_ids,
+        &[("morphology_cluster".into(), CellColumn::Text(names))],
+    )?;
+    // The mark comes last: its report names the shared model. Without `cohort run`'s
+    // fingerprint, a later `cohort run --step cluster` redoes the sample.
+    let mark = serde_json::json!({
+        "report": {
+            "cells": niches.len(),
+            "niche_model": model_dir.display().to_string(),
+            "written_by": "the Cohort tab",
+        }
+    });
+    crate::util::fs::write_atomically(
+        &dir.join("cluster.json"),
+        serde_json::to_string_pretty(&mark)?.as_bytes(),
+    )?;
+    Ok(niches.len())
 }
 
 /// One sample's predictions, written as `<outputs>/<sample>/predict.parquet`.

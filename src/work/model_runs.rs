@@ -32,7 +32,7 @@ use crate::util::fs::write_atomically;
 use crate::work::jobs::JobContext;
 use crate::work::models::{
     ClassifierRun, LabelSource, NicheRun, cell_inputs, open_tile_encoder, patch_table, predict_with_saved,
-    read_gene_embedding, run_classifier, run_niches, slide_px_from_world, virtual_targets,
+    read_gene_embedding, run_classifier, run_niches, save_niche_model, slide_px_from_world, virtual_targets,
 };
 
 /// Name of the column the classifier's predictions go into.
@@ -212,6 +212,10 @@ pub struct NicheResult {
     pub retrieval_chance: f64,
     pub seconds: f64,
     pub device: String,
+    /// The niche model folder (contrastive model and centroids) in the run cache, for other
+    /// samples (None: not cached, or written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_dir: Option<PathBuf>,
     #[serde(skip)]
     pub from_cache: bool,
 }
@@ -794,6 +798,10 @@ pub fn niches_run(
         file_stamp(morphology.weights())
     );
     let data_key = data.key(parameters);
+    let model_dir = data
+        .cache_dir
+        .as_ref()
+        .map(|dir| dir.join(format!("{}.model", data_key.file_stem())));
     let settings = settings.clone();
     prepare_run("morphology niches", data, data_key, move |data, all, rows, progress| {
         let started = std::time::Instant::now();
@@ -806,6 +814,13 @@ pub fn niches_run(
         run.contrastive.epochs = settings.niche_epochs;
         run.contrastive.seed = settings.seed;
         let outcome = run_niches(&inputs, data.slide_input(), &run, &device, progress)?;
+        let model_dir = model_dir.filter(|dir| {
+            let saved = save_niche_model(dir, &outcome);
+            if let Err(e) = &saved {
+                log::warn!("the niche model was not kept: {e:#}");
+            }
+            saved.is_ok()
+        });
         let t = &outcome.trained;
         let result = NicheResult {
             k: outcome.k,
@@ -817,6 +832,7 @@ pub fn niches_run(
             retrieval_chance: t.retrieval_chance,
             seconds: started.elapsed().as_secs_f64(),
             device: cs_models::device::describe(&device),
+            model_dir,
             from_cache: false,
         };
         let clusters = result.clusters.iter().map(|c| format!("M{}", c + 1)).collect();

@@ -536,6 +536,28 @@ pub fn run_niches(
     })
 }
 
+/// Saves a niche run's contrastive model with its k-means centroids (a niche model folder that
+/// [`assign_niches`] applies to other samples).
+pub fn save_niche_model(dir: &Path, outcome: &NicheOutcome) -> anyhow::Result<()> {
+    let t = &outcome.trained;
+    cs_models::model_file::save_contrastive(
+        dir,
+        &t.model,
+        &t.config,
+        &outcome.pipeline,
+        cs_models::model_file::ContrastiveSummary {
+            epoch_losses: t.epoch_losses.clone(),
+            retrieval_top1: t.retrieval_top1,
+            retrieval_chance: t.retrieval_chance,
+            retrieval_pool: t.retrieval_pool,
+            niche_centroids: (0..outcome.centroids.rows)
+                .map(|r| outcome.centroids.row(r).to_vec())
+                .collect(),
+        },
+    )?;
+    Ok(())
+}
+
 /// Assigns cells to the niches of a saved niche model (`cluster --model-out`): the model's own
 /// feature pipeline, its morphology projection, then the nearest of its k-means centroids. Every
 /// sample's cells land in the same niches, so their frequencies compare across a cohort.
