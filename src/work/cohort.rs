@@ -442,7 +442,7 @@ pub struct AppliedModel {
 
 /// A model loaded to apply.
 enum LoadedModel {
-    Classifier(model_file::LoadedClassifier),
+    Classifier(Box<model_file::LoadedClassifier>),
     Niches(model_file::LoadedContrastive),
 }
 
@@ -459,7 +459,7 @@ pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) 
                 "{}: not a cell-type classifier",
                 model_dir.display()
             );
-            LoadedModel::Classifier(loaded)
+            LoadedModel::Classifier(Box::new(loaded))
         }
         AppliedKind::Niches => LoadedModel::Niches(model_file::load_contrastive(model_dir, &device)?),
     };
