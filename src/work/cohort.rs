@@ -443,7 +443,7 @@ pub struct AppliedModel {
 /// A model loaded to apply.
 enum LoadedModel {
     Classifier(Box<model_file::LoadedClassifier>),
-    Niches(model_file::LoadedContrastive),
+    Niches(Box<model_file::LoadedContrastive>),
 }
 
 /// Applies the model to each sample in turn (its own feature pipeline on the sample's cells and
@@ -461,7 +461,7 @@ pub fn apply_model(request: ApplyModelRequest, device: Device, cx: &JobContext) 
             );
             LoadedModel::Classifier(Box::new(loaded))
         }
-        AppliedKind::Niches => LoadedModel::Niches(model_file::load_contrastive(model_dir, &device)?),
+        AppliedKind::Niches => LoadedModel::Niches(Box::new(model_file::load_contrastive(model_dir, &device)?)),
     };
     let n = request.samples.len();
     let mut predicted = Vec::new();
