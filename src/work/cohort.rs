@@ -510,12 +510,7 @@ fn niche_sample(
     device: &Device,
     progress: &cs_models::Progress,
 ) -> anyhow::Result<usize> {
-    let opened = open_sample_inputs(
-        &sample.xenium,
-        sample.slide.as_deref(),
-        sample.alignment.as_deref(),
-        None,
-    )?;
+    let opened = sample_inputs(sample)?;
     let niches = assign_niches(
         loaded,
         model_dir,
@@ -548,6 +543,16 @@ fn niche_sample(
     Ok(niches.len())
 }
 
+/// A manifest sample's cells as model inputs, with its slide placed by its alignment.
+fn sample_inputs(sample: &Sample) -> anyhow::Result<crate::work::models::OpenedInputs> {
+    open_sample_inputs(
+        &sample.xenium,
+        sample.slide.as_deref(),
+        sample.alignment.as_deref(),
+        None,
+    )
+}
+
 /// One sample's predictions, written as `<outputs>/<sample>/predict.parquet`.
 fn predict_sample(
     loaded: &model_file::LoadedClassifier,
@@ -556,12 +561,7 @@ fn predict_sample(
     device: &Device,
     progress: &cs_models::Progress,
 ) -> anyhow::Result<usize> {
-    let opened = open_sample_inputs(
-        &sample.xenium,
-        sample.slide.as_deref(),
-        sample.alignment.as_deref(),
-        None,
-    )?;
+    let opened = sample_inputs(sample)?;
     let predictions = predict_with_saved(loaded, &opened.inputs, opened.slide_input(), device, progress)?;
     let path = predictions_path(outputs, &sample.id);
     if let Some(dir) = path.parent() {
