@@ -38,6 +38,19 @@ fn open_app(startup: StartupOptions) -> Harness<'static, ViewerApp> {
         .build_eframe(move |cc| ViewerApp::new(cc, startup))
 }
 
+/// The app on `manifest`, once its first sample's cells (`s0`, beside it) and slide are in.
+fn open_cohort(manifest: &Path) -> Harness<'static, ViewerApp> {
+    let mut harness = open_app(StartupOptions {
+        cohort: Some(manifest.to_path_buf()),
+        ..Default::default()
+    });
+    let s1 = manifest.with_file_name("s0");
+    step_until(&mut harness, "S1's cells", |app| {
+        shown_bundle(app).is_some_and(|b| b.starts_with(&s1)) && app.document().slide.is_some()
+    });
+    harness
+}
+
 /// Dismisses every note (they fade after a while: snapshots are taken without them).
 fn dismiss_notes(harness: &mut Harness<'_, ViewerApp>) {
     while harness.query_all_by_label("Dismiss").next().is_some() {
@@ -93,14 +106,8 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
         .output()
         .unwrap();
     assert_eq!(enrich.status.code(), Some(1), "S4 cannot run, the others do");
-    let mut harness = open_app(StartupOptions {
-        cohort: Some(manifest.clone()),
-        ..Default::default()
-    });
+    let mut harness = open_cohort(&manifest);
     let s1 = dir.join("s0");
-    step_until(&mut harness, "S1's cells", |app| {
-        shown_bundle(app).is_some_and(|b| b.starts_with(&s1)) && app.document().slide.is_some()
-    });
     {
         let app = harness.state();
         let cohort = app.document().cohort.as_ref().unwrap();
@@ -209,14 +216,7 @@ fn a_cohort_switches_samples_keeping_each_view_and_compares_groups() {
 fn a_model_from_one_sample_is_applied_to_the_others_and_two_samples_show_side_by_side() {
     let dir = std::env::temp_dir().join("ui_cohort_side_by_side");
     let manifest = write_cohort(&dir);
-    let mut harness = open_app(StartupOptions {
-        cohort: Some(manifest.clone()),
-        ..Default::default()
-    });
-    let s1 = dir.join("s0");
-    step_until(&mut harness, "S1's cells", |app| {
-        shown_bundle(app).is_some_and(|b| b.starts_with(&s1)) && app.document().slide.is_some()
-    });
+    let mut harness = open_cohort(&manifest);
     {
         let app = harness.state_mut();
         let models = &mut app.runtime_mut().ui.models;

@@ -63,15 +63,8 @@ impl ViewerApp {
         if cohort.active.as_deref() == Some(id) {
             return;
         }
-        let sample = match cohort.sample(id) {
-            None => Err(format!("No sample {id:?} in {}.", cohort.name())),
-            Some(sample) => match &sample.problem {
-                Some(problem) => Err(format!("Sample {id} ({}) cannot be opened: {problem}", sample.row)),
-                None => Ok(sample),
-            },
-        };
         // A sample visited before comes back as it was left; a new one opens its files.
-        let session = sample.and_then(|sample| match cohort.parked.get(id) {
+        let session = cohort.openable(id).and_then(|sample| match cohort.parked.get(id) {
             Some(parked) => Ok(parked.clone()),
             None => fresh_session(sample),
         });
@@ -112,18 +105,13 @@ impl ViewerApp {
         let Some(cohort) = &self.document.cohort else {
             return;
         };
-        let Some(sample) = cohort.sample(id) else {
-            self.runtime
-                .toasts
-                .error(format!("No sample {id:?} in {}.", cohort.name()));
-            return;
+        let sample = match cohort.openable(id) {
+            Ok(sample) => sample,
+            Err(message) => {
+                self.runtime.toasts.error(message);
+                return;
+            }
         };
-        if let Some(problem) = &sample.problem {
-            self.runtime
-                .toasts
-                .error(format!("Sample {id} ({}) cannot be opened: {problem}", sample.row));
-            return;
-        }
         // The alignment the sample was left with (a landmark fit made in the app), else its CSV.
         let xenium_px_from_slide_px = cohort
             .parked
@@ -174,10 +162,8 @@ impl ViewerApp {
                 layer,
             })
         });
-        let mut cells = CellLayer::new(opened.dir, opened.loaded);
-        if let Some(shown) = &self.document.cells {
-            cells.follow_colouring(shown);
-        }
+        // Coloured as the shown cells by `sync_comparison_colouring`, before this frame draws.
+        let cells = CellLayer::new(opened.dir, opened.loaded);
         self.close_compare_slide();
         self.document.set_compare(Comparison {
             sample: Some(opened.id),

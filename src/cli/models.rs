@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::work::models::{
     ClassifierRun, LabelSource, NicheRun, OpenedInputs, assign_niches, classify_features, cluster_enrichment,
-    h5ad_inputs, open_sample_inputs, predict_with_saved, run_classifier, run_niches, save_niche_model,
+    h5ad_inputs, niche_column, open_sample_inputs, predict_with_saved, run_classifier, run_niches, save_niche_model,
     write_predictions,
 };
 
@@ -348,12 +348,7 @@ pub fn assign_niches_cmd(
         &device,
         &stderr_progress(),
     )?;
-    let names: Vec<String> = niches.iter().map(|c| format!("M{}", c + 1)).collect();
-    write_cell_parquet(
-        out,
-        &opened.inputs.cell_ids,
-        &[("morphology_cluster".into(), CellColumn::Text(names))],
-    )?;
+    write_cell_parquet(out, &opened.inputs.cell_ids, &[niche_column(&niches)])?;
     let k = match &loaded.manifest.kind {
         model_file::ModelKind::Contrastive { training, .. } => training.niche_centroids.len(),
         model_file::ModelKind::Classifier { .. } => 0,
@@ -417,10 +412,7 @@ pub fn cluster(a: &ClusterArgs, json_out: bool) -> anyhow::Result<String> {
         out,
         &opened.inputs.cell_ids,
         &[
-            (
-                "morphology_cluster".into(),
-                CellColumn::Text(outcome.clusters.iter().map(|c| format!("M{}", c + 1)).collect()),
-            ),
+            niche_column(&outcome.clusters),
             (
                 "map_x".into(),
                 CellColumn::Number(outcome.map_2d.iter().map(|p| p[0]).collect()),

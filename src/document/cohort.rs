@@ -27,8 +27,17 @@ pub struct CohortState {
     pub niche_model: Option<CohortModel>,
 }
 
-/// A classifier the Cohort tab can apply to the samples: the last one trained on a sample, or a
-/// saved model folder.
+/// `cohort-out` beside the manifest: where the README's layout puts `cohort run --out`.
+fn outputs_beside(manifest: &cs_cohort::Manifest) -> PathBuf {
+    manifest
+        .path
+        .parent()
+        .unwrap_or_else(|| Path::new("."))
+        .join("cohort-out")
+}
+
+/// A model the Cohort tab can apply to the samples: the last classifier (or niche model) found
+/// on a sample, or a saved classifier folder.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CohortModel {
     pub dir: PathBuf,
@@ -59,11 +68,7 @@ impl CohortModel {
 impl CohortState {
     pub fn new(manifest: cs_cohort::Manifest) -> Self {
         // `cohort run --out` beside the manifest is found without asking (the README's layout).
-        let outputs = manifest
-            .path
-            .parent()
-            .map(|dir| dir.join("cohort-out"))
-            .filter(|dir| dir.is_dir());
+        let outputs = Some(outputs_beside(&manifest)).filter(|dir| dir.is_dir());
         Self {
             manifest,
             active: None,
@@ -79,16 +84,22 @@ impl CohortState {
         self.manifest.samples.iter().find(|s| s.id == id)
     }
 
+    /// Sample `id` when it can be opened; else what to tell the user (not in the manifest, or
+    /// its row's problem).
+    pub fn openable(&self, id: &str) -> Result<&cs_cohort::Sample, String> {
+        let sample = self
+            .sample(id)
+            .ok_or_else(|| format!("No sample {id:?} in {}.", self.name()))?;
+        match &sample.problem {
+            Some(problem) => Err(format!("Sample {id} ({}) cannot be opened: {problem}", sample.row)),
+            None => Ok(sample),
+        }
+    }
+
     /// Where the tab's *Apply* writes predictions: the cohort run folder, else `cohort-out`
     /// beside the manifest (where the tab looks for it).
     pub fn outputs_or_default(&self) -> PathBuf {
-        self.outputs.clone().unwrap_or_else(|| {
-            self.manifest
-                .path
-                .parent()
-                .unwrap_or_else(|| std::path::Path::new("."))
-                .join("cohort-out")
-        })
+        self.outputs.clone().unwrap_or_else(|| outputs_beside(&self.manifest))
     }
 
     /// The cohort as a session stores it (paths relative to `base_dir`), with the sample

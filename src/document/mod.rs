@@ -1,8 +1,9 @@
 //! The document: what is open and made in a session, the part a session file captures. The slide
-//! (with what the split view compares it with: a slide, or another sample) and the Xenium cells as layers, the alignment that places the
-//! slide, selections, annotations and bookmarks with one undo order ([`history`]), and the
-//! results of analyses and models, each kept with the inputs it was computed for. Changes come as
-//! [`Edit`]s ([`edit`]), applied once per frame by the shell; nothing here starts work or draws.
+//! (with what the split view compares it with: a slide, or another sample) and the Xenium cells
+//! as layers, the alignment that places the slide, selections, annotations and bookmarks with
+//! one undo order ([`history`]), and the results of analyses and models, each kept with the
+//! inputs it was computed for. Changes come as [`Edit`]s ([`edit`]), applied once per frame by
+//! the shell; nothing here starts work or draws.
 //!
 //! May import: `work` (result and key types), `io` (records, session file), `layers`, `util` and
 //! the crates.
@@ -100,6 +101,16 @@ pub struct Evictions {
     pub tile_sources: Vec<u64>,
     pub channel_sources: Vec<u64>,
     pub geometries: Vec<u64>,
+}
+
+impl Evictions {
+    /// A closed cell layer's GPU geometry and its transcript tiles.
+    fn cells(&mut self, mut layer: CellLayer) {
+        self.geometries.push(layer.geometry.id);
+        if let Some(t) = &mut layer.transcripts {
+            self.geometries.extend(t.release_all());
+        }
+    }
 }
 
 /// What is open and made.
@@ -226,11 +237,8 @@ impl DocumentState {
 
     pub fn close_cells(&mut self) {
         self.close_morphology();
-        if let Some(mut old) = self.cells.take() {
-            self.evictions.geometries.push(old.geometry.id);
-            if let Some(t) = &mut old.transcripts {
-                self.evictions.geometries.extend(t.release_all());
-            }
+        if let Some(old) = self.cells.take() {
+            self.evictions.cells(old);
         }
         self.place_slide();
     }
@@ -245,11 +253,8 @@ impl DocumentState {
         if let Some(slide) = old.slide {
             self.evictions.tile_sources.push(slide.layer.source_id);
         }
-        if let Some(mut cells) = old.cells {
-            self.evictions.geometries.push(cells.geometry.id);
-            if let Some(t) = &mut cells.transcripts {
-                self.evictions.geometries.extend(t.release_all());
-            }
+        if let Some(cells) = old.cells {
+            self.evictions.cells(cells);
         }
     }
 

@@ -1,11 +1,13 @@
 //! The Cohort tab: the manifest's samples with their metadata (click one to show it; each keeps
 //! its own view, selections and results; *compare* shows one beside it in the split view), a
-//! classifier trained on one sample applied to the others, and the samples' composition compared between the
-//! manifest's groups: each sample's share of each class as a point, grouped by condition, with
-//! the Mann-Whitney test per class (BH across classes), exported as CSV.
+//! classifier or niche model found on one sample applied to the others, and the samples compared
+//! between the manifest's groups (composition, niches or neighbourhood z-scores): each sample's
+//! value as a point, grouped by condition, with the Mann-Whitney test per class (BH across
+//! classes), exported as CSV.
 
 use std::collections::BTreeSet;
 
+use cs_cohort::Measure;
 use egui::{Color32, RichText};
 
 use crate::document::cohort::CohortState;
@@ -15,8 +17,6 @@ use crate::ui::dialogs::DialogPurpose;
 use crate::ui::{Command, PanelContext, job_progress_ui};
 use crate::util::display_name;
 use crate::util::format::significance_stars;
-use cs_cohort::Measure;
-
 use crate::work::cohort::{AppliedKind, CohortComposition, NHOOD, NICHES, PREDICTED};
 use crate::work::jobs::JobKind;
 
@@ -131,8 +131,8 @@ fn samples_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState) {
     }
 }
 
-/// The classifier trained on one sample (or a saved one), applied to the others: which samples,
-/// the button or the run's progress.
+/// The classifier (found on a sample, or a saved one) and the niche model found on a sample,
+/// applied to the ticked samples: the tick boxes, a button per model, or the run's progress.
 fn apply_model_ui(ui: &mut egui::Ui, cx: &PanelContext<'_>, cohort: &CohortState, state: &mut CohortTabState) {
     ui.strong("Apply a model to the samples");
     let choose_saved = |ui: &mut egui::Ui, text: &str| {

@@ -140,20 +140,16 @@ pub fn viewer_ui(ui: &mut egui::Ui, state: &mut ViewerState, cx: &mut ViewerCont
         }
         _ => None,
     };
-    // A pane of the split view leaves the cursor to the pane the pointer is over.
-    if compare_here {
-        if hover_in_screen.is_some() {
-            state.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
-            state.cursor_in_slide_px = None;
-        }
-    } else if pane.layers.is_none() || hover_in_screen.is_some() {
+    // A pane of the split view leaves the cursor to the pane the pointer is over. Over the
+    // compared sample there is no open slide's pixel or open cell under it.
+    if pane.layers.is_none() || hover_in_screen.is_some() {
         state.cursor_in_world = hover_in_screen.map(|p| world_from_screen.transform_point2(p));
-        state.cursor_in_slide_px = match (slide_from_world, state.cursor_in_world) {
+        state.cursor_in_slide_px = match (slide_from_world.filter(|_| !compare_here), state.cursor_in_world) {
             (Some(slide_from_world), Some(world)) => Some(slide_from_world.transform_point2(world)),
             _ => None,
         };
         state.hovered_cell = match (&cx.cells, state.cursor_in_world) {
-            (Some(cells), Some(world)) if !dragging && !tool_armed && pane.shows_cells() => {
+            (Some(cells), Some(world)) if !dragging && !tool_armed && !compare_here && pane.shows_cells() => {
                 cells.pick(world, camera.um_per_screen_px(&viewport))
             }
             _ => None,

@@ -19,7 +19,9 @@ use crate::io::export::csv_field;
 use crate::layers::cell_layer::LoadedBundle;
 use crate::work::jobs::{CancelToken, JobContext};
 use crate::work::model_runs::{CONFIDENCE_COLUMN, PREDICTED_COLUMN, progress_for_part};
-use crate::work::models::{assign_niches, open_sample_inputs, predict_with_saved, write_predictions};
+use crate::work::models::{
+    NICHE_TABLE_COLUMN, assign_niches, niche_column, open_sample_inputs, predict_with_saved, write_predictions,
+};
 use crate::work::open::{OpenedSlide, load_bundle, open_slide};
 
 /// What to compare: the column, and where `cohort run` wrote predictions (for `predicted`).
@@ -189,11 +191,7 @@ fn measure_of(column: &str) -> Measure {
 /// One sample's rows: the shares of its labels, or its neighbourhood z-scores.
 fn sample_rows(request: &CompositionRequest, sample: &Sample) -> anyhow::Result<Vec<SummaryRow>> {
     if request.column == NHOOD {
-        let outputs = request
-            .outputs
-            .as_ref()
-            .context("z-scores need the folder `cohort run --step enrich` wrote")?;
-        let dir = outputs.join(&sample.id);
+        let dir = sample_outputs(request, sample, "z-scores", "--step enrich")?;
         return read_nhood_rows(&dir, &sample.id)?.with_context(|| format!("no enrich outputs in {}", dir.display()));
     }
     let labels = sample_labels(request, sample)?;
@@ -202,6 +200,15 @@ fn sample_rows(request: &CompositionRequest, sample: &Sample) -> anyhow::Result<
         measure_of(&request.column),
         labels.iter().map(|l| l.as_deref()),
     ))
+}
+
+/// The sample's folder of the `cohort run` outputs, which `what` (made by `step`) comes from.
+fn sample_outputs(request: &CompositionRequest, sample: &Sample, what: &str, step: &str) -> anyhow::Result<PathBuf> {
+    let outputs = request
+        .outputs
+        .as_ref()
+        .with_context(|| format!("{what} need the folder `cohort run {step}` wrote"))?;
+    Ok(outputs.join(&sample.id))
 }
 
 /// A sample's neighbourhood enrichment from `cohort run --step enrich` (`enrich.parquet`): one
@@ -237,11 +244,7 @@ pub fn read_nhood_rows(sample_dir: &Path, sample_id: &str) -> anyhow::Result<Opt
 /// One sample's label per cell (None: unlabelled).
 fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> anyhow::Result<Vec<Option<String>>> {
     if request.column == PREDICTED {
-        let outputs = request
-            .outputs
-            .as_ref()
-            .context("predicted types need the folder `cohort run --step predict` wrote")?;
-        let path = predictions_path(outputs, &sample.id);
+        let path = sample_outputs(request, sample, "predicted types", "--step predict")?.join(PREDICTIONS_FILE);
         anyhow::ensure!(
             path.is_file(),
             "no predictions ({} is missing): apply a model to it from the Cohort tab, or run \
@@ -251,11 +254,7 @@ fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> an
         return read_predicted_types(&path);
     }
     if request.column == NICHES {
-        let outputs = request
-            .outputs
-            .as_ref()
-            .context("niches need the folder `cohort run --step cluster --model` wrote")?;
-        let dir = outputs.join(&sample.id);
+        let dir = sample_outputs(request, sample, "niches", "--step cluster --model")?;
         return read_shared_niches(&dir)?.with_context(|| format!("no cluster outputs in {}", dir.display()));
     }
     let (bundle, _) = crate::work::open::read_bundle(&sample.xenium)?;
@@ -273,25 +272,30 @@ fn sample_labels(request: &CompositionRequest, sample: &cs_cohort::Sample) -> an
 /// Where `cohort run --step predict` (and the Cohort tab's *Apply the model*) put a sample's
 /// predicted types: `<outputs>/<sample>/predict.parquet`.
 pub fn predictions_path(outputs: &Path, sample_id: &str) -> PathBuf {
-    outputs.join(sample_id).join("predict.parquet")
+    outputs.join(sample_id).join(PREDICTIONS_FILE)
 }
+
+/// A sample's predictions in the `cohort run` outputs.
+const PREDICTIONS_FILE: &str = "predict.parquet";
 
 /// Puts a sample's predictions (a `predict` table: cell_id, predicted_type and, when present,
 /// confidence) on its cells, matched by cell_id: the predicted-type column first (so the cells
 /// are coloured by it) and the confidence column. Returns how many cells have a prediction.
 pub fn attach_predictions(bundle: &mut XeniumBundle, path: &Path) -> anyhow::Result<usize> {
-    let columns = cs_xenium::read_table_columns(path, &["cell_id", "predicted_type"], &[])?;
-    let (ids, types) = match columns.as_slice() {
-        [CellColumn::Text(ids), CellColumn::Text(types)] => (ids, types),
-        _ => anyhow::bail!("{}: cell_id and predicted_type are not text columns", path.display()),
+    // Tables written elsewhere may have no confidence: then the types are read alone.
+    let text = ["cell_id", "predicted_type"];
+    let columns = match cs_xenium::read_table_columns(path, &text, &["confidence"]) {
+        Ok(columns) => columns,
+        Err(_) => cs_xenium::read_table_columns(path, &text, &[])?,
     };
-    // Tables written elsewhere may have no confidence: the types are still shown.
-    let confidence = match cs_xenium::read_table_columns(path, &[], &["confidence"]) {
-        Ok(columns) => match columns.into_iter().next() {
-            Some(CellColumn::Double(values)) => Some(values),
-            _ => None,
-        },
-        Err(_) => None,
+    let (ids, types, confidence) = match columns.as_slice() {
+        [CellColumn::Text(ids), CellColumn::Text(types)] => (ids, types, None),
+        [
+            CellColumn::Text(ids),
+            CellColumn::Text(types),
+            CellColumn::Double(confidence),
+        ] => (ids, types, Some(confidence)),
+        _ => anyhow::bail!("{}: cell_id and predicted_type are not text columns", path.display()),
     };
     let cells = &mut bundle.cells;
     let row_of: HashMap<&str, usize> = cells.ids.iter().enumerate().map(|(i, id)| (id.as_str(), i)).collect();
@@ -310,7 +314,7 @@ pub fn attach_predictions(bundle: &mut XeniumBundle, path: &Path) -> anyhow::Res
             labels.len() as u32 - 1
         });
         codes[row] = code;
-        if let Some(value) = confidence.as_ref().and_then(|c| c.get(i)) {
+        if let Some(value) = confidence.and_then(|c| c.get(i)) {
             confidence_of_cell[row] = *value;
         }
         matched += 1;
@@ -521,11 +525,10 @@ fn niche_sample(
     )?;
     let dir = outputs.join(&sample.id);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let names = niches.iter().map(|c| format!("M{}", c + 1)).collect();
     cs_xenium::write_cell_parquet(
         &dir.join("cluster.parquet"),
         &opened.inputs.cell_ids,
-        &[("morphology_cluster".into(), CellColumn::Text(names))],
+        &[niche_column(&niches)],
     )?;
     // The mark comes last: its report names the shared model. Without `cohort run`'s
     // fingerprint, a later `cohort run --step cluster` redoes the sample.
@@ -592,9 +595,9 @@ pub fn read_shared_niches(sample_dir: &Path) -> anyhow::Result<Option<Vec<Option
          run `cohort run --step cluster --model NICHE_MODEL` (from `cellsymphony cluster --model-out`)",
         table.display()
     );
-    let columns = cs_xenium::read_table_columns(&table, &["morphology_cluster"], &[])?;
+    let columns = cs_xenium::read_table_columns(&table, &[NICHE_TABLE_COLUMN], &[])?;
     let Some(CellColumn::Text(niches)) = columns.into_iter().next() else {
-        anyhow::bail!("{}: no morphology_cluster column", table.display());
+        anyhow::bail!("{}: no {NICHE_TABLE_COLUMN} column", table.display());
     };
     Ok(Some(
         niches.into_iter().map(|n| Some(n).filter(|n| !n.is_empty())).collect(),

@@ -31,8 +31,9 @@ use crate::util::display_name;
 use crate::util::fs::write_atomically;
 use crate::work::jobs::JobContext;
 use crate::work::models::{
-    ClassifierRun, LabelSource, NicheRun, cell_inputs, open_tile_encoder, patch_table, predict_with_saved,
-    read_gene_embedding, run_classifier, run_niches, save_niche_model, slide_px_from_world, virtual_targets,
+    ClassifierRun, LabelSource, NicheRun, cell_inputs, niche_column, open_tile_encoder, patch_table,
+    predict_with_saved, read_gene_embedding, run_classifier, run_niches, save_niche_model, slide_px_from_world,
+    virtual_targets,
 };
 
 /// Name of the column the classifier's predictions go into.
@@ -835,8 +836,7 @@ pub fn niches_run(
             model_dir,
             from_cache: false,
         };
-        let clusters = result.clusters.iter().map(|c| format!("M{}", c + 1)).collect();
-        let columns = vec![("morphology_cluster".into(), CellColumn::Text(clusters))];
+        let columns = vec![niche_column(&result.clusters)];
         Ok((result, inputs.cell_ids, columns))
     })
 }

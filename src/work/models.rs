@@ -536,6 +536,16 @@ pub fn run_niches(
     })
 }
 
+/// The niche column of the cluster tables (`cluster`, `cohort run --step cluster`, the app's
+/// runs): `M1` to `Mk` per cell.
+pub const NICHE_TABLE_COLUMN: &str = "morphology_cluster";
+
+/// Each cell's niche (0-based) as the tables' [`NICHE_TABLE_COLUMN`].
+pub fn niche_column(clusters: &[u32]) -> (String, cs_xenium::CellColumn) {
+    let names = clusters.iter().map(|c| format!("M{}", c + 1)).collect();
+    (NICHE_TABLE_COLUMN.to_owned(), cs_xenium::CellColumn::Text(names))
+}
+
 /// Saves a niche run's contrastive model with its k-means centroids (a niche model folder that
 /// [`assign_niches`] applies to other samples).
 pub fn save_niche_model(dir: &Path, outcome: &NicheOutcome) -> anyhow::Result<()> {

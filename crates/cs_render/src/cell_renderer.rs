@@ -774,26 +774,25 @@ impl CellRenderer {
             layout,
             radius_texels,
         };
-        let existing = self.overviews.iter().position(|o| o.key.geometry_id == key.geometry_id);
-        if let Some(i) = existing {
-            let overview = self.overviews.remove(i);
-            let up_to_date = overview.key == key;
-            self.overviews.push(overview);
-            if up_to_date {
-                return;
-            }
-        }
-        let Some(data) = self.data.get(&list.geometry.id) else {
+        // This geometry's overview, taken out: it goes back last (most recently used).
+        let existing = self
+            .overviews
+            .iter()
+            .position(|o| o.key.geometry_id == key.geometry_id)
+            .map(|i| self.overviews.remove(i));
+        let Some(data) = self
+            .data
+            .get(&list.geometry.id)
+            .filter(|_| existing.as_ref().is_none_or(|o| o.key != key))
+        else {
+            self.overviews.extend(existing);
             return;
         };
         // The geometry's own texture is redrawn in place when its size holds; another geometry's
         // never is (a view drawn this frame may still sample it).
-        let reuse = self
-            .overviews
-            .last()
-            .filter(|o| existing.is_some() && o.layout.size == layout.size);
+        let reuse = existing.filter(|o| o.layout.size == layout.size);
         let (view, generation) = match reuse {
-            Some(o) => (o.view.clone(), o.generation),
+            Some(o) => (o.view, o.generation),
             None => {
                 let view = marker_texture(device, "cell_overview", layout.size);
                 self.overview_generation += 1;
@@ -819,25 +818,15 @@ impl CellRenderer {
             &data.points,
         );
         self.overview_renders += 1;
-        let overview = Overview {
+        if self.overviews.len() >= OVERVIEWS_KEPT {
+            self.overviews.remove(0);
+        }
+        self.overviews.push(Overview {
             key,
             layout,
             view,
             generation,
-        };
-        match existing {
-            Some(_) => {
-                if let Some(last) = self.overviews.last_mut() {
-                    *last = overview;
-                }
-            }
-            None => {
-                if self.overviews.len() >= OVERVIEWS_KEPT {
-                    self.overviews.remove(0);
-                }
-                self.overviews.push(overview);
-            }
-        }
+        });
     }
 
     /// Forgets an uploaded geometry (e.g. when its bundle is closed).
